@@ -1,0 +1,1 @@
+"""Nexus's persistent memory: SQLite through sqlite-utils (WAL, named migrations, FTS5)."""

@@ -1,0 +1,98 @@
+"""Settings: one object, built by the CLI from flags and ``NEXUS_*`` variables.
+
+Nothing below the CLI reads the environment; everything receives a
+:class:`Settings` (or the parts of it it needs) as an argument.
+
+| variable              | meaning                                              | default            |
+|-----------------------|------------------------------------------------------|--------------------|
+| ``NEXUS_HOME``        | folder holding the database and the truth source     | ``~/.nexus``       |
+| ``NEXUS_DB``          | SQLite database path                                 | ``$NEXUS_HOME/nexus.db`` |
+| ``NEXUS_TOKENS``      | comma-separated bearer tokens for HTTP clients       | none               |
+| ``NEXUS_TOKEN_FILE``  | file with one bearer token per line                  | none               |
+| ``NEXUS_DB_SYNC``     | ``full`` (survives power loss) or ``normal``         | ``full``           |
+| ``NEXUS_ACTOR``       | who is recorded as making CLI/stdio changes          | ``owner``          |
+| ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from nexus_agent.errors import ConfigError
+
+__all__ = ["Settings", "is_loopback_host"]
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path
+    db_path: Path
+    truth_path: Path
+    tokens: tuple[SecretStr, ...] = ()
+    db_sync: Literal["full", "normal"] = "full"
+    busy_timeout_ms: int = Field(10_000, ge=0)
+    actor: str = "owner"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_input_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted tool argument payload.")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8765, ge=0, le=65535)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str], **overrides: object) -> Settings:
+        """Build settings from an environment mapping plus explicit overrides (flags)."""
+        home = Path(str(overrides.pop("home", None) or env.get("NEXUS_HOME") or "~/.nexus")).expanduser()
+        db_path = Path(str(overrides.pop("db_path", None) or env.get("NEXUS_DB") or home / "nexus.db")).expanduser()
+        truth_path = Path(str(overrides.pop("truth_path", None) or env.get("NEXUS_TRUTH_PATH") or home / "truth"))
+        tokens = [t.strip() for t in env.get("NEXUS_TOKENS", "").split(",") if t.strip()]
+        token_file = overrides.pop("token_file", None) or env.get("NEXUS_TOKEN_FILE")
+        if token_file:
+            path = Path(str(token_file)).expanduser()
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read the token file {path}: {exc.strerror or exc}",
+                    hint="Point NEXUS_TOKEN_FILE at a readable file with one token per line.",
+                ) from exc
+            tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        for token in tokens:
+            if len(token) < 16:
+                raise ConfigError(
+                    "a configured bearer token is shorter than 16 characters",
+                    hint="Use long random tokens, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                )
+        values: dict[str, object] = {
+            "home": home,
+            "db_path": db_path,
+            "truth_path": truth_path,
+            "tokens": tuple(SecretStr(t) for t in tokens),
+        }
+        if "NEXUS_DB_SYNC" in env:
+            values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
+        if "NEXUS_ACTOR" in env:
+            values["actor"] = env["NEXUS_ACTOR"]
+        if "NEXUS_LOG_LEVEL" in env:
+            values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except Exception as exc:  # pydantic.ValidationError
+            raise ConfigError(f"invalid settings: {exc}", hint="Check the NEXUS_* variables and flags.") from exc
+
+    def token_values(self) -> list[str]:
+        return [t.get_secret_value() for t in self.tokens]
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,167 @@
+"""Wire and domain models shared by every layer (no I/O here).
+
+``AppRecord`` is the canonical shape of a satellite app in the registry. The
+satellite kit imports these same models so both sides cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+__all__ = [
+    "AppEndpoints",
+    "AppRecord",
+    "AppStatus",
+    "Capability",
+    "SLUG_PATTERN",
+    "Slug",
+    "StatusChange",
+    "Workflow",
+    "utcnow",
+]
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+Slug = Annotated[
+    str,
+    Field(
+        pattern=SLUG_PATTERN,
+        min_length=1,
+        max_length=64,
+        description="Lower-case app id: letters, digits and single hyphens, e.g. 'quote-engine'.",
+        examples=["quote-engine"],
+    ),
+]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=4000)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def slugify(text: str) -> str:
+    """'Quote Engine v2' -> 'quote-engine-v2'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return re.sub(r"-{2,}", "-", slug)[:64].strip("-")
+
+
+class AppStatus(StrEnum):
+    """Lifecycle of a satellite. Placeholders are first-class: planned apps."""
+
+    placeholder = "placeholder"
+    pending = "pending"
+    approved = "approved"
+    active = "active"
+    degraded = "degraded"
+    suspended = "suspended"
+    retired = "retired"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Capability(_Strict):
+    """Something an app can do, in the owner's words ('quote generation')."""
+
+    name: ShortText
+    description: LongText = ""
+
+
+class Workflow(_Strict):
+    name: ShortText
+    description: LongText = ""
+    steps: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=100)
+
+
+class AppEndpoints(_Strict):
+    """How Nexus reaches a satellite. Any of these may be absent for a placeholder."""
+
+    mcp_url: HttpUrl | None = Field(None, description="Streamable HTTP MCP endpoint, e.g. http://host:8800/mcp")
+    mcp_command: list[Annotated[str, Field(max_length=1000)]] | None = Field(
+        None, description="A stdio MCP server command, e.g. ['uvx', 'mcp-server-time']", max_length=50
+    )
+    health_url: HttpUrl | None = None
+    webhook_url: HttpUrl | None = None
+    message_handler_url: HttpUrl | None = None
+    token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)] | None = Field(
+        None,
+        description="Name of the environment variable holding the satellite's bearer token "
+        "(the token itself is never stored).",
+    )
+
+
+class StatusChange(_Strict):
+    slug: Slug
+    old_status: AppStatus | None
+    new_status: AppStatus
+    changed_by: ShortText
+    reason: LongText = ""
+    changed_at: datetime
+
+
+class AppRecord(_Strict):
+    """The canonical registry entry for one satellite app."""
+
+    slug: Slug
+    name: ShortText
+    category: Annotated[str, Field(max_length=100)] = "uncategorised"
+    description: LongText = ""
+    version: Annotated[str, Field(max_length=50)] = "0.0.0"
+    status: AppStatus = AppStatus.placeholder
+    capabilities: list[Capability] = Field(default_factory=list, max_length=200)
+    workflows: list[Workflow] = Field(default_factory=list, max_length=200)
+    business_rules: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=500)
+    integrations: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=200)
+    endpoints: AppEndpoints = Field(default_factory=AppEndpoints)
+    subscribes_to: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=200, description="Event types this app wants webhooks for."
+    )
+    message_types: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=200, description="Message types its handler accepts, e.g. 'query.customer_data'."
+    )
+    owner: Annotated[str, Field(max_length=200)] = ""
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=100)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("capabilities", mode="before")
+    @classmethod
+    def _capabilities_from_strings(cls, value: object) -> object:
+        # Portfolios list capabilities as plain strings; accept both shapes.
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("workflows", mode="before")
+    @classmethod
+    def _workflows_from_strings(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _reachable_when_live(self) -> AppRecord:
+        if self.status in {AppStatus.active, AppStatus.degraded}:
+            ep = self.endpoints
+            if ep.mcp_url is None and not ep.mcp_command and ep.health_url is None:
+                raise ValueError(
+                    f"an app with status '{self.status.value}' needs endpoints.mcp_url, "
+                    "endpoints.mcp_command or endpoints.health_url so Nexus can reach it; "
+                    "register it as 'placeholder' or 'pending' until it is deployed"
+                )
+        return self
+
+    def capability_names(self) -> list[str]:
+        return [c.name for c in self.capabilities]
+
+
+def is_slug(text: str) -> bool:
+    return bool(_SLUG_RE.match(text))
