@@ -11,6 +11,8 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_TOKEN_FILE``  | file with one bearer token per line                  | none               |
 | ``NEXUS_DB_SYNC``     | ``full`` (survives power loss) or ``normal``         | ``full``           |
 | ``NEXUS_ACTOR``       | who is recorded as making CLI/stdio changes          | ``owner``          |
+| ``NEXUS_BUSY_TIMEOUT_MS`` | how long a write waits for another writer  | ``10000``          |
+| ``NEXUS_MAX_INPUT_BYTES``  | largest accepted tool arguments (bytes)    | ``262144``         |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
 """
 
@@ -77,6 +79,9 @@ class Settings(BaseModel):
             values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
         if "NEXUS_ACTOR" in env:
             values["actor"] = env["NEXUS_ACTOR"]
+        for var, key in (("NEXUS_BUSY_TIMEOUT_MS", "busy_timeout_ms"), ("NEXUS_MAX_INPUT_BYTES", "max_input_bytes")):
+            if var in env:
+                values[key] = env[var]
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,112 @@
+"""``nexus`` command line: the only place that reads the environment.
+
+It builds one :class:`~nexus_agent.config.Settings` from ``NEXUS_*`` variables
+and flags, opens the services and calls the same tool functions the MCP server
+exposes. A :class:`~nexus_agent.errors.NexusError` becomes a message on stderr
+and a non-zero exit code here, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from nexus_agent import __version__
+from nexus_agent.config import Settings
+from nexus_agent.errors import InvalidInput, NexusError, NotFound
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNHEALTHY = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="Nexus home folder (default: $NEXUS_HOME or ~/.nexus)")
+    common.add_argument("--db", dest="db_path", help="SQLite database path (default: $NEXUS_HOME/nexus.db)")
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    p = argparse.ArgumentParser(prog="nexus", description="Nexus: conductor of SFG Aluminium's satellite apps.")
+    p.add_argument("--version", action="version", version=f"nexus {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("serve", parents=[common], help="run the MCP server (stdio by default)")
+    s.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp instead of stdio")
+    s.add_argument("--token-file", help="file with bearer tokens, one per line (or $NEXUS_TOKEN_FILE)")
+
+    sub.add_parser("doctor", parents=[common], help="show what Nexus will use and whether each part is healthy")
+
+    reg = sub.add_parser("registry", help="the app registry").add_subparsers(dest="action", metavar="ACTION")
+    rl = reg.add_parser("list", parents=[common], help="list registered apps")
+    rl.add_argument("--status", action="append", help="filter by status (repeatable)")
+    rl.add_argument("--category")
+    rl.add_argument("--capability")
+    rl.add_argument("--text", help="full-text filter over names, descriptions and capabilities")
+    rl.add_argument("--limit", type=int, default=100)
+    rl.add_argument("--offset", type=int, default=0)
+    rs = reg.add_parser("show", parents=[common], help="show one app")
+    rs.add_argument("slug")
+    rr = reg.add_parser("register", parents=[common], help="register or update an app from a JSON file")
+    rr.add_argument("file", help="AppRecord JSON file ('-' for stdin)")
+    rr.add_argument("--reason", default="")
+    rst = reg.add_parser("set-status", parents=[common], help="change an app's status")
+    rst.add_argument("slug")
+    rst.add_argument("status")
+    rst.add_argument("--reason", default="")
+    rh = reg.add_parser("history", parents=[common], help="status history of one app")
+    rh.add_argument("slug")
+
+    mem = sub.add_parser("memory", help="persistent memory").add_subparsers(dest="action", metavar="ACTION")
+    ms = mem.add_parser("search", parents=[common], help="full-text search over notes, decisions, messages, plans")
+    ms.add_argument("query")
+    ms.add_argument("--kind", action="append", help="note, decision, message or plan (repeatable)")
+    ms.add_argument("--app")
+    ms.add_argument("--tag")
+    ms.add_argument("--limit", type=int, default=10)
+    ms.add_argument("--offset", type=int, default=0)
+    mr = mem.add_parser("remember", parents=[common], help="store a free note")
+    mr.add_argument("text")
+    mr.add_argument("--tag", action="append", default=[])
+    mr.add_argument("--app", action="append", default=[])
+    mem.add_parser("recent", parents=[common], help="recent activity")
+
+    g = sub.add_parser("gaps", parents=[common], help="which apps cover each capability, and what nothing covers")
+    g.add_argument("capabilities", nargs="+", metavar="CAPABILITY")
+    return p
+
+
+def _settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
+    overrides: dict[str, Any] = {"home": getattr(args, "home", None), "db_path": getattr(args, "db_path", None)}
+    if getattr(args, "token_file", None):
+        overrides["token_file"] = args.token_file
+    return Settings.load(env, **overrides)
+
+
+def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    environ = dict(os.environ if env is None else env)
+    if args.command is None or (args.command in {"registry", "memory"} and getattr(args, "action", None) is None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = _settings(args, environ)
+        logging.basicConfig(
+            level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        from nexus_agent import commands  # late import keeps `nexus --version` fast
+
+        return commands.dispatch(args, settings)
+    except NexusError as exc:
+        print(f"error: {exc.user_message()}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, InvalidInput | NotFound) else EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

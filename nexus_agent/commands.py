@@ -1,0 +1,237 @@
+"""What each ``nexus`` subcommand does. Reads and writes go through the same
+tool functions the MCP server exposes, so the CLI and MCP cannot disagree."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from nexus_agent.config import Settings
+from nexus_agent.errors import InvalidInput, NexusError
+from nexus_agent.registry import load_app_record
+from nexus_agent.services import NexusServices, open_services
+from tools import tool_by_name
+from tools.base import ToolCall
+
+__all__ = ["dispatch", "format_table"]
+
+EXIT_OK, EXIT_FAILED, EXIT_UNHEALTHY = 0, 1, 3
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    out = [line.rstrip(), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(out)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        text = ", ".join(str(v) for v in value)
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _emit(args: argparse.Namespace, result: BaseModel | dict[str, Any], human: str) -> None:
+    if args.json:
+        data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(human)
+
+
+async def _tool(services: NexusServices, name: str, arguments: dict[str, Any]) -> Any:
+    call = ToolCall(services=services, actor=services.settings.actor)
+    return await tool_by_name(name).invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
+
+
+def _read_file(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise InvalidInput(f"file not found: {path}", hint="Check the path and try again.") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text", hint="Save the registration as UTF-8 JSON.") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+# -- registry ---------------------------------------------------------------
+async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
+    if args.action == "list":
+        page = await _tool(
+            services,
+            "registry_list",
+            {
+                "status": args.status or [],
+                "category": args.category,
+                "capability": args.capability,
+                "text": args.text,
+                "limit": args.limit,
+                "offset": args.offset,
+            },
+        )
+        rows = [
+            {
+                "slug": a.slug,
+                "name": a.name,
+                "status": a.status.value,
+                "category": a.category,
+                "capabilities": a.capability_names(),
+            }
+            for a in page.items
+        ]
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(page.status_counts.items()))
+        human = format_table(rows, ["slug", "name", "status", "category", "capabilities"])
+        human += f"\n\n{page.total} matching app(s); registry by status: {counts or 'empty'}"
+        if page.next_offset is not None:
+            human += f"\nmore: --offset {page.next_offset}"
+        _emit(args, page, human)
+    elif args.action == "show":
+        detail = await _tool(services, "registry_get", {"slug": args.slug})
+        app = detail.app
+        lines = [
+            f"{app.name} ({app.slug})  status: {app.status.value}  version: {app.version}  category: {app.category}",
+            app.description,
+            "capabilities: " + (", ".join(app.capability_names()) or "(none)"),
+            "workflows: " + (", ".join(w.name for w in app.workflows) or "(none)"),
+            "integrations: " + (", ".join(app.integrations) or "(none)"),
+            "endpoints: "
+            + (", ".join(f"{k}={v}" for k, v in app.endpoints.model_dump(mode="json").items() if v) or "(none)"),
+            "history:",
+        ]
+        lines += [
+            f"  {c.changed_at:%Y-%m-%d %H:%M} {c.old_status or '-'} -> {c.new_status} by {c.changed_by}: {c.reason}"
+            for c in detail.history
+        ] or ["  (none)"]
+        _emit(args, detail, "\n".join(line for line in lines if line is not None))
+    elif args.action == "register":
+        record = load_app_record(_read_file(args.file), args.file)
+        result = await _tool(
+            services, "registry_register", {"record": record.model_dump(mode="json"), "reason": args.reason}
+        )
+        verb = {"created": "registered", "updated": "updated", "unchanged": "unchanged:"}[result.action]
+        changed = ", ".join(result.changed_fields) if result.changed_fields else "nothing changed"
+        human = f"{verb} {result.app.slug} ({result.app.status.value}); {changed}"
+        human += "".join(f"\nnote: {n}" for n in result.notes)
+        _emit(args, result, human)
+    elif args.action == "set-status":
+        change = await _tool(
+            services, "registry_set_status", {"slug": args.slug, "status": args.status, "reason": args.reason}
+        )
+        _emit(args, change, f"{change.slug}: {change.old_status or '-'} -> {change.new_status}")
+    elif args.action == "history":
+        detail = await _tool(services, "registry_get", {"slug": args.slug})
+        rows = [c.model_dump(mode="json") for c in detail.history]
+        _emit(
+            args,
+            {"history": rows},
+            format_table(rows, ["changed_at", "old_status", "new_status", "changed_by", "reason"]),
+        )
+    return EXIT_OK
+
+
+# -- memory -----------------------------------------------------------------
+async def _memory(args: argparse.Namespace, services: NexusServices) -> int:
+    if args.action == "search":
+        page = await _tool(
+            services,
+            "memory_search",
+            {
+                "query": args.query,
+                "kinds": args.kind or [],
+                "app": args.app,
+                "tag": args.tag,
+                "limit": args.limit,
+                "offset": args.offset,
+            },
+        )
+        rows = [
+            {
+                "kind": h.kind,
+                "id": h.id,
+                "when": f"{h.created_at:%Y-%m-%d %H:%M}",
+                "title": h.title,
+                "snippet": h.snippet,
+                "apps": h.apps,
+            }
+            for h in page.hits
+        ]
+        human = format_table(rows, ["kind", "id", "when", "title", "snippet", "apps"])
+        if page.next_offset is not None:
+            human += f"\nmore: --offset {page.next_offset}"
+        _emit(args, page, human)
+    elif args.action == "remember":
+        note = await _tool(services, "memory_remember", {"text": args.text, "tags": args.tag, "apps": args.app})
+        _emit(args, note, f"remembered note {note.id}")
+    elif args.action == "recent":
+        recent = await _tool(services, "memory_recent_activity", {})
+        rows = [
+            {"kind": i.kind, "id": i.id, "when": f"{i.created_at:%Y-%m-%d %H:%M}", "title": i.title, "summary": i.summary}
+            for i in recent.items
+        ]
+        _emit(args, recent, format_table(rows, ["kind", "id", "when", "title", "summary"]))
+    return EXIT_OK
+
+
+async def _gaps(args: argparse.Namespace, services: NexusServices) -> int:
+    report = await _tool(services, "gaps_analyse", {"capabilities": args.capabilities})
+    _emit(args, report, report.to_text())
+    return EXIT_OK
+
+
+async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from nexus_agent.doctor import run_doctor
+
+    report = await run_doctor(settings)
+    _emit(args, report, report.to_text())
+    return EXIT_OK if report.healthy else EXIT_UNHEALTHY
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.http:
+        from nexus_agent.serve import serve_http
+
+        host, _, port = args.http.rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidInput(f"--http expects HOST:PORT, got {args.http!r}", hint="e.g. --http 127.0.0.1:8765")
+        serve_http(settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}))
+    else:
+        from nexus_agent.serve import serve_stdio
+
+        anyio.run(serve_stdio, settings)
+    return EXIT_OK
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "doctor":
+        return anyio.run(_doctor, args, settings)
+
+    handlers = {"registry": _registry, "memory": _memory, "gaps": _gaps}
+
+    async def run() -> int:
+        async with open_services(settings) as services:
+            return await handlers[args.command](args, services)
+
+    try:
+        return anyio.run(run)
+    except NexusError:
+        raise

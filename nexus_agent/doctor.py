@@ -1,0 +1,119 @@
+"""``nexus doctor``: what Nexus will use, and whether each part is healthy."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import sys
+from typing import Literal
+
+from pydantic import BaseModel
+
+from nexus_agent import __version__
+from nexus_agent.config import Settings
+from nexus_agent.errors import NexusError
+from nexus_agent.services import ALL_MIGRATIONS, open_database, services_from_database
+
+__all__ = ["DoctorReport", "run_doctor"]
+
+
+class DoctorCheck(BaseModel):
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str
+    fix: str = ""
+
+
+class DoctorReport(BaseModel):
+    version: str
+    settings: dict[str, str]
+    checks: list[DoctorCheck]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    def to_text(self) -> str:
+        width = max(len(k) for k in self.settings)
+        lines = [f"Nexus {self.version}", ""]
+        lines += [f"  {k.ljust(width)}  {v}" for k, v in self.settings.items()]
+        lines.append("")
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+        for c in self.checks:
+            lines.append(f"  [{marks[c.status]}] {c.name}: {c.detail}")
+            if c.fix and c.status != "ok":
+                lines.append(f"         fix: {c.fix}")
+        lines += ["", "healthy" if self.healthy else "NOT healthy: see FAIL lines above"]
+        return "\n".join(lines)
+
+
+def _package(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+async def run_doctor(settings: Settings) -> DoctorReport:
+    checks: list[DoctorCheck] = []
+    shown = {
+        "home": str(settings.home),
+        "database": str(settings.db_path),
+        "truth source": f"local git at {settings.truth_path}",
+        "db durability": f"synchronous={settings.db_sync}",
+        "http tokens": f"{len(settings.tokens)} configured" if settings.tokens else "none (loopback only)",
+        "actor": settings.actor,
+        "python": sys.version.split()[0],
+        "mcp sdk": _package("mcp"),
+    }
+    checks.append(
+        DoctorCheck(
+            name="python",
+            status="ok" if sys.version_info >= (3, 11) else "fail",
+            detail=sys.version.split()[0],
+            fix="Install Python 3.11 or newer.",
+        )
+    )
+    try:
+        database = open_database(settings)
+    except NexusError as exc:
+        checks.append(DoctorCheck(name="database", status="fail", detail=exc.message, fix=exc.hint or ""))
+    else:
+        try:
+            services = services_from_database(settings, database)
+            pending = database.pending_migrations(ALL_MIGRATIONS)
+            counts = await services.memory.stats()
+            apps = await services.registry.count_by_status()
+            writable = os.access(settings.db_path, os.W_OK)
+            checks.append(
+                DoctorCheck(
+                    name="database",
+                    status="ok" if not pending and writable else "fail",
+                    detail=f"SQLite WAL, migrations applied, {sum(counts.values())} memory items"
+                    + ("" if writable else "; file is not writable"),
+                    fix="Point NEXUS_HOME at a writable folder." if not writable else "",
+                )
+            )
+            checks.append(
+                DoctorCheck(
+                    name="registry",
+                    status="ok",
+                    detail=f"{sum(apps.values())} apps"
+                    + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(apps.items())) + ")" if apps else ""),
+                )
+            )
+        except NexusError as exc:
+            checks.append(DoctorCheck(name="database", status="fail", detail=exc.message, fix=exc.hint or ""))
+        finally:
+            database.close()
+    git = shutil.which("git")
+    checks.append(
+        DoctorCheck(
+            name="git",
+            status="ok" if git else "warn",
+            detail=git or "git not found on PATH",
+            fix="Install git; the local truth source needs it.",
+        )
+    )
+    return DoctorReport(version=__version__, settings=shown, checks=checks)

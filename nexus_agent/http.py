@@ -1,0 +1,171 @@
+"""The HTTP face of Nexus: streamable HTTP MCP at ``/mcp`` and ``GET /api/health``.
+
+One Starlette app under uvicorn. Its lifespan opens the services, builds the MCP
+server and runs its session manager; a bearer-token gate sits in front of every
+route whenever tokens are configured (and tokens are required to bind anything
+but loopback). NexusErrors become JSON bodies here, and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from nexus_agent.config import Settings, is_loopback_host
+from nexus_agent.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.server import build_mcp_server
+from nexus_agent.services import NexusServices, open_services
+from tools.health_tools import collect_health
+
+__all__ = ["BearerTokenGate", "create_app", "error_response"]
+
+log = logging.getLogger("nexus.http")
+
+
+def error_response(exc: NexusError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Bearer realm="nexus"'} if isinstance(exc, Unauthorized) else None
+    return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
+
+
+class BearerTokenGate:
+    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+        self.app = app
+        self._tokens = [t.encode() for t in tokens]
+
+    def _valid(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"bearer" or not token:
+                    return False
+                # Compare against every token so timing does not reveal which one matched.
+                matched = False
+                for known in self._tokens:
+                    matched |= hmac.compare_digest(known, token.strip())
+                return matched
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._valid(scope):
+            response = error_response(
+                Unauthorized(
+                    "a valid bearer token is required",
+                    hint="Send 'Authorization: Bearer <token>' with one of the tokens in NEXUS_TOKENS.",
+                )
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class _LateBoundApp:
+    """Routes to the MCP app once the lifespan has built it."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") != "/mcp":
+            response = JSONResponse(
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": f"no route {scope['path']}",
+                        "hint": "Nexus serves MCP at /mcp and health at GET /api/health.",
+                    }
+                },
+                status_code=404,
+            )
+            await response(scope, receive, send)
+            return
+        if self.app is None:
+            response = JSONResponse({"error": {"code": "starting", "message": "Nexus is starting"}}, 503)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _transport_security(settings: Settings, allowed_hosts: list[str] | None) -> TransportSecuritySettings:
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    if not is_loopback_host(settings.http_host):
+        hosts.append(f"{settings.http_host}:*")
+    hosts += allowed_hosts or []
+    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    services: NexusServices | None = None,
+    allowed_hosts: list[str] | None = None,
+) -> Starlette:
+    """Build the Starlette app. Pass ``services`` to share already-open services (tests)."""
+    tokens = settings.token_values()
+    if not tokens and not is_loopback_host(settings.http_host):
+        raise ConfigError(
+            f"refusing to serve on {settings.http_host} without bearer tokens",
+            hint="Set NEXUS_TOKENS (or NEXUS_TOKEN_FILE), or bind 127.0.0.1 for local use.",
+        )
+    mcp_endpoint = _LateBoundApp()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            svc = services if services is not None else await stack.enter_async_context(open_services(settings))
+            app.state.services = svc
+            server = build_mcp_server(svc, actor=lambda: "http-client")
+            mcp_endpoint.app = server.streamable_http_app(
+                streamable_http_path="/mcp",
+                transport_security=_transport_security(settings, allowed_hosts),
+                host=settings.http_host,
+            )
+            await stack.enter_async_context(server.session_manager.run())
+            log.info("Nexus MCP endpoint ready at /mcp")
+            try:
+                yield
+            finally:
+                mcp_endpoint.app = None
+
+    async def health(request: Request) -> JSONResponse:
+        svc: NexusServices = request.app.state.services
+        try:
+            report = await collect_health(svc)
+        except NexusError as exc:
+            return error_response(exc)
+        return JSONResponse(json.loads(report.model_dump_json()), status_code=200 if report.status != "down" else 503)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {
+                "error": {
+                    "code": "not_found",
+                    "message": f"no route {request.url.path}",
+                    "hint": "Use /mcp or /api/health.",
+                }
+            },
+            status_code=404,
+        )
+
+    async def nexus_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NexusError)
+        return error_response(exc)
+
+    return Starlette(
+        routes=[Route("/api/health", health, methods=["GET"]), Mount("/", app=mcp_endpoint)],
+        lifespan=lifespan,
+        exception_handlers={NexusError: nexus_error},
+        middleware=[Middleware(BearerTokenGate, tokens=tokens)] if tokens else [],
+    )

@@ -1,0 +1,219 @@
+"""Nexus's own MCP server: tools, resources and prompts on the SDK's ``MCPServer``.
+
+This module is the one place where a :class:`~nexus_agent.errors.NexusError`
+becomes an MCP tool error (``is_error=True`` with the message and the fix), and
+where argument validation failures are rewritten into a readable list.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import ValidationError
+
+import prompts as prompt_files
+from nexus_agent import __version__
+from nexus_agent.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.services import NexusServices
+from tools import NEXUS_TOOLS
+from tools.base import ToolCall, ToolSpec
+
+__all__ = ["SERVER_INSTRUCTIONS", "build_mcp_server", "tool_error_text"]
+
+log = logging.getLogger("nexus.server")
+
+SERVER_INSTRUCTIONS = """\
+Nexus conducts SFG Aluminium's satellite business apps (quotes, enquiries, surveys,
+fabrication, installation, invoicing, stock...). Use the registry_* tools to find
+which app does what and its status, memory_* tools to recall and record notes and
+decisions (search memory before deciding; log every decision with its rationale),
+gaps_analyse to find capabilities no app covers, and nexus_health to check Nexus.
+Errors say what was wrong and how to fix it: read them and retry with corrected
+arguments."""
+
+
+def tool_error_text(exc: BaseException) -> str:
+    if isinstance(exc, NexusError):
+        return exc.user_message()
+    if isinstance(exc, ValidationError):
+        return InvalidInput.from_validation(exc, "the arguments").user_message()
+    return str(exc)
+
+
+def _signature_for(spec: ToolSpec[Any, Any]) -> inspect.Signature:
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
+    for name, info in spec.input_model.model_fields.items():
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[info.annotation, info],
+            )
+        )
+    return inspect.Signature(params, return_annotation=spec.output_model)
+
+
+def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor: Callable[[], str]) -> Any:
+    async def run_tool(ctx: Context, **arguments: Any) -> Any:
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            try:
+                await ctx.report_progress(done, total, message)
+            except Exception:  # a client without progress support must not fail the call
+                log.debug("progress report dropped", exc_info=True)
+
+        call = ToolCall(services=services, actor=actor(), progress=progress)
+        try:
+            # Re-validate through the model: runs model-level validators and size limits.
+            return await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
+        except NexusError as exc:
+            log.info("tool %s failed: %s", spec.name, exc.code)
+            raise ToolError(exc.user_message()) from exc
+        except Exception as exc:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("tool %s crashed (incident %s)", spec.name, incident)
+            raise ToolError(
+                f"[internal_error] {spec.name} failed unexpectedly (incident {incident}).\n"
+                "How to fix: this is a bug in Nexus, not in your input; the server log has the details."
+            ) from exc
+
+    run_tool.__name__ = spec.name
+    run_tool.__signature__ = _signature_for(spec)  # type: ignore[attr-defined]
+    return run_tool
+
+
+class NexusMCPServer(MCPServer[Any]):
+    """MCPServer that validates Nexus tool arguments with the tool's own model.
+
+    The SDK builds its argument model from the function signature and silently
+    drops unknown fields; Nexus validates the raw arguments first (unknown
+    fields, model validators, size limits) so every mistake gets one readable
+    error, and publishes the model's exact JSON schema.
+    """
+
+    def __init__(self, *args: Any, specs: Sequence[ToolSpec[Any, Any]], max_input_bytes: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._specs = {spec.name: spec for spec in specs}
+        self._max_input_bytes = max_input_bytes
+
+    async def list_tools(self) -> list[Any]:
+        tools = await super().list_tools()
+        for tool in tools:
+            spec = self._specs.get(tool.name)
+            if spec is not None:
+                tool.input_schema = spec.input_schema()
+        return tools
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise ToolError(
+                NotFound(
+                    f"there is no tool named {name!r}",
+                    hint="Call tools/list to see the available tools and their exact names.",
+                ).user_message()
+            )
+        try:
+            spec.parse(arguments, max_bytes=self._max_input_bytes)
+        except NexusError as exc:
+            raise ToolError(exc.user_message()) from exc
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(
+                    InvalidInput.from_validation(exc.__cause__, f"arguments to {name}").user_message()
+                ) from exc.__cause__
+            raise
+
+
+def build_mcp_server(
+    services: NexusServices,
+    *,
+    tools: Sequence[ToolSpec[Any, Any]] = NEXUS_TOOLS,
+    actor: Callable[[], str] | None = None,
+) -> MCPServer[Any]:
+    """Build Nexus's MCP server over already-open services."""
+    server = NexusMCPServer(
+        "nexus",
+        specs=tools,
+        max_input_bytes=services.settings.max_input_bytes,
+        title="Nexus",
+        description="Conductor of SFG Aluminium's satellite apps",
+        instructions=SERVER_INSTRUCTIONS,
+        version=__version__,
+        warn_on_duplicate_tools=True,
+    )
+    who = actor or (lambda: services.settings.actor)
+    for spec in tools:
+        server.add_tool(
+            _make_tool_function(spec, services, who),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=ToolAnnotations(
+                title=spec.title,
+                read_only_hint=spec.read_only,
+                destructive_hint=spec.destructive,
+                idempotent_hint=spec.idempotent,
+                open_world_hint=spec.open_world,
+            ),
+            structured_output=True,
+        )
+    _add_resources(server, services)
+    _add_prompts(server)
+    return server
+
+
+def _add_resources(server: MCPServer[Any], services: NexusServices) -> None:
+    @server.resource(
+        "nexus://registry",
+        name="registry",
+        title="App registry",
+        description="Every registered satellite app: slug, name, status, category and capabilities.",
+        mime_type="application/json",
+    )
+    async def registry_resource() -> str:
+        apps = await services.registry.all()
+        return json.dumps(
+            [
+                {
+                    "slug": a.slug,
+                    "name": a.name,
+                    "status": a.status.value,
+                    "category": a.category,
+                    "capabilities": a.capability_names(),
+                }
+                for a in apps
+            ],
+            indent=1,
+        )
+
+    @server.resource(
+        "nexus://apps/{slug}",
+        name="app",
+        title="One registered app",
+        description="The full registry record (AppRecord JSON) of one satellite app.",
+        mime_type="application/json",
+    )
+    async def app_resource(slug: str) -> str:
+        try:
+            record = await services.registry.get(slug)
+        except NotFound as exc:
+            raise ResourceNotFoundError(exc.user_message()) from exc
+        except NexusError as exc:
+            raise ResourceError(exc.user_message()) from exc
+        return record.model_dump_json(indent=1)
+
+
+def _add_prompts(server: MCPServer[Any]) -> None:
+    for template in prompt_files.list_prompts():
+        server.add_prompt(prompt_files.as_mcp_prompt(template))

@@ -1,0 +1,147 @@
+"""The `nexus` command line, as a person and a script use it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nexus_agent import __version__
+from nexus_agent.cli import main
+
+APP = {
+    "slug": "site-survey",
+    "name": "Site Survey",
+    "category": "operations",
+    "capabilities": ["site surveys", "measurements"],
+}
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"NEXUS_HOME": str(tmp_path / "home"), "NEXUS_DB_SYNC": "normal"}
+
+
+def run(capsys: pytest.CaptureFixture[str], env: dict[str, str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv), env=env)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_register_list_show_set_status(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "site-survey.json"
+    path.write_text(json.dumps(APP))
+    code, out, _ = run(capsys, env, "registry", "register", str(path))
+    assert code == 0 and "registered site-survey" in out
+    code, out, _ = run(capsys, env, "registry", "list")
+    assert code == 0
+    assert "SLUG" in out and "site-survey" in out and "placeholder" in out
+    code, out, _ = run(capsys, env, "registry", "list", "--json")
+    assert json.loads(out)["items"][0]["slug"] == "site-survey"
+    code, out, _ = run(capsys, env, "registry", "set-status", "site-survey", "pending", "--reason", "built")
+    assert code == 0 and "placeholder -> pending" in out
+    code, out, _ = run(capsys, env, "registry", "show", "site-survey")
+    assert code == 0 and "Site Survey" in out and "pending" in out and "built" in out
+
+
+def test_bad_registration_file_names_fields_and_exits_nonzero(
+    tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"slug": "Bad Slug", "name": "", "status": "live"}))
+    code, out, err = run(capsys, env, "registry", "register", str(path))
+    assert code == 2
+    assert "slug" in err and "status" in err and "name" in err
+    assert "Traceback" not in err
+
+
+def test_html_saved_as_json_is_reported(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "vendor-api.json"
+    path.write_text("<!DOCTYPE html><html><body>Vendor portal</body></html>")
+    code, _, err = run(capsys, env, "registry", "register", str(path))
+    assert code == 2 and "JSON" in err and "Traceback" not in err
+
+
+def test_unknown_slug_and_empty_query(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, env, "registry", "show", "nope")
+    assert code == 2 and "not_found" in err
+    code, _, err = run(capsys, env, "memory", "search", "  ")
+    assert code == 2 and "query" in err
+
+
+def test_memory_remember_and_search(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, env, "memory", "remember", "Invoice 4411 disputed by Harrow Homes", "--tag", "invoices")
+    assert code == 0 and "remembered note" in out
+    code, out, _ = run(capsys, env, "memory", "search", "Harrow invoice", "--json")
+    assert code == 0 and json.loads(out)["hits"][0]["kind"] == "note"
+
+
+def test_gaps_command(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(APP))
+    run(capsys, env, "registry", "register", str(path))
+    code, out, _ = run(capsys, env, "gaps", "site survey", "payroll", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert "payroll" in json.dumps(report["gaps"])
+    code, out, _ = run(capsys, env, "gaps", "site survey", "payroll")
+    assert code == 0 and "payroll" in out
+
+
+def test_doctor_reports_parts(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, env, "doctor")
+    assert code == 0
+    assert "database" in out and "healthy" in out
+    code, out, _ = run(capsys, env, "doctor", "--json")
+    assert {c["name"] for c in json.loads(out)["checks"]} >= {"python", "database", "registry", "git"}
+
+
+def test_not_a_nexus_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    foreign = tmp_path / "other.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    code, _, err = run(capsys, {"NEXUS_DB": str(foreign)}, "registry", "list")
+    assert code == 1 and "not a Nexus" in err and "Traceback" not in err
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not sqlite at all" * 100)
+    code, _, err = run(capsys, {"NEXUS_DB": str(garbage)}, "registry", "list")
+    assert code == 1 and "not_a_nexus_database" in err
+    code, out, _ = run(capsys, {"NEXUS_DB": str(foreign)}, "doctor")
+    assert code == 3 and "FAIL" in out
+
+
+def test_locked_database_gives_clear_error(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, env, "memory", "remember", "first")[0] == 0
+    db_path = Path(env["NEXUS_HOME"]) / "nexus.db"
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        code, _, err = run(capsys, {**env, "NEXUS_BUSY_TIMEOUT_MS": "100"}, "memory", "remember", "second")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert code == 1 and "database_locked" in err and "Traceback" not in err
+
+
+def test_cli_subprocess_exit_codes(tmp_path: Path) -> None:
+    env = {"NEXUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "nexus_agent", "registry", "show", "missing-app"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert bad.returncode == 2
+    assert "not_found" in bad.stderr and "Traceback" not in bad.stderr

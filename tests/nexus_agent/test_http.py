@@ -1,0 +1,79 @@
+"""Nexus over real streamable HTTP on 127.0.0.1 (uvicorn in a thread)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from nexus_agent.config import Settings
+from nexus_agent.errors import ConfigError
+from nexus_agent.http import create_app
+from nexus_agent.testing import serve_in_thread
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.load({"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal", **env})
+
+
+async def test_mcp_over_http_without_tokens_on_loopback(tmp_path: Path) -> None:
+    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+        async with Client(f"{base}/mcp") as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            assert "memory_search" in tools
+            note = await client.call_tool("memory_remember", {"text": "Site survey at Leeds depot booked"})
+            assert not note.is_error
+            found = await client.call_tool("memory_search", {"query": "Leeds survey"})
+            assert found.structured_content["hits"][0]["id"] == note.structured_content["id"]
+        health = httpx.get(f"{base}/api/health", timeout=5)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        assert health.json()["memory_counts"]
+
+
+async def test_tokens_required_when_configured(tmp_path: Path) -> None:
+    with serve_in_thread(create_app(_settings(tmp_path, NEXUS_TOKENS=TOKEN))) as base:
+        no_token = httpx.get(f"{base}/api/health", timeout=5)
+        assert no_token.status_code == 401
+        assert no_token.json()["error"]["code"] == "unauthorized"
+        assert "Bearer" in no_token.headers["www-authenticate"]
+        wrong = httpx.post(f"{base}/mcp", headers={"Authorization": "Bearer nope"}, json={}, timeout=5)
+        assert wrong.status_code == 401
+        ok = httpx.get(f"{base}/api/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        assert ok.status_code == 200
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+                result = await client.call_tool("nexus_health", {})
+                assert result.structured_content["status"] == "ok"
+
+
+async def test_unknown_route_is_json_404(tmp_path: Path) -> None:
+    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+        response = httpx.get(f"{base}/api/nothing", timeout=5)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
+    settings = _settings(tmp_path).model_copy(update={"http_host": "0.0.0.0"})
+    with pytest.raises(ConfigError, match="without bearer tokens"):
+        create_app(settings)
+
+
+async def test_registry_survives_a_server_restart(tmp_path: Path) -> None:
+    record = {"slug": "stock-ledger", "name": "Stock Ledger", "capabilities": ["stock levels"]}
+    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+        async with Client(f"{base}/mcp") as client:
+            assert not (await client.call_tool("registry_register", {"record": record})).is_error
+    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+        async with Client(f"{base}/mcp") as client:
+            got = await client.call_tool("registry_get", {"slug": "stock-ledger"})
+    assert got.structured_content["app"]["name"] == "Stock Ledger"

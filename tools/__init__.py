@@ -1,0 +1,20 @@
+"""Nexus's own tools: typed functions shared by the MCP server and the planner."""
+
+from __future__ import annotations
+
+from tools.base import ToolCall, ToolInput, ToolSpec
+from tools.gap_tools import GAP_TOOLS
+from tools.health_tools import HEALTH_TOOLS
+from tools.memory_tools import MEMORY_TOOLS
+from tools.registry_tools import REGISTRY_TOOLS
+
+__all__ = ["NEXUS_TOOLS", "ToolCall", "ToolInput", "ToolSpec", "tool_by_name"]
+
+NEXUS_TOOLS: tuple[ToolSpec, ...] = (*REGISTRY_TOOLS, *MEMORY_TOOLS, *GAP_TOOLS, *HEALTH_TOOLS)
+
+
+def tool_by_name(name: str) -> ToolSpec:
+    for spec in NEXUS_TOOLS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)

@@ -1,0 +1,104 @@
+"""``nexus_health``: is Nexus itself healthy, and what does it hold."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from nexus_agent import __version__
+from nexus_agent.errors import NexusError
+from nexus_agent.services import ALL_MIGRATIONS, NexusServices
+from tools.base import ToolCall, ToolInput, ToolSpec
+
+__all__ = ["HEALTH_TOOLS", "HealthCheck", "HealthReport", "collect_health"]
+
+
+class HealthCheck(BaseModel):
+    name: str
+    status: Literal["ok", "warn", "fail"]
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    version: str
+    uptime_s: float
+    checks: list[HealthCheck]
+    apps_by_status: dict[str, int] = Field(default_factory=dict)
+    memory_counts: dict[str, int] = Field(default_factory=dict)
+
+
+async def collect_health(services: NexusServices) -> HealthReport:
+    checks: list[HealthCheck] = []
+    apps: dict[str, int] = {}
+    counts: dict[str, int] = {}
+
+    start = time.perf_counter()
+    try:
+        pending = await services.database.run(services.database.pending_migrations, ALL_MIGRATIONS)
+        counts = await services.memory.stats()
+        checks.append(
+            HealthCheck(
+                name="database",
+                status="ok" if not pending else "warn",
+                detail=f"{services.database.path}" + (f"; pending migrations: {', '.join(pending)}" if pending else ""),
+                latency_ms=round((time.perf_counter() - start) * 1000, 2),
+            )
+        )
+    except NexusError as exc:
+        checks.append(HealthCheck(name="database", status="fail", detail=exc.message))
+
+    start = time.perf_counter()
+    try:
+        apps = await services.registry.count_by_status()
+        checks.append(
+            HealthCheck(
+                name="registry",
+                status="ok",
+                detail=f"{sum(apps.values())} apps",
+                latency_ms=round((time.perf_counter() - start) * 1000, 2),
+            )
+        )
+    except NexusError as exc:
+        checks.append(HealthCheck(name="registry", status="fail", detail=exc.message))
+
+    worst = {c.status for c in checks}
+    status: Literal["ok", "degraded", "down"] = "down" if "fail" in worst else "degraded" if "warn" in worst else "ok"
+    return HealthReport(
+        status=status,
+        version=__version__,
+        uptime_s=round(services.uptime_s(), 3),
+        checks=checks,
+        apps_by_status=apps,
+        memory_counts=counts,
+    )
+
+
+class HealthInput(ToolInput):
+    """No arguments."""
+
+
+async def nexus_health(call: ToolCall, params: HealthInput) -> HealthReport:
+    return await collect_health(call.services)
+
+
+HEALTH_TOOLS: list[ToolSpec] = [
+    ToolSpec(
+        name="nexus_health",
+        title="Nexus health",
+        description=(
+            "Check that Nexus itself is healthy: database reachable and migrated, registry readable. "
+            "Returns overall status (ok/degraded/down), version, uptime, per-check details, the number of "
+            "apps per status and the number of stored memory items. Use it when something seems wrong "
+            "or before a long operation."
+        ),
+        input_model=HealthInput,
+        output_model=HealthReport,
+        handler=nexus_health,
+        read_only=True,
+        idempotent=True,
+    )
+]

@@ -1,0 +1,127 @@
+"""Registry tools: find apps, read one, register/update, change status."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from nexus_agent.models import AppRecord, AppStatus, Slug, StatusChange
+from nexus_agent.registry import AppFilter, AppPage, RegisterResult
+from tools.base import ToolCall, ToolInput, ToolSpec
+
+__all__ = ["REGISTRY_TOOLS"]
+
+
+class ListAppsInput(ToolInput):
+    status: list[AppStatus] = Field(
+        default_factory=list, max_length=7, description="Only apps in these statuses (empty = all)."
+    )
+    category: str | None = Field(None, max_length=100, description="Only apps in this category, e.g. 'sales'.")
+    capability: str | None = Field(
+        None, max_length=200, description="Only apps whose capabilities mention this, e.g. 'quote'."
+    )
+    text: str | None = Field(None, max_length=200, description="Free-text filter over names, descriptions, capabilities.")
+    limit: int = Field(50, ge=1, le=500, description="Page size.")
+    offset: int = Field(0, ge=0, le=100_000, description="Skip this many apps (use next_offset from the last page).")
+
+
+async def registry_list(call: ToolCall, params: ListAppsInput) -> AppPage:
+    return await call.services.registry.list(AppFilter(**params.model_dump()))
+
+
+class GetAppInput(ToolInput):
+    slug: Slug
+
+
+class AppDetail(BaseModel):
+    app: AppRecord
+    history: list[StatusChange]
+
+
+async def registry_get(call: ToolCall, params: GetAppInput) -> AppDetail:
+    registry = call.services.registry
+    return AppDetail(app=await registry.get(params.slug), history=await registry.history(params.slug))
+
+
+class RegisterInput(ToolInput):
+    record: AppRecord = Field(description="The full AppRecord of the satellite (slug, name, capabilities, endpoints...).")
+    reason: str = Field("", max_length=1000, description="Why it is being registered or changed.")
+
+
+async def registry_register(call: ToolCall, params: RegisterInput) -> RegisterResult:
+    return await call.services.registry.register(params.record, actor=call.actor, reason=params.reason)
+
+
+class SetStatusInput(ToolInput):
+    slug: Slug
+    status: AppStatus = Field(description="The new status.")
+    reason: str = Field(..., min_length=1, max_length=1000, description="Why (recorded in the status history).")
+
+
+async def registry_set_status(call: ToolCall, params: SetStatusInput) -> StatusChange:
+    return await call.services.registry.set_status(params.slug, params.status, actor=call.actor, reason=params.reason)
+
+
+REGISTRY_TOOLS: list[ToolSpec] = [
+    ToolSpec(
+        name="registry_list",
+        title="List apps",
+        description=(
+            "List SFG Aluminium's satellite apps from the registry, with their status, category and "
+            "capabilities. Filter by status (placeholder, pending, approved, active, degraded, suspended, "
+            "retired), category, a capability ('quote', 'invoice'), or free text; paginate with "
+            "limit/offset. Use this to find which app does something before calling or planning."
+        ),
+        input_model=ListAppsInput,
+        output_model=AppPage,
+        handler=registry_list,
+        read_only=True,
+        idempotent=True,
+        group="registry",
+    ),
+    ToolSpec(
+        name="registry_get",
+        title="Get app",
+        description=(
+            "Get one app's full registry record by slug (e.g. 'quote-engine'): capabilities, workflows, "
+            "business rules, integrations, endpoints, events, message types, and its status history."
+        ),
+        input_model=GetAppInput,
+        output_model=AppDetail,
+        handler=registry_get,
+        read_only=True,
+        idempotent=True,
+        group="registry",
+    ),
+    ToolSpec(
+        name="registry_register",
+        title="Register or update app",
+        description=(
+            "Register a new satellite app or update an existing one (matched by slug) with a full "
+            "AppRecord. New apps are usually 'placeholder' (planned) or 'pending' (awaiting approval). "
+            "Never put tokens or secrets in the record: endpoints.token_env names the environment "
+            "variable that holds the token. Returns whether it was created and which fields changed."
+        ),
+        input_model=RegisterInput,
+        output_model=RegisterResult,
+        handler=registry_register,
+        read_only=False,
+        idempotent=True,
+        destructive=False,
+        group="registry",
+    ),
+    ToolSpec(
+        name="registry_set_status",
+        title="Set app status",
+        description=(
+            "Change an app's status (e.g. approve a pending app, mark one degraded or retired) with a "
+            "reason; the change is recorded in the app's history with who made it and why."
+        ),
+        input_model=SetStatusInput,
+        output_model=StatusChange,
+        handler=registry_set_status,
+        read_only=False,
+        idempotent=True,
+        destructive=True,
+        group="registry",
+    ),
+]
