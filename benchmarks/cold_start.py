@@ -47,8 +47,10 @@ async def main() -> None:
             print(f"run {i + 1}: {times[-1] * 1000:.0f} ms", file=sys.stderr)
     times.sort()
     print(f"cold start ({'warm home' if args.warm else 'fresh home'}), {args.runs} runs")
-    print(f"  median {statistics.median(times) * 1000:.0f} ms   min {times[0] * 1000:.0f} ms   "
-          f"max {times[-1] * 1000:.0f} ms   target <= 1500 ms")
+    print(
+        f"  median {statistics.median(times) * 1000:.0f} ms   min {times[0] * 1000:.0f} ms   "
+        f"max {times[-1] * 1000:.0f} ms   target <= 1500 ms"
+    )
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ class Database:
         lock_path = self.path.with_name(self.path.name + ".migrate.lock")
         with self._lock, contextlib.ExitStack() as stack:
             if str(self.path) != ":memory:":
-                handle = stack.enter_context(open(lock_path, "a+"))  # noqa: SIM115
+                handle = stack.enter_context(open(lock_path, "a+"))
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
                 stack.callback(fcntl.flock, handle.fileno(), fcntl.LOCK_UN)
             try:

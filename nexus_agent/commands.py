@@ -38,10 +38,7 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, list):
-        text = ", ".join(str(v) for v in value)
-    else:
-        text = str(value)
+    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     text = " ".join(text.split())
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -183,7 +180,13 @@ async def _memory(args: argparse.Namespace, services: NexusServices) -> int:
     elif args.action == "recent":
         recent = await _tool(services, "memory_recent_activity", {})
         rows = [
-            {"kind": i.kind, "id": i.id, "when": f"{i.created_at:%Y-%m-%d %H:%M}", "title": i.title, "summary": i.summary}
+            {
+                "kind": i.kind,
+                "id": i.id,
+                "when": f"{i.created_at:%Y-%m-%d %H:%M}",
+                "title": i.title,
+                "summary": i.summary,
+            }
             for i in recent.items
         ]
         _emit(args, recent, format_table(rows, ["kind", "id", "when", "title", "summary"]))

@@ -26,8 +26,8 @@ from typing import Any
 from pydantic import ValidationError
 
 __all__ = [
-    "Conflict",
     "ConfigError",
+    "Conflict",
     "DatabaseLocked",
     "DatabaseReadOnly",
     "InvalidInput",

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
+
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware

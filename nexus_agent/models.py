@@ -9,16 +9,22 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
 
 __all__ = [
+    "LIVE_STATUSES",
+    "PLANNED_STATUSES",
+    "SLUG_PATTERN",
     "AppEndpoints",
+    "AppFilter",
+    "AppPage",
     "AppRecord",
     "AppStatus",
     "Capability",
-    "SLUG_PATTERN",
+    "FieldChange",
+    "RegisterResult",
     "Slug",
     "StatusChange",
     "Workflow",
@@ -62,6 +68,22 @@ class AppStatus(StrEnum):
     degraded = "degraded"
     suspended = "suspended"
     retired = "retired"
+
+    @property
+    def is_live(self) -> bool:
+        """Approved, active or degraded: the app exists (or is cleared to) and counts as real coverage."""
+        return self in LIVE_STATUSES
+
+    @property
+    def is_planned(self) -> bool:
+        """Placeholder or pending: the app is planned but not yet built or approved."""
+        return self in PLANNED_STATUSES
+
+
+#: Statuses whose apps count as live coverage (suspended and retired apps count as neither).
+LIVE_STATUSES: frozenset[AppStatus] = frozenset({AppStatus.approved, AppStatus.active, AppStatus.degraded})
+#: Statuses of apps that are planned but not live yet.
+PLANNED_STATUSES: frozenset[AppStatus] = frozenset({AppStatus.placeholder, AppStatus.pending})
 
 
 class _Strict(BaseModel):
@@ -120,12 +142,14 @@ class AppRecord(_Strict):
     workflows: list[Workflow] = Field(default_factory=list, max_length=200)
     business_rules: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=500)
     integrations: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=200)
-    endpoints: AppEndpoints = Field(default_factory=AppEndpoints)
+    endpoints: AppEndpoints = Field(default_factory=AppEndpoints, validate_default=True)
     subscribes_to: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=200, description="Event types this app wants webhooks for."
     )
     message_types: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=200, description="Message types its handler accepts, e.g. 'query.customer_data'."
+        default_factory=list,
+        max_length=200,
+        description="Message types its handler accepts, e.g. 'query.customer_data'.",
     )
     owner: Annotated[str, Field(max_length=200)] = ""
     tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=100)
@@ -147,17 +171,19 @@ class AppRecord(_Strict):
             return [{"name": v} if isinstance(v, str) else v for v in value]
         return value
 
-    @model_validator(mode="after")
-    def _reachable_when_live(self) -> AppRecord:
-        if self.status in {AppStatus.active, AppStatus.degraded}:
-            ep = self.endpoints
-            if ep.mcp_url is None and not ep.mcp_command and ep.health_url is None:
-                raise ValueError(
-                    f"an app with status '{self.status.value}' needs endpoints.mcp_url, "
-                    "endpoints.mcp_command or endpoints.health_url so Nexus can reach it; "
-                    "register it as 'placeholder' or 'pending' until it is deployed"
-                )
-        return self
+    @field_validator("endpoints")
+    @classmethod
+    def _reachable_when_live(cls, endpoints: AppEndpoints, info: ValidationInfo) -> AppEndpoints:
+        # A field validator (status is declared before endpoints) so the error names `endpoints`.
+        status = info.data.get("status")
+        reachable = endpoints.mcp_url is not None or bool(endpoints.mcp_command) or endpoints.health_url is not None
+        if status in {AppStatus.active, AppStatus.degraded} and not reachable:
+            raise ValueError(
+                f"an app with status '{status.value}' needs endpoints.mcp_url, "
+                "endpoints.mcp_command or endpoints.health_url so Nexus can reach it; "
+                "register it as 'placeholder' or 'pending' until it is deployed"
+            )
+        return endpoints
 
     def capability_names(self) -> list[str]:
         return [c.name for c in self.capabilities]
@@ -165,3 +191,72 @@ class AppRecord(_Strict):
 
 def is_slug(text: str) -> bool:
     return bool(_SLUG_RE.match(text))
+
+
+# -- registry wire models ------------------------------------------------------
+class AppFilter(BaseModel):
+    """Filters of ``Registry.list``: every filter given must match; results are sorted by slug
+    (by relevance first when ``text`` is given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[AppStatus] = Field(
+        default_factory=list, max_length=7, description="Any of these statuses (empty: all)."
+    )
+    category: str | None = Field(None, max_length=100, description="Exact category, case-insensitive.")
+    capability: str | None = Field(
+        None, max_length=200, description="Words that must all appear in one capability name, e.g. 'quote'."
+    )
+    text: str | None = Field(
+        None, max_length=200, description="Full-text words over name, description, capabilities, workflows, tags."
+    )
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("category", "capability", "text", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+
+class AppPage(BaseModel):
+    """One page of ``Registry.list``."""
+
+    items: list[AppRecord]
+    total: int = Field(description="Apps matching every filter.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(None, description="Offset of the next page, or null on the last page.")
+    status_counts: dict[str, int] = Field(
+        description="Per status, the apps matching every filter except `status` (facet counts)."
+    )
+
+
+class FieldChange(BaseModel):
+    """One changed top-level field of a registration (JSON values)."""
+
+    old: Any = None
+    new: Any = None
+
+
+class RegisterResult(BaseModel):
+    """What ``Registry.register`` did. ``unchanged``: same content re-registered, nothing written."""
+
+    action: Literal["created", "updated", "unchanged"]
+    app: AppRecord = Field(description="The record as stored now.")
+    changed_fields: list[str] = Field(default_factory=list)
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
+    status_change: StatusChange | None = None
+    notes: list[str] = Field(default_factory=list, description="What was not applied, and why.")
+
+    @property
+    def created(self) -> bool:
+        return self.action == "created"

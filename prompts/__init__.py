@@ -135,6 +135,8 @@ def as_mcp_prompt(template: PromptTemplate) -> Any:
         name=template.name,
         title=template.title,
         description=template.description,
-        arguments=[PromptArgument(name=a.name, description=a.description, required=a.required) for a in template.arguments],
+        arguments=[
+            PromptArgument(name=a.name, description=a.description, required=a.required) for a in template.arguments
+        ],
         fn=render,
     )

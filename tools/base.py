@@ -20,8 +20,8 @@ from nexus_agent.services import NexusServices
 
 __all__ = ["ProgressCallback", "ToolCall", "ToolInput", "ToolSpec"]
 
-I = TypeVar("I", bound=BaseModel)
-O = TypeVar("O", bound=BaseModel)
+InT = TypeVar("InT", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -46,20 +46,20 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
-class ToolSpec(Generic[I, O]):
+class ToolSpec(Generic[InT, OutT]):
     name: str
     title: str
     description: str
-    input_model: type[I]
-    output_model: type[O]
-    handler: Callable[[ToolCall, I], Awaitable[O]]
+    input_model: type[InT]
+    output_model: type[OutT]
+    handler: Callable[[ToolCall, InT], Awaitable[OutT]]
     read_only: bool = True
     idempotent: bool = False
     destructive: bool = False
     open_world: bool = False
     group: str = "nexus"
 
-    def parse(self, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> I:
+    def parse(self, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> InT:
         """Validate raw arguments; raise InvalidInput naming every bad field."""
         arguments = dict(arguments or {})
         if max_bytes is not None:
@@ -74,7 +74,9 @@ class ToolSpec(Generic[I, O]):
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc, f"arguments to {self.name}") from exc
 
-    async def invoke(self, call: ToolCall, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> O:
+    async def invoke(
+        self, call: ToolCall, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None
+    ) -> OutT:
         return await self.handler(call, self.parse(arguments, max_bytes=max_bytes))
 
     def input_schema(self) -> dict[str, Any]:

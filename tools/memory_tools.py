@@ -39,9 +39,14 @@ async def memory_remember(call: ToolCall, params: RememberInput) -> Note:
 
 class SearchInput(ToolInput):
     query: str = Field(
-        ..., min_length=1, max_length=500, description="Words to look for; every word must appear (e.g. 'glass supplier')."
+        ...,
+        min_length=1,
+        max_length=500,
+        description="Words to look for; every word must appear (e.g. 'glass supplier').",
     )
-    kinds: list[Kind] = Field(default_factory=list, max_length=4, description="note, decision, message, plan; empty = all.")
+    kinds: list[Kind] = Field(
+        default_factory=list, max_length=4, description="note, decision, message, plan; empty = all."
+    )
     app: Slug | None = Field(None, description="Only items about this app.")
     tag: Tag | None = Field(None, description="Only items with this tag.")
     since: datetime | None = Field(None, description="Only items created at or after this time (ISO 8601).")

@@ -19,7 +19,9 @@ class ListAppsInput(ToolInput):
     capability: str | None = Field(
         None, max_length=200, description="Only apps whose capabilities mention this, e.g. 'quote'."
     )
-    text: str | None = Field(None, max_length=200, description="Free-text filter over names, descriptions, capabilities.")
+    text: str | None = Field(
+        None, max_length=200, description="Free-text filter over names, descriptions, capabilities."
+    )
     limit: int = Field(50, ge=1, le=500, description="Page size.")
     offset: int = Field(0, ge=0, le=100_000, description="Skip this many apps (use next_offset from the last page).")
 
@@ -43,7 +45,9 @@ async def registry_get(call: ToolCall, params: GetAppInput) -> AppDetail:
 
 
 class RegisterInput(ToolInput):
-    record: AppRecord = Field(description="The full AppRecord of the satellite (slug, name, capabilities, endpoints...).")
+    record: AppRecord = Field(
+        description="The full AppRecord of the satellite (slug, name, capabilities, endpoints...)."
+    )
     reason: str = Field("", max_length=1000, description="Why it is being registered or changed.")
 
 

@@ -21,7 +21,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 10.0) -> Iterator[str]:
+def serve_in_thread(
+    app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 10.0
+) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yield its base URL.
 
     Waits (bounded by ``timeout``) until the server accepts connections and its

@@ -60,13 +60,15 @@ def test_bad_registration_file_names_fields_and_exits_nonzero(
 ) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"slug": "Bad Slug", "name": "", "status": "live"}))
-    code, out, err = run(capsys, env, "registry", "register", str(path))
+    code, _, err = run(capsys, env, "registry", "register", str(path))
     assert code == 2
     assert "slug" in err and "status" in err and "name" in err
     assert "Traceback" not in err
 
 
-def test_html_saved_as_json_is_reported(tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_saved_as_json_is_reported(
+    tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "vendor-api.json"
     path.write_text("<!DOCTYPE html><html><body>Vendor portal</body></html>")
     code, _, err = run(capsys, env, "registry", "register", str(path))

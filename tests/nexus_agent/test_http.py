@@ -49,10 +49,10 @@ async def test_tokens_required_when_configured(tmp_path: Path) -> None:
         assert wrong.status_code == 401
         ok = httpx.get(f"{base}/api/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
         assert ok.status_code == 200
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-            async with Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
-                result = await client.call_tool("nexus_health", {})
-                assert result.structured_content["status"] == "ok"
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+            result = await client.call_tool("nexus_health", {})
+            assert result.structured_content["status"] == "ok"
 
 
 async def test_unknown_route_is_json_404(tmp_path: Path) -> None:

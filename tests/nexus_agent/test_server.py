@@ -91,7 +91,11 @@ async def test_remember_search_and_decisions_through_mcp(services: NexusServices
     async with Client(build_mcp_server(services)) as client:
         note = await client.call_tool(
             "memory_remember",
-            {"text": "Kawneer glass supplier raised prices 8% from March", "tags": ["pricing"], "apps": ["quote-engine"]},
+            {
+                "text": "Kawneer glass supplier raised prices 8% from March",
+                "tags": ["pricing"],
+                "apps": ["quote-engine"],
+            },
         )
         assert not note.is_error, text_of(note)
         first = await client.call_tool(

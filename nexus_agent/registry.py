@@ -1,0 +1,452 @@
+"""The app registry: every satellite Nexus knows about, planned or live.
+
+Records live in the Nexus database (migration set ``nexus-registry``): one row
+per app in ``apps`` (the full :class:`AppRecord` as JSON plus indexed columns),
+an append-only ``app_status_history`` saying who changed a status and why, and
+an FTS5 index for the ``text`` filter. Placeholders are first-class rows.
+
+Status lifecycle, enforced by :meth:`SqliteRegistry.set_status`::
+
+    placeholder -> pending | approved | active | retired
+    pending     -> placeholder | approved | active | retired
+    approved    -> pending | active | suspended | retired
+    active      -> degraded | suspended | retired
+    degraded    -> active | suspended | retired
+    suspended   -> approved | active | degraded | retired
+    retired     -> (terminal) placeholder | pending | approved only with reactivate=True
+
+``active`` and ``degraded`` also need a reachable endpoint (the AppRecord rule).
+
+A registration sets the status of a new app. A re-registration that names no
+status keeps the current one; one that names another status applies it (by the
+rules above) only while the app is placeholder or pending. Past that, status is
+the owner's call through ``set_status``: the registration is still applied and
+``RegisterResult.notes`` says its status was not, so a satellite that always
+announces itself as 'pending' cannot demote, un-suspend or revive itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import difflib
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+import sqlite_utils
+from pydantic import ValidationError
+from sqlite_utils.migrations import Migrations
+
+from memory.database import Database
+from nexus_agent.errors import Conflict, InvalidInput, NotFound, StorageError
+from nexus_agent.models import (
+    PLANNED_STATUSES,
+    AppFilter,
+    AppPage,
+    AppRecord,
+    AppStatus,
+    FieldChange,
+    RegisterResult,
+    StatusChange,
+    slugify,
+    utcnow,
+)
+
+__all__ = [
+    "REACTIVATE_TO",
+    "REGISTRY_MIGRATIONS",
+    "TRANSITIONS",
+    "AppFilter",
+    "AppPage",
+    "FieldChange",
+    "RegisterResult",
+    "Registry",
+    "SqliteRegistry",
+    "load_app_record",
+]
+
+_S = AppStatus
+#: Allowed status moves; ``retired`` leaves only through ``reactivate=True`` (see :data:`REACTIVATE_TO`).
+TRANSITIONS: dict[AppStatus, frozenset[AppStatus]] = {
+    _S.placeholder: frozenset({_S.pending, _S.approved, _S.active, _S.retired}),
+    _S.pending: frozenset({_S.placeholder, _S.approved, _S.active, _S.retired}),
+    _S.approved: frozenset({_S.pending, _S.active, _S.suspended, _S.retired}),
+    _S.active: frozenset({_S.degraded, _S.suspended, _S.retired}),
+    _S.degraded: frozenset({_S.active, _S.suspended, _S.retired}),
+    _S.suspended: frozenset({_S.approved, _S.active, _S.degraded, _S.retired}),
+    _S.retired: frozenset(),
+}
+REACTIVATE_TO = frozenset({_S.placeholder, _S.pending, _S.approved})
+
+# -- schema ------------------------------------------------------------------
+REGISTRY_MIGRATIONS = Migrations("nexus-registry")
+
+
+@REGISTRY_MIGRATIONS(name="0001_apps")
+def _create_apps(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE apps (slug TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL, "
+        "status TEXT NOT NULL, record TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX apps_status ON apps (status)")
+    db.execute("CREATE INDEX apps_category ON apps (category COLLATE NOCASE)")
+
+
+@REGISTRY_MIGRATIONS(name="0002_app_status_history")
+def _create_history(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE app_status_history (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "slug TEXT NOT NULL REFERENCES apps (slug), old_status TEXT, new_status TEXT NOT NULL, "
+        "changed_by TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', changed_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX app_status_history_slug ON app_status_history (slug, id)")
+
+
+@REGISTRY_MIGRATIONS(name="0003_apps_fts")
+def _create_fts(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE VIRTUAL TABLE apps_fts USING fts5(slug UNINDEXED, name, description, capabilities, "
+        "workflows, tags, tokenize = 'porter unicode61 remove_diacritics 2')"
+    )
+
+
+# -- parsing registrations -----------------------------------------------------
+def _looks_like(text: str) -> str:
+    head = text.lstrip()[:200].lower()
+    if head.startswith(("<!doctype html", "<html")) or "<html" in head:
+        title = re.search(r"<title>(.{0,80}?)</title>", text[:2000], re.IGNORECASE | re.DOTALL)
+        return "an HTML page" + (f" (title {title.group(1).strip()!r})" if title else "")
+    if head.startswith("<?xml") or head.startswith("<"):
+        return "XML or HTML markup"
+    if re.match(r"^[\w.-]+\s*:", head) or head.startswith("---"):
+        return "YAML or a key: value file"
+    return ""
+
+
+def load_app_record(data: Mapping[str, Any] | str | bytes, source: str) -> AppRecord:
+    """Parse one registration (a dict or JSON text) into an :class:`AppRecord`.
+
+    A UTF-8 byte-order mark is ignored. Anything that is not a JSON object, and
+    every invalid field, becomes an :class:`InvalidInput` naming ``source``.
+    """
+    if isinstance(data, bytes | bytearray):
+        try:
+            data = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"registration {source} is not UTF-8 text (undecodable byte at position {exc.start})",
+                hint="Save the file as UTF-8 JSON.",
+            ) from exc
+    if isinstance(data, str):
+        text = data.removeprefix("\ufeff")
+        if not text.strip():
+            raise InvalidInput(
+                f"registration {source} is empty", hint="Give a JSON object with at least slug and name."
+            )
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            kind = _looks_like(text)
+            what = f"it looks like {kind}" if kind else f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            raise InvalidInput(
+                f"registration {source} is not JSON: {what}",
+                hint="Point at the app's JSON registration file, or fix the JSON syntax.",
+            ) from exc
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            f"registration {source} must be a JSON object, got {_JSON_NAMES.get(type(data), 'null')}",
+            hint='Wrap the fields in one object: {"slug": "quote-engine", "name": "Quote Engine", ...}.',
+        )
+    try:
+        return AppRecord.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, f"registration {source}") from exc
+
+
+_JSON_NAMES = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+
+
+# -- the protocol ----------------------------------------------------------------
+class Registry(Protocol):
+    """Where Nexus keeps its app records. :class:`SqliteRegistry` is the default."""
+
+    async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult: ...
+    async def get(self, slug: str) -> AppRecord: ...
+    async def list(self, filter: AppFilter | None = None) -> AppPage: ...
+    async def set_status(
+        self, slug: str, status: AppStatus | str, actor: str, reason: str, *, reactivate: bool = False
+    ) -> StatusChange: ...
+    async def history(self, slug: str) -> builtins.list[StatusChange]: ...
+    async def count_by_status(self) -> dict[str, int]: ...
+    async def all(self) -> builtins.list[AppRecord]: ...
+
+
+# -- helpers -------------------------------------------------------------------
+def _checked(value: str, what: str, *, required: bool, limit: int) -> str:
+    value = (value or "").strip()
+    if len(value) > limit or (required and not value):
+        raise InvalidInput(f"{what} must be {int(required)}..{limit} characters", hint=f"Say {_SAYS[what]}.")
+    return value
+
+
+_SAYS = {"actor": "who makes the change, e.g. 'owner'", "reason": "briefly why, e.g. 'deployed'"}
+
+
+def _check_transition(slug: str, old: AppStatus, new: AppStatus, reactivate: bool) -> None:
+    if old is _S.retired:
+        if reactivate and new in REACTIVATE_TO:
+            return
+        allowed = ", ".join(sorted(s.value for s in REACTIVATE_TO))
+        raise Conflict(
+            f"'{slug}' is retired and cannot move to {new.value}",
+            hint=f"Retired is terminal; reactivate it explicitly (reactivate=True) to one of: {allowed}.",
+        )
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(s.value for s in AppStatus if s in TRANSITIONS[old])
+        raise Conflict(
+            f"'{slug}' cannot move from {old.value} to {new.value}", hint=f"From {old.value} go to: {allowed}."
+        )
+
+
+def _registered_status(record: AppRecord, old: AppRecord | None) -> tuple[AppStatus, builtins.list[str]]:
+    """The status a (re-)registration leaves the app in, with a note when the one it names is not applied."""
+    if old is None or record.status == old.status or old.status in PLANNED_STATUSES:
+        return (record.status if old is None or "status" in record.model_fields_set else old.status), []
+    if "status" not in record.model_fields_set:
+        return old.status, []
+    note = (
+        f"status '{record.status.value}' was not applied: '{old.slug}' is {old.status.value}; "
+        "past pending, only set_status changes an app's status"
+    )
+    return old.status, [note]
+
+
+def _is_empty(value: object) -> bool:
+    return value in (None, "", [], {}) or (isinstance(value, dict) and all(v is None for v in value.values()))
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, FieldChange]:
+    skip = {"created_at", "updated_at"}
+    return {
+        k: FieldChange(old=old.get(k), new=new.get(k))
+        for k in new
+        if k not in skip and old.get(k) != new.get(k) and not (not old and _is_empty(new.get(k)))
+    }
+
+
+def _fts_row(record: AppRecord) -> tuple[str, ...]:
+    caps = " ".join(f"{c.name} {c.description}" for c in record.capabilities)
+    flows = " ".join(" ".join([w.name, w.description, *w.steps]) for w in record.workflows)
+    return (record.slug, record.name, record.description, caps, flows, " ".join(record.tags))
+
+
+def _capability_words(text: str) -> list[str]:
+    """'Quotes' -> ['quote']: lower-case words, a plural 's' dropped so the substring test finds the singular."""
+    return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in re.findall(r"\w+", text.lower())]
+
+
+def _fts_query(text: str) -> str:
+    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text.lower())[:20])
+
+
+# -- the SQLite registry ---------------------------------------------------------
+class SqliteRegistry:
+    """The registry in the Nexus SQLite database. Apply :data:`REGISTRY_MIGRATIONS` first."""
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = database
+        self._clock = clock
+
+    # async API: each call runs its sync body in a worker thread; writes are committed on return
+    async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
+        return await self._db.run(self.register_sync, record, actor, reason)
+
+    async def get(self, slug: str) -> AppRecord:
+        return await self._db.run(self.get_sync, slug)
+
+    async def list(self, filter: AppFilter | None = None) -> AppPage:
+        return await self._db.run(self.list_sync, filter or AppFilter())
+
+    async def set_status(
+        self, slug: str, status: AppStatus | str, actor: str, reason: str, *, reactivate: bool = False
+    ) -> StatusChange:
+        return await self._db.run(self.set_status_sync, slug, status, actor, reason, reactivate=reactivate)
+
+    async def history(self, slug: str) -> builtins.list[StatusChange]:
+        return await self._db.run(self.history_sync, slug)
+
+    async def count_by_status(self) -> dict[str, int]:
+        return await self._db.run(self.count_by_status_sync)
+
+    async def all(self) -> builtins.list[AppRecord]:
+        return await self._db.run(self.all_sync)
+
+    # sync bodies: each runs in one transaction (write() commits before returning)
+    def register_sync(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
+        actor = _checked(actor, "actor", required=True, limit=200)
+        reason = _checked(reason, "reason", required=False, limit=4000)
+        with self._db.write() as db:
+            old = self._load(db, record.slug)
+            now = self._clock()
+            data = record.model_dump()
+            data["status"], notes = _registered_status(record, old)
+            data["created_at"] = old.created_at if old else (record.created_at or now)
+            data["updated_at"] = old.updated_at if old else now
+            try:
+                new = AppRecord.model_validate(data)
+            except ValidationError as exc:
+                raise InvalidInput.from_validation(exc, f"registration of '{record.slug}'") from exc
+            changes = _diff(old.model_dump(mode="json") if old else {}, new.model_dump(mode="json"))
+            if old is not None and not changes:
+                return RegisterResult(action="unchanged", app=old, notes=notes)
+            change = None
+            if old is None or old.status != new.status:
+                if old is not None:
+                    _check_transition(new.slug, old.status, new.status, reactivate=False)
+                default = "registered" if old is None else "status changed by re-registration"
+                change = StatusChange(
+                    slug=new.slug,
+                    old_status=old.status if old else None,
+                    new_status=new.status,
+                    changed_by=actor,
+                    reason=reason or default,
+                    changed_at=now,
+                )
+            new = new.model_copy(update={"updated_at": now})
+            self._save(db, new, change)
+        action = "created" if old is None else "updated"
+        return RegisterResult(
+            action=action, app=new, changed_fields=[*changes], changes=changes, status_change=change, notes=notes
+        )
+
+    def get_sync(self, slug: str) -> AppRecord:
+        with self._db.read() as db:
+            return self._require(db, slug)
+
+    def list_sync(self, filter: AppFilter) -> AppPage:
+        for name in ("text", "capability"):
+            if getattr(filter, name) and not re.search(r"\w", getattr(filter, name)):
+                raise InvalidInput(f"the {name} filter has no letters or digits", hint="Give a word, e.g. 'quote'.")
+        where, params, join, order = ["1 = 1"], [], "", "a.slug"
+        if filter.text:
+            join = "JOIN (SELECT slug, bm25(apps_fts) AS rank FROM apps_fts WHERE apps_fts MATCH ?) f USING (slug)"
+            params.append(_fts_query(filter.text))
+            order = "f.rank, a.slug"
+        if filter.category:
+            where.append("a.category = ? COLLATE NOCASE")
+            params.append(filter.category)
+        if filter.capability:
+            words = _capability_words(filter.capability)
+            test = " AND ".join("instr(lower(json_extract(c.value, '$.name')), ?) > 0" for _ in words)
+            where.append(f"EXISTS (SELECT 1 FROM json_each(a.record, '$.capabilities') c WHERE {test})")
+            params.extend(words)
+        base = f"FROM apps a {join} WHERE {' AND '.join(where)}"
+        statuses = [s.value for s in filter.status]
+        status_sql = f" AND a.status IN ({', '.join('?' * len(statuses))})" if statuses else ""
+        with self._db.read() as db, db.atomic():  # one snapshot for the counts and the page
+            counts = dict(db.execute(f"SELECT a.status, count(*) {base} GROUP BY a.status", params).fetchall())
+            rows = db.execute(
+                f"SELECT a.slug, a.record {base}{status_sql} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*params, *statuses, filter.limit, filter.offset],
+            ).fetchall()
+        items = [self._parse(slug, raw) for slug, raw in rows]
+        total = sum(n for s, n in counts.items() if not statuses or s in statuses)
+        end = filter.offset + len(items)
+        return AppPage(
+            items=items,
+            total=total,
+            limit=filter.limit,
+            offset=filter.offset,
+            next_offset=end if end < total else None,
+            status_counts={s.value: counts.get(s.value, 0) for s in AppStatus},
+        )
+
+    def set_status_sync(
+        self, slug: str, status: AppStatus | str, actor: str, reason: str, *, reactivate: bool = False
+    ) -> StatusChange:
+        actor = _checked(actor, "actor", required=True, limit=200)
+        reason = _checked(reason, "reason", required=True, limit=4000)
+        try:
+            status = AppStatus(status)
+        except ValueError:
+            allowed = ", ".join(s.value for s in AppStatus)
+            raise InvalidInput(f"{status!r} is not an app status", hint=f"Use one of: {allowed}.") from None
+        with self._db.write() as db:
+            current = self._require(db, slug)
+            past = self._history(db, slug) if current.status == status else []
+            if past:  # idempotent: already there; report how it got there and write nothing
+                return past[-1]
+            _check_transition(slug, current.status, status, reactivate)
+            now = self._clock()
+            try:
+                updated = AppRecord.model_validate({**current.model_dump(), "status": status, "updated_at": now})
+            except ValidationError as exc:
+                problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors(include_url=False))
+                raise Conflict(
+                    f"'{slug}' cannot become {status.value}: {problems}",
+                    hint="Register its endpoints (mcp_url, mcp_command or health_url) first, then change the status.",
+                ) from exc
+            change = StatusChange(
+                slug=slug, old_status=current.status, new_status=status, changed_by=actor, reason=reason, changed_at=now
+            )
+            self._save(db, updated, change)
+        return change
+
+    def history_sync(self, slug: str) -> builtins.list[StatusChange]:
+        with self._db.read() as db:
+            self._require(db, slug)
+            return self._history(db, slug)
+
+    def count_by_status_sync(self) -> dict[str, int]:
+        with self._db.read() as db:
+            counts = dict(db.execute("SELECT status, count(*) FROM apps GROUP BY status").fetchall())
+        return {s.value: counts.get(s.value, 0) for s in AppStatus}
+
+    def all_sync(self) -> builtins.list[AppRecord]:
+        with self._db.read() as db:
+            rows = db.execute("SELECT slug, record FROM apps ORDER BY slug").fetchall()
+        return [self._parse(slug, raw) for slug, raw in rows]
+
+    # internals (called inside read()/write(), with the database lock held)
+    def _load(self, db: sqlite_utils.Database, slug: str) -> AppRecord | None:
+        row = db.execute("SELECT record FROM apps WHERE slug = ?", [slug]).fetchone()
+        return None if row is None else self._parse(slug, row[0])
+
+    def _require(self, db: sqlite_utils.Database, slug: str) -> AppRecord:
+        record = self._load(db, slug)
+        if record is not None:
+            return record
+        known = [r[0] for r in db.execute("SELECT slug FROM apps ORDER BY slug")]
+        close = difflib.get_close_matches(slug.lower(), known, n=3, cutoff=0.6)
+        close += [s for s in difflib.get_close_matches(slugify(slug), known, n=3, cutoff=0.6) if s not in close]
+        if close:
+            hint = "Did you mean " + " or ".join(f"'{s}'" for s in close[:3]) + "?"
+        else:
+            hint = f"None of the {len(known)} registered slugs is close; list the apps to find it, or register it."
+        raise NotFound(f"no app with slug {slug!r} is registered", hint=hint)
+
+    def _history(self, db: sqlite_utils.Database, slug: str) -> builtins.list[StatusChange]:
+        keys = ("slug", "old_status", "new_status", "changed_by", "reason", "changed_at")
+        sql = f"SELECT {', '.join(keys)} FROM app_status_history WHERE slug = ? ORDER BY id"
+        return [StatusChange.model_validate(dict(zip(keys, row, strict=True))) for row in db.execute(sql, [slug])]
+
+    def _parse(self, slug: str, raw: str) -> AppRecord:
+        try:
+            return AppRecord.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StorageError(
+                f"the stored registry record of '{slug}' is unreadable ({exc.error_count()} invalid fields)",
+                hint="Re-register the app to overwrite the damaged record.",
+            ) from exc
+
+    def _save(self, db: sqlite_utils.Database, record: AppRecord, change: StatusChange | None) -> None:
+        columns = record.model_dump(
+            mode="json", include={"slug", "name", "category", "status", "created_at", "updated_at"}
+        )
+        db["apps"].upsert({**columns, "record": record.model_dump_json()}, pk="slug")
+        db.execute("DELETE FROM apps_fts WHERE slug = ?", [record.slug])
+        db.execute("INSERT INTO apps_fts VALUES (?, ?, ?, ?, ?, ?)", _fts_row(record))
+        if change is not None:
+            db["app_status_history"].insert(change.model_dump(mode="json"))
