@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     mr.add_argument("--app", action="append", default=[])
     mem.add_parser("recent", parents=[common], help="recent activity")
 
+    sat = sub.add_parser("satellite", help="satellite apps").add_subparsers(dest="action", metavar="ACTION")
+    sn = sat.add_parser("new", help="generate a new satellite project from the template")
+    sn.add_argument("slug", help="the new app's slug, e.g. quote-engine")
+    sn.add_argument("--dir", help="project folder to create (default: ./SLUG)")
+    sn.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+
     g = sub.add_parser("gaps", parents=[common], help="which apps cover each capability, and what nothing covers")
     g.add_argument("capabilities", nargs="+", metavar="CAPABILITY")
     return p
@@ -90,7 +96,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     parser = _parser()
     args = parser.parse_args(argv)
     environ = dict(os.environ if env is None else env)
-    if args.command is None or (args.command in {"registry", "memory"} and getattr(args, "action", None) is None):
+    if args.command is None or (
+        args.command in {"registry", "memory", "satellite"} and getattr(args, "action", None) is None
+    ):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:

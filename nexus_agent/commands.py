@@ -222,7 +222,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _satellite(args: argparse.Namespace) -> int:
+    from nexus_agent.scaffold import find_nexus_source, render_satellite
+
+    dest = render_satellite(
+        args.slug, Path(args.dir) if args.dir else Path.cwd() / args.slug, nexus_source=find_nexus_source()
+    )
+    print(f"created {dest}\nnext: cd {dest} and follow its README (install and serve, or run its tests)")
+    return EXIT_OK
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "satellite":
+        return _satellite(args)
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "doctor":

@@ -1,0 +1,187 @@
+"""The HTTP face of a satellite: ``/mcp``, ``GET /api/health``, ``POST /api/webhooks/nexus``.
+
+Built by :meth:`satellite_template.Satellite.create_app`. Responses to the webhook:
+
+    200 {"status": "processed" | "ignored", "delivery_id"}   handled, or no handler for that event
+    400 / 401 / 409 / 413 / 503                               rejected, see nexus_agent.signing
+    500 {"code": "handler_failed"}                            the handler raised; the delivery id is
+                                                              forgotten so Nexus's retry is processed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.auth.provider import AccessToken
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from nexus_agent.errors import ConfigError, NexusError
+from nexus_agent.signing import InMemoryReplayGuard, ReplayGuard, WebhookRejected, verify_request
+from satellite_template.kit import HEALTH_PATH, MCP_PATH, WEBHOOK_PATH
+from satellite_template.replay import SqliteReplayGuard
+from satellite_template.settings import SatelliteSettings, is_loopback_host
+
+if TYPE_CHECKING:
+    from satellite_template.kit import Satellite
+
+__all__ = ["StaticTokenVerifier", "build_app"]
+
+log = logging.getLogger("satellite_template")
+
+
+class StaticTokenVerifier:
+    """An MCP ``TokenVerifier`` accepting a fixed set of bearer tokens (compared in constant time)."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._digests = [hashlib.sha256(t.encode("utf-8")).digest() for t in tokens]
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        match = None
+        for index, known in enumerate(self._digests):  # no early exit: timing does not reveal which one
+            if hmac.compare_digest(presented, known):
+                match = index
+        if match is None:
+            return None
+        return AccessToken(token=token, client_id=f"token-{match + 1}", scopes=[])
+
+
+def build_app(
+    sat: Satellite,
+    settings: SatelliteSettings,
+    *,
+    clock: Callable[[], float] = time.time,
+    replay_guard: ReplayGuard | None = None,
+) -> Starlette:
+    tokens = settings.token_values()
+    if not tokens and not is_loopback_host(settings.host):
+        raise ConfigError(
+            f"refusing to serve MCP on {settings.host} without bearer tokens",
+            hint="Set SATELLITE_TOKENS or SATELLITE_TOKEN_FILE, or listen on 127.0.0.1.",
+        )
+    security = None
+    if settings.allowed_hosts:
+        security = TransportSecuritySettings(allowed_hosts=list(settings.allowed_hosts))
+    mcp_app: ASGIApp = sat.mcp_server.streamable_http_app(
+        streamable_http_path=MCP_PATH, transport_security=security, host=settings.host
+    )
+    session_manager = sat.mcp_server.session_manager  # the one just made for this app
+    if tokens:
+        mcp_app = AuthenticationMiddleware(
+            AuthContextMiddleware(RequireAuthMiddleware(mcp_app, required_scopes=[])),
+            backend=BearerAuthBackend(StaticTokenVerifier(tokens)),
+        )
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    state: dict[str, Any] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        guard = replay_guard
+        owned = None
+        if guard is None and settings.replay_db is not None:
+            guard = owned = await anyio.to_thread.run_sync(SqliteReplayGuard, settings.replay_db)
+        state["guard"] = InMemoryReplayGuard() if guard is None else guard
+        state["started"] = time.monotonic()
+        try:
+            async with session_manager.run():
+                yield
+        finally:
+            if owned is not None:
+                await anyio.to_thread.run_sync(owned.close)
+
+    async def health(request: Request) -> JSONResponse:
+        checks: dict[str, dict[str, str]] = {"mcp": {"status": "pass"}}
+        if secret:
+            checks["webhooks"] = {"status": "pass"}
+        elif sat.event_types:
+            checks["webhooks"] = {"status": "fail", "detail": "no webhook secret configured"}
+        else:
+            checks["webhooks"] = {"status": "skip", "detail": "no events subscribed"}
+        for name, ok in (await sat.run_checks()).items():
+            checks[name] = {"status": "pass" if ok else "fail"}
+        healthy = all(c["status"] != "fail" for c in checks.values())
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "slug": sat.slug,
+            "name": sat.name,
+            "version": sat.version,
+            "uptime_s": round(time.monotonic() - state.get("started", time.monotonic()), 3),
+            "checks": checks,
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    async def webhook(request: Request) -> JSONResponse:
+        if not secret:
+            return _rejected(request, WebhookRejected("not_configured", "this satellite has no webhook secret"))
+        try:
+            body = await _read_body(request, settings.max_webhook_bytes)
+            verify = functools.partial(
+                verify_request,
+                body,
+                request.headers,
+                secret,
+                now=clock(),
+                seen=state["guard"],
+                window_s=settings.webhook_window_s,
+                max_bytes=settings.max_webhook_bytes,
+            )
+            envelope = await anyio.to_thread.run_sync(verify)  # a SQLite guard blocks
+        except WebhookRejected as exc:
+            return _rejected(request, exc)
+        try:
+            handled = await sat.dispatch_event(envelope)
+        except Exception as exc:
+            log.exception("handler of %s failed for delivery %s", envelope.event, envelope.delivery_id)
+            await anyio.to_thread.run_sync(state["guard"].release, envelope.delivery_id)
+            if isinstance(exc, NexusError):
+                return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+            failure = {"code": "handler_failed", "message": f"the handler of {envelope.event} failed"}
+            return JSONResponse(failure, status_code=500)
+        status = "processed" if handled else "ignored"
+        log.info("webhook %s %s: %s", envelope.event, envelope.delivery_id, status)
+        return JSONResponse({"status": status, "delivery_id": envelope.delivery_id})
+
+    routes = [
+        Route(HEALTH_PATH, health, methods=["GET"]),
+        Route(WEBHOOK_PATH, webhook, methods=["POST"]),
+        Route(MCP_PATH, endpoint=mcp_app),  # an ASGI app: every method goes to the MCP transport
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) before reading past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise WebhookRejected("malformed", "the Content-Length header is not a number")
+        if int(declared) > limit:
+            raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
+    return bytes(body)
+
+
+def _rejected(request: Request, exc: WebhookRejected) -> JSONResponse:
+    client = request.client.host if request.client else "unknown"
+    log.warning("webhook from %s rejected (%s, HTTP %d)", client, exc.reason, exc.http_status)
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status)

@@ -1,0 +1,36 @@
+"""The kit against the real Nexus: a satellite registers itself over streamable HTTP with a bearer token."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from nexus_agent.config import Settings
+from nexus_agent.errors import Unauthorized
+from nexus_agent.http import create_app
+from nexus_agent.models import AppRecord
+
+NEXUS_TOKEN = "nexus-side-token-0123456789"
+
+
+@pytest.mark.anyio
+async def test_a_satellite_registers_itself_with_nexus_and_nexus_stores_its_record(example, serve_app, tmp_path):
+    settings = Settings.load({"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal", "NEXUS_TOKENS": NEXUS_TOKEN})
+    base = "http://quotes.internal:8800"
+    with serve_app(create_app(settings)) as nexus_url, anyio.fail_after(20):
+        answer = await example.sat.register_with_nexus(f"{nexus_url}/mcp", NEXUS_TOKEN, base_url=base)
+        with pytest.raises(Unauthorized):
+            await example.sat.register_with_nexus(f"{nexus_url}/mcp", "wrong-token-0123456789abc", base_url=base)
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {NEXUS_TOKEN}"})
+        async with http, Client(streamable_http_client(f"{nexus_url}/mcp", http_client=http)) as client:
+            stored = await client.call_tool("registry_get", {"slug": "quote-engine"})
+    assert answer
+    assert not stored.is_error
+    record = AppRecord.model_validate(stored.structured_content["app"])
+    sent = example.sat.app_record(base)
+    assert record.model_dump(exclude={"created_at", "updated_at"}) == sent.model_dump(
+        exclude={"created_at", "updated_at"}
+    )
