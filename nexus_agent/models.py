@@ -22,6 +22,7 @@ __all__ = [
     "AppPage",
     "AppRecord",
     "AppStatus",
+    "AppTool",
     "Capability",
     "FieldChange",
     "RegisterResult",
@@ -97,6 +98,16 @@ class Capability(_Strict):
     description: LongText = ""
 
 
+class AppTool(_Strict):
+    """A tool a satellite exposes over MCP, as declared at registration."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: LongText = ""
+    read_only: bool = False
+    idempotent: bool = False
+    destructive: bool = False
+
+
 class Workflow(_Strict):
     name: ShortText
     description: LongText = ""
@@ -140,6 +151,9 @@ class AppRecord(_Strict):
     status: AppStatus = AppStatus.placeholder
     capabilities: list[Capability] = Field(default_factory=list, max_length=200)
     workflows: list[Workflow] = Field(default_factory=list, max_length=200)
+    tools: list[AppTool] = Field(
+        default_factory=list, max_length=500, description="MCP tools the app declared when it registered."
+    )
     business_rules: list[Annotated[str, Field(max_length=2000)]] = Field(default_factory=list, max_length=500)
     integrations: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=200)
     endpoints: AppEndpoints = Field(default_factory=AppEndpoints, validate_default=True)

@@ -55,6 +55,7 @@ class ToolInfo:
     description: str
     read_only: bool
     idempotent: bool
+    destructive: bool = False
 
 
 class Satellite:
@@ -152,7 +153,9 @@ class Satellite:
                 _readable_errors(fn)
             )
             summary = doc.strip().split("\n\n", 1)[0].replace("\n", " ")
-            self._tools[tool_name] = ToolInfo(tool_name, summary, read_only, idempotent)
+            self._tools[tool_name] = ToolInfo(
+                tool_name, summary, read_only, idempotent, bool(annotations.destructive_hint)
+            )
             return fn
 
         return decorator
@@ -193,25 +196,30 @@ class Satellite:
     def app_record(
         self, base_url: str, *, status: AppStatus = AppStatus.pending, token_env: str | None = None
     ) -> AppRecord:
-        """The AppRecord this satellite registers: declarations, one ``tool:NAME`` capability per tool, endpoints.
+        """The AppRecord this satellite registers: declarations, its tools, endpoints.
 
         ``token_env`` names the variable Nexus reads this satellite's bearer token from
         (default ``SATELLITE_<SLUG>_TOKEN``); the token itself is never part of the record.
         """
         base = base_url.rstrip("/")
         declared = self._declared
-        names = {c.name for c in declared.capabilities}
-        tool_caps = [
-            Capability(name=f"tool:{t.name}", description=t.description[:4000])
+        tools = [
+            {
+                "name": t.name,
+                "description": t.description[:4000],
+                "read_only": t.read_only,
+                "idempotent": t.idempotent,
+                "destructive": t.destructive,
+            }
             for t in self._tools.values()
-            if f"tool:{t.name}" not in names
         ]
         try:
             return AppRecord.model_validate(
                 {
                     **declared.model_dump(),
                     "status": status,
-                    "capabilities": [c.model_dump() for c in [*declared.capabilities, *tool_caps]],
+                    "capabilities": [c.model_dump() for c in declared.capabilities],
+                    "tools": tools,
                     "subscribes_to": self.event_types,
                     "endpoints": {
                         "mcp_url": f"{base}{MCP_PATH}",

@@ -57,8 +57,9 @@ def test_the_app_record_is_built_from_the_declarations(example) -> None:
     assert (record.slug, record.name, record.version) == ("quote-engine", "Quote Engine", "1.2.3")
     assert record.category == "sales"
     assert record.status is AppStatus.pending
-    assert record.capability_names() == ["quote status lookup", "tool:quote_status", "tool:cancel_quote"]
-    assert record.capabilities[1].description == "Status of one quote."
+    assert record.capability_names() == ["quote status lookup"]
+    assert [(t.name, t.read_only) for t in record.tools] == [("quote_status", True), ("cancel_quote", False)]
+    assert record.tools[0].description == "Status of one quote."
     assert record.subscribes_to == ["quote.requested", "instruction.created", "quote.accepted", "quote.failed"]
     assert record.message_types == ["query.quote"]
     ep = record.endpoints
