@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -214,11 +215,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host, _, port = args.http.rpartition(":")
         if not host or not port.isdigit():
             raise InvalidInput(f"--http expects HOST:PORT, got {args.http!r}", hint="e.g. --http 127.0.0.1:8765")
-        serve_http(settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}))
+        serve_http(
+            settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}), secrets=os.environ
+        )
     else:
         from nexus_agent.serve import serve_stdio
 
-        anyio.run(serve_stdio, settings)
+        anyio.run(serve_stdio, settings, dict(os.environ))
     return EXIT_OK
 
 
@@ -243,7 +246,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     handlers = {"registry": _registry, "memory": _memory, "gaps": _gaps}
 
     async def run() -> int:
-        async with open_services(settings) as services:
+        async with open_services(settings, satellites=False) as services:
             return await handlers[args.command](args, services)
 
     try:

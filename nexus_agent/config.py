@@ -42,6 +42,9 @@ class Settings(BaseModel):
     actor: str = "owner"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_input_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted tool argument payload.")
+    expose_satellite_tools: bool = Field(
+        True, description="List satellites' tools on Nexus's own MCP server as '<app>__<tool>'."
+    )
     http_host: str = "127.0.0.1"
     http_port: int = Field(8765, ge=0, le=65535)
 
@@ -82,6 +85,8 @@ class Settings(BaseModel):
         for var, key in (("NEXUS_BUSY_TIMEOUT_MS", "busy_timeout_ms"), ("NEXUS_MAX_INPUT_BYTES", "max_input_bytes")):
             if var in env:
                 values[key] = env[var]
+        if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
+            values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

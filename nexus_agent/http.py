@@ -12,8 +12,9 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.errors import ConfigError, NexusError, Unauthorized
-from nexus_agent.server import build_mcp_server
+from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from tools.health_tools import collect_health
 
@@ -111,9 +112,14 @@ def create_app(
     settings: Settings,
     *,
     services: NexusServices | None = None,
+    secrets: Mapping[str, str] | None = None,
     allowed_hosts: list[str] | None = None,
 ) -> Starlette:
-    """Build the Starlette app. Pass ``services`` to share already-open services (tests)."""
+    """Build the Starlette app.
+
+    ``secrets`` is where satellite tokens are read from (the CLI passes the environment).
+    Pass ``services`` to share already-open services (tests).
+    """
     tokens = settings.token_values()
     if not tokens and not is_loopback_host(settings.http_host):
         raise ConfigError(
@@ -125,7 +131,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            svc = services if services is not None else await stack.enter_async_context(open_services(settings))
+            svc = (
+                services
+                if services is not None
+                else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
+            )
             app.state.services = svc
             server = build_mcp_server(svc, actor=lambda: "http-client")
             mcp_endpoint.app = server.streamable_http_app(
@@ -134,11 +144,14 @@ def create_app(
                 host=settings.http_host,
             )
             await stack.enter_async_context(server.session_manager.run())
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            tg.start_soon(relay_satellite_tool_changes, server, svc)
             log.info("Nexus MCP endpoint ready at /mcp")
             try:
                 yield
             finally:
                 mcp_endpoint.app = None
+                tg.cancel_scope.cancel()
 
     async def health(request: Request) -> JSONResponse:
         svc: NexusServices = request.app.state.services

@@ -7,6 +7,7 @@ where argument validation failures are rewritten into a readable list.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -14,9 +15,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
+import anyio
+import anyio.lowlevel
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
@@ -27,7 +32,13 @@ from nexus_agent.services import NexusServices
 from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec
 
-__all__ = ["SERVER_INSTRUCTIONS", "build_mcp_server", "tool_error_text"]
+__all__ = [
+    "SERVER_INSTRUCTIONS",
+    "NexusMCPServer",
+    "build_mcp_server",
+    "relay_satellite_tool_changes",
+    "tool_error_text",
+]
 
 log = logging.getLogger("nexus.server")
 
@@ -36,7 +47,9 @@ Nexus conducts SFG Aluminium's satellite business apps (quotes, enquiries, surve
 fabrication, installation, invoicing, stock...). Use the registry_* tools to find
 which app does what and its status, memory_* tools to recall and record notes and
 decisions (search memory before deciding; log every decision with its rationale),
-gaps_analyse to find capabilities no app covers, and nexus_health to check Nexus.
+gaps_analyse to find capabilities no app covers, satellite_* tools to discover, call and
+fan out to the satellites' own tools (also listed directly as '<app>__<tool>'), and
+nexus_health / satellite_health to check health.
 Errors say what was wrong and how to fix it: read them and retry with corrected
 arguments."""
 
@@ -99,10 +112,19 @@ class NexusMCPServer(MCPServer[Any]):
     error, and publishes the model's exact JSON schema.
     """
 
-    def __init__(self, *args: Any, specs: Sequence[ToolSpec[Any, Any]], max_input_bytes: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        *args: Any,
+        specs: Sequence[ToolSpec[Any, Any]],
+        services: NexusServices,
+        expose_satellite_tools: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.bus = InMemorySubscriptionBus()
+        super().__init__(*args, subscriptions=self.bus, **kwargs)
         self._specs = {spec.name: spec for spec in specs}
-        self._max_input_bytes = max_input_bytes
+        self._services = services
+        self._expose_satellites = expose_satellite_tools
 
     async def list_tools(self) -> list[Any]:
         tools = await super().list_tools()
@@ -110,10 +132,31 @@ class NexusMCPServer(MCPServer[Any]):
             spec = self._specs.get(tool.name)
             if spec is not None:
                 tool.input_schema = spec.input_schema()
+        if self._expose_satellites and self._services.pool is not None:
+            await self._services.sync_satellites(max_age_s=5.0)
+            listing = await self._services.pool.list_tools()
+            for slug, error in listing.errors.items():
+                log.warning("tools of satellite %s are not listed: %s", slug, error)
+            tools += [t.to_mcp_tool() for t in listing.tools if t.qualified_name not in self._specs]
         return tools
+
+    async def _call_satellite(self, name: str, arguments: dict[str, Any], context: Context | None) -> Any:
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            if context is not None:
+                with contextlib.suppress(Exception):
+                    await context.report_progress(done, total, message)
+
+        try:
+            await self._services.sync_satellites(max_age_s=5.0)
+            result = await self._services.satellites.call(name, arguments, on_progress=progress)
+        except NexusError as exc:
+            raise ToolError(exc.user_message()) from exc
+        return result.to_mcp_result()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         spec = self._specs.get(name)
+        if spec is None and self._expose_satellites and "__" in name and self._services.pool is not None:
+            return await self._call_satellite(name, arguments, context)
         if spec is None:
             raise ToolError(
                 NotFound(
@@ -122,7 +165,7 @@ class NexusMCPServer(MCPServer[Any]):
                 ).user_message()
             )
         try:
-            spec.parse(arguments, max_bytes=self._max_input_bytes)
+            spec.parse(arguments, max_bytes=self._services.settings.max_input_bytes)
         except NexusError as exc:
             raise ToolError(exc.user_message()) from exc
         try:
@@ -145,7 +188,8 @@ def build_mcp_server(
     server = NexusMCPServer(
         "nexus",
         specs=tools,
-        max_input_bytes=services.settings.max_input_bytes,
+        services=services,
+        expose_satellite_tools=services.settings.expose_satellite_tools,
         title="Nexus",
         description="Conductor of SFG Aluminium's satellite apps",
         instructions=SERVER_INSTRUCTIONS,
@@ -171,6 +215,18 @@ def build_mcp_server(
     _add_resources(server, services)
     _add_prompts(server)
     return server
+
+
+async def relay_satellite_tool_changes(server: MCPServer[Any], services: NexusServices) -> None:
+    """Re-announce Nexus's tool list whenever a satellite announces a change to its own."""
+    if not isinstance(server, NexusMCPServer) or services.pool is None:
+        return
+    pool = services.pool
+    while True:
+        await pool.wait_tools_changed()
+        log.info("a satellite's tools changed; telling Nexus's clients")
+        await server.bus.publish(ToolsListChanged())
+        await anyio.lowlevel.checkpoint()
 
 
 def _add_resources(server: MCPServer[Any], services: NexusServices) -> None:

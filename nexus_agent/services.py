@@ -1,26 +1,44 @@
 """The services one Nexus process runs on, opened and closed by a lifespan.
 
-``open_services(settings)`` opens the database, applies migrations and builds
-the memory store and registry. The MCP server, the HTTP app and the CLI all get
-their parts from the :class:`NexusServices` it yields; nothing is global.
+``open_services(settings)`` opens the database, applies migrations, builds the
+memory store and registry and (for a server) the satellite pool with its health
+monitor. The MCP server, the HTTP app and the CLI all get their parts from the
+:class:`NexusServices` it yields; nothing is global.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 
+import anyio
+
 from memory.database import Database
+from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
+from nexus_agent.errors import ConfigError, NexusError
+from nexus_agent.models import AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
+from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
 
-__all__ = ["ALL_MIGRATIONS", "NexusServices", "open_database", "open_services", "services_from_database"]
+__all__ = [
+    "ALL_MIGRATIONS",
+    "NexusServices",
+    "open_database",
+    "open_services",
+    "open_services_sync",
+    "services_from_database",
+]
+
+log = logging.getLogger("nexus.services")
 
 ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS)
+HEALTH_ACTOR = "nexus-health-monitor"
 
 
 @dataclass
@@ -29,10 +47,46 @@ class NexusServices:
     database: Database
     memory: MemoryStore
     registry: Registry
+    pool: SatellitePool | None = None
     started_at: float = field(default_factory=time.monotonic)
+    registry_synced_at: float = 0.0
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_at
+
+    @property
+    def satellites(self) -> SatellitePool:
+        if self.pool is None:
+            raise ConfigError(
+                "satellite connections are not open in this process",
+                hint="Satellite tools run inside `nexus serve`; start the server and call them through it.",
+            )
+        return self.pool
+
+    async def sync_satellites(self, *, max_age_s: float = 0.0) -> None:
+        """Make the satellite pool match the registry (other processes may have changed it)."""
+        if self.pool is None or time.monotonic() - self.registry_synced_at < max_age_s:
+            return
+        await self.pool.sync_apps(await self.registry.all())
+        self.registry_synced_at = time.monotonic()
+
+    async def record_health_change(self, slug: str, old: AppStatus, new: AppStatus, detail: str) -> None:
+        """Health monitor callback: registry status (who/why) and a memory note."""
+        try:
+            await self.registry.set_status(slug, new, actor=HEALTH_ACTOR, reason=detail or "health check")
+        except NexusError as exc:
+            log.warning("could not record %s -> %s for %s: %s", old.value, new.value, slug, exc.message)
+            return
+        await self.memory.add_note(
+            NoteIn(
+                title=f"{slug} is {new.value}",
+                text=f"Health check moved {slug} from {old.value} to {new.value}: {detail}",
+                author=HEALTH_ACTOR,
+                apps=[slug],
+                tags=["health"],
+            )
+        )
+        await self.sync_satellites()
 
 
 def open_database(settings: Settings) -> Database:
@@ -56,6 +110,7 @@ def services_from_database(settings: Settings, database: Database) -> NexusServi
 
 @contextlib.contextmanager
 def open_services_sync(settings: Settings) -> Iterator[NexusServices]:
+    """Database, memory and registry only (CLI commands, tests): no satellite connections."""
     database = open_database(settings)
     try:
         yield services_from_database(settings, database)
@@ -64,7 +119,33 @@ def open_services_sync(settings: Settings) -> Iterator[NexusServices]:
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[NexusServices]:
-    """Lifespan of everything a Nexus process needs; closes in reverse order."""
+async def open_services(
+    settings: Settings,
+    *,
+    secrets: Mapping[str, str] | None = None,
+    satellites: bool = True,
+    monitor: bool = False,
+    pool_settings: PoolSettings | None = None,
+) -> AsyncIterator[NexusServices]:
+    """Lifespan of everything a Nexus process needs; closes in reverse order.
+
+    ``secrets`` is the mapping satellite tokens are read from (``endpoints.token_env``);
+    the CLI passes the environment. ``monitor`` starts the satellite health monitor.
+    """
     with open_services_sync(settings) as services:
-        yield services
+        if not satellites:
+            yield services
+            return
+        pool = SatellitePool(
+            await services.registry.all(), secrets=dict(secrets or {}), settings=pool_settings or PoolSettings()
+        )
+        async with pool, anyio.create_task_group() as tg:
+            services.pool = pool
+            services.registry_synced_at = time.monotonic()
+            if monitor:
+                tg.start_soon(HealthMonitor(pool, on_change=services.record_health_change).run)
+            try:
+                yield services
+            finally:
+                tg.cancel_scope.cancel()
+                services.pool = None

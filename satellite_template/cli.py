@@ -79,7 +79,14 @@ def _serve(sat: Satellite, settings: SatelliteSettings, *, http: bool) -> None:
     import uvicorn
 
     app = sat.create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        # Nexus keeps a long-lived listen stream open; do not wait for it forever on shutdown.
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _register(sat: Satellite, settings: SatelliteSettings, base_url: str | None) -> None:

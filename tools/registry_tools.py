@@ -52,7 +52,9 @@ class RegisterInput(ToolInput):
 
 
 async def registry_register(call: ToolCall, params: RegisterInput) -> RegisterResult:
-    return await call.services.registry.register(params.record, actor=call.actor, reason=params.reason)
+    result = await call.services.registry.register(params.record, actor=call.actor, reason=params.reason)
+    await call.services.sync_satellites()
+    return result
 
 
 class SetStatusInput(ToolInput):
@@ -62,7 +64,9 @@ class SetStatusInput(ToolInput):
 
 
 async def registry_set_status(call: ToolCall, params: SetStatusInput) -> StatusChange:
-    return await call.services.registry.set_status(params.slug, params.status, actor=call.actor, reason=params.reason)
+    change = await call.services.registry.set_status(params.slug, params.status, actor=call.actor, reason=params.reason)
+    await call.services.sync_satellites()
+    return change
 
 
 REGISTRY_TOOLS: list[ToolSpec] = [

@@ -1,0 +1,292 @@
+"""One reusable MCP connection to one satellite, owned by its own task.
+
+The MCP SDK's ``Client`` must be entered and exited by the same task, and
+several clients closed out of order fail. So each connection is opened by an
+owner task spawned into the pool's task group: it enters the ``Client``,
+publishes it, waits until asked to close, and exits it. Callers borrow the
+published client with ``async with connection.use() as client`` and send their
+requests from their own task, so their own timeouts and cancellations apply
+to exactly their request.
+
+The connection opens lazily on first use, is shared by every caller, and is
+reopened on the next use after a transport fault (``drop``). A retired
+connection closes once its last borrower is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import anyio.lowlevel
+import httpx2
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from mcp.client.session import IncomingMessage
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from nexus_agent import __version__
+from nexus_agent.errors import UpstreamError
+from nexus_agent.models import AppRecord
+from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
+from nexus_agent.satellites.models import PoolSettings
+
+__all__ = ["SatelliteConnection", "capture_http_statuses", "failing_status"]
+
+logger = logging.getLogger(__name__)
+
+# The SDK sends each request's HTTP POST from a task that runs in the *sender's* context, so a mutable box in a
+# context variable collects the statuses of exactly the requests one caller made (a shared "last status" would
+# race with other callers and with the tool-change stream).
+_statuses: ContextVar[list[int] | None] = ContextVar("nexus_satellite_http_statuses", default=None)
+
+
+@contextmanager
+def capture_http_statuses() -> Iterator[list[int]]:
+    """Collect the HTTP statuses of the requests this task sends while inside the block."""
+    box: list[int] = []
+    token = _statuses.set(box)
+    try:
+        yield box
+    finally:
+        _statuses.reset(token)
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def failing_status(statuses: list[int]) -> int | None:
+    return next((s for s in reversed(statuses) if s >= 400), None)
+
+
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
+
+
+def copy_error(error: UpstreamError) -> UpstreamError:
+    """A fresh exception per raise: one instance raised in many tasks would share a traceback."""
+    return UpstreamError(error.message, hint=error.hint, details=error.details)
+
+
+@dataclass(eq=False)
+class _Live:
+    """One opening of the connection, from handshake to close."""
+
+    settled: anyio.Event = field(default_factory=anyio.Event)
+    close_requested: anyio.Event = field(default_factory=anyio.Event)
+    closed: anyio.Event = field(default_factory=anyio.Event)
+    scope: anyio.CancelScope | None = None
+    client: Client | None = None
+    error: UpstreamError | None = None
+    dead: bool = False
+    retiring: bool = False
+    in_flight: int = 0
+
+
+class SatelliteConnection:
+    def __init__(
+        self,
+        record: AppRecord,
+        *,
+        token: str | None,
+        settings: PoolSettings,
+        spawn: Spawn,
+        on_tools_changed: Callable[[], None] = lambda: None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        endpoints = record.endpoints
+        if endpoints.mcp_url is None and not endpoints.mcp_command:
+            raise ValueError(f"satellite {record.slug!r} has no MCP endpoint")
+        self.slug = record.slug
+        self._url = str(endpoints.mcp_url) if endpoints.mcp_url is not None else None
+        self._command = list(endpoints.mcp_command or [])
+        self._token = token
+        self._token_env = endpoints.token_env
+        self._settings = settings
+        self._spawn = spawn
+        self._on_tools_changed = on_tools_changed
+        self._ssl_context = ssl_context
+        self._live: _Live | None = None
+        self._lives: set[_Live] = set()
+        self._closing = False
+        where = _without_userinfo(self._url) if self._url else f"command '{' '.join(self._command)}'"
+        self.fault_context = FaultContext(
+            slug=self.slug, where=where, token_env=self._token_env, secrets=(token,) if token else ()
+        )
+        #: How many times an MCP connection was opened (a new session, in handshake-era terms).
+        self.opens = 0
+        self.protocol_version: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        live = self._live
+        return live is not None and live.client is not None and not live.dead
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Client]:
+        """Borrow the open client, opening it first if needed. Raises UpstreamError if it cannot open."""
+        live = await self._ensure_open()
+        assert live.client is not None
+        live.in_flight += 1
+        try:
+            yield live.client
+        finally:
+            live.in_flight -= 1
+            if live.retiring and live.in_flight == 0:
+                live.close_requested.set()
+
+    def drop(self, client: Client) -> None:
+        """Retire the connection that served ``client`` after a transport fault; the next use reopens."""
+        for live in self._lives:
+            if live.client is client:
+                self._retire(live)
+
+    def close(self) -> None:
+        """Stop for good: close the connection once no request is using it (pool exit, app removed)."""
+        self._closing = True
+        for live in list(self._lives):
+            self._retire(live)
+            if not live.settled.is_set() and live.scope is not None:
+                live.scope.cancel()
+
+    async def wait_closed(self) -> None:
+        for live in list(self._lives):
+            await live.closed.wait()
+
+    async def _ensure_open(self) -> _Live:
+        if self._closing:
+            raise satellite_error(
+                self.fault_context, DISCONNECTED, f"satellite '{self.slug}' was removed from Nexus's registry"
+            )
+        live = self._live
+        if live is None or live.dead or live.retiring:
+            live = _Live()
+            self._live = live
+            self._lives.add(live)
+            self._spawn(lambda: self._own(live))
+        await live.settled.wait()
+        if live.client is None or live.dead:
+            if self._live is live:
+                self._live = None
+            error = live.error or satellite_error(
+                self.fault_context, DISCONNECTED, f"the connection to satellite '{self.slug}' closed"
+            )
+            raise copy_error(error)
+        return live
+
+    def _retire(self, live: _Live) -> None:
+        live.retiring = True
+        if self._live is live:
+            self._live = None
+        if live.in_flight == 0:
+            live.close_requested.set()
+
+    async def _own(self, live: _Live) -> None:
+        """The owner task: open, publish, wait for the close request, close."""
+        timeout = self._settings.connect_timeout
+        statuses: list[int] = []
+        _statuses.set(statuses)  # the owner task's own context copy: the handshake's statuses land here
+        try:
+            with anyio.CancelScope() as scope:
+                live.scope = scope
+                scope.deadline = anyio.current_time() + timeout
+                async with AsyncExitStack() as stack:
+                    client = await self._open(stack)
+                    scope.deadline = math.inf
+                    live.client = client
+                    self.opens += 1
+                    self.protocol_version = client.protocol_version
+                    live.settled.set()
+                    logger.info("connected to satellite %s (%s)", self.slug, client.protocol_version)
+                    async with anyio.create_task_group() as tg:
+                        if self._settings.watch_tool_changes and self._can_listen(client):
+                            tg.start_soon(self._watch_tools, client)
+                        await live.close_requested.wait()
+                        tg.cancel_scope.cancel()
+            if live.client is None and live.error is None and not self._closing:
+                live.error = satellite_error(
+                    self.fault_context,
+                    TIMEOUT,
+                    f"satellite '{self.slug}' did not complete the MCP handshake within {timeout:g} s",
+                    "The satellite may be overloaded or not an MCP server; check it is up.",
+                )
+        except Exception as exc:
+            error = classify(exc, self.fault_context, "connecting", timeout, failing_status(statuses))
+            if live.client is None:
+                live.error = error
+                logger.warning("cannot connect to satellite %s: %s", self.slug, error.message)
+            else:
+                logger.info("connection to satellite %s ended: %s", self.slug, error.message)
+        finally:
+            live.dead = True
+            live.settled.set()
+            live.closed.set()
+            self._lives.discard(live)
+            if self._live is live:
+                self._live = None
+
+    async def _open(self, stack: AsyncExitStack) -> Client:
+        if self._url is not None:
+            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+            if self._ssl_context is None:
+                self._ssl_context = httpx2.create_ssl_context()  # ~20 ms of CPU: share one per pool
+            http = httpx2.AsyncClient(
+                headers=headers,
+                verify=self._ssl_context,
+                # Reads are bounded per call by the caller's deadline; long tools must not be cut here.
+                timeout=httpx2.Timeout(self._settings.connect_timeout, read=None),
+                event_hooks={"response": [self._on_response]},
+            )
+            await stack.enter_async_context(http)
+            target: object = streamable_http_client(self._url, http_client=http)
+        else:
+            env = {self._token_env: self._token} if self._token and self._token_env else None
+            target = StdioServerParameters(command=self._command[0], args=self._command[1:], env=env)
+        client = Client(
+            target,  # type: ignore[arg-type]
+            cache=None,  # the pool caches tool lists itself
+            client_info=types.Implementation(name="nexus", version=__version__),
+            message_handler=self._on_message,
+        )
+        return await stack.enter_async_context(client)
+
+    async def _on_response(self, response: httpx2.Response) -> None:
+        box = _statuses.get()
+        if box is not None:
+            box.append(response.status_code)
+
+    async def _on_message(self, message: IncomingMessage) -> None:
+        # Handshake-era servers push notifications/tools/list_changed spontaneously.
+        if isinstance(message, types.ToolListChangedNotification):
+            self._on_tools_changed()
+        elif isinstance(message, Exception):
+            logger.debug("satellite %s sent something unreadable: %s", self.slug, message)
+        await anyio.lowlevel.checkpoint()
+
+    @staticmethod
+    def _can_listen(client: Client) -> bool:
+        caps = client.server_capabilities
+        return client.protocol_version in MODERN_PROTOCOL_VERSIONS and bool(caps.tools and caps.tools.list_changed)
+
+    async def _watch_tools(self, client: Client) -> None:
+        """On 2026-07-28 connections change events come only through `subscriptions/listen`."""
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                if not (subscription.honored and subscription.honored.tools_list_changed):
+                    return
+                async for _event in subscription:
+                    logger.info("satellite %s says its tools changed", self.slug)
+                    self._on_tools_changed()
+        except Exception as exc:  # the TTL still refreshes the list; a lost stream is not an outage
+            logger.debug("tool-change stream of satellite %s ended: %s", self.slug, exc)

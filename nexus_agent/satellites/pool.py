@@ -1,0 +1,358 @@
+"""The satellite pool: Nexus's MCP client side.
+
+One :class:`SatellitePool` per Nexus process, owned by the app's lifespan::
+
+    async with SatellitePool(registry_records, secrets=env, settings=PoolSettings()) as pool:
+        listing = await pool.list_tools()
+        result = await pool.call("quote-engine__get_quote", {"sku": "W-100"})
+
+It holds one lazily opened, reused MCP connection per satellite, caches tool
+lists (TTL plus tools/list_changed), validates arguments against each tool's
+input schema before sending, retries read-only or idempotent tools on transient
+faults, and keeps a circuit breaker per satellite.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+from anyio.abc import TaskGroup
+from mcp.shared.dispatcher import ProgressFnT
+
+from nexus_agent.errors import NexusError, NotFound
+from nexus_agent.models import AppRecord, AppStatus
+from nexus_agent.satellites.breaker import CircuitBreaker
+from nexus_agent.satellites.connection import SatelliteConnection, copy_error
+from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
+from nexus_agent.satellites.fanout import ProgressCallback, run_fan_out
+from nexus_agent.satellites.health import probe_all
+from nexus_agent.satellites.models import (
+    BreakerState,
+    FanOutResult,
+    PoolSettings,
+    SatelliteCallResult,
+    SatelliteHealth,
+    SatelliteTool,
+    ToolListing,
+)
+from nexus_agent.satellites.satellite import Satellite
+
+__all__ = ["SatellitePool"]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _wiring(record: AppRecord, token: str | None, callable_statuses: frozenset[AppStatus]) -> tuple[Any, ...]:
+    """What a connection depends on: a change in any of it means a new connection."""
+    ep = record.endpoints
+    url = str(ep.mcp_url) if ep.mcp_url else None
+    return (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses)
+
+
+class SatellitePool:
+    def __init__(
+        self,
+        records: Iterable[AppRecord] = (),
+        *,
+        secrets: Mapping[str, str] | None = None,
+        settings: PoolSettings | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = anyio.sleep,
+    ) -> None:
+        self.settings = settings or PoolSettings()
+        self._initial = list(records)
+        self._secrets: Mapping[str, str] = dict(secrets or {})
+        self._clock = clock
+        self._sleep = sleep
+        self._records: dict[str, AppRecord] = {}
+        self._satellites: dict[str, Satellite] = {}
+        self._tg: TaskGroup | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._breaker_event = anyio.Event()
+        self._tools_event = anyio.Event()
+        self._ssl_context: ssl.SSLContext | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SatellitePool:
+        if self._tg is not None:
+            raise RuntimeError("SatellitePool is already open")
+        self._http = httpx.AsyncClient(timeout=self.settings.health_timeout)
+        await self._http.__aenter__()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self.sync_apps(self._initial)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None and self._http is not None
+        connections = [s.connection for s in self._satellites.values() if s.connection is not None]
+        for connection in connections:
+            connection.close()
+        try:
+            with anyio.move_on_after(self.settings.shutdown_timeout, shield=True):
+                for connection in connections:
+                    await connection.wait_closed()
+            self._tg.cancel_scope.cancel()
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            self._tg = None
+            await self._http.__aexit__(None, None, None)
+
+    def _spawn(self, func: Callable[[], Awaitable[None]]) -> None:
+        if self._tg is None:
+            raise RuntimeError("SatellitePool must be entered (async with) before use")
+        self._tg.start_soon(func)
+
+    # -- registry ------------------------------------------------------------------------------------------------
+
+    async def sync_apps(self, records: Iterable[AppRecord], *, secrets: Mapping[str, str] | None = None) -> None:
+        """Make the pool match the registry: add new satellites, rewire changed ones, drop removed ones."""
+        if secrets is not None:
+            self._secrets = dict(secrets)
+        records = {r.slug: r for r in records}
+        for slug in set(self._satellites) - set(records):
+            self._forget(slug)
+        self._records = records
+        for slug, record in records.items():
+            token = self._secrets.get(record.endpoints.token_env) if record.endpoints.token_env else None
+            current = self._satellites.get(slug)
+            live = self.settings.callable_statuses
+            if current is not None and _wiring(current.record, current.token, live) == _wiring(record, token, live):
+                current.record = record
+                continue
+            if current is not None:
+                self._forget(slug)
+            self._satellites[slug] = self._make_satellite(record, token)
+
+    def _make_satellite(self, record: AppRecord, token: str | None) -> Satellite:
+        slug = record.slug
+
+        def on_breaker_change(old: BreakerState, new: BreakerState) -> None:
+            logger.warning("circuit breaker of satellite %s: %s -> %s", slug, old.value, new.value)
+            event, self._breaker_event = self._breaker_event, anyio.Event()
+            event.set()
+
+        breaker = CircuitBreaker(
+            threshold=self.settings.breaker_threshold,
+            cooldown=self.settings.breaker_cooldown,
+            clock=self._clock,
+            on_change=on_breaker_change,
+        )
+        sat = Satellite(
+            record,
+            token=token,
+            breaker=breaker,
+            connection=None,
+            settings=self.settings,
+            clock=self._clock,
+            sleep=self._sleep,
+        )
+        ep = record.endpoints
+        if record.status in self.settings.callable_statuses and (ep.mcp_url is not None or ep.mcp_command):
+
+            def tools_changed() -> None:
+                sat.generation += 1
+                event, self._tools_event = self._tools_event, anyio.Event()
+                event.set()
+
+            if self._ssl_context is None and ep.mcp_url is not None:
+                self._ssl_context = httpx2.create_ssl_context()  # ~20 ms of CPU each: share one
+            sat.connection = SatelliteConnection(
+                record,
+                token=token,
+                settings=self.settings,
+                spawn=self._spawn,
+                on_tools_changed=tools_changed,
+                ssl_context=self._ssl_context,
+            )
+        return sat
+
+    def _forget(self, slug: str) -> None:
+        sat = self._satellites.pop(slug, None)
+        if sat is not None and sat.connection is not None:
+            sat.connection.close()
+
+    @property
+    def records(self) -> dict[str, AppRecord]:
+        return dict(self._records)
+
+    def connection(self, slug: str) -> SatelliteConnection | None:
+        sat = self._satellites.get(slug)
+        return sat.connection if sat else None
+
+    def breaker(self, slug: str) -> CircuitBreaker:
+        return self._get(slug).breaker
+
+    def breaker_state(self, slug: str) -> BreakerState:
+        return self._get(slug).breaker.state
+
+    async def wait_breaker_change(self) -> None:
+        """Return when any satellite's breaker changes state (the health monitor wakes on it)."""
+        await self._breaker_event.wait()
+
+    async def wait_tools_changed(self) -> None:
+        """Return when a satellite announces that its tools changed (Nexus can re-announce its own list)."""
+        await self._tools_event.wait()
+
+    def invalidate_tools(self, slug: str | None = None) -> None:
+        for sat in self._satellites.values():
+            if slug is None or sat.slug == slug:
+                sat.generation += 1
+
+    def _get(self, slug: str) -> Satellite:
+        sat = self._satellites.get(slug)
+        if sat is None:
+            raise NotFound(
+                f"no satellite '{slug}' is registered",
+                hint="List the registry to see the known slugs.",
+            )
+        return sat
+
+    # -- discovery -----------------------------------------------------------------------------------------------
+
+    async def list_tools(
+        self,
+        slug: str | None = None,
+        *,
+        capability: str | None = None,
+        text: str | None = None,
+        refresh: bool = False,
+    ) -> ToolListing:
+        """Tools of every callable satellite (or one), named '<slug>__<tool>'; failures are reported per slug."""
+        if slug is not None:
+            self._get(slug).ready()
+            targets = [self._satellites[slug]]
+        else:
+            targets = [s for s in self._satellites.values() if s.connection is not None]
+        if capability is not None:
+            wanted = capability.strip().lower()
+            targets = [s for s in targets if wanted in {c.lower() for c in s.record.capability_names()}]
+        listings: dict[str, Listing] = {}
+        errors: dict[str, str] = {}
+        limiter = anyio.CapacityLimiter(self.settings.fanout_concurrency)
+
+        async def one(sat: Satellite) -> None:
+            async with limiter:
+                try:
+                    listings[sat.slug] = await sat.tools(refresh=refresh)
+                except NexusError as exc:
+                    errors[sat.slug] = exc.message
+
+        async with anyio.create_task_group() as tg:
+            for sat in targets:
+                tg.start_soon(one, sat)
+        result = ToolListing(errors=errors)
+        needle = text.strip().lower() if text else None
+        for sat in targets:
+            listing = listings.get(sat.slug)
+            if listing is None:
+                continue
+            if listing.error is not None:
+                result.errors[sat.slug] = listing.error.message
+                continue
+            if listing.warnings:
+                result.warnings[sat.slug] = list(listing.warnings)
+            for tool in listing.tools:
+                haystack = f"{tool.qualified_name} {tool.title or ''} {tool.description or ''}".lower()
+                if needle is None or needle in haystack:
+                    result.tools.append(tool)
+        return result
+
+    async def get_tool(self, target: str | tuple[str, str], *, timeout: float | None = None) -> SatelliteTool:
+        """Resolve '<slug>__<tool>' or (slug, tool) to the satellite's tool, fetching its list if needed."""
+        if isinstance(target, str):
+            slug, _ = split_qualified(target)
+        else:
+            slug = target[0]
+        listing = await self._get(slug).tools(timeout)
+        if listing.error is not None:
+            raise copy_error(listing.error)
+        tool = listing.by_qualified.get(target) if isinstance(target, str) else listing.by_name.get(target[1])
+        if tool is None:
+            name = target if isinstance(target, str) else target[1]
+            known = ", ".join(sorted(listing.by_qualified)[:20]) or "none"
+            raise NotFound(
+                f"satellite '{slug}' has no tool '{name}'",
+                hint=f"Its tools are: {known}.",
+                details={"slug": slug, "reason": "unknown_tool"},
+            )
+        return tool
+
+    # -- calls ---------------------------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        target: str | tuple[str, str],
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        on_progress: ProgressFnT | None = None,
+    ) -> SatelliteCallResult:
+        """Call one satellite tool. A tool error comes back as ``is_error``; faults raise UpstreamError.
+
+        ``timeout`` bounds everything: fetching the tool list, connecting, the call and any retries.
+        """
+        timeout = timeout or self.settings.call_timeout
+        deadline = anyio.current_time() + timeout
+        tool = await self.get_tool(target, timeout=timeout)
+        args = validate_arguments(tool, arguments if arguments is not None else {})
+        sat = self._get(tool.slug)
+        return await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
+
+    async def fan_out(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        slugs: Iterable[str] | None = None,
+        capability: str | None = None,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> FanOutResult:
+        """Call ``tool`` (its name on each satellite) on many satellites at once; see :func:`run_fan_out`."""
+        return await run_fan_out(
+            self,
+            tool,
+            arguments,
+            slugs=slugs,
+            capability=capability,
+            concurrency=concurrency or self.settings.fanout_concurrency,
+            timeout=timeout or self.settings.call_timeout,
+            on_progress=on_progress,
+        )
+
+    def slugs_with_capability(self, capability: str) -> list[str]:
+        wanted = capability.strip().lower()
+        return [
+            s.slug
+            for s in self._satellites.values()
+            if s.connection is not None and wanted in {c.lower() for c in s.record.capability_names()}
+        ]
+
+    # -- health --------------------------------------------------------------------------------------------------
+
+    async def health(self, slug: str | None = None) -> list[SatelliteHealth]:
+        """Probe each satellite's health endpoint (default: /api/health on the MCP URL's origin)."""
+        if self._http is None:
+            raise RuntimeError("SatellitePool must be entered (async with) before use")
+        if slug is not None:
+            sats = [self._get(slug)]
+        else:
+            sats = [s for s in self._satellites.values() if s.record.status in self.settings.callable_statuses]
+        items = [(s.record, s.token, s.breaker) for s in sats]
+        return await probe_all(items, self._http, self.settings)

@@ -1,0 +1,436 @@
+"""Planner tools: give Nexus an instruction, then inspect, approve, reject or resume its plan.
+
+The wire models of the planner live here, at the ``tools`` layer, because the
+MCP tools, the CLI and :mod:`nexus_agent.planner` (which sits above ``tools``
+and imports them from here) all speak them. The planner itself is reached
+through ``call.services.planner`` (any object with the :class:`PlanRunner`
+methods), so nothing here imports the layer above at runtime.
+
+Approval of side effects fails closed. ``instruct`` asks the owner through MCP
+elicitation when the client can answer: over a back-channel (``ctx.elicit``,
+handshake-era clients) or as an ``input_required`` round (2026-07-28 clients).
+Otherwise, or when nobody answers, the plan waits with an id; ``plan_approve``
+or ``plan_reject`` settles it later. No answer means no call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nexus_agent.errors import ConfigError, Conflict
+from tools.base import ToolCall, ToolInput, ToolSpec
+
+__all__ = [
+    "APPROVAL_REQUEST_KEY",
+    "PLANNER_TOOLS",
+    "PLANNER_TOOL_NAMES",
+    "ApprovalAnswer",
+    "Budget",
+    "BudgetUsage",
+    "CallStatus",
+    "ElicitationApprover",
+    "PlanResult",
+    "PlanRunner",
+    "PlanState",
+    "PlannedCall",
+    "ProgressEvent",
+    "approval_message",
+    "make_planner_tools",
+]
+
+log = logging.getLogger("nexus.planner.tools")
+
+#: Key of the approval question in an ``input_required`` round.
+APPROVAL_REQUEST_KEY = "nexus_plan_approval"
+_STATE_PREFIX = "nexus-plan:"
+
+
+# -- wire models ---------------------------------------------------------------
+class Budget(BaseModel):
+    """What one plan may spend; when any runs out, the planner stops and reports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_steps: int = Field(8, ge=1, le=50, description="Model turns at most (each may request several tool calls).")
+    max_tokens: int = Field(
+        200_000, ge=1_000, le=5_000_000, description="Model input + output tokens at most, all turns together."
+    )
+    max_seconds: float = Field(300.0, gt=0, le=3_600, description="Wall time at most (waiting for approval excluded).")
+
+
+class BudgetUsage(BaseModel):
+    steps: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+CallStatus = Literal[
+    "proposed",  # the model asked for it; not checked yet
+    "invalid",  # refused before running: unknown tool, unavailable app or bad arguments
+    "awaiting_approval",  # has side effects; waits for the owner
+    "approved",  # cleared to run (read-only, allowed by policy, or approved)
+    "rejected",  # the owner said no
+    "would_run",  # dry run: cleared, but not made
+    "running",
+    "succeeded",
+    "failed",
+    "unknown",  # interrupted while running; it may or may not have taken effect
+    "skipped",  # not made: the plan stopped (budget ran out) before it could run
+]
+
+PlanState = Literal[
+    "running", "awaiting_approval", "succeeded", "failed", "cancelled", "budget_exhausted", "dry_run", "interrupted"
+]
+
+
+class PlannedCall(BaseModel):
+    """One tool call the model asked for, and what became of it."""
+
+    id: str = Field(description="The model's tool-use id; pass it to plan_approve to approve only some calls.")
+    turn: int = Field(description="The model turn that asked for it (1-based).")
+    tool: str
+    source: str = Field("", description="'nexus' or the slug of the satellite app that runs the tool.")
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = False
+    idempotent: bool = False
+    needs_approval: bool = False
+    status: CallStatus = "proposed"
+    seq: int | None = Field(None, description="Step number in the plan stored in memory.")
+    result_summary: str = ""
+    error: str = ""
+    interrupted: bool = Field(False, description="It was running when Nexus stopped; it was not re-run blindly.")
+
+
+class PlanResult(BaseModel):
+    """A plan as the planner reports it: calls, status, answer and what it cost."""
+
+    plan_id: int
+    conversation_id: int | None = None
+    instruction: str
+    status: PlanState
+    dry_run: bool = False
+    answer: str = Field("", description="What was done, what failed and what is left, in plain words.")
+    calls: list[PlannedCall] = Field(default_factory=list)
+    tools_offered: list[str] = Field(default_factory=list, description="Tools the model was shown, best first.")
+    usage: BudgetUsage = Field(default_factory=BudgetUsage)
+    budget: Budget = Field(default_factory=Budget)
+    backend: str = Field("", description="Which planner model ran: 'offline' or 'anthropic:<model>'.")
+    next_action: str = Field("", description="What the owner can do next, if anything.")
+    updated_at: datetime | None = None
+
+    @property
+    def pending(self) -> list[PlannedCall]:
+        return [c for c in self.calls if c.status == "awaiting_approval"]
+
+
+class ProgressEvent(BaseModel):
+    stage: str = Field(description="recall, select, plan, validate, approve, run, answer")
+    message: str
+    step: int = 0
+    max_steps: int = 0
+
+
+# -- what the tools need from the planner -----------------------------------------
+class Approver(Protocol):
+    async def confirm(self, plan: PlanResult, calls: Sequence[PlannedCall]) -> bool | None: ...
+
+
+Progress = Callable[[ProgressEvent], Awaitable[None]]
+
+
+class PlanRunner(Protocol):
+    """What the planner tools call; :class:`nexus_agent.planner.Planner` implements it."""
+
+    async def run(
+        self,
+        instruction: str,
+        *,
+        dry_run: bool = False,
+        budget: Budget | None = None,
+        approver: Approver | None = None,
+        progress: Progress | None = None,
+        actor: str = "owner",
+    ) -> PlanResult: ...
+    async def get(self, plan_id: int) -> PlanResult: ...
+    async def approve(
+        self,
+        plan_id: int,
+        call_ids: Sequence[str] | None = None,
+        *,
+        actor: str = "owner",
+        note: str = "",
+        progress: Progress | None = None,
+    ) -> PlanResult: ...
+    async def reject(self, plan_id: int, reason: str = "", *, actor: str = "owner") -> PlanResult: ...
+    async def resume(
+        self, plan_id: int, *, approver: Approver | None = None, progress: Progress | None = None, actor: str = "owner"
+    ) -> PlanResult: ...
+
+
+# -- approval through MCP elicitation ------------------------------------------
+class ApprovalAnswer(BaseModel):
+    approve: bool = Field(description="Run these calls now? (No: nothing is run.)")
+
+
+def approval_message(plan: PlanResult, calls: Sequence[PlannedCall]) -> str:
+    lines = [f"Nexus plan {plan.plan_id} wants to make {len(calls)} call(s) with side effects:"]
+    for call in calls:
+        args = json.dumps(call.arguments, ensure_ascii=False, default=str)
+        lines.append(f"- {call.tool}({args if len(args) <= 300 else args[:297] + '...'})")
+        if call.interrupted:
+            lines.append("  (it was running when Nexus stopped: it may already have taken effect)")
+    lines.append(f'For: "{plan.instruction[:300]}"')
+    return "\n".join(lines)
+
+
+Elicit = Callable[[str, type[ApprovalAnswer]], Awaitable[Any]]
+
+
+class ElicitationApprover:
+    """Ask the owner with ``ctx.elicit``. Accept+yes: run; decline or no: refuse; cannot ask: ``None``."""
+
+    def __init__(self, elicit: Elicit) -> None:
+        self._elicit = elicit
+
+    async def confirm(self, plan: PlanResult, calls: Sequence[PlannedCall]) -> bool | None:
+        try:
+            outcome = await self._elicit(approval_message(plan, calls), ApprovalAnswer)
+        except Exception as exc:  # no back-channel, no capability, transport error: fail closed
+            log.info("plan %s: could not ask for approval (%s); leaving it pending", plan.plan_id, exc)
+            return None
+        action = getattr(outcome, "action", None)
+        if action == "accept":
+            return bool(getattr(outcome.data, "approve", False))
+        return False if action == "decline" else None
+
+
+def _context(call: ToolCall) -> Any:
+    """The MCP request context, when the edge passed one (``ToolCall.context``)."""
+    return getattr(call, "context", None)
+
+
+def _modern(ctx: Any) -> bool:
+    version = getattr(ctx, "protocol_version", None) or ""
+    return version >= "2026-07-28"
+
+
+def _can_elicit(ctx: Any) -> bool:
+    caps = getattr(ctx, "client_capabilities", None)
+    return caps is not None and getattr(caps, "elicitation", None) is not None
+
+
+def _approver_for(ctx: Any) -> Approver | None:
+    if ctx is None or _modern(ctx) or not _can_elicit(ctx):
+        return None
+    return ElicitationApprover(ctx.elicit)
+
+
+def _input_required(plan: PlanResult) -> Any:
+    """Ask for approval as an ``input_required`` round (MCP 2026-07-28)."""
+    from mcp.server.elicitation import render_elicitation_schema
+    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResult
+
+    params = ElicitRequestFormParams(
+        message=approval_message(plan, plan.pending), requested_schema=render_elicitation_schema(ApprovalAnswer)
+    )
+    return InputRequiredResult(
+        input_requests={APPROVAL_REQUEST_KEY: ElicitRequest(params=params)},
+        request_state=f"{_STATE_PREFIX}{plan.plan_id}",
+    )
+
+
+# -- tool inputs -----------------------------------------------------------------
+class InstructInput(ToolInput):
+    instruction: str = Field(
+        ...,
+        min_length=1,
+        max_length=4000,
+        description="What to do, in the owner's words, e.g. 'Chase every quote over £25k waiting more than a week'.",
+    )
+    dry_run: bool = Field(
+        False, description="Only plan: return the calls it would make; nothing with side effects runs."
+    )
+    budget: Budget = Field(default_factory=Budget, description="Limits on model turns, tokens and wall time.")
+
+
+class PlanIdInput(ToolInput):
+    plan_id: int = Field(..., ge=1, description="The plan id returned by instruct.")
+
+
+class ApproveInput(PlanIdInput):
+    call_ids: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Approve only these pending calls (their ids); the others are rejected. Empty: approve all.",
+    )
+    note: str = Field("", max_length=2000, description="Why you approve (kept with the decision).")
+
+
+class RejectInput(PlanIdInput):
+    reason: str = Field("", max_length=2000, description="Why you reject the plan (kept with the decision).")
+
+
+# -- handlers ---------------------------------------------------------------------
+PlannerLookup = Callable[[Any], PlanRunner]
+
+
+def _planner_of_services(services: Any) -> PlanRunner:
+    planner = getattr(services, "planner", None)
+    if planner is None:
+        raise ConfigError(
+            "the planner is not configured in this Nexus process",
+            hint="Build it at startup (nexus_agent.planner.build_planner) and set services.planner.",
+        )
+    return planner
+
+
+def _progress(call: ToolCall) -> Progress:
+    async def report(event: ProgressEvent) -> None:
+        await call.progress(float(event.step), float(event.max_steps) or None, f"[{event.stage}] {event.message}")
+
+    return report
+
+
+def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list[ToolSpec[Any, Any]]:
+    """The planner's MCP tools; ``planner_of(services)`` returns the planner to use."""
+
+    async def instruct(call: ToolCall, params: InstructInput) -> PlanResult:
+        planner, ctx = planner_of(call.services), _context(call)
+        if ctx is not None and _modern(ctx) and getattr(ctx, "request_state", None):
+            return await _answer_round(planner, call, ctx)
+        result = await planner.run(
+            params.instruction,
+            dry_run=params.dry_run,
+            budget=params.budget,
+            approver=_approver_for(ctx),
+            progress=_progress(call),
+            actor=call.actor,
+        )
+        if result.status == "awaiting_approval" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
+            return _input_required(result)  # type: ignore[no-any-return]  # the SDK passes it through
+        return result
+
+    async def plan_get(call: ToolCall, params: PlanIdInput) -> PlanResult:
+        return await planner_of(call.services).get(params.plan_id)
+
+    async def plan_approve(call: ToolCall, params: ApproveInput) -> PlanResult:
+        return await planner_of(call.services).approve(
+            params.plan_id, params.call_ids or None, actor=call.actor, note=params.note, progress=_progress(call)
+        )
+
+    async def plan_reject(call: ToolCall, params: RejectInput) -> PlanResult:
+        return await planner_of(call.services).reject(params.plan_id, params.reason, actor=call.actor)
+
+    async def plan_resume(call: ToolCall, params: PlanIdInput) -> PlanResult:
+        return await planner_of(call.services).resume(
+            params.plan_id, approver=_approver_for(_context(call)), progress=_progress(call), actor=call.actor
+        )
+
+    return [
+        ToolSpec(
+            name="instruct",
+            title="Give Nexus an instruction",
+            description=(
+                "Tell Nexus what to do in plain words ('Chase every quote over £25k that has been waiting more "
+                "than a week and tell me which need my approval'). Nexus picks the satellite apps and tools it "
+                "needs, checks every call, runs read-only calls, asks the owner before anything with side "
+                "effects, and answers with what was done, what failed and what is left. When approval cannot "
+                "be asked here, the plan waits: its id comes back with status 'awaiting_approval' (use "
+                "plan_approve or plan_reject). dry_run=true only plans. Everything is logged to memory."
+            ),
+            input_model=InstructInput,
+            output_model=PlanResult,
+            handler=instruct,
+            read_only=False,
+            open_world=True,
+            group="planner",
+        ),
+        ToolSpec(
+            name="plan_get",
+            title="Inspect a plan",
+            description=(
+                "Show one plan made by instruct: its status, every call with its arguments, status and result "
+                "summary, the calls waiting for approval, the answer and the budget used. Works for finished, "
+                "waiting and interrupted plans."
+            ),
+            input_model=PlanIdInput,
+            output_model=PlanResult,
+            handler=plan_get,
+            read_only=True,
+            idempotent=True,
+            group="planner",
+        ),
+        ToolSpec(
+            name="plan_approve",
+            title="Approve a waiting plan",
+            description=(
+                "The owner approves the calls a plan is waiting on (all, or only the call_ids given; the rest "
+                "are rejected). Nexus then runs them and carries on with the plan. Only the owner should approve: "
+                "these calls change data in the satellite apps."
+            ),
+            input_model=ApproveInput,
+            output_model=PlanResult,
+            handler=plan_approve,
+            read_only=False,
+            destructive=True,
+            open_world=True,
+            group="planner",
+        ),
+        ToolSpec(
+            name="plan_reject",
+            title="Reject a waiting plan",
+            description="Reject the calls a plan is waiting on and close the plan; nothing more is run.",
+            input_model=RejectInput,
+            output_model=PlanResult,
+            handler=plan_reject,
+            read_only=False,
+            idempotent=True,
+            group="planner",
+        ),
+        ToolSpec(
+            name="plan_resume",
+            title="Resume an interrupted plan",
+            description=(
+                "Carry on with a plan that was interrupted (Nexus stopped mid-plan). Calls that already "
+                "succeeded are not repeated; a call with side effects that was running when Nexus stopped is "
+                "not re-run without the owner's approval."
+            ),
+            input_model=PlanIdInput,
+            output_model=PlanResult,
+            handler=plan_resume,
+            read_only=False,
+            open_world=True,
+            group="planner",
+        ),
+    ]
+
+
+async def _answer_round(planner: PlanRunner, call: ToolCall, ctx: Any) -> PlanResult:
+    """Second round of an ``input_required`` approval: apply the owner's answer."""
+    state = str(ctx.request_state)
+    if not state.startswith(_STATE_PREFIX) or not state[len(_STATE_PREFIX) :].isdigit():
+        raise Conflict("the approval answer does not belong to a Nexus plan", hint="Call instruct again.")
+    plan_id = int(state[len(_STATE_PREFIX) :])
+    answer = (getattr(ctx, "input_responses", None) or {}).get(APPROVAL_REQUEST_KEY)
+    action = getattr(answer, "action", None)
+    content = getattr(answer, "content", None) or {}
+    if action == "accept" and content.get("approve") is True:
+        return await planner.approve(plan_id, None, actor=call.actor, note="approved through MCP elicitation")
+    if action in {"accept", "decline"}:
+        return await planner.reject(plan_id, "declined through MCP elicitation", actor=call.actor)
+    return await planner.get(plan_id)  # cancelled or no answer: the plan keeps waiting
+
+
+PLANNER_TOOLS: list[ToolSpec[Any, Any]] = make_planner_tools()
+PLANNER_TOOL_NAMES: frozenset[str] = frozenset(spec.name for spec in PLANNER_TOOLS)
