@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     rst.add_argument("slug")
     rst.add_argument("status")
     rst.add_argument("--reason", default="")
+    ri = reg.add_parser("import", parents=[common], help="import a legacy portfolio laid out as apps/<slug>/...")
+    ri.add_argument("path", help="folder holding apps/")
+    ri.add_argument("--dry-run", action="store_true", help="report what would happen, change nothing")
     rh = reg.add_parser("history", parents=[common], help="status history of one app")
     rh.add_argument("slug")
 
@@ -106,6 +109,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         logging.basicConfig(
             level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        from nexus_agent.secret_guard import install_log_redaction
+
+        install_log_redaction()
         from nexus_agent import commands  # late import keeps `nexus --version` fast
 
         return commands.dispatch(args, settings)

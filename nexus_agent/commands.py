@@ -134,6 +134,14 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
             services, "registry_set_status", {"slug": args.slug, "status": args.status, "reason": args.reason}
         )
         _emit(args, change, f"{change.slug}: {change.old_status or '-'} -> {change.new_status}")
+    elif args.action == "import":
+        from nexus_agent.portfolio import import_portfolio
+
+        report = await import_portfolio(
+            Path(args.path), services.registry, services.settings.actor, dry_run=args.dry_run
+        )
+        _emit(args, report, report.to_text())
+        return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
     elif args.action == "history":
         detail = await _tool(services, "registry_get", {"slug": args.slug})
         rows = [c.model_dump(mode="json") for c in detail.history]

@@ -13,6 +13,7 @@ with a stable ``code``, a user-facing ``message`` saying what was wrong and a
     ├── Unauthorized                unauthorized         (missing / wrong token)
     ├── ConfigError                 config_error         (bad settings or environment)
     ├── UpstreamError               upstream_error       (a satellite or service failed)
+    ├── SecretLeakRefused           secret_detected      (a write would store or show a secret)
     └── StorageError                storage_error
         ├── DatabaseLocked          database_locked
         ├── DatabaseReadOnly        database_read_only
@@ -34,6 +35,7 @@ __all__ = [
     "NexusError",
     "NotANexusDatabase",
     "NotFound",
+    "SecretLeakRefused",
     "StorageError",
     "Unauthorized",
     "UpstreamError",
@@ -110,6 +112,13 @@ class ConfigError(NexusError):
 class UpstreamError(NexusError):
     code = "upstream_error"
     http_status = 502
+
+
+class SecretLeakRefused(NexusError):
+    """A write, log line or tool result would carry a secret; ``details`` lists each location and kind."""
+
+    code = "secret_detected"
+    http_status = 422
 
 
 class StorageError(NexusError):

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.secret_guard import install_log_redaction
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from tools.health_tools import collect_health
@@ -130,6 +131,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_log_redaction()  # uvicorn has configured its loggers by now
         async with contextlib.AsyncExitStack() as stack:
             svc = (
                 services

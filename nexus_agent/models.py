@@ -129,6 +129,11 @@ class AppEndpoints(_Strict):
         description="Name of the environment variable holding the satellite's bearer token "
         "(the token itself is never stored).",
     )
+    webhook_secret_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)] | None = Field(
+        None,
+        description="Name of the environment variable holding the HMAC secret that signs webhooks "
+        "exchanged with the satellite (the secret itself is never stored).",
+    )
 
 
 class StatusChange(_Strict):

@@ -53,6 +53,7 @@ from nexus_agent.models import (
     slugify,
     utcnow,
 )
+from nexus_agent.secret_guard import ensure_no_secrets
 
 __all__ = [
     "REACTIVATE_TO",
@@ -315,6 +316,9 @@ class SqliteRegistry:
                     changed_at=now,
                 )
             new = new.model_copy(update={"updated_at": now})
+            ensure_no_secrets(new.model_dump(mode="json"), f"registration of {new.slug}", "register")
+            if change is not None:
+                ensure_no_secrets(change.reason, f"status reason of {new.slug}", "register")
             self._save(db, new, change)
         action = "created" if old is None else "updated"
         return RegisterResult(

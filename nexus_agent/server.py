@@ -28,6 +28,7 @@ from pydantic import ValidationError
 import prompts as prompt_files
 from nexus_agent import __version__
 from nexus_agent.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.secret_guard import ensure_no_secrets
 from nexus_agent.services import NexusServices
 from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec
@@ -86,7 +87,9 @@ def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor
         call = ToolCall(services=services, actor=actor(), progress=progress)
         try:
             # Re-validate through the model: runs model-level validators and size limits.
-            return await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
+            result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
+            ensure_no_secrets(result.model_dump(mode="json"), f"result of {spec.name}", "return")
+            return result
         except NexusError as exc:
             log.info("tool %s failed: %s", spec.name, exc.code)
             raise ToolError(exc.user_message()) from exc
@@ -149,6 +152,14 @@ class NexusMCPServer(MCPServer[Any]):
         try:
             await self._services.sync_satellites(max_age_s=5.0)
             result = await self._services.satellites.call(name, arguments, on_progress=progress)
+            ensure_no_secrets(
+                {
+                    "content": [c.model_dump(mode="json") for c in result.content],
+                    "structured": result.structured_content,
+                },
+                f"result of {name}",
+                "return",
+            )
         except NexusError as exc:
             raise ToolError(exc.user_message()) from exc
         return result.to_mcp_result()

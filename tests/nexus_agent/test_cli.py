@@ -147,3 +147,19 @@ def test_cli_subprocess_exit_codes(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "not_found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy-portfolio"
+
+
+@pytest.mark.skipif(not FIXTURE.is_dir(), reason=f"legacy portfolio fixture not found at {FIXTURE}")
+def test_registry_import_of_the_legacy_portfolio(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, env, "registry", "import", str(FIXTURE))
+    assert code == 0
+    assert "merged into site-survey" in out and "backup only" in out and "secret not copied" in out
+    code, out, _ = run(capsys, env, "registry", "import", str(FIXTURE), "--json")
+    assert code == 0
+    outcomes = {a["folder"]: a["outcome"] for a in json.loads(out)["apps"]}
+    assert outcomes["quote-engine"] == "unchanged" and outcomes["portal-legacy"] == "backup_only"
+    code, out, _ = run(capsys, env, "registry", "list")
+    assert "glazing-scheduler" in out and "sitesurvey" not in out.replace("site-survey", "")

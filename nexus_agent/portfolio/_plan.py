@@ -1,0 +1,312 @@
+"""From app folders to registry records: merging a folder's files, finding duplicates, choosing a status.
+
+Pure apart from reading the portfolio (through :func:`._files.read_folder`);
+nothing here writes. :func:`plan_portfolio` returns one :class:`FolderPlan` per
+``apps/<folder>``, with the :class:`~nexus_agent.models.AppRecord` to register
+when the folder is an app.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import HttpUrl, TypeAdapter, ValidationError
+
+from nexus_agent.errors import describe_validation_error
+from nexus_agent.models import AppRecord, AppStatus, is_slug, slugify
+from nexus_agent.portfolio._files import PortfolioFile, read_folder
+from nexus_agent.portfolio._shapes import Draft, draft_from_json, draft_from_markdown, norm_key
+from nexus_agent.portfolio.report import FileFailure, ImportOutcome
+from nexus_agent.secret_guard import SecretFinding, is_secret_name, scan
+
+__all__ = ["FolderPlan", "plan_portfolio"]
+
+#: Which file wins when two disagree on a single value (lower wins); lists are merged in this order.
+_FILE_RANK = {"registration-metadata.json": 0, "app-registration.json": 0, "metadata.json": 1, "business-logic.json": 2}
+_GENERIC_CATEGORIES = {"", "sfg-aluminium-app", "sfg-app", "app", "application", "satellite", "uncategorised"}
+#: A status word that, with a health or MCP URL, means the app is deployed (imported as ``approved``).
+_DEPLOYED = {"production", "prod", "live", "deployed", "active"}
+#: AppRecord's list fields and how many items each may hold.
+_LIST_LIMITS = {
+    "capabilities": 200, "workflows": 200, "business_rules": 500, "integrations": 200, "tags": 100,
+    "subscribes_to": 200, "message_types": 200,
+}  # fmt: skip
+_SCALAR_LIMITS = {"description": 4000, "version": 50, "category": 100, "owner": 200}
+_URL = TypeAdapter(HttpUrl)
+
+
+@dataclass
+class FolderPlan:
+    folder: str
+    slug: str
+    outcome: ImportOutcome | None = None  # None: an app to register (imported / updated / unchanged decided later)
+    merged_into: str | None = None
+    files: list[PortfolioFile] = field(default_factory=list)
+    drafts: list[Draft] = field(default_factory=list)
+    record: AppRecord | None = None
+    env_vars: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    merged_secrets: list[SecretFinding] = field(default_factory=list)  # found in folders merged into this one
+
+    @property
+    def secrets(self) -> list[SecretFinding]:
+        return [s for f in self.files for s in f.secrets]
+
+    @property
+    def files_used(self) -> list[str]:
+        if self.outcome == "backup_only":
+            return [f.rel for f in self.files if f.failure is None and f.kind != "skipped"]
+        return [d.file for d in self.drafts if d.registration]
+
+    def identity(self) -> set[str]:
+        keys = {norm_key(self.folder)} | {norm_key(s) for d in self.drafts for s in d.slug_hints}
+        keys |= {norm_key(n) for d in self.drafts for _, n in d.names}
+        return {k for k in keys if len(k) >= 3}
+
+    def urls(self) -> set[str]:
+        return {u.rstrip("/").lower() for d in self.drafts for u in d.endpoints.values()}
+
+    def weight(self) -> tuple[int, ...]:
+        best_rank = min((d.rank for d in self.drafts), default=9)
+        endpoints = len({k for d in self.drafts for k in d.endpoints})
+        return (-best_rank, endpoints, len(self.drafts), int("-" in self.folder))
+
+
+# -- one folder ---------------------------------------------------------------------
+def _drafts(files: list[PortfolioFile]) -> list[Draft]:
+    drafts = []
+    for f in files:
+        rank = _FILE_RANK.get(f.name, 9 if f.name == "package.json" else 4 if "/config/" in f.rel else 3)
+        if f.kind == "json" and f.failure is None:
+            drafts.append(draft_from_json(f.data, f.rel, rank))
+        elif f.kind == "markdown":
+            draft = draft_from_markdown(f.text, f.rel, 5)
+            if draft.registration:
+                drafts.append(draft)
+    return drafts
+
+
+def _read(folder: Path, root: Path) -> FolderPlan:
+    slug = folder.name if is_slug(folder.name) else slugify(folder.name)
+    plan = FolderPlan(folder=folder.name, slug=slug, files=read_folder(folder, root))
+    plan.failures = [FileFailure(file=f.rel, reason=f.failure) for f in plan.files if f.failure]
+    plan.drafts = _drafts(plan.files)
+    plan.notes += [f"{f.rel.rsplit('/', 1)[-1]}: {f.note}" for f in plan.files if f.note]
+    if not plan.files:
+        plan.outcome = "failed"
+        plan.failures.append(FileFailure(file=f"apps/{folder.name}/", reason="the folder is empty"))
+    elif not any(d.registration for d in plan.drafts):
+        usable = [f for f in plan.files if f.failure is None and f.kind != "skipped"]
+        plan.outcome = "backup_only" if usable else "failed"
+        if usable:
+            plan.notes.append(f"no registration among {len(plan.files)} file(s): kept as a code backup, not an app")
+        elif not plan.failures:
+            reason = "no readable file (only links, binary or oversized files)"
+            plan.failures.append(FileFailure(file=f"apps/{folder.name}/", reason=reason))
+    elif not slug:
+        plan.outcome = "failed"
+        plan.failures.append(FileFailure(file=f"apps/{folder.name}/", reason="no usable slug in the folder name"))
+    return plan
+
+
+# -- duplicates -------------------------------------------------------------------------
+def _same_app(a: FolderPlan, b: FolderPlan) -> str | None:
+    if shared := a.identity() & b.identity():
+        return f"same name '{sorted(shared)[0]}'"
+    if shared_urls := a.urls() & b.urls():
+        return f"same endpoint {sorted(shared_urls)[0]}"
+    x, y = norm_key(a.folder), norm_key(b.folder)
+    if min(len(x), len(y)) >= 6 and difflib.SequenceMatcher(None, x, y).ratio() >= 0.9:
+        return f"similar folder names ({a.folder} / {b.folder})"
+    return None
+
+
+def _merge_duplicates(plans: list[FolderPlan]) -> None:
+    apps = [p for p in plans if p.outcome is None]
+    group = {p.folder: p.folder for p in apps}
+
+    def find(x: str) -> str:
+        while group[x] != x:
+            x = group[x]
+        return x
+
+    reasons: dict[str, str] = {}
+    for i, a in enumerate(apps):
+        for b in apps[i + 1 :]:
+            if find(a.folder) != find(b.folder) and (why := _same_app(a, b)):
+                group[find(b.folder)] = find(a.folder)
+                reasons[b.folder] = reasons[a.folder] = why
+    by_root: dict[str, list[FolderPlan]] = {}
+    for p in apps:
+        by_root.setdefault(find(p.folder), []).append(p)
+    for members in by_root.values():
+        if len(members) < 2:
+            continue
+        primary = max(members, key=lambda p: (p.weight(), [-ord(c) for c in p.folder]))
+        for other in members:
+            if other is primary:
+                continue
+            other.outcome, other.merged_into = "merged", primary.slug
+            other.notes.append(f"{reasons[other.folder]}: its data was merged into '{primary.slug}'")
+            primary.notes.append(
+                f"merged with apps/{other.folder} ({reasons[other.folder]}); this folder wins conflicts"
+            )
+            primary.drafts += [_demoted(d) for d in other.drafts]
+            primary.merged_secrets += other.secrets
+
+
+def _demoted(draft: Draft) -> Draft:
+    draft.rank += 100
+    return draft
+
+
+# -- building the record -------------------------------------------------------------------
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:4])
+
+
+def _dedupe(items: list[Any], key: Any) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return list(seen.values())
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _env_name(slug: str, suffix: str) -> str:
+    base = re.sub(r"[^A-Z0-9]+", "_", slug.upper()).strip("_")
+    return f"{'APP_' if base[:1].isdigit() else ''}{base}_{suffix}"
+
+
+def _clean_url(slot: str, value: str, notes: list[str]) -> str | None:
+    if "[REDACTED:" in value or scan(value):
+        notes.append(f"endpoints.{slot} carried a secret; not kept (store the URL without it)")
+        return None
+    try:
+        return str(_URL.validate_python(value))
+    except ValidationError:
+        notes.append(f"endpoints.{slot} {value[:80]!r} is not an http(s) URL; not kept")
+        return None
+
+
+def _secret_slot(finding: SecretFinding) -> str | None:
+    path = finding.location.split(":$", 1)[-1].lower()
+    if "webhook" in path or "signing" in path or "signature" in path:
+        return "webhook"
+    if any(word in path for word in ("endpoints", "message_handler", "messagehandler", "mcp", "nexus")):
+        return "token"
+    return None
+
+
+def _scalars(drafts: list[Draft], notes: list[str]) -> dict[str, str]:
+    """Description, owner and category from the strongest file that has one; the highest version."""
+    scalars: dict[str, str] = {}
+    for slot in ("description", "owner", "category"):
+        for d in drafts:
+            value = d.scalars.get(slot, "")
+            if value and not (slot == "category" and value.lower() in _GENERIC_CATEGORIES):
+                scalars[slot] = value.lower() if slot == "category" else value
+                break
+    versions = list(dict.fromkeys(d.scalars["version"] for d in drafts if "version" in d.scalars))
+    if versions:
+        scalars["version"] = max(versions, key=_version_key)
+        if len(versions) > 1:
+            notes.append(f"version {scalars['version']} chosen, the highest of {', '.join(versions)}")
+    return {k: _clip(v, _SCALAR_LIMITS[k]) for k, v in scalars.items()}
+
+
+def _lists(drafts: list[Draft]) -> dict[str, list[Any]]:
+    """Every list field merged across files (strongest file first), without duplicates, within the model's limits."""
+    lists: dict[str, list[Any]] = {}
+    for slot, limit in _LIST_LIMITS.items():
+        items = [i for d in drafts for i in d.lists.get(slot, [])]
+        if slot in {"capabilities", "workflows"}:
+            items = _dedupe(items, lambda i: i["name"].lower())
+            for item in items:
+                item["name"] = _clip(item["name"], 200)
+                if "steps" in item:
+                    item["steps"] = [_clip(step, 500) for step in item["steps"]][:100]
+        else:
+            width = {"business_rules": 2000, "tags": 100}.get(slot, 200)
+            items = [_clip(str(i), width) for i in _dedupe(items, lambda i: str(i).lower())]
+        lists[slot] = items[:limit]
+    return lists
+
+
+def _endpoints(plan: FolderPlan, drafts: list[Draft], notes: list[str]) -> dict[str, str]:
+    """The URLs (secret-free, valid), and an environment variable's name for each secret Nexus needs."""
+    endpoints: dict[str, str] = {}
+    for d in drafts:
+        for slot, url in d.endpoints.items():
+            if slot not in endpoints and (clean := _clean_url(slot, url, notes)):
+                endpoints[slot] = clean
+    refs = {kind: ref for d in reversed(drafts) for kind, ref in d.env_refs.items()}
+    needed = {s for s in map(_secret_slot, plan.secrets + plan.merged_secrets) if s} | set(refs)
+    for kind, field_name, suffix in (
+        ("webhook", "webhook_secret_env", "WEBHOOK_SECRET"),
+        ("token", "token_env", "TOKEN"),
+    ):
+        if kind in needed:
+            env = _env_name(plan.slug, suffix)
+            endpoints[field_name] = plan.env_vars[f"endpoints.{field_name}"] = env
+            if refs.get(kind) and refs[kind] != env:
+                notes.append(f"the app's own files name {refs[kind]} for its {kind} secret; Nexus reads it from {env}")
+    for finding in plan.secrets:
+        if not _secret_slot(finding) and finding.severity != "low":
+            notes.append(f"secret at {finding.location} has no Nexus field; it stays in the app's own environment")
+    return endpoints
+
+
+def _status(drafts: list[Draft], endpoints: dict[str, str], notes: list[str]) -> AppStatus:
+    statuses = [s for d in drafts for s in d.statuses]
+    deployed = [s for s in statuses if s.lower() in _DEPLOYED]
+    reachable = "health_url" in endpoints or "mcp_url" in endpoints
+    if deployed and reachable:
+        notes.append(f"status approved: the files say '{deployed[0]}' and give a health or MCP URL")
+        return AppStatus.approved
+    if statuses:
+        why = "no health or MCP URL" if deployed else "only a production app with a health or MCP URL is approved"
+        notes.append(f"status placeholder: the files say '{statuses[0]}'; {why}")
+    return AppStatus.placeholder
+
+
+def _build(plan: FolderPlan) -> None:
+    drafts = sorted(plan.drafts, key=lambda d: d.rank)
+    notes = plan.notes
+    name = max((n for d in drafts for n in d.names), key=lambda n: n[0], default=(0, plan.folder))[1]
+    data: dict[str, Any] = {"slug": plan.slug, "name": _clip(name, 200), **_scalars(drafts, notes), **_lists(drafts)}
+    data["endpoints"] = _endpoints(plan, drafts, notes)
+    data["status"] = _status(drafts, data["endpoints"], notes)
+    published = list(dict.fromkeys(e for d in drafts for e in d.published))
+    if published:
+        notes.append(f"events it publishes (not recorded): {', '.join(published)}")
+    notes += list(dict.fromkeys(n for d in drafts for n in d.notes))
+    unmapped = list(dict.fromkeys(k for d in drafts for k in d.unmapped if not is_secret_name(k)))
+    if unmapped:
+        notes.append(f"left in the portfolio (no registry field): {', '.join(unmapped)}")
+    try:
+        plan.record = AppRecord.model_validate(data)
+    except ValidationError as exc:
+        plan.outcome = "failed"
+        problems = "; ".join(f"{p['field']}: {p['problem']}" for p in describe_validation_error(exc))
+        reason = f"the merged record is invalid: {problems}"
+        plan.failures.append(FileFailure(file=f"apps/{plan.folder}/", reason=reason))
+
+
+def plan_portfolio(root: Path) -> list[FolderPlan]:
+    """Read every ``root/apps/<folder>`` and plan what to register (synchronous: call it in a worker thread)."""
+    folders = sorted(p for p in (root / "apps").iterdir() if p.is_dir() and not p.is_symlink())
+    plans = [_read(folder, root) for folder in folders if not folder.name.startswith(".")]
+    _merge_duplicates(plans)
+    for plan in plans:
+        if plan.outcome is None:
+            _build(plan)
+    return plans

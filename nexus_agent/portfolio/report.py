@@ -1,0 +1,101 @@
+"""What a portfolio import did, per app folder: :class:`ImportReport` and its text table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from nexus_agent.secret_guard import SecretFinding
+
+__all__ = ["AppImportResult", "FileFailure", "ImportOutcome", "ImportReport"]
+
+#: ``imported``: a new registry entry; ``updated`` / ``unchanged``: it existed already;
+#: ``merged``: the same app as another folder (``merged_into``); ``backup_only``: code, no registration;
+#: ``failed``: nothing usable (see ``failures``).
+ImportOutcome = Literal["imported", "updated", "unchanged", "merged", "backup_only", "failed"]
+
+_LABELS = {"backup_only": "backup only"}
+
+
+class FileFailure(BaseModel):
+    """A file that could not be used, and why (never its content)."""
+
+    file: str = Field(description="Path relative to the portfolio root, e.g. apps/site-survey/config/x.json.")
+    reason: str
+
+
+class AppImportResult(BaseModel):
+    """The outcome for one ``apps/<folder>``."""
+
+    folder: str
+    slug: str = Field(description="The registry slug (the folder name when it is a valid slug).")
+    outcome: ImportOutcome
+    merged_into: str | None = None
+    files_used: list[str] = Field(default_factory=list)
+    failures: list[FileFailure] = Field(default_factory=list)
+    secrets: list[SecretFinding] = Field(
+        default_factory=list, description="Secrets found in the folder's files; none of them was copied."
+    )
+    env_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Record field -> environment variable that must hold the secret, "
+        "e.g. endpoints.webhook_secret_env -> GLAZING_SCHEDULER_WEBHOOK_SECRET.",
+    )
+    changed_fields: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        label = _LABELS.get(self.outcome, self.outcome)
+        return f"merged into {self.merged_into}" if self.outcome == "merged" else label
+
+
+class ImportReport(BaseModel):
+    """Every app folder of a portfolio and what the import did with it."""
+
+    path: str
+    dry_run: bool = False
+    apps: list[AppImportResult] = Field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(app.outcome for app in self.apps))
+
+    def secret_count(self) -> int:
+        return sum(len(app.secrets) for app in self.apps)
+
+    def app(self, folder: str) -> AppImportResult:
+        """The result for ``apps/<folder>``."""
+        for app in self.apps:
+            if app.folder == folder:
+                return app
+        raise KeyError(folder)
+
+    def to_text(self) -> str:
+        head = f"Portfolio import from {self.path}" + (" (dry run: nothing was written)" if self.dry_run else "")
+        rows = [("folder", "outcome", "slug", "files", "secrets", "failures")]
+        rows += [
+            (a.folder, a.label, a.slug, str(len(a.files_used)), str(len(a.secrets)), str(len(a.failures)))
+            for a in self.apps
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [head, ""] + ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        for a in self.apps:
+            lines += ["", f"{a.folder}: {a.label}"]
+            prefix = f"apps/{a.folder}/"
+            if a.files_used:
+                lines.append("  files: " + ", ".join(f.removeprefix(prefix) for f in a.files_used))
+            lines += [f"  failed: {f.file.removeprefix(prefix)}: {f.reason}" for f in a.failures]
+            for s in a.secrets:
+                lines.append(f"  secret not copied: {s.location.removeprefix(prefix)} ({s.kind}, {s.severity})")
+            for field, env in a.env_vars.items():
+                lines.append(f"  {field} = {env}  (put the secret in this variable; it is not stored)")
+            if a.changed_fields:
+                lines.append("  changed: " + ", ".join(a.changed_fields))
+            lines += [f"  note: {n}" for n in a.notes]
+        counts = self.counts()
+        order = ["imported", "updated", "unchanged", "merged", "backup_only", "failed"]
+        summary = ", ".join(f"{counts[o]} {_LABELS.get(o, o)}" for o in order if counts.get(o))
+        lines += ["", f"Summary: {summary or 'no app folders'}; {self.secret_count()} secret(s) found, none copied."]
+        return "\n".join(lines)

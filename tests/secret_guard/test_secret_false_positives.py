@@ -1,0 +1,77 @@
+"""Realistic registry records, as Nexus stores them, hold no findings: the guard must not block normal writes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from nexus_agent.models import AppRecord
+from nexus_agent.secret_guard import ensure_no_secrets, scan
+
+RECORDS = [
+    {
+        "slug": "quote-engine",
+        "name": "Quote Engine",
+        "category": "estimating",
+        "description": (
+            "Prices aluminium windows, doors and shopfronts. Applies margin rules (15% minimum, 25% target), "
+            "customer tier discounts and renders PDF quotes. Token-based customer login is handled by the portal; "
+            "webhook secrets are rotated monthly and read from the environment. See "
+            "https://docs.example.test/quote-engine/v2/pricing-rules?section=margins&lang=en-GB#tiers for details. "
+            "Correlation ids look like 3fa85f64-5717-4562-b3fc-2c963f66afa6; build 9f2c1e7 (commit "
+            "3f9a2b7c8d1e4f5a6b7c8d9e0f1a2b3c4d5e6f70)."
+        ),
+        "version": "2.10.3-rc.1+build.20251103",
+        "status": "active",
+        "capabilities": [
+            "Quote generation with margin checks",
+            {"name": "Password reset emails for trade customers", "description": "Sends a one-time link."},
+            {"name": "API key rotation reminders", "description": "Warns the owner 14 days before expiry."},
+        ],
+        "workflows": [
+            {
+                "name": "Price an enquiry",
+                "description": "Triggered by quote.requested. Outputs quote.generated.",
+                "steps": [
+                    "Read enquiry ENQ-2025-014",
+                    "Apply tier discount",
+                    "Render PDF to /tmp/quotes/QUO-2025-031.pdf",
+                ],
+            }
+        ],
+        "business_rules": [
+            "Margin below 15% needs T1 approval (when margin < 0.15 then request approval) [priority high]"
+        ],
+        "integrations": ["NEXUS", "MCP-OPERATIONS", "SharePoint", "Xero"],
+        "endpoints": {
+            "mcp_url": "https://quote-engine.example.test:8443/mcp",
+            "health_url": "https://quote-engine.example.test/api/health",
+            "webhook_url": "https://quote-engine.example.test/api/webhooks/nexus",
+            "message_handler_url": "https://quote-engine.example.test/api/messages/handle",
+            "token_env": "QUOTE_ENGINE_TOKEN",
+            "webhook_secret_env": "QUOTE_ENGINE_WEBHOOK_SECRET",
+        },
+        "subscribes_to": ["quote.requested", "nexus.task.assigned", "customer.tier_changed"],
+        "message_types": ["query.customer_data", "query.quote_status", "action.generate_quote"],
+        "owner": "estimating-team@example.test",
+        "tags": ["pricing", "pdf", str(uuid.UUID(int=0x1234_5678_9ABC_DEF0_1234_5678_9ABC_DEF0))],
+    },
+    {
+        "slug": "stock-ledger",
+        "name": "Stock Ledger",
+        "endpoints": {"mcp_command": ["uvx", "stock-ledger-mcp", "--yard=north", "--log-level=INFO"]},
+        "description": "Tracks EXT-6063-50x50 extrusions, glass and hardware; ref QUOTE-ENGINE-1762180000000.",
+        "capabilities": ["Stock levels per yard", "Reservations against orders", "Low-stock alerts"],
+        "tags": ["inventory", "ReservationLedgerHandlerV2Factory2025"],
+    },
+    {"slug": "site-survey", "name": "Site Survey Companion", "status": "placeholder"},
+]
+
+
+@pytest.mark.parametrize("data", RECORDS, ids=[r["slug"] for r in RECORDS])
+def test_a_realistic_app_record_has_no_findings(data: dict) -> None:  # type: ignore[type-arg]
+    record = AppRecord.model_validate(data)
+    assert scan(record.model_dump(mode="json"), location="record") == []
+    assert scan(record.model_dump_json(), location="record") == []  # as text, e.g. in a log line
+    ensure_no_secrets(record.model_dump(mode="json"), "record", "register")
