@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memory.database import Database
+from nexus_agent.models import AppRecord
+from nexus_agent.registry import REGISTRY_MIGRATIONS, SqliteRegistry
+from nexus_agent.testing.fake_github import FakeGitHub
+from nexus_agent.truth import GitHubTruthSource, LocalGitTruthSource, TruthSource
+from tests.truth.support import TOKEN, MakeApp, make_github
+
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def fake_github() -> FakeGitHub:
+    return FakeGitHub(tokens={TOKEN: "owner"})
+
+
+@pytest.fixture(scope="session")
+def github_url(fake_github: FakeGitHub) -> Iterator[str]:
+    with fake_github.serve() as url:
+        yield url
+
+
+@pytest.fixture
+def github_repo(fake_github: FakeGitHub) -> str:
+    """A fresh repository (with GitHub's initial README commit) for each test."""
+    name = f"sfg/truth-{next(_names)}"
+    fake_github.create_repo(name)
+    return name
+
+
+@pytest.fixture
+def github_truth(github_url: str, github_repo: str) -> Iterator[GitHubTruthSource]:
+    source = make_github(github_url, github_repo)
+    yield source
+    source.close()
+
+
+@pytest.fixture
+def local_truth(tmp_path: Path) -> LocalGitTruthSource:
+    return LocalGitTruthSource(tmp_path / "truth", author_name="Nexus Test", author_email="nexus@test.invalid")
+
+
+@pytest.fixture(params=["local", "github"])
+def truth(request: pytest.FixtureRequest) -> TruthSource:
+    """Each implementation in turn: the contract suite runs against both."""
+    fixture = "local_truth" if request.param == "local" else "github_truth"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
+    database = Database(tmp_path / "n.db", sync="normal")
+    database.migrate([REGISTRY_MIGRATIONS])
+    yield SqliteRegistry(database)
+    database.close()
+
+
+@pytest.fixture
+def make_app() -> MakeApp:
+    def make(slug: str, **fields: Any) -> AppRecord:
+        data: dict[str, Any] = {"slug": slug, "name": slug.replace("-", " ").title(), **fields}
+        if data.get("status") in {"active", "degraded"} and "endpoints" not in data:
+            data["endpoints"] = {"mcp_url": f"http://{slug}.example.test/mcp"}
+        return AppRecord.model_validate(data)
+
+    return make
