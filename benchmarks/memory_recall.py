@@ -1,0 +1,277 @@
+"""Recall latency of ``SqliteMemoryStore.search`` against bare FTS5 BM25 at scale.
+
+    python benchmarks/memory_recall.py                      # builds 1,000,000 notes in a temp dir
+    python benchmarks/memory_recall.py --db /tmp/recall.db  # builds once, reuses afterwards
+
+The notes read like an aluminium glazing business's (quotes, enquiries,
+invoices, fabrication, installs, credit checks, margins, customers, £ amounts)
+with a Zipf word distribution, so common words match a large share of notes.
+The database is built in bulk (large transactions), not through ``add_note``.
+
+For each 2-3 word query it times ``await store.search(...)`` (validation, the
+thread hop, recency ranking, hydration and snippets included) and, on the same
+connection, the bare ``SELECT rowid, bm25(fts) … ORDER BY bm25(fts) LIMIT 10``
+with the same terms. Query sets: ``common`` (top-50 content words), ``rare``
+(ranks 1,000-20,000), ``recall`` (words of a random stored note).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from memory.database import Database
+from memory.models import SearchQuery
+from memory.search import facet_text, safe_match, search_terms
+from memory.store import MIGRATIONS, SqliteMemoryStore
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+FUNCTION_WORDS = _words(
+    "the a to for and of on with in is was we they at by from as be has have it this that will are our their "
+    "need needs next week after before about not but can should all any per into up out new still also please"
+)
+DOMAIN_WORDS = _words(
+    "quote quotes quoted enquiry enquiries invoice invoices invoiced fabrication fabricate installation install "
+    "installed fitter fitters credit check checks margin margins aluminium glazing glazed window windows door doors "
+    "curtain wall walling bifold bifolds sliding slider casement frame frames profile profiles powder coating coated "
+    "ral anodised thermal break glass double triple toughened laminated survey surveyed site delivery delivered lead "
+    "time supplier suppliers order orders ordered purchase deposit payment paid overdue balance account terms discount "
+    "price priced pricing cost costs labour materials schedule scheduled drawing drawings specification tender "
+    "contractor architect developer commercial residential retail school office warehouse shopfront rooflight "
+    "lantern skylight spandrel panel panels mullion transom sill gasket sealant bracket fixings hardware handle lock "
+    "hinge threshold remedial snagging warranty callback complaint damaged breakage replacement resealing reglaze "
+    "measure measured template cill flashing cladding louvre louvres vent trickle acoustic fire rated secured "
+    "approval approved signed variation extra retention valuation application certificate handover sub contract "
+    "crane scaffold access permit method statement risk assessment cdm week monday tuesday wednesday thursday friday "
+    "urgent chased reminder statement aged debtor creditsafe limit insurer experian rating pass fail referred "
+    "director accounts manager estimator surveyor foreman van stock extrusion billet cut machined punched assembled "
+    "crimped glazed packed dispatched loaded returned credit-note remake shortfall"
+)
+SURNAMES = _words(
+    "hartley patel smith jones taylor brown williams wilson johnson davies robinson wright thompson evans walker "
+    "white roberts green hall wood jackson clarke hughes edwards turner hill moore cooper ward morris king watson "
+    "harrison morgan baker young allen mitchell anderson lewis bell kelly shaw fletcher hussain khan ahmed singh "
+    "begum ali murphy oconnor byrne doyle mccarthy campbell stewart scott reid ross fraser grant graham mclean "
+    "barker dixon palmer pearson holmes mills webb lloyd griffiths rees price owen hale nash fox lynch riley lowe"
+)
+COMPANY = _words("glazing construction developments builders homes properties joinery windows contracts group")
+PLACES = _words(
+    "leeds bradford wakefield huddersfield halifax york harrogate sheffield doncaster rotherham barnsley hull "
+    "manchester salford bolton wigan oldham rochdale stockport liverpool preston blackburn burnley lancaster "
+    "newcastle sunderland durham middlesbrough darlington nottingham derby leicester birmingham coventry"
+)
+APPS = _words("quote-engine credit-check fabrication-tracker install-planner invoice-hub crm supplier-portal")
+TAGS = _words("sales finance production install urgent follow-up pricing credit complaint warranty")
+YEARS = 3.0
+
+
+def vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
+    """Content words by rank: domain words first (shuffled), then names and places, then rare codes."""
+    domain = DOMAIN_WORDS[:]
+    rng.shuffle(domain)
+    names = [*SURNAMES, *PLACES, *COMPANY]
+    rng.shuffle(names)
+    ranked = list(dict.fromkeys(domain[:40] + names[:20] + domain[40:] + names[20:]))
+    letters = "bcdfghjklmnprstvwxz"
+    while len(ranked) < size:  # product codes, job refs, supplier part names
+        ranked.append(rng.choice(letters) + rng.choice("aeiou") + rng.choice(letters) + str(rng.randint(10, 9999)))
+        ranked = list(dict.fromkeys(ranked))
+    return ranked
+
+
+class NoteGenerator:
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.words = vocabulary(self.rng)
+        self.cum = list(itertools.accumulate(1.0 / (r + 1) for r in range(len(self.words))))
+
+    def content(self, k: int) -> list[str]:
+        return self.rng.choices(self.words, cum_weights=self.cum, k=k)
+
+    def note(self) -> tuple[str, str]:
+        rng = self.rng
+        n = rng.randint(12, 45)
+        words = self.content(n) + rng.choices(FUNCTION_WORDS, k=n * 2 // 3)
+        rng.shuffle(words)
+        if rng.random() < 0.6:
+            words.insert(rng.randrange(len(words)), f"£{rng.randint(80, 95_000):,}")
+        if rng.random() < 0.5:
+            words.insert(0, f"{rng.choice(SURNAMES).title()} {rng.choice(COMPANY).title()}:")
+        title = " ".join(self.content(rng.randint(3, 6))).capitalize() if rng.random() < 0.3 else ""
+        return title, " ".join(words).capitalize() + "."
+
+
+def build(path: Path, notes: int, seed: int = 7) -> None:
+    """Bulk-load ``notes`` notes exactly as ``add_note`` would store them, in big transactions."""
+    database = Database(path, sync="normal")
+    database.migrate([MIGRATIONS])
+    conn = database.conn
+    conn.execute("PRAGMA synchronous = OFF")
+    gen = NoteGenerator(seed)
+    start_ts = time.time() - YEARS * 365 * 86_400
+    step = YEARS * 365 * 86_400 / notes
+    t0 = time.perf_counter()
+    batch = 50_000
+    for first in range(1, notes + 1, batch):
+        ids = range(first, min(first + batch, notes + 1))
+        rows, index_rows, fts_rows = [], [], []
+        for i in ids:
+            title, text = gen.note()
+            ts = start_ts + i * step
+            apps = gen.rng.sample(APPS, gen.rng.choice((0, 0, 1, 1, 2)))
+            tags = gen.rng.sample(TAGS, gen.rng.choice((0, 1, 1, 2)))
+            facets = facet_text("note", apps, tags)
+            rows.append((i, title, text, "owner", ts))
+            index_rows.append((i, "note", i, json.dumps(apps), json.dumps(tags), facets, ts))
+            fts_rows.append((i, title, text, facets))
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO notes (id, title, text, author, created_at) VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO memory_index (id, kind, ref_id, apps, tags, facets, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            index_rows,
+        )
+        conn.executemany("INSERT INTO memory_fts (rowid, title, body, facets) VALUES (?, ?, ?, ?)", fts_rows)
+        conn.execute("COMMIT")
+        print(f"  built {ids[-1]:,} notes in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.close()
+
+
+def query_sets(gen: NoteGenerator, n: int, db: Database) -> dict[str, list[str]]:
+    """``common``: top-50 words; ``rare``: words ranked 1,000+ of a stored note; ``recall``: any words of a note."""
+    rng = random.Random(11)
+    rank = {w: r for r, w in enumerate(gen.words)}
+    (count,) = db.conn.execute("SELECT count(*) FROM notes").fetchone()
+
+    def pick(pool: Sequence[str]) -> str:
+        return " ".join(rng.sample(list(pool), rng.choice((2, 3))))
+
+    def from_notes(keep: Callable[[str], bool]) -> list[str]:
+        out: list[str] = []
+        while len(out) < n:
+            (text,) = db.conn.execute("SELECT text FROM notes WHERE id = ?", (rng.randint(1, count),)).fetchone()
+            words = list(dict.fromkeys(w for w in re.findall(r"[^\W_]+", text.lower()) if w in rank and keep(w)))
+            if len(words) >= 3:
+                out.append(pick(words))
+        return out
+
+    return {
+        "common": [pick(gen.words[:50]) for _ in range(n)],
+        "rare": from_notes(lambda w: rank[w] >= 1000),
+        "recall": from_notes(lambda w: True),
+    }
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+async def measure(store: SqliteMemoryStore, db: Database, queries: list[str], **filters: object) -> dict[str, float]:
+    bare_sql = (
+        "SELECT rowid, bm25(memory_fts) FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts) LIMIT 10"
+    )
+    conn = db.conn
+
+    def bare(q: str) -> list[tuple[int, float]]:
+        return conn.execute(bare_sql, (safe_match(search_terms(q)),)).fetchall()
+
+    async def timed(fn: Callable[[], object]) -> float:
+        t = time.perf_counter()
+        result = fn()
+        if hasattr(result, "__await__"):
+            await result  # type: ignore[misc]
+        return (time.perf_counter() - t) * 1000
+
+    for q in queries[:20]:  # warm up
+        await store.search(SearchQuery(query=q, **filters))  # type: ignore[arg-type]
+        bare(q)
+    store_ms, bare_ms, hits = [], [], 0
+    for i, q in enumerate(queries):
+        # Whichever runs second finds the query's pages cached: alternate who goes first.
+        if i % 2:
+            bare_ms.append(await timed(lambda q=q: bare(q)))
+        store_ms.append(await timed(lambda q=q: store.search(SearchQuery(query=q, **filters))))  # type: ignore[arg-type]
+        if not i % 2:
+            bare_ms.append(await timed(lambda q=q: bare(q)))
+        hits += bool(bare(q))
+    s, b = statistics.median(store_ms), statistics.median(bare_ms)
+    return {
+        "store_p50": s,
+        "store_p95": percentile(store_ms, 0.95),
+        "bare_p50": b,
+        "bare_p95": percentile(bare_ms, 0.95),
+        "ratio_p50": s / b,
+        "with_hits": hits / len(queries),
+    }
+
+
+def report(name: str, r: dict[str, float]) -> None:
+    print(
+        f"{name:<22} store p50 {r['store_p50']:7.2f} ms  p95 {r['store_p95']:7.2f} ms | "
+        f"bare FTS p50 {r['bare_p50']:7.2f} ms  p95 {r['bare_p95']:7.2f} ms | "
+        f"ratio {r['ratio_p50']:.2f} | queries with hits {r['with_hits']:.0%}"
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    path = Path(args.db) if args.db else Path(tempfile.mkdtemp()) / "recall.db"
+    if not path.exists():
+        print(f"building {args.notes:,} notes in {path} …", file=sys.stderr)
+        t = time.perf_counter()
+        build(path, args.notes)
+        print(f"built in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    db = Database(path)
+    db.migrate([MIGRATIONS])
+    if args.optimize:
+        t = time.perf_counter()
+        db.conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('optimize')")
+        print(f"FTS5 optimize took {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    store = SqliteMemoryStore(db)
+    stats = await store.stats()
+    size_mb = path.stat().st_size / 1e6
+    print(f"database: {path} ({stats['notes']:,} notes, {size_mb:,.0f} MB), {args.queries} queries per set")
+    sets = query_sets(NoteGenerator(), args.queries, db)
+    for name, queries in sets.items():
+        report(name, await measure(store, db, queries))
+    everything = [q for qs in sets.values() for q in qs]
+    report("all", await measure(store, db, everything))
+    report("recall + app filter", await measure(store, db, sets["recall"], app="quote-engine"))
+    report("recall + last 90 days", await measure(store, db, sets["recall"], since=_days_ago(90)))
+    db.close()
+
+
+def _days_ago(days: float) -> object:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) - timedelta(days=days)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--notes", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=300, help="queries per set")
+    parser.add_argument("--db", help="database path; built when missing, reused when present")
+    parser.add_argument("--optimize", action="store_true", help="run FTS5 'optimize' (merge segments) first")
+    anyio.run(run, parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

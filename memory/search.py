@@ -1,0 +1,325 @@
+"""The search index: writing entries, turning free text into safe FTS5, ranking.
+
+Ranking is BM25 (title weighted twice the body) times ``1 + boost``, where the
+boost halves every ``HALF_LIFE_DAYS`` and is 0 after a year. Rowid order is
+time order, so the boost is computed inside the FTS5 query as a piecewise-
+linear function of the rowid, with knots at the first entry of each age
+bucket: ranking needs no join and costs about what bare BM25 does. Filters
+are FTS5 terms on the ``facets`` column (kind, app, tag) and a rowid range
+(time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from memory.models import KINDS, MAX_OFFSET, Kind, SearchHit, SearchPage, SearchQuery
+from memory.snippets import make_snippet
+from nexus_agent.errors import InvalidInput
+
+__all__ = [
+    "HALF_LIFE_DAYS",
+    "MAX_TERMS",
+    "RECENCY_BOOST",
+    "Entry",
+    "RecencyKnots",
+    "entries",
+    "facet_text",
+    "index_item",
+    "next_timestamp",
+    "recency_weight",
+    "run_search",
+    "safe_match",
+    "search_terms",
+    "to_datetime",
+]
+
+HALF_LIFE_DAYS = 30.0
+RECENCY_BOOST = 1.0
+MAX_TERMS = 32
+_DAY = 86_400.0
+_KNOT_AGES_DAYS = (365, 180, 90, 60, 30, 14, 7, 3, 1, 0.25, 1 / 24)
+_TIE_BREAK = 1e-12  # boost per rowid: of two equally scored entries the newer ranks first
+_TERM = re.compile(r"[^\W_]+")
+# A private-use character: FTS5 keeps it inside tokens, search_terms() never emits it.
+_FACET_MARK = "\ue000"
+_SNIPPET_SOURCE_CHARS = 65_536
+
+
+def to_datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# -- writing -------------------------------------------------------------------
+def _facet(prefix: str, value: str) -> str:
+    return _FACET_MARK + prefix + value.casefold().encode().hex()
+
+
+def facet_text(kind: str, apps: Iterable[str] = (), tags: Iterable[str] = ()) -> str:
+    return " ".join([_facet("k", kind), *(_facet("a", a) for a in apps), *(_facet("t", t) for t in tags)])
+
+
+def next_timestamp(conn: sqlite3.Connection, now: float) -> float:
+    """``now``, but never earlier than the newest entry (call inside the write transaction)."""
+    row = conn.execute("SELECT created_at FROM memory_index ORDER BY id DESC LIMIT 1").fetchone()
+    return now if row is None else max(now, row[0])
+
+
+def index_item(
+    conn: sqlite3.Connection,
+    kind: Kind,
+    ref_id: int,
+    *,
+    title: str,
+    body: str,
+    created_at: float,
+    apps: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> int:
+    """Add one searchable entry (call inside the write transaction that stored the item)."""
+    facets = facet_text(kind, apps, tags)
+    cur = conn.execute(
+        "INSERT INTO memory_index (kind, ref_id, apps, tags, facets, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (kind, ref_id, json.dumps(list(apps)), json.dumps(list(tags)), facets, created_at),
+    )
+    index_id = int(cur.lastrowid or 0)
+    conn.execute(
+        "INSERT INTO memory_fts (rowid, title, body, facets) VALUES (?, ?, ?, ?)", (index_id, title, body, facets)
+    )
+    return index_id
+
+
+# -- reading entries -----------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One index entry with what a reader needs to show it."""
+
+    index_id: int
+    kind: Kind
+    ref_id: int
+    created_at: datetime
+    title: str
+    body: str
+    apps: list[str]
+    tags: list[str]
+    conversation_id: int | None
+    superseded_by: int | None
+
+
+def entries(conn: sqlite3.Connection, index_ids: Sequence[int], *, body_chars: int = 200) -> dict[int, Entry]:
+    """Describe index entries: kind, id, title, start of the text, labels, parents."""
+    if not index_ids:
+        return {}
+    marks = ",".join("?" * len(index_ids))
+    rows = conn.execute(
+        "SELECT m.id, m.kind, m.ref_id, m.created_at, m.apps, m.tags, c.title, substr(c.body, 1, ?) "
+        f"FROM memory_index AS m JOIN memory_content AS c ON c.id = m.id WHERE m.id IN ({marks})",
+        [body_chars, *index_ids],
+    ).fetchall()
+    extras = _kind_extras(conn, [(r[1], r[2]) for r in rows])
+    out: dict[int, Entry] = {}
+    for index_id, kind, ref_id, created_at, apps, tags, title, body in rows:
+        conversation_id, superseded_by = extras.get((kind, ref_id), (None, None))
+        out[index_id] = Entry(
+            index_id=index_id,
+            kind=kind,
+            ref_id=ref_id,
+            created_at=to_datetime(created_at),
+            title=title or _first_line(body),
+            body=body,
+            apps=json.loads(apps),
+            tags=json.loads(tags),
+            conversation_id=conversation_id,
+            superseded_by=superseded_by,
+        )
+    return out
+
+
+def labels(conn: sqlite3.Connection, kind: Kind, ref_id: int) -> tuple[list[str], list[str]]:
+    """The apps and tags of one item."""
+    row = conn.execute("SELECT apps, tags FROM memory_index WHERE kind = ? AND ref_id = ?", (kind, ref_id)).fetchone()
+    return ([], []) if row is None else (json.loads(row[0]), json.loads(row[1]))
+
+
+def _first_line(text: str, width: int = 80) -> str:
+    line = text.strip().split("\n", 1)[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _kind_extras(
+    conn: sqlite3.Connection, refs: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int | None, ...]]:
+    """``(conversation_id, superseded_by)`` of messages, plans and decisions."""
+    out: dict[tuple[str, int], tuple[int | None, ...]] = {}
+    queries = {
+        "message": "SELECT id, conversation_id, NULL FROM messages WHERE id IN ({})",
+        "plan": "SELECT id, conversation_id, NULL FROM plans WHERE id IN ({})",
+        "decision": "SELECT id, NULL, superseded_by FROM decisions WHERE id IN ({})",
+    }
+    for kind, sql in queries.items():
+        ids = [ref_id for k, ref_id in refs if k == kind]
+        if ids:
+            for ref_id, *extra in conn.execute(sql.format(",".join("?" * len(ids))), ids):
+                out[(kind, ref_id)] = tuple(extra)
+    return out
+
+
+# -- query text ----------------------------------------------------------------
+def search_terms(text: str) -> list[str]:
+    """The distinct words of ``text``; all FTS5 syntax and punctuation is dropped."""
+    terms = list(dict.fromkeys(t.casefold() for t in _TERM.findall(text)))
+    if not terms:
+        raise InvalidInput(
+            f"the search query {text[:80]!r} has no words to search for",
+            hint="Search with words or numbers, e.g. 'aluminium quote Hartley'; punctuation is ignored.",
+        )
+    if len(terms) > MAX_TERMS:
+        raise InvalidInput(
+            f"the search query has {len(terms)} distinct words; the limit is {MAX_TERMS}",
+            hint="Search with the few most distinctive words; every word must match anyway.",
+        )
+    return terms
+
+
+def safe_match(terms: Sequence[str]) -> str:
+    """An FTS5 expression requiring every term; each is quoted, so none is syntax."""
+    return " ".join(f'"{t}"' for t in terms)
+
+
+def _filters_match(query: SearchQuery) -> list[str]:
+    parts: list[str] = []
+    kinds = set(query.kinds)
+    if kinds and kinds != set(KINDS):
+        parts.append("{facets} : (" + " OR ".join(f'"{_facet("k", k)}"' for k in sorted(kinds)) + ")")
+    if query.app:
+        parts.append(f'{{facets}} : "{_facet("a", query.app)}"')
+    if query.tag:
+        parts.append(f'{{facets}} : "{_facet("t", query.tag)}"')
+    return parts
+
+
+# -- ranking -------------------------------------------------------------------
+def recency_weight(age_seconds: float) -> float:
+    age_days = max(age_seconds, 0.0) / _DAY
+    return 0.0 if age_days >= 365 else RECENCY_BOOST * 0.5 ** (age_days / HALF_LIFE_DAYS)
+
+
+def _first_at_or_after(conn: sqlite3.Connection, ts: float) -> tuple[int, float] | None:
+    return conn.execute(
+        "SELECT id, created_at FROM memory_index WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", (ts,)
+    ).fetchone()
+
+
+def _last_before(conn: sqlite3.Connection, ts: float) -> int | None:
+    row = conn.execute(
+        "SELECT id FROM memory_index WHERE created_at < ? ORDER BY created_at DESC, id DESC LIMIT 1", (ts,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+class RecencyKnots:
+    """Where the age buckets start, as rowids; looked up again at most every ``ttl`` seconds.
+
+    Between look-ups only the newest entry is read; a bucket edge that moved by
+    less than ``ttl`` seconds changes a boost by a negligible amount.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self._ttl = ttl
+        self._at: float | None = None
+        self._edges: list[tuple[int, float]] = []
+
+    def knots(self, conn: sqlite3.Connection, now: float) -> list[tuple[int, float]]:
+        """``(rowid, boost)`` at the first entry of each age bucket and at the newest entry."""
+        newest = conn.execute("SELECT id, created_at FROM memory_index ORDER BY id DESC LIMIT 1").fetchone()
+        if newest is None:
+            return []
+        stale = self._at is None or abs(now - self._at) > self._ttl
+        if stale or (self._edges and self._edges[-1][0] > newest[0]):
+            self._edges = [row for age in _KNOT_AGES_DAYS if (row := _first_at_or_after(conn, now - age * _DAY))]
+            self._at = now
+        found = dict(self._edges)
+        found[newest[0]] = newest[1]
+        return [(rowid, recency_weight(now - ts)) for rowid, ts in sorted(found.items())]
+
+
+def _boost_sql(knots: list[tuple[int, float]], params: dict[str, object]) -> str:
+    """SQL for the boost of ``rowid``: 0 before the first knot, linear between knots, plus a tie-break."""
+    params["k0"], params["tie"] = knots[0][0], _TIE_BREAK
+    parts = ["(CASE WHEN rowid < :k0 THEN 0.0"]
+    for i, ((r0, w0), (r1, w1)) in enumerate(itertools.pairwise(knots)):
+        slope = (w1 - w0) / (r1 - r0)
+        params[f"k{i + 1}"], params[f"a{i}"], params[f"b{i}"] = r1, w0 - slope * r0, slope
+        parts.append(f"WHEN rowid < :k{i + 1} THEN :a{i} + :b{i} * rowid")
+    params["last"] = knots[-1][1]
+    return " ".join([*parts, "ELSE :last END + :tie * rowid)"])
+
+
+# -- searching -----------------------------------------------------------------
+def run_search(
+    conn: sqlite3.Connection, query: SearchQuery, *, now: float | None = None, knots: RecencyKnots | None = None
+) -> SearchPage:
+    """Run ``query``; call inside a read snapshot."""
+    terms = search_terms(query.query)
+    now = time.time() if now is None else now
+    boost_knots = (knots or RecencyKnots()).knots(conn, now)
+    empty = SearchPage(hits=[], next_offset=None)
+    if not boost_knots:
+        return empty
+    match = " AND ".join([safe_match(terms), *_filters_match(query)])
+    params: dict[str, object] = {"match": match, "limit": query.limit + 1, "offset": query.offset}
+    where = ["memory_fts MATCH :match"]
+    if query.since is not None:
+        first = _first_at_or_after(conn, query.since.timestamp())
+        if first is None:
+            return empty
+        where.append("rowid >= :lo")
+        params["lo"] = first[0]
+    if query.until is not None:
+        last = _last_before(conn, query.until.timestamp())
+        if last is None:
+            return empty
+        where.append("rowid <= :hi")
+        params["hi"] = last
+    sql = (
+        f"SELECT rowid, bm25(memory_fts, 2.0, 1.0, 0.0) * (1.0 + {_boost_sql(boost_knots, params)}) AS score "
+        f"FROM memory_fts WHERE {' AND '.join(where)} ORDER BY score LIMIT :limit OFFSET :offset"
+    )
+    try:
+        ranked = conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "fts5" not in str(exc):
+            raise
+        raise InvalidInput(
+            f"the search query {query.query[:80]!r} could not be run ({exc})",
+            hint="Search with plain words; this is a bug if it keeps happening.",
+        ) from None
+    more = len(ranked) > query.limit
+    ranked = ranked[: query.limit]
+    next_offset = query.offset + query.limit if more else None
+    capped = next_offset is not None and next_offset > MAX_OFFSET
+    found = entries(conn, [r[0] for r in ranked], body_chars=_SNIPPET_SOURCE_CHARS)
+    hits = [
+        SearchHit(
+            kind=e.kind,
+            id=e.ref_id,
+            title=e.title,
+            snippet=make_snippet(e.body, terms) or e.title,
+            score=-score,
+            created_at=e.created_at,
+            apps=e.apps,
+            tags=e.tags,
+            conversation_id=e.conversation_id,
+            superseded_by=e.superseded_by,
+        )
+        for index_id, score in ranked
+        if (e := found.get(index_id)) is not None
+    ]
+    return SearchPage(hits=hits, next_offset=None if capped else next_offset, capped=capped)

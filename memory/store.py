@@ -1,0 +1,528 @@
+"""The memory store: a Protocol and its SQLite implementation.
+
+:class:`MemoryStore` is async so another backend (PostgreSQL) can slot in.
+:class:`SqliteMemoryStore` runs each call synchronously in a worker thread
+(``Database.run``); every write is one ``BEGIN IMMEDIATE`` … ``COMMIT``, so it
+is durable when the call returns. Nothing is deduplicated: the same note
+added twice is two notes.
+
+    database = Database(path)
+    database.migrate([MIGRATIONS])
+    store = SqliteMemoryStore(database)
+    note = await store.add_note({"text": "Hartley quote sent", "apps": ["quote-engine"]})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol, get_args, runtime_checkable
+
+from memory.database import Database
+from memory.models import (
+    KINDS,
+    ActivityItem,
+    Conversation,
+    ConversationDetail,
+    ConversationIn,
+    Decision,
+    DecisionIn,
+    Kind,
+    Message,
+    MessageIn,
+    Note,
+    NoteIn,
+    Plan,
+    PlanIn,
+    PlanStatus,
+    PlanStep,
+    PlanStepIn,
+    PlanStepUpdate,
+    SearchPage,
+    SearchQuery,
+    parse_input,
+)
+from memory.schema import MIGRATIONS, TABLES
+from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
+from nexus_agent.errors import Conflict, InvalidInput, NotFound, StorageError
+from nexus_agent.models import utcnow
+
+__all__ = ["MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
+
+_TERMINAL_STEP = {"succeeded", "failed", "skipped"}
+MAX_ACTIVITY = 200
+
+
+@runtime_checkable
+class MemoryStore(Protocol):
+    """Nexus's long-term memory. Every write is durable when the call returns."""
+
+    async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note: ...
+    async def get_note(self, note_id: int) -> Note: ...
+    async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision: ...
+    async def get_decision(self, decision_id: int) -> Decision: ...
+    async def start_conversation(
+        self, conversation: ConversationIn | Mapping[str, Any] | None = None
+    ) -> Conversation: ...
+    async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message: ...
+    async def get_conversation(
+        self, conversation_id: int, *, limit: int = 50, offset: int = 0
+    ) -> ConversationDetail: ...
+    async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan: ...
+    async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep: ...
+    async def update_plan_step(
+        self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]
+    ) -> PlanStep: ...
+    async def set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan: ...
+    async def get_plan(self, plan_id: int) -> Plan: ...
+    async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage: ...
+    async def recent_activity(
+        self, *, limit: int = 20, kinds: Sequence[Kind] = (), since: datetime | None = None
+    ) -> list[ActivityItem]: ...
+    async def stats(self) -> dict[str, int]: ...
+
+
+def _check_id(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**62:
+        raise InvalidInput(f"{what} must be a positive whole number, got {value!r}", hint=f"Pass the {what} as an int.")
+    return value
+
+
+def _check_range(value: object, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _missing(what: str, ident: int, hint: str) -> NotFound:
+    return NotFound(f"there is no {what} with id {ident}", hint=hint)
+
+
+def _maybe_datetime(ts: float | None) -> datetime | None:
+    return None if ts is None else to_datetime(ts)
+
+
+class SqliteMemoryStore:
+    """:class:`MemoryStore` on a Nexus SQLite :class:`Database` (migrated with :data:`MIGRATIONS`)."""
+
+    migrations = MIGRATIONS
+
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._db = database
+        self._clock = clock
+        self._knots = RecencyKnots()
+        pending = database.pending_migrations([MIGRATIONS])
+        if pending:
+            raise StorageError(
+                f"the memory tables of {database.path} are not up to date ({', '.join(pending)} pending)",
+                hint="Call database.migrate([memory.store.MIGRATIONS, ...]) at startup before creating the store.",
+            )
+
+    # -- plumbing ---------------------------------------------------------------
+    def _now(self) -> float:
+        return self._clock().timestamp()
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        with self._db.read() as db:
+            conn = db.conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._db.write() as db:
+            yield db.conn
+
+    # -- notes ------------------------------------------------------------------
+    async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
+        return await self._db.run(self._add_note, parse_input(NoteIn, note, "the note"))
+
+    def _add_note(self, note: NoteIn) -> Note:
+        with self._write() as conn:
+            now = next_timestamp(conn, self._now())
+            cur = conn.execute(
+                "INSERT INTO notes (title, text, author, created_at) VALUES (?, ?, ?, ?)",
+                (note.title, note.text, note.author, now),
+            )
+            note_id = int(cur.lastrowid or 0)
+            index_item(
+                conn, "note", note_id, title=note.title, body=note.text, created_at=now, apps=note.apps, tags=note.tags
+            )
+        return Note(id=note_id, created_at=to_datetime(now), **note.model_dump())
+
+    async def get_note(self, note_id: int) -> Note:
+        return await self._db.run(self._get_note, _check_id(note_id, "note id"))
+
+    def _get_note(self, note_id: int) -> Note:
+        with self._snapshot() as conn:
+            row = conn.execute("SELECT title, text, author, created_at FROM notes WHERE id = ?", (note_id,)).fetchone()
+            if row is None:
+                raise _missing("note", note_id, "Find note ids with search or recent_activity.")
+            apps, tags = labels(conn, "note", note_id)
+        title, text, author, created_at = row
+        return Note(
+            id=note_id, title=title, text=text, author=author, apps=apps, tags=tags, created_at=to_datetime(created_at)
+        )
+
+    # -- decisions --------------------------------------------------------------
+    async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision:
+        return await self._db.run(self._log_decision, parse_input(DecisionIn, decision, "the decision"))
+
+    def _log_decision(self, d: DecisionIn) -> Decision:
+        with self._write() as conn:
+            if d.plan_id is not None:
+                self._require(conn, "plans", d.plan_id, "plan", "Pass the id of an existing plan, or no plan_id.")
+            if d.supersedes is not None:
+                row = conn.execute("SELECT superseded_by FROM decisions WHERE id = ?", (d.supersedes,)).fetchone()
+                if row is None:
+                    raise _missing("decision", d.supersedes, "supersedes must name an earlier decision's id.")
+                if row[0] is not None:
+                    raise Conflict(
+                        f"decision {d.supersedes} was already superseded by decision {row[0]}",
+                        hint=f"Supersede decision {row[0]} (the current one) instead.",
+                    )
+            now = next_timestamp(conn, self._now())
+            cur = conn.execute(
+                "INSERT INTO decisions (decision, rationale, decided_by, supersedes, plan_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (d.decision, d.rationale, d.decided_by, d.supersedes, d.plan_id, now),
+            )
+            decision_id = int(cur.lastrowid or 0)
+            if d.supersedes is not None:
+                conn.execute("UPDATE decisions SET superseded_by = ? WHERE id = ?", (decision_id, d.supersedes))
+            index_item(
+                conn,
+                "decision",
+                decision_id,
+                title=d.decision,
+                body=d.rationale,
+                created_at=now,
+                apps=d.apps,
+                tags=d.tags,
+            )
+        return Decision(id=decision_id, superseded_by=None, created_at=to_datetime(now), **d.model_dump())
+
+    async def get_decision(self, decision_id: int) -> Decision:
+        return await self._db.run(self._get_decision, _check_id(decision_id, "decision id"))
+
+    def _get_decision(self, decision_id: int) -> Decision:
+        with self._snapshot() as conn:
+            row = conn.execute(
+                "SELECT decision, rationale, decided_by, supersedes, superseded_by, plan_id, created_at "
+                "FROM decisions WHERE id = ?",
+                (decision_id,),
+            ).fetchone()
+            if row is None:
+                raise _missing("decision", decision_id, "Find decision ids with search(kinds=['decision']).")
+            apps, tags = labels(conn, "decision", decision_id)
+        text, rationale, decided_by, supersedes, superseded_by, plan_id, created_at = row
+        return Decision(
+            id=decision_id,
+            decision=text,
+            rationale=rationale,
+            decided_by=decided_by,
+            apps=apps,
+            tags=tags,
+            supersedes=supersedes,
+            superseded_by=superseded_by,
+            plan_id=plan_id,
+            created_at=to_datetime(created_at),
+        )
+
+    # -- conversations ----------------------------------------------------------
+    async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
+        return await self._db.run(
+            self._start_conversation, parse_input(ConversationIn, conversation or {}, "the conversation")
+        )
+
+    def _start_conversation(self, c: ConversationIn) -> Conversation:
+        with self._write() as conn:
+            now = next_timestamp(conn, self._now())
+            cur = conn.execute(
+                "INSERT INTO conversations (title, created_by, created_at) VALUES (?, ?, ?)",
+                (c.title, c.created_by, now),
+            )
+        return Conversation(
+            id=int(cur.lastrowid or 0), title=c.title, created_by=c.created_by, created_at=to_datetime(now)
+        )
+
+    async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
+        conversation_id = _check_id(conversation_id, "conversation id")
+        return await self._db.run(self._add_message, conversation_id, parse_input(MessageIn, message, "the message"))
+
+    def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
+        with self._write() as conn:
+            self._require(conn, "conversations", conversation_id, "conversation", "Start one with start_conversation.")
+            now = next_timestamp(conn, self._now())
+            cur = conn.execute(
+                "INSERT INTO messages (conversation_id, role, content, author, created_at) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, m.role, m.content, m.author, now),
+            )
+            message_id = int(cur.lastrowid or 0)
+            index_item(conn, "message", message_id, title="", body=m.content, created_at=now)
+        return Message(id=message_id, conversation_id=conversation_id, created_at=to_datetime(now), **m.model_dump())
+
+    async def get_conversation(self, conversation_id: int, *, limit: int = 50, offset: int = 0) -> ConversationDetail:
+        conversation_id = _check_id(conversation_id, "conversation id")
+        limit, offset = _check_range(limit, "limit", 1, 500), _check_range(offset, "offset", 0, 2**31)
+        return await self._db.run(self._get_conversation, conversation_id, limit, offset)
+
+    def _get_conversation(self, conversation_id: int, limit: int, offset: int) -> ConversationDetail:
+        with self._snapshot() as conn:
+            row = conn.execute(
+                "SELECT title, created_by, created_at, "
+                "(SELECT count(*) FROM messages WHERE conversation_id = c.id) FROM conversations AS c WHERE id = ?",
+                (conversation_id,),
+            ).fetchone()
+            if row is None:
+                raise _missing("conversation", conversation_id, "Find conversations through search(kinds=['message']).")
+            messages = [
+                Message(
+                    id=mid,
+                    conversation_id=conversation_id,
+                    role=role,
+                    content=content,
+                    author=author,
+                    created_at=to_datetime(ts),
+                )
+                for mid, role, content, author, ts in conn.execute(
+                    "SELECT id, role, content, author, created_at FROM messages WHERE conversation_id = ? "
+                    "ORDER BY id LIMIT ? OFFSET ?",
+                    (conversation_id, limit, offset),
+                )
+            ]
+        title, created_by, created_at, count = row
+        conversation = Conversation(
+            id=conversation_id,
+            title=title,
+            created_by=created_by,
+            created_at=to_datetime(created_at),
+            message_count=count,
+        )
+        next_offset = offset + limit if offset + limit < count else None
+        return ConversationDetail(conversation=conversation, messages=messages, next_offset=next_offset)
+
+    # -- plans ------------------------------------------------------------------
+    async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
+        return await self._db.run(self._create_plan, parse_input(PlanIn, plan, "the plan"))
+
+    def _create_plan(self, p: PlanIn) -> Plan:
+        seqs: list[int] = []
+        for step in p.steps:
+            seq = step.seq if step.seq is not None else max(seqs, default=0) + 1
+            if seq in seqs:
+                raise InvalidInput(f"two steps of the plan have seq {seq}", hint="Give each step its own seq.")
+            seqs.append(seq)
+        with self._write() as conn:
+            if p.conversation_id is not None:
+                self._require(conn, "conversations", p.conversation_id, "conversation", "Omit it or start one first.")
+            now = next_timestamp(conn, self._now())
+            cur = conn.execute(
+                "INSERT INTO plans (instruction, status, conversation_id, created_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (p.instruction, p.status, p.conversation_id, p.created_by, now, now),
+            )
+            plan_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO plan_steps (plan_id, seq, tool, arguments, status) VALUES (?, ?, ?, ?, 'pending')",
+                [(plan_id, seq, s.tool, json.dumps(s.arguments)) for seq, s in zip(seqs, p.steps, strict=True)],
+            )
+            index_item(conn, "plan", plan_id, title=p.instruction, body="", created_at=now, apps=p.apps, tags=p.tags)
+            return self._read_plan(conn, plan_id)
+
+    async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
+        plan_id = _check_id(plan_id, "plan id")
+        return await self._db.run(self._add_plan_step, plan_id, parse_input(PlanStepIn, step, "the plan step"))
+
+    def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
+        with self._write() as conn:
+            self._require(conn, "plans", plan_id, "plan", "Create the plan first with create_plan.")
+            (last,) = conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM plan_steps WHERE plan_id = ?", (plan_id,)
+            ).fetchone()
+            seq = s.seq if s.seq is not None else last + 1
+            if conn.execute("SELECT 1 FROM plan_steps WHERE plan_id = ? AND seq = ?", (plan_id, seq)).fetchone():
+                raise Conflict(
+                    f"plan {plan_id} already has a step {seq}", hint="Omit seq to append the step at the end."
+                )
+            conn.execute(
+                "INSERT INTO plan_steps (plan_id, seq, tool, arguments, status) VALUES (?, ?, ?, ?, 'pending')",
+                (plan_id, seq, s.tool, json.dumps(s.arguments)),
+            )
+            conn.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (next_timestamp(conn, self._now()), plan_id))
+            return self._read_step(conn, plan_id, seq)
+
+    async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
+        plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
+        return await self._db.run(
+            self._update_plan_step, plan_id, seq, parse_input(PlanStepUpdate, update, "the step update")
+        )
+
+    def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:
+        with self._write() as conn:
+            step = self._read_step(conn, plan_id, seq)
+            now = next_timestamp(conn, self._now())
+            started = u.started_at.timestamp() if u.started_at else None
+            finished = u.finished_at.timestamp() if u.finished_at else None
+            if started is None and step.started_at is None and u.status == "running":
+                started = now
+            if finished is None and step.finished_at is None and u.status in _TERMINAL_STEP:
+                finished = now
+            conn.execute(
+                "UPDATE plan_steps SET status = ?, result_summary = coalesce(?, result_summary), "
+                "error = coalesce(?, error), started_at = coalesce(?, started_at), "
+                "finished_at = coalesce(?, finished_at) WHERE id = ?",
+                (u.status, u.result_summary, u.error, started, finished, step.id),
+            )
+            conn.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (now, plan_id))
+            return self._read_step(conn, plan_id, seq)
+
+    async def set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
+        plan_id = _check_id(plan_id, "plan id")
+        if status not in get_args(PlanStatus):
+            raise InvalidInput(
+                f"{status!r} is not a plan status", hint=f"Use one of {', '.join(get_args(PlanStatus))}."
+            )
+        return await self._db.run(self._set_plan_status, plan_id, status)
+
+    def _set_plan_status(self, plan_id: int, status: str) -> Plan:
+        with self._write() as conn:
+            self._require(conn, "plans", plan_id, "plan", "Find plan ids with search(kinds=['plan']).")
+            conn.execute(
+                "UPDATE plans SET status = ?, updated_at = ? WHERE id = ?",
+                (status, next_timestamp(conn, self._now()), plan_id),
+            )
+            return self._read_plan(conn, plan_id)
+
+    async def get_plan(self, plan_id: int) -> Plan:
+        return await self._db.run(self._get_plan, _check_id(plan_id, "plan id"))
+
+    def _get_plan(self, plan_id: int) -> Plan:
+        with self._snapshot() as conn:
+            return self._read_plan(conn, plan_id)
+
+    def _read_plan(self, conn: sqlite3.Connection, plan_id: int) -> Plan:
+        row = conn.execute(
+            "SELECT instruction, status, conversation_id, created_by, created_at, updated_at FROM plans WHERE id = ?",
+            (plan_id,),
+        ).fetchone()
+        if row is None:
+            raise _missing("plan", plan_id, "Find plan ids with search(kinds=['plan']).")
+        instruction, status, conversation_id, created_by, created_at, updated_at = row
+        steps = [self._step(r) for r in conn.execute(f"{_STEP_SQL} WHERE plan_id = ? ORDER BY seq", (plan_id,))]
+        apps, tags = labels(conn, "plan", plan_id)
+        return Plan(
+            id=plan_id,
+            instruction=instruction,
+            status=status,
+            conversation_id=conversation_id,
+            created_by=created_by,
+            apps=apps,
+            tags=tags,
+            created_at=to_datetime(created_at),
+            updated_at=to_datetime(updated_at),
+            steps=steps,
+        )
+
+    def _read_step(self, conn: sqlite3.Connection, plan_id: int, seq: int) -> PlanStep:
+        row = conn.execute(f"{_STEP_SQL} WHERE plan_id = ? AND seq = ?", (plan_id, seq)).fetchone()
+        if row is None:
+            self._require(conn, "plans", plan_id, "plan", "Find plan ids with search(kinds=['plan']).")
+            raise NotFound(f"plan {plan_id} has no step {seq}", hint="get_plan lists the plan's steps and their seq.")
+        return self._step(row)
+
+    @staticmethod
+    def _step(row: tuple[Any, ...]) -> PlanStep:
+        sid, plan_id, seq, tool, arguments, status, summary, error, started, finished = row
+        return PlanStep(
+            id=sid,
+            plan_id=plan_id,
+            seq=seq,
+            tool=tool,
+            arguments=json.loads(arguments),
+            status=status,
+            result_summary=summary,
+            error=error,
+            started_at=_maybe_datetime(started),
+            finished_at=_maybe_datetime(finished),
+        )
+
+    @staticmethod
+    def _require(conn: sqlite3.Connection, table: str, ident: int, what: str, hint: str) -> None:
+        if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone() is None:
+            raise _missing(what, ident, hint)
+
+    # -- search, activity, stats ------------------------------------------------
+    async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage:
+        return await self._db.run(self._search, parse_input(SearchQuery, query, "the search"))
+
+    def _search(self, query: SearchQuery) -> SearchPage:
+        with self._snapshot() as conn:
+            return run_search(conn, query, now=self._now(), knots=self._knots)
+
+    async def recent_activity(
+        self, *, limit: int = 20, kinds: Sequence[Kind] = (), since: datetime | None = None
+    ) -> list[ActivityItem]:
+        limit = _check_range(limit, "limit", 1, MAX_ACTIVITY)
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or isinstance(kinds, str):
+            raise InvalidInput(f"unknown kinds {unknown or kinds!r}", hint=f"Use a list of {', '.join(KINDS)}.")
+        if since is not None and not isinstance(since, datetime):
+            raise InvalidInput(f"since must be a datetime, got {since!r}")
+        return await self._db.run(self._recent_activity, limit, tuple(dict.fromkeys(kinds)), since)
+
+    def _recent_activity(self, limit: int, kinds: tuple[Kind, ...], since: datetime | None) -> list[ActivityItem]:
+        with self._snapshot() as conn:
+            # Ids grow with time, overall and within each kind: the newest `limit`
+            # per kind are enough, and the first one too old ends the list.
+            if kinds and set(kinds) != set(KINDS):
+                rows = [
+                    r
+                    for k in kinds
+                    for r in conn.execute(
+                        "SELECT id, created_at FROM memory_index WHERE kind = ? ORDER BY ref_id DESC LIMIT ?",
+                        (k, limit),
+                    )
+                ]
+            else:
+                rows = conn.execute(
+                    "SELECT id, created_at FROM memory_index ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            cutoff = since.timestamp() if since is not None else float("-inf")
+            ids = sorted((i for i, ts in rows if ts >= cutoff), reverse=True)[:limit]
+            found = entries(conn, ids)
+        return [
+            ActivityItem(
+                kind=e.kind,
+                id=e.ref_id,
+                title=e.title,
+                summary=e.body,
+                created_at=e.created_at,
+                apps=e.apps,
+                tags=e.tags,
+                conversation_id=e.conversation_id,
+            )
+            for e in (found[i] for i in ids)
+        ]
+
+    async def stats(self) -> dict[str, int]:
+        return await self._db.run(self._stats)
+
+    def _stats(self) -> dict[str, int]:
+        with self._snapshot() as conn:
+            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+        return counts
+
+
+_STEP_SQL = (
+    "SELECT id, plan_id, seq, tool, arguments, status, result_summary, error, started_at, finished_at FROM plan_steps"
+)
