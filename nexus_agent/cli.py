@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     ri = reg.add_parser("import", parents=[common], help="import a legacy portfolio laid out as apps/<slug>/...")
     ri.add_argument("path", help="folder holding apps/")
     ri.add_argument("--dry-run", action="store_true", help="report what would happen, change nothing")
+    rsy = reg.add_parser("sync", parents=[common], help="reconcile the SQLite registry with the truth source")
+    rsy.add_argument(
+        "--direction",
+        choices=["report", "push", "pull", "both"],
+        default="report",
+        help="report differences only (default), push SQLite -> truth, pull truth -> SQLite, or both (newer wins)",
+    )
     rh = reg.add_parser("history", parents=[common], help="status history of one app")
     rh.add_argument("slug")
 

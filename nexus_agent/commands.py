@@ -142,6 +142,19 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         )
         _emit(args, report, report.to_text())
         return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
+    elif args.action == "sync":
+        from nexus_agent.truth import reconcile
+
+        if services.truth is None:
+            raise InvalidInput("no truth source is configured", hint="Set NEXUS_TRUTH=local or github.")
+        report = await reconcile(
+            services.registry, services.truth, direction=args.direction, actor=services.settings.actor
+        )
+        _emit(args, report, report.summary())
+        unresolved = report.direction == "report" and (
+            report.only_in_registry or report.only_in_truth or report.differing or report.invalid_in_truth
+        )
+        return EXIT_FAILED if unresolved else EXIT_OK
     elif args.action == "history":
         detail = await _tool(services, "registry_get", {"slug": args.slug})
         rows = [c.model_dump(mode="json") for c in detail.history]

@@ -13,6 +13,9 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_ACTOR``       | who is recorded as making CLI/stdio changes          | ``owner``          |
 | ``NEXUS_BUSY_TIMEOUT_MS`` | how long a write waits for another writer  | ``10000``          |
 | ``NEXUS_MAX_INPUT_BYTES``  | largest accepted tool arguments (bytes)    | ``262144``         |
+| ``NEXUS_TRUTH``       | truth source: ``local`` git or ``github``             | ``local``          |
+| ``NEXUS_TRUTH_PATH``  | the local git truth repository                       | ``$NEXUS_HOME/truth`` |
+| ``NEXUS_GITHUB_*``    | GitHub repo, API URL, token or App credentials (see ``nexus_agent.truth.settings``) | none |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
 """
 
@@ -26,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from nexus_agent.errors import ConfigError
+from nexus_agent.truth.settings import TruthSettings
 
 __all__ = ["Settings", "is_loopback_host"]
 
@@ -36,6 +40,7 @@ class Settings(BaseModel):
     home: Path
     db_path: Path
     truth_path: Path
+    truth: TruthSettings
     tokens: tuple[SecretStr, ...] = ()
     db_sync: Literal["full", "normal"] = "full"
     busy_timeout_ms: int = Field(10_000, ge=0)
@@ -76,6 +81,7 @@ class Settings(BaseModel):
             "home": home,
             "db_path": db_path,
             "truth_path": truth_path,
+            "truth": TruthSettings.load(env, truth_path=truth_path),
             "tokens": tuple(SecretStr(t) for t in tokens),
         }
         if "NEXUS_DB_SYNC" in env:

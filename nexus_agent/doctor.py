@@ -60,7 +60,9 @@ async def run_doctor(settings: Settings) -> DoctorReport:
     shown = {
         "home": str(settings.home),
         "database": str(settings.db_path),
-        "truth source": f"local git at {settings.truth_path}",
+        "truth source": f"local git at {settings.truth.path}"
+        if settings.truth.kind == "local"
+        else f"GitHub {settings.truth.github_repo} via {settings.truth.github_api_url}",
         "db durability": f"synchronous={settings.db_sync}",
         "http tokens": f"{len(settings.tokens)} configured" if settings.tokens else "none (loopback only)",
         "actor": settings.actor,
@@ -108,10 +110,11 @@ async def run_doctor(settings: Settings) -> DoctorReport:
         finally:
             database.close()
     git = shutil.which("git")
+    needs_git = settings.truth.kind == "local"
     checks.append(
         DoctorCheck(
             name="git",
-            status="ok" if git else "warn",
+            status="ok" if git else ("fail" if needs_git else "warn"),
             detail=git or "git not found on PATH",
             fix="Install git; the local truth source needs it.",
         )

@@ -22,9 +22,10 @@ from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
 from nexus_agent.errors import ConfigError, NexusError
-from nexus_agent.models import AppStatus
+from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
+from nexus_agent.truth import TruthSource, open_truth_source, push_app
 
 __all__ = [
     "ALL_MIGRATIONS",
@@ -47,6 +48,7 @@ class NexusServices:
     database: Database
     memory: MemoryStore
     registry: Registry
+    truth: TruthSource | None = None
     pool: SatellitePool | None = None
     started_at: float = field(default_factory=time.monotonic)
     registry_synced_at: float = 0.0
@@ -70,6 +72,20 @@ class NexusServices:
         await self.pool.sync_apps(await self.registry.all())
         self.registry_synced_at = time.monotonic()
 
+    async def publish_app(self, record: AppRecord, *, actor: str, reason: str = "") -> str | None:
+        """Write the app's registry file to the truth source; a problem is returned as a note, not raised.
+
+        The SQLite registry has already committed; `nexus registry sync` repairs a truth source that lagged.
+        """
+        if self.truth is None:
+            return None
+        try:
+            await push_app(self.truth, record, actor=actor, reason=reason)
+        except NexusError as exc:
+            log.warning("truth source not updated for %s: %s", record.slug, exc.message)
+            return f"the truth source was not updated ({exc.message}); run `nexus registry sync --direction push`"
+        return None
+
     async def record_health_change(self, slug: str, old: AppStatus, new: AppStatus, detail: str) -> None:
         """Health monitor callback: registry status (who/why) and a memory note."""
         try:
@@ -77,6 +93,7 @@ class NexusServices:
         except NexusError as exc:
             log.warning("could not record %s -> %s for %s: %s", old.value, new.value, slug, exc.message)
             return
+        await self.publish_app(await self.registry.get(slug), actor=HEALTH_ACTOR, reason=detail)
         await self.memory.add_note(
             NoteIn(
                 title=f"{slug} is {new.value}",
@@ -105,6 +122,7 @@ def services_from_database(settings: Settings, database: Database) -> NexusServi
         database=database,
         memory=SqliteMemoryStore(database),
         registry=SqliteRegistry(database),
+        truth=open_truth_source(settings.truth),
     )
 
 
@@ -133,19 +151,32 @@ async def open_services(
     the CLI passes the environment. ``monitor`` starts the satellite health monitor.
     """
     with open_services_sync(settings) as services:
-        if not satellites:
-            yield services
-            return
-        pool = SatellitePool(
-            await services.registry.all(), secrets=dict(secrets or {}), settings=pool_settings or PoolSettings()
-        )
-        async with pool, anyio.create_task_group() as tg:
-            services.pool = pool
-            services.registry_synced_at = time.monotonic()
-            if monitor:
-                tg.start_soon(HealthMonitor(pool, on_change=services.record_health_change).run)
-            try:
+        try:
+            if satellites:
+                async with _satellite_pool(services, secrets, monitor, pool_settings):
+                    yield services
+            else:
                 yield services
-            finally:
-                tg.cancel_scope.cancel()
-                services.pool = None
+        finally:
+            if services.truth is not None:
+                with anyio.CancelScope(shield=True):
+                    await services.truth.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _satellite_pool(
+    services: NexusServices, secrets: Mapping[str, str] | None, monitor: bool, pool_settings: PoolSettings | None
+) -> AsyncIterator[None]:
+    pool = SatellitePool(
+        await services.registry.all(), secrets=dict(secrets or {}), settings=pool_settings or PoolSettings()
+    )
+    async with pool, anyio.create_task_group() as tg:
+        services.pool = pool
+        services.registry_synced_at = time.monotonic()
+        if monitor:
+            tg.start_soon(HealthMonitor(pool, on_change=services.record_health_change).run)
+        try:
+            yield
+        finally:
+            tg.cancel_scope.cancel()
+            services.pool = None

@@ -53,6 +53,10 @@ class RegisterInput(ToolInput):
 
 async def registry_register(call: ToolCall, params: RegisterInput) -> RegisterResult:
     result = await call.services.registry.register(params.record, actor=call.actor, reason=params.reason)
+    if result.action != "unchanged":
+        note = await call.services.publish_app(result.app, actor=call.actor, reason=params.reason)
+        if note:
+            result.notes.append(note)
     await call.services.sync_satellites()
     return result
 

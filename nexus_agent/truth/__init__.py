@@ -14,9 +14,8 @@
 ``nexus_agent.testing.fake_github`` serves a fake GitHub API for tests.
 """
 
-from nexus_agent.truth.auth import GitHubAppAuth, GitHubAuth, GitHubTokenAuth, read_secret_file
+from nexus_agent.truth.auth import DEFAULT_API_URL, GitHubAppAuth, GitHubAuth, GitHubTokenAuth, read_secret_file
 from nexus_agent.truth.base import NULL_SHA, TruthSource, blob_sha, check_path
-from nexus_agent.truth.github import DEFAULT_API_URL, GitHubTruthSource
 from nexus_agent.truth.layout import NEXUS_SCOPE, TruthLayout, render_app
 from nexus_agent.truth.local_git import LocalGitTruthSource
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
@@ -61,3 +60,12 @@ __all__ = [
     "reconcile",
     "render_app",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # GitHubTruthSource pulls in PyGithub (~100 ms); load it only when someone asks for it.
+    if name == "GitHubTruthSource":
+        from nexus_agent.truth.github import GitHubTruthSource
+
+        return GitHubTruthSource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from nexus_agent.errors import ConfigError
 
-__all__ = ["GitHubAppAuth", "GitHubAuth", "GitHubTokenAuth", "read_secret_file"]
+__all__ = ["DEFAULT_API_URL", "GitHubAppAuth", "GitHubAuth", "GitHubTokenAuth", "read_secret_file"]
+
+DEFAULT_API_URL = "https://api.github.com"
 
 
 def read_secret_file(path: Path | str, what: str) -> SecretStr:

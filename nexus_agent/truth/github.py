@@ -36,7 +36,7 @@ from nexus_agent.truth._github_json import (
     raw,
 )
 from nexus_agent.truth._local_issues import check_body, check_state, check_title
-from nexus_agent.truth.auth import GitHubAppAuth, GitHubTokenAuth
+from nexus_agent.truth.auth import DEFAULT_API_URL, GitHubAppAuth, GitHubTokenAuth
 from nexus_agent.truth.base import (
     NULL_SHA,
     blob_sha,
@@ -53,7 +53,6 @@ __all__ = ["DEFAULT_API_URL", "GitHubTruthSource"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-DEFAULT_API_URL = "https://api.github.com"
 _REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 

@@ -23,9 +23,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from nexus_agent.errors import ConfigError
-from nexus_agent.truth.auth import GitHubAppAuth, GitHubAuth, GitHubTokenAuth, read_secret_file
+from nexus_agent.truth.auth import DEFAULT_API_URL, GitHubAppAuth, GitHubAuth, GitHubTokenAuth, read_secret_file
 from nexus_agent.truth.base import TruthSource
-from nexus_agent.truth.github import DEFAULT_API_URL, GitHubTruthSource
 from nexus_agent.truth.local_git import LocalGitTruthSource
 
 __all__ = ["TruthSettings", "open_truth_source"]
@@ -127,6 +126,8 @@ def open_truth_source(settings: TruthSettings, **github_options: object) -> Trut
         return LocalGitTruthSource(
             settings.path, author_name=settings.author_name, author_email=settings.author_email, branch=settings.branch
         )
+    from nexus_agent.truth.github import GitHubTruthSource  # PyGithub loads only when GitHub is used
+
     assert settings.github_repo is not None and settings.github_auth is not None
     return GitHubTruthSource(
         settings.github_repo,

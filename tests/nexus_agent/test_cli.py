@@ -163,3 +163,35 @@ def test_registry_import_of_the_legacy_portfolio(env: dict[str, str], capsys: py
     assert outcomes["quote-engine"] == "unchanged" and outcomes["portal-legacy"] == "backup_only"
     code, out, _ = run(capsys, env, "registry", "list")
     assert "glazing-scheduler" in out and "sitesurvey" not in out.replace("site-survey", "")
+
+
+def test_registering_writes_the_truth_source_and_sync_agrees(
+    tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(APP))
+    assert run(capsys, env, "registry", "register", str(path))[0] == 0
+    truth = Path(env["NEXUS_HOME"]) / "truth"
+    stored = json.loads((truth / "registry" / "apps" / "site-survey.json").read_text())
+    assert stored["name"] == "Site Survey"
+    log = subprocess.run(["git", "-C", str(truth), "log", "--format=%s"], capture_output=True, text=True, check=True)
+    assert "site-survey" in log.stdout
+    code, out, _ = run(capsys, env, "registry", "sync")
+    assert code == 0, out
+    # A change made behind Nexus's back shows up as a difference, and push repairs it.
+    (truth / "registry" / "apps" / "site-survey.json").write_text(json.dumps({**stored, "name": "Renamed"}))
+    subprocess.run(
+        ["git", "-C", str(truth), "commit", "-qam", "edit"],
+        check=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@x",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@x",
+        },
+    )
+    code, out, _ = run(capsys, env, "registry", "sync", "--json")
+    assert code == 1 and json.loads(out)["differing"][0]["slug"] == "site-survey"
+    assert run(capsys, env, "registry", "sync", "--direction", "push")[0] == 0
+    assert run(capsys, env, "registry", "sync")[0] == 0
