@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,35 +14,44 @@ __all__ = ["free_port", "serve_in_thread"]
 
 
 def free_port() -> int:
+    """A port that nothing listens on right now (for 'satellite is down' cases)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+
 @contextlib.contextmanager
 def serve_in_thread(
-    app: Any, *, host: str = "127.0.0.1", port: int | None = None, timeout: float = 10.0
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
 ) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a background thread; yield its base URL.
+    """Serve ``app`` with uvicorn in a background thread; yield its base URL once it accepts requests.
 
-    Waits (bounded by ``timeout``) until the server accepts connections and its
-    lifespan has started; shuts it down and joins the thread on exit.
+    The socket is bound before the thread starts, so the port cannot be taken in between;
+    start-up and shutdown are bounded by ``timeout``. ``port=0`` picks a free port.
     """
-    port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
+    server = _Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError(f"server on {host}:{port} exited during startup")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise TimeoutError(f"server on {host}:{port} did not start within {timeout}s")
-        time.sleep(0.01)
     try:
+        if not server.ready.wait(timeout):
+            raise TimeoutError(f"server on {host}:{port} did not start within {timeout}s")
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout)
+        sock.close()

@@ -2,54 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from pydantic import BaseModel
-from starlette.types import ASGIApp
 
 from nexus_agent.errors import NotFound
 from nexus_agent.signing import WebhookEnvelope
+from nexus_agent.testing import serve_in_thread
 from satellite_template import Satellite
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free loopback port; yields its base URL once it accepts requests."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert server.ready.wait(timeout=10), "uvicorn did not start within 10 s"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop within 10 s"
 
 
 # -- an example satellite, fresh for every test ------------------------------------------------
@@ -121,5 +89,5 @@ def example_factory() -> Callable[[], Example]:
 
 
 @pytest.fixture(scope="session")
-def serve_app() -> Callable[[ASGIApp], contextlib.AbstractContextManager[str]]:
+def serve_app() -> Callable[..., AbstractContextManager[str]]:
     return serve_in_thread

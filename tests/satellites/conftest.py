@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -33,7 +31,6 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-import uvicorn
 from mcp.server import MCPServer
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
@@ -46,6 +43,7 @@ from starlette.routing import Mount, Route
 
 from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import PoolSettings, SatellitePool
+from nexus_agent.testing import free_port, serve_in_thread
 
 SECRET = "sesame-open-please-0123456789"
 TOKEN_ENV = "SEC_TOKEN"
@@ -54,12 +52,6 @@ TOKEN_ENV = "SEC_TOKEN"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- satellites -----------------------------------------------------------------------------------------------------
@@ -318,20 +310,8 @@ def satellite_server() -> Iterator[SatelliteServer]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     traffic = Traffic()
-    config = uvicorn.Config(
-        build_host(base, traffic), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test satellites did not start")
-        time.sleep(0.01)  # waiting for another thread's startup; bounded above
-    yield SatelliteServer(base=base, traffic=traffic, down_url=f"http://127.0.0.1:{free_port()}/mcp")
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(build_host(base, traffic), port=port):
+        yield SatelliteServer(base=base, traffic=traffic, down_url=f"http://127.0.0.1:{free_port()}/mcp")
 
 
 @pytest.fixture
