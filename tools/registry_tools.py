@@ -11,23 +11,8 @@ from tools.base import ToolCall, ToolInput, ToolSpec
 __all__ = ["REGISTRY_TOOLS"]
 
 
-class ListAppsInput(ToolInput):
-    status: list[AppStatus] = Field(
-        default_factory=list, max_length=7, description="Only apps in these statuses (empty = all)."
-    )
-    category: str | None = Field(None, max_length=100, description="Only apps in this category, e.g. 'sales'.")
-    capability: str | None = Field(
-        None, max_length=200, description="Only apps whose capabilities mention this, e.g. 'quote'."
-    )
-    text: str | None = Field(
-        None, max_length=200, description="Free-text filter over names, descriptions, capabilities."
-    )
-    limit: int = Field(50, ge=1, le=500, description="Page size.")
-    offset: int = Field(0, ge=0, le=100_000, description="Skip this many apps (use next_offset from the last page).")
-
-
-async def registry_list(call: ToolCall, params: ListAppsInput) -> AppPage:
-    return await call.services.registry.list(AppFilter(**params.model_dump()))
+async def registry_list(call: ToolCall, params: AppFilter) -> AppPage:
+    return await call.services.registry.list(params)
 
 
 class GetAppInput(ToolInput):
@@ -83,7 +68,7 @@ REGISTRY_TOOLS: list[ToolSpec] = [
             "retired), category, a capability ('quote', 'invoice'), or free text; paginate with "
             "limit/offset. Use this to find which app does something before calling or planning."
         ),
-        input_model=ListAppsInput,
+        input_model=AppFilter,
         output_model=AppPage,
         handler=registry_list,
         read_only=True,
