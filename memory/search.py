@@ -33,6 +33,7 @@ __all__ = [
     "entries",
     "facet_text",
     "index_item",
+    "labels",
     "next_timestamp",
     "recency_weight",
     "run_search",
@@ -113,20 +114,31 @@ class Entry:
     superseded_by: int | None
 
 
+_SOURCES = {
+    "note": "SELECT id, title, substr(text, 1, ?), NULL, NULL FROM notes WHERE id IN ({})",
+    "decision": "SELECT id, decision, substr(rationale, 1, ?), NULL, superseded_by FROM decisions WHERE id IN ({})",
+    "message": "SELECT id, '', substr(content, 1, ?), conversation_id, NULL FROM messages WHERE id IN ({})",
+    "plan": "SELECT id, instruction, substr('', 1, ?), conversation_id, NULL FROM plans WHERE id IN ({})",
+}
+
+
 def entries(conn: sqlite3.Connection, index_ids: Sequence[int], *, body_chars: int = 200) -> dict[int, Entry]:
     """Describe index entries: kind, id, title, start of the text, labels, parents."""
     if not index_ids:
         return {}
-    marks = ",".join("?" * len(index_ids))
     rows = conn.execute(
-        "SELECT m.id, m.kind, m.ref_id, m.created_at, m.apps, m.tags, c.title, substr(c.body, 1, ?) "
-        f"FROM memory_index AS m JOIN memory_content AS c ON c.id = m.id WHERE m.id IN ({marks})",
-        [body_chars, *index_ids],
+        f"SELECT id, kind, ref_id, created_at, apps, tags FROM memory_index WHERE id IN ({_marks(index_ids)})",
+        list(index_ids),
     ).fetchall()
-    extras = _kind_extras(conn, [(r[1], r[2]) for r in rows])
+    sources: dict[tuple[str, int], tuple[str, str, int | None, int | None]] = {}
+    for kind, sql in _SOURCES.items():
+        refs = [r[2] for r in rows if r[1] == kind]
+        if refs:
+            for ref_id, *source in conn.execute(sql.format(_marks(refs)), [body_chars, *refs]):
+                sources[(kind, ref_id)] = tuple(source)  # type: ignore[assignment]
     out: dict[int, Entry] = {}
-    for index_id, kind, ref_id, created_at, apps, tags, title, body in rows:
-        conversation_id, superseded_by = extras.get((kind, ref_id), (None, None))
+    for index_id, kind, ref_id, created_at, apps, tags in rows:
+        title, body, conversation_id, superseded_by = sources.get((kind, ref_id), ("", "", None, None))
         out[index_id] = Entry(
             index_id=index_id,
             kind=kind,
@@ -142,6 +154,10 @@ def entries(conn: sqlite3.Connection, index_ids: Sequence[int], *, body_chars: i
     return out
 
 
+def _marks(values: Sequence[object]) -> str:
+    return ",".join("?" * len(values))
+
+
 def labels(conn: sqlite3.Connection, kind: Kind, ref_id: int) -> tuple[list[str], list[str]]:
     """The apps and tags of one item."""
     row = conn.execute("SELECT apps, tags FROM memory_index WHERE kind = ? AND ref_id = ?", (kind, ref_id)).fetchone()
@@ -151,24 +167,6 @@ def labels(conn: sqlite3.Connection, kind: Kind, ref_id: int) -> tuple[list[str]
 def _first_line(text: str, width: int = 80) -> str:
     line = text.strip().split("\n", 1)[0]
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _kind_extras(
-    conn: sqlite3.Connection, refs: list[tuple[str, int]]
-) -> dict[tuple[str, int], tuple[int | None, ...]]:
-    """``(conversation_id, superseded_by)`` of messages, plans and decisions."""
-    out: dict[tuple[str, int], tuple[int | None, ...]] = {}
-    queries = {
-        "message": "SELECT id, conversation_id, NULL FROM messages WHERE id IN ({})",
-        "plan": "SELECT id, conversation_id, NULL FROM plans WHERE id IN ({})",
-        "decision": "SELECT id, NULL, superseded_by FROM decisions WHERE id IN ({})",
-    }
-    for kind, sql in queries.items():
-        ids = [ref_id for k, ref_id in refs if k == kind]
-        if ids:
-            for ref_id, *extra in conn.execute(sql.format(",".join("?" * len(ids))), ids):
-                out[(kind, ref_id)] = tuple(extra)
-    return out
 
 
 # -- query text ----------------------------------------------------------------

@@ -3,19 +3,17 @@
 Computed in Python from the stored text rather than with FTS5 ``snippet()``,
 which would re-run the full-text query once per hit. Words match by a crude
 stem (``quotes`` finds ``quoted``); this only affects highlighting, never which
-items are found. No per-query regex is compiled: that alone costs more than a
-selective full-text query.
+items are found. No per-query regex is compiled: that alone would cost more
+than a selective full-text query.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 __all__ = ["make_snippet"]
 
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ies", "ied", "es", "ed", "ly", "s", "e")
-_WORD = re.compile(r"[^\W_]+")
 
 
 def _stem(term: str) -> str:
@@ -39,6 +37,28 @@ def _first_match(text: str, stems: tuple[str, ...]) -> int:
     return best
 
 
+def _highlight(window: str, stems: tuple[str, ...]) -> str:
+    lower = window.lower()
+    if len(lower) != len(window):
+        lower = window
+    spans: list[tuple[int, int]] = []
+    for stem in stems:
+        at = lower.find(stem)
+        while at >= 0:
+            end = at + len(stem)
+            if at == 0 or not lower[at - 1].isalnum():
+                while end < len(lower) and lower[end].isalnum():
+                    end += 1
+                spans.append((at, end))
+            at = lower.find(stem, end)
+    out, done = [], 0
+    for at, end in sorted(spans):
+        if at >= done:
+            out += [window[done:at], "**", window[at:end], "**"]
+            done = end
+    return "".join([*out, window[done:]])
+
+
 def make_snippet(text: str, terms: Sequence[str], width: int = 200) -> str:
     """About ``width`` characters of ``text``, starting shortly before the first match."""
     if not text:
@@ -54,6 +74,4 @@ def make_snippet(text: str, terms: Sequence[str], width: int = 200) -> str:
         space = text.find(" ", end, end + 20)
         end = space if space >= 0 else end
     window = " ".join(text[start:end].split())
-    if stems:
-        window = _WORD.sub(lambda m: f"**{m[0]}**" if m[0].lower().startswith(stems) else m[0], window)
-    return ("…" if start else "") + window + ("…" if end < len(text) else "")
+    return ("…" if start else "") + _highlight(window, stems) + ("…" if end < len(text) else "")

@@ -4,7 +4,8 @@
 :class:`SqliteMemoryStore` runs each call synchronously in a worker thread
 (``Database.run``); every write is one ``BEGIN IMMEDIATE`` … ``COMMIT``, so it
 is durable when the call returns. Nothing is deduplicated: the same note
-added twice is two notes.
+added twice is two notes. Inputs may be the ``*In`` models or plain mappings;
+a bad mapping raises :class:`~nexus_agent.errors.InvalidInput`.
 
     database = Database(path)
     database.migrate([MIGRATIONS])
@@ -15,12 +16,12 @@ added twice is two notes.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, get_args, runtime_checkable
 
+from memory import plans
 from memory.database import Database
 from memory.models import (
     KINDS,
@@ -45,14 +46,14 @@ from memory.models import (
     SearchQuery,
     parse_input,
 )
+from memory.plans import missing, require
 from memory.schema import MIGRATIONS, TABLES
 from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, StorageError
+from nexus_agent.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.models import utcnow
 
-__all__ = ["MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
+__all__ = ["MAX_ACTIVITY", "MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
 
-_TERMINAL_STEP = {"succeeded", "failed", "skipped"}
 MAX_ACTIVITY = 200
 
 
@@ -93,20 +94,14 @@ def _check_id(value: object, what: str) -> int:
 
 def _check_range(value: object, what: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+        raise InvalidInput(
+            f"{what} must be a whole number from {low} to {high}, got {value!r}", hint=f"Pass a {what} in that range."
+        )
     return value
 
 
-def _missing(what: str, ident: int, hint: str) -> NotFound:
-    return NotFound(f"there is no {what} with id {ident}", hint=hint)
-
-
-def _maybe_datetime(ts: float | None) -> datetime | None:
-    return None if ts is None else to_datetime(ts)
-
-
 class SqliteMemoryStore:
-    """:class:`MemoryStore` on a Nexus SQLite :class:`Database` (migrated with :data:`MIGRATIONS`)."""
+    """:class:`MemoryStore` on a Nexus SQLite :class:`Database` migrated with :data:`MIGRATIONS`."""
 
     migrations = MIGRATIONS
 
@@ -121,7 +116,6 @@ class SqliteMemoryStore:
                 hint="Call database.migrate([memory.store.MIGRATIONS, ...]) at startup before creating the store.",
             )
 
-    # -- plumbing ---------------------------------------------------------------
     def _now(self) -> float:
         return self._clock().timestamp()
 
@@ -138,26 +132,24 @@ class SqliteMemoryStore:
                     conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+        """A write transaction and its timestamp (never before the newest entry's)."""
         with self._db.write() as db:
-            yield db.conn
+            yield db.conn, next_timestamp(db.conn, self._now())
 
     # -- notes ------------------------------------------------------------------
     async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
         return await self._db.run(self._add_note, parse_input(NoteIn, note, "the note"))
 
-    def _add_note(self, note: NoteIn) -> Note:
-        with self._write() as conn:
-            now = next_timestamp(conn, self._now())
+    def _add_note(self, n: NoteIn) -> Note:
+        with self._write() as (conn, now):
             cur = conn.execute(
                 "INSERT INTO notes (title, text, author, created_at) VALUES (?, ?, ?, ?)",
-                (note.title, note.text, note.author, now),
+                (n.title, n.text, n.author, now),
             )
             note_id = int(cur.lastrowid or 0)
-            index_item(
-                conn, "note", note_id, title=note.title, body=note.text, created_at=now, apps=note.apps, tags=note.tags
-            )
-        return Note(id=note_id, created_at=to_datetime(now), **note.model_dump())
+            index_item(conn, "note", note_id, title=n.title, body=n.text, created_at=now, apps=n.apps, tags=n.tags)
+        return Note(id=note_id, created_at=to_datetime(now), **n.model_dump())
 
     async def get_note(self, note_id: int) -> Note:
         return await self._db.run(self._get_note, _check_id(note_id, "note id"))
@@ -166,7 +158,7 @@ class SqliteMemoryStore:
         with self._snapshot() as conn:
             row = conn.execute("SELECT title, text, author, created_at FROM notes WHERE id = ?", (note_id,)).fetchone()
             if row is None:
-                raise _missing("note", note_id, "Find note ids with search or recent_activity.")
+                raise missing("note", note_id, "Find note ids with search or recent_activity.")
             apps, tags = labels(conn, "note", note_id)
         title, text, author, created_at = row
         return Note(
@@ -178,19 +170,18 @@ class SqliteMemoryStore:
         return await self._db.run(self._log_decision, parse_input(DecisionIn, decision, "the decision"))
 
     def _log_decision(self, d: DecisionIn) -> Decision:
-        with self._write() as conn:
+        with self._write() as (conn, now):
             if d.plan_id is not None:
-                self._require(conn, "plans", d.plan_id, "plan", "Pass the id of an existing plan, or no plan_id.")
+                require(conn, "plans", d.plan_id, "plan", "Pass the id of an existing plan, or no plan_id.")
             if d.supersedes is not None:
                 row = conn.execute("SELECT superseded_by FROM decisions WHERE id = ?", (d.supersedes,)).fetchone()
                 if row is None:
-                    raise _missing("decision", d.supersedes, "supersedes must name an earlier decision's id.")
+                    raise missing("decision", d.supersedes, "supersedes must name an earlier decision's id.")
                 if row[0] is not None:
                     raise Conflict(
                         f"decision {d.supersedes} was already superseded by decision {row[0]}",
                         hint=f"Supersede decision {row[0]} (the current one) instead.",
                     )
-            now = next_timestamp(conn, self._now())
             cur = conn.execute(
                 "INSERT INTO decisions (decision, rationale, decided_by, supersedes, plan_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -222,47 +213,37 @@ class SqliteMemoryStore:
                 (decision_id,),
             ).fetchone()
             if row is None:
-                raise _missing("decision", decision_id, "Find decision ids with search(kinds=['decision']).")
+                raise missing("decision", decision_id, "Find decision ids with search(kinds=['decision']).")
             apps, tags = labels(conn, "decision", decision_id)
-        text, rationale, decided_by, supersedes, superseded_by, plan_id, created_at = row
+        fields = ("decision", "rationale", "decided_by", "supersedes", "superseded_by", "plan_id")
         return Decision(
             id=decision_id,
-            decision=text,
-            rationale=rationale,
-            decided_by=decided_by,
             apps=apps,
             tags=tags,
-            supersedes=supersedes,
-            superseded_by=superseded_by,
-            plan_id=plan_id,
-            created_at=to_datetime(created_at),
+            created_at=to_datetime(row[-1]),
+            **dict(zip(fields, row, strict=False)),
         )
 
     # -- conversations ----------------------------------------------------------
     async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
-        return await self._db.run(
-            self._start_conversation, parse_input(ConversationIn, conversation or {}, "the conversation")
-        )
+        c = parse_input(ConversationIn, conversation if conversation is not None else {}, "the conversation")
+        return await self._db.run(self._start_conversation, c)
 
     def _start_conversation(self, c: ConversationIn) -> Conversation:
-        with self._write() as conn:
-            now = next_timestamp(conn, self._now())
+        with self._write() as (conn, now):
             cur = conn.execute(
                 "INSERT INTO conversations (title, created_by, created_at) VALUES (?, ?, ?)",
                 (c.title, c.created_by, now),
             )
-        return Conversation(
-            id=int(cur.lastrowid or 0), title=c.title, created_by=c.created_by, created_at=to_datetime(now)
-        )
+        return Conversation(id=int(cur.lastrowid or 0), created_at=to_datetime(now), **c.model_dump())
 
     async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
         conversation_id = _check_id(conversation_id, "conversation id")
         return await self._db.run(self._add_message, conversation_id, parse_input(MessageIn, message, "the message"))
 
     def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
-        with self._write() as conn:
-            self._require(conn, "conversations", conversation_id, "conversation", "Start one with start_conversation.")
-            now = next_timestamp(conn, self._now())
+        with self._write() as (conn, now):
+            require(conn, "conversations", conversation_id, "conversation", "Start one with start_conversation.")
             cur = conn.execute(
                 "INSERT INTO messages (conversation_id, role, content, author, created_at) VALUES (?, ?, ?, ?, ?)",
                 (conversation_id, m.role, m.content, m.author, now),
@@ -279,112 +260,65 @@ class SqliteMemoryStore:
     def _get_conversation(self, conversation_id: int, limit: int, offset: int) -> ConversationDetail:
         with self._snapshot() as conn:
             row = conn.execute(
-                "SELECT title, created_by, created_at, "
-                "(SELECT count(*) FROM messages WHERE conversation_id = c.id) FROM conversations AS c WHERE id = ?",
+                "SELECT title, created_by, created_at, (SELECT count(*) FROM messages WHERE conversation_id = c.id) "
+                "FROM conversations AS c WHERE id = ?",
                 (conversation_id,),
             ).fetchone()
             if row is None:
-                raise _missing("conversation", conversation_id, "Find conversations through search(kinds=['message']).")
-            messages = [
-                Message(
-                    id=mid,
-                    conversation_id=conversation_id,
-                    role=role,
-                    content=content,
-                    author=author,
-                    created_at=to_datetime(ts),
-                )
-                for mid, role, content, author, ts in conn.execute(
-                    "SELECT id, role, content, author, created_at FROM messages WHERE conversation_id = ? "
-                    "ORDER BY id LIMIT ? OFFSET ?",
-                    (conversation_id, limit, offset),
-                )
-            ]
+                raise missing("conversation", conversation_id, "Find conversations with search(kinds=['message']).")
+            rows = conn.execute(
+                "SELECT id, role, content, author, created_at FROM messages WHERE conversation_id = ? "
+                "ORDER BY id LIMIT ? OFFSET ?",
+                (conversation_id, limit, offset),
+            ).fetchall()
         title, created_by, created_at, count = row
-        conversation = Conversation(
-            id=conversation_id,
-            title=title,
-            created_by=created_by,
-            created_at=to_datetime(created_at),
-            message_count=count,
+        messages = [
+            Message(
+                id=i,
+                conversation_id=conversation_id,
+                role=role,
+                content=content,
+                author=author,
+                created_at=to_datetime(ts),
+            )
+            for i, role, content, author, ts in rows
+        ]
+        return ConversationDetail(
+            conversation=Conversation(
+                id=conversation_id,
+                title=title,
+                created_by=created_by,
+                created_at=to_datetime(created_at),
+                message_count=count,
+            ),
+            messages=messages,
+            next_offset=offset + limit if offset + limit < count else None,
         )
-        next_offset = offset + limit if offset + limit < count else None
-        return ConversationDetail(conversation=conversation, messages=messages, next_offset=next_offset)
 
     # -- plans ------------------------------------------------------------------
     async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
         return await self._db.run(self._create_plan, parse_input(PlanIn, plan, "the plan"))
 
     def _create_plan(self, p: PlanIn) -> Plan:
-        seqs: list[int] = []
-        for step in p.steps:
-            seq = step.seq if step.seq is not None else max(seqs, default=0) + 1
-            if seq in seqs:
-                raise InvalidInput(f"two steps of the plan have seq {seq}", hint="Give each step its own seq.")
-            seqs.append(seq)
-        with self._write() as conn:
-            if p.conversation_id is not None:
-                self._require(conn, "conversations", p.conversation_id, "conversation", "Omit it or start one first.")
-            now = next_timestamp(conn, self._now())
-            cur = conn.execute(
-                "INSERT INTO plans (instruction, status, conversation_id, created_by, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (p.instruction, p.status, p.conversation_id, p.created_by, now, now),
-            )
-            plan_id = int(cur.lastrowid or 0)
-            conn.executemany(
-                "INSERT INTO plan_steps (plan_id, seq, tool, arguments, status) VALUES (?, ?, ?, ?, 'pending')",
-                [(plan_id, seq, s.tool, json.dumps(s.arguments)) for seq, s in zip(seqs, p.steps, strict=True)],
-            )
-            index_item(conn, "plan", plan_id, title=p.instruction, body="", created_at=now, apps=p.apps, tags=p.tags)
-            return self._read_plan(conn, plan_id)
+        with self._write() as (conn, now):
+            return plans.insert_plan(conn, p, now)
 
     async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
         plan_id = _check_id(plan_id, "plan id")
         return await self._db.run(self._add_plan_step, plan_id, parse_input(PlanStepIn, step, "the plan step"))
 
     def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
-        with self._write() as conn:
-            self._require(conn, "plans", plan_id, "plan", "Create the plan first with create_plan.")
-            (last,) = conn.execute(
-                "SELECT coalesce(max(seq), 0) FROM plan_steps WHERE plan_id = ?", (plan_id,)
-            ).fetchone()
-            seq = s.seq if s.seq is not None else last + 1
-            if conn.execute("SELECT 1 FROM plan_steps WHERE plan_id = ? AND seq = ?", (plan_id, seq)).fetchone():
-                raise Conflict(
-                    f"plan {plan_id} already has a step {seq}", hint="Omit seq to append the step at the end."
-                )
-            conn.execute(
-                "INSERT INTO plan_steps (plan_id, seq, tool, arguments, status) VALUES (?, ?, ?, ?, 'pending')",
-                (plan_id, seq, s.tool, json.dumps(s.arguments)),
-            )
-            conn.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (next_timestamp(conn, self._now()), plan_id))
-            return self._read_step(conn, plan_id, seq)
+        with self._write() as (conn, now):
+            return plans.insert_step(conn, plan_id, s, now)
 
     async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
         plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
-        return await self._db.run(
-            self._update_plan_step, plan_id, seq, parse_input(PlanStepUpdate, update, "the step update")
-        )
+        u = parse_input(PlanStepUpdate, update, "the step update")
+        return await self._db.run(self._update_plan_step, plan_id, seq, u)
 
     def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:
-        with self._write() as conn:
-            step = self._read_step(conn, plan_id, seq)
-            now = next_timestamp(conn, self._now())
-            started = u.started_at.timestamp() if u.started_at else None
-            finished = u.finished_at.timestamp() if u.finished_at else None
-            if started is None and step.started_at is None and u.status == "running":
-                started = now
-            if finished is None and step.finished_at is None and u.status in _TERMINAL_STEP:
-                finished = now
-            conn.execute(
-                "UPDATE plan_steps SET status = ?, result_summary = coalesce(?, result_summary), "
-                "error = coalesce(?, error), started_at = coalesce(?, started_at), "
-                "finished_at = coalesce(?, finished_at) WHERE id = ?",
-                (u.status, u.result_summary, u.error, started, finished, step.id),
-            )
-            conn.execute("UPDATE plans SET updated_at = ? WHERE id = ?", (now, plan_id))
-            return self._read_step(conn, plan_id, seq)
+        with self._write() as (conn, now):
+            return plans.update_step(conn, plan_id, seq, u, now)
 
     async def set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
         plan_id = _check_id(plan_id, "plan id")
@@ -394,72 +328,16 @@ class SqliteMemoryStore:
             )
         return await self._db.run(self._set_plan_status, plan_id, status)
 
-    def _set_plan_status(self, plan_id: int, status: str) -> Plan:
-        with self._write() as conn:
-            self._require(conn, "plans", plan_id, "plan", "Find plan ids with search(kinds=['plan']).")
-            conn.execute(
-                "UPDATE plans SET status = ?, updated_at = ? WHERE id = ?",
-                (status, next_timestamp(conn, self._now()), plan_id),
-            )
-            return self._read_plan(conn, plan_id)
+    def _set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
+        with self._write() as (conn, now):
+            return plans.set_status(conn, plan_id, status, now)
 
     async def get_plan(self, plan_id: int) -> Plan:
         return await self._db.run(self._get_plan, _check_id(plan_id, "plan id"))
 
     def _get_plan(self, plan_id: int) -> Plan:
         with self._snapshot() as conn:
-            return self._read_plan(conn, plan_id)
-
-    def _read_plan(self, conn: sqlite3.Connection, plan_id: int) -> Plan:
-        row = conn.execute(
-            "SELECT instruction, status, conversation_id, created_by, created_at, updated_at FROM plans WHERE id = ?",
-            (plan_id,),
-        ).fetchone()
-        if row is None:
-            raise _missing("plan", plan_id, "Find plan ids with search(kinds=['plan']).")
-        instruction, status, conversation_id, created_by, created_at, updated_at = row
-        steps = [self._step(r) for r in conn.execute(f"{_STEP_SQL} WHERE plan_id = ? ORDER BY seq", (plan_id,))]
-        apps, tags = labels(conn, "plan", plan_id)
-        return Plan(
-            id=plan_id,
-            instruction=instruction,
-            status=status,
-            conversation_id=conversation_id,
-            created_by=created_by,
-            apps=apps,
-            tags=tags,
-            created_at=to_datetime(created_at),
-            updated_at=to_datetime(updated_at),
-            steps=steps,
-        )
-
-    def _read_step(self, conn: sqlite3.Connection, plan_id: int, seq: int) -> PlanStep:
-        row = conn.execute(f"{_STEP_SQL} WHERE plan_id = ? AND seq = ?", (plan_id, seq)).fetchone()
-        if row is None:
-            self._require(conn, "plans", plan_id, "plan", "Find plan ids with search(kinds=['plan']).")
-            raise NotFound(f"plan {plan_id} has no step {seq}", hint="get_plan lists the plan's steps and their seq.")
-        return self._step(row)
-
-    @staticmethod
-    def _step(row: tuple[Any, ...]) -> PlanStep:
-        sid, plan_id, seq, tool, arguments, status, summary, error, started, finished = row
-        return PlanStep(
-            id=sid,
-            plan_id=plan_id,
-            seq=seq,
-            tool=tool,
-            arguments=json.loads(arguments),
-            status=status,
-            result_summary=summary,
-            error=error,
-            started_at=_maybe_datetime(started),
-            finished_at=_maybe_datetime(finished),
-        )
-
-    @staticmethod
-    def _require(conn: sqlite3.Connection, table: str, ident: int, what: str, hint: str) -> None:
-        if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ident,)).fetchone() is None:
-            raise _missing(what, ident, hint)
+            return plans.read_plan(conn, plan_id)
 
     # -- search, activity, stats ------------------------------------------------
     async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage:
@@ -473,30 +351,26 @@ class SqliteMemoryStore:
         self, *, limit: int = 20, kinds: Sequence[Kind] = (), since: datetime | None = None
     ) -> list[ActivityItem]:
         limit = _check_range(limit, "limit", 1, MAX_ACTIVITY)
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown or isinstance(kinds, str):
-            raise InvalidInput(f"unknown kinds {unknown or kinds!r}", hint=f"Use a list of {', '.join(KINDS)}.")
+        if isinstance(kinds, str) or any(k not in KINDS for k in kinds):
+            raise InvalidInput(
+                f"kinds must be a list drawn from {', '.join(KINDS)}, got {kinds!r}", hint="Omit it for all."
+            )
         if since is not None and not isinstance(since, datetime):
-            raise InvalidInput(f"since must be a datetime, got {since!r}")
+            raise InvalidInput(f"since must be a datetime, got {since!r}", hint="Pass an ISO 8601 time.")
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
         return await self._db.run(self._recent_activity, limit, tuple(dict.fromkeys(kinds)), since)
 
     def _recent_activity(self, limit: int, kinds: tuple[Kind, ...], since: datetime | None) -> list[ActivityItem]:
         with self._snapshot() as conn:
             # Ids grow with time, overall and within each kind: the newest `limit`
-            # per kind are enough, and the first one too old ends the list.
+            # of each kind are enough, and filtering by time keeps a prefix of them.
             if kinds and set(kinds) != set(KINDS):
-                rows = [
-                    r
-                    for k in kinds
-                    for r in conn.execute(
-                        "SELECT id, created_at FROM memory_index WHERE kind = ? ORDER BY ref_id DESC LIMIT ?",
-                        (k, limit),
-                    )
-                ]
+                sql = "SELECT id, created_at FROM memory_index WHERE kind = ? ORDER BY ref_id DESC LIMIT ?"
+                rows = [r for k in kinds for r in conn.execute(sql, (k, limit))]
             else:
-                rows = conn.execute(
-                    "SELECT id, created_at FROM memory_index ORDER BY id DESC LIMIT ?", (limit,)
-                ).fetchall()
+                sql = "SELECT id, created_at FROM memory_index ORDER BY id DESC LIMIT ?"
+                rows = conn.execute(sql, (limit,)).fetchall()
             cutoff = since.timestamp() if since is not None else float("-inf")
             ids = sorted((i for i, ts in rows if ts >= cutoff), reverse=True)[:limit]
             found = entries(conn, ids)
@@ -519,10 +393,4 @@ class SqliteMemoryStore:
 
     def _stats(self) -> dict[str, int]:
         with self._snapshot() as conn:
-            counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
-        return counts
-
-
-_STEP_SQL = (
-    "SELECT id, plan_id, seq, tool, arguments, status, result_summary, error, started_at, finished_at FROM plan_steps"
-)
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}

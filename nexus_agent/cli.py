@@ -84,6 +84,26 @@ def _parser() -> argparse.ArgumentParser:
     mr.add_argument("--app", action="append", default=[])
     mem.add_parser("recent", parents=[common], help="recent activity")
 
+    ask = sub.add_parser("ask", parents=[common], help="have Nexus plan and carry out an instruction")
+    ask.add_argument("instruction", help='e.g. "Chase every quote over £25k waiting more than a week"')
+    ask.add_argument("--dry-run", action="store_true", help="show the plan and the calls it would make; run nothing")
+    ask.add_argument("--max-steps", type=int, default=8, help="model turns at most (default 8)")
+    ask.add_argument("--max-seconds", type=float, default=300.0, help="wall time at most (default 300)")
+
+    plan = sub.add_parser("plan", help="plans made by `nexus ask` / instruct").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    for name, text in (
+        ("show", "show a plan, its calls and its outcome"),
+        ("approve", "approve a plan's pending calls and carry on"),
+        ("reject", "reject a plan's pending calls"),
+        ("resume", "resume an interrupted plan (completed side effects are not repeated)"),
+    ):
+        pp = plan.add_parser(name, parents=[common], help=text)
+        pp.add_argument("plan_id", type=int)
+        if name in {"approve", "reject"}:
+            pp.add_argument("--reason", default="", help="kept with the decision in memory")
+
     sat = sub.add_parser("satellite", help="satellite apps").add_subparsers(dest="action", metavar="ACTION")
     sn = sat.add_parser("new", help="generate a new satellite project from the template")
     sn.add_argument("slug", help="the new app's slug, e.g. quote-engine")
@@ -107,7 +127,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     args = parser.parse_args(argv)
     environ = dict(os.environ if env is None else env)
     if args.command is None or (
-        args.command in {"registry", "memory", "satellite"} and getattr(args, "action", None) is None
+        args.command in {"registry", "memory", "satellite", "plan"} and getattr(args, "action", None) is None
     ):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -256,6 +256,37 @@ def _satellite(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _ask(args: argparse.Namespace, services: NexusServices) -> int:
+    from nexus_agent.planner import run_ask
+    from nexus_agent.planner.build import attach_planner
+    from tools.planner_tools import Budget
+
+    planner = attach_planner(services)
+    return await run_ask(
+        planner,
+        args.instruction,
+        dry_run=args.dry_run,
+        budget=Budget(max_steps=args.max_steps, max_seconds=args.max_seconds),
+        as_json=args.json,
+        actor=services.settings.actor,
+    )
+
+
+async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
+    from nexus_agent.planner import format_plan
+    from nexus_agent.planner.build import attach_planner
+
+    attach_planner(services)
+    arguments: dict[str, Any] = {"plan_id": args.plan_id}
+    if args.action == "approve":
+        arguments["note"] = args.reason
+    elif args.action == "reject":
+        arguments["reason"] = args.reason
+    result = await _tool(services, f"plan_{args.action}", arguments)
+    _emit(args, result, format_plan(result))
+    return EXIT_OK
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "satellite":
         return _satellite(args)
@@ -264,10 +295,12 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "doctor":
         return anyio.run(_doctor, args, settings)
 
-    handlers = {"registry": _registry, "memory": _memory, "gaps": _gaps}
+    handlers = {"registry": _registry, "memory": _memory, "gaps": _gaps, "ask": _ask, "plan": _plan}
+    # Only the planner reaches satellites from the CLI; the other commands need just the database.
+    wants_satellites = args.command in {"ask", "plan"}
 
     async def run() -> int:
-        async with open_services(settings, satellites=False) as services:
+        async with open_services(settings, secrets=os.environ, satellites=wants_satellites) as services:
             return await handlers[args.command](args, services)
 
     try:

@@ -16,6 +16,9 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_TRUTH``       | truth source: ``local`` git or ``github``             | ``local``          |
 | ``NEXUS_TRUTH_PATH``  | the local git truth repository                       | ``$NEXUS_HOME/truth`` |
 | ``NEXUS_GITHUB_*``    | GitHub repo, API URL, token or App credentials (see ``nexus_agent.truth.settings``) | none |
+| ``ANTHROPIC_API_KEY`` | planner uses Claude; without it the offline planner   | none (offline)     |
+| ``NEXUS_MODEL``       | Anthropic model name                                 | ``claude-sonnet-4-6`` |
+| ``NEXUS_AUTO_APPROVE``| tools the planner may run without asking (comma list) | none               |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
 """
 
@@ -47,6 +50,12 @@ class Settings(BaseModel):
     actor: str = "owner"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_input_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted tool argument payload.")
+    model: str = Field("claude-sonnet-4-6", description="Anthropic model the planner uses when a key is set.")
+    anthropic_api_key: SecretStr | None = Field(None, description="Without it the planner runs offline.")
+    anthropic_base_url: str | None = None
+    auto_approve_tools: tuple[str, ...] = Field(
+        (), description="Tools (names or '<app>__*' patterns) the planner may call without asking."
+    )
     expose_satellite_tools: bool = Field(
         True, description="List satellites' tools on Nexus's own MCP server as '<app>__<tool>'."
     )
@@ -93,6 +102,14 @@ class Settings(BaseModel):
                 values[key] = env[var]
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
             values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
+        if env.get("ANTHROPIC_API_KEY"):
+            values["anthropic_api_key"] = SecretStr(env["ANTHROPIC_API_KEY"])
+        if env.get("ANTHROPIC_BASE_URL"):
+            values["anthropic_base_url"] = env["ANTHROPIC_BASE_URL"]
+        if env.get("NEXUS_MODEL"):
+            values["model"] = env["NEXUS_MODEL"]
+        if env.get("NEXUS_AUTO_APPROVE"):
+            values["auto_approve_tools"] = tuple(t.strip() for t in env["NEXUS_AUTO_APPROVE"].split(",") if t.strip())
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.planner.build import attach_planner
 from nexus_agent.secret_guard import install_log_redaction
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
@@ -139,6 +140,8 @@ def create_app(
                 else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
             )
             app.state.services = svc
+            if svc.planner is None:
+                attach_planner(svc)
             server = build_mcp_server(svc, actor=lambda: "http-client")
             mcp_endpoint.app = server.streamable_http_app(
                 streamable_http_path="/mcp",

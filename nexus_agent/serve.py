@@ -11,6 +11,7 @@ import uvicorn
 
 from nexus_agent.config import Settings
 from nexus_agent.http import create_app
+from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import open_services
 
@@ -22,6 +23,7 @@ log = logging.getLogger("nexus.serve")
 async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout (desktop clients). Logs go to stderr only."""
     async with open_services(settings, secrets=secrets, monitor=True) as services, anyio.create_task_group() as tg:
+        attach_planner(services)
         server = build_mcp_server(services)
         tg.start_soon(relay_satellite_tool_changes, server, services)
         log.info("Nexus serving MCP over stdio (database %s)", settings.db_path)

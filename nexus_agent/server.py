@@ -48,7 +48,9 @@ Nexus conducts SFG Aluminium's satellite business apps (quotes, enquiries, surve
 fabrication, installation, invoicing, stock...). Use the registry_* tools to find
 which app does what and its status, memory_* tools to recall and record notes and
 decisions (search memory before deciding; log every decision with its rationale),
-gaps_analyse to find capabilities no app covers, satellite_* tools to discover, call and
+gaps_analyse to find capabilities no app covers, instruct to have Nexus plan and carry
+out an instruction in plain words (plan_get / plan_approve / plan_reject / plan_resume
+for plans waiting on approval), satellite_* tools to discover, call and
 fan out to the satellites' own tools (also listed directly as '<app>__<tool>'), and
 nexus_health / satellite_health to check health.
 Errors say what was wrong and how to fix it: read them and retry with corrected
@@ -84,7 +86,7 @@ def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor
             except Exception:  # a client without progress support must not fail the call
                 log.debug("progress report dropped", exc_info=True)
 
-        call = ToolCall(services=services, actor=actor(), progress=progress)
+        call = ToolCall(services=services, actor=actor(), progress=progress, context=ctx)
         try:
             # Re-validate through the model: runs model-level validators and size limits.
             result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
@@ -283,4 +285,6 @@ def _add_resources(server: MCPServer[Any], services: NexusServices) -> None:
 
 def _add_prompts(server: MCPServer[Any]) -> None:
     for template in prompt_files.list_prompts():
+        if template.name.startswith("planner_"):
+            continue  # the planner's own system prompts are internal
         server.add_prompt(prompt_files.as_mcp_prompt(template))

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -50,6 +51,8 @@ class NexusServices:
     registry: Registry
     truth: TruthSource | None = None
     pool: SatellitePool | None = None
+    #: The planner (``nexus_agent.planner.Planner``), attached at the edges by ``attach_planner``.
+    planner: Any = None
     started_at: float = field(default_factory=time.monotonic)
     registry_synced_at: float = 0.0
 

@@ -6,12 +6,20 @@ from tools.base import ToolCall, ToolInput, ToolSpec
 from tools.gap_tools import GAP_TOOLS
 from tools.health_tools import HEALTH_TOOLS
 from tools.memory_tools import MEMORY_TOOLS
+from tools.planner_tools import PLANNER_TOOLS
 from tools.registry_tools import REGISTRY_TOOLS
 from tools.satellite_tools import SATELLITE_TOOLS
 
 __all__ = ["NEXUS_TOOLS", "ToolCall", "ToolInput", "ToolSpec", "tool_by_name"]
 
-NEXUS_TOOLS: tuple[ToolSpec, ...] = (*REGISTRY_TOOLS, *MEMORY_TOOLS, *GAP_TOOLS, *SATELLITE_TOOLS, *HEALTH_TOOLS)
+NEXUS_TOOLS: tuple[ToolSpec, ...] = (
+    *PLANNER_TOOLS,
+    *REGISTRY_TOOLS,
+    *MEMORY_TOOLS,
+    *GAP_TOOLS,
+    *SATELLITE_TOOLS,
+    *HEALTH_TOOLS,
+)
 
 
 def tool_by_name(name: str) -> ToolSpec:

@@ -43,6 +43,8 @@ class ToolCall:
     services: NexusServices
     actor: str
     progress: ProgressCallback = field(default=_no_progress)
+    #: The MCP request context when called through the server (elicitation); None from the CLI.
+    context: Any = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +30,7 @@ __all__ = [
     "PLANNER_TOOLS",
     "PLANNER_TOOL_NAMES",
     "ApprovalAnswer",
+    "Approver",
     "Budget",
     "BudgetUsage",
     "CallStatus",
@@ -39,6 +39,7 @@ __all__ = [
     "PlanRunner",
     "PlanState",
     "PlannedCall",
+    "Progress",
     "ProgressEvent",
     "approval_message",
     "make_planner_tools",
@@ -127,7 +128,6 @@ class PlanResult(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     backend: str = Field("", description="Which planner model ran: 'offline' or 'anthropic:<model>'.")
     next_action: str = Field("", description="What the owner can do next, if anything.")
-    updated_at: datetime | None = None
 
     @property
     def pending(self) -> list[PlannedCall]:

@@ -89,8 +89,11 @@ async def test_everything_written_is_there_after_reopening(db_path: Path) -> Non
         assert (await store.get_conversation(conversation.id)).messages[0].content == "Is Hartley good for credit?"
         assert await store.get_plan(plan.id) == plan
         assert {h.kind for h in (await store.search({"query": "hartley"})).hits} == {
-            "note", "decision", "message", "plan",
-        }  # fmt: skip
+            "note",
+            "decision",
+            "message",
+            "plan",
+        }
         database.conn.execute("INSERT INTO memory_fts (memory_fts) VALUES ('integrity-check')")
     finally:
         database.close()
@@ -110,7 +113,7 @@ def test_two_processes_writing_one_database_lose_nothing(db_path: Path, writers:
         printed.append([int(line) for line in out.split()])
     assert [len(ids) for ids in printed] == [per_writer, per_writer]
 
-    database, store = open_store(db_path)
+    database, _ = open_store(db_path)
     try:
         stored = database.conn.execute("SELECT id, text FROM notes").fetchall()
         assert len(stored) == 2 * per_writer

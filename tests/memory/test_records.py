@@ -18,9 +18,14 @@ async def test_the_sqlite_store_satisfies_the_memory_store_protocol(store: Sqlit
 # -- notes -----------------------------------------------------------------------
 async def test_a_note_reads_back_with_its_labels_author_and_time(store: SqliteMemoryStore, clock: Clock) -> None:
     note = await store.add_note(
-        {"text": "Hartley pay on 60-day terms", "title": "Hartley terms", "author": "sam",
-         "apps": ["credit-check", "quote-engine"], "tags": ["finance", "Hartley"]}
-    )  # fmt: skip
+        {
+            "text": "Hartley pay on 60-day terms",
+            "title": "Hartley terms",
+            "author": "sam",
+            "apps": ["credit-check", "quote-engine"],
+            "tags": ["finance", "Hartley"],
+        }
+    )
     again = await store.get_note(note.id)
     assert again == note
     assert (again.title, again.text, again.author) == ("Hartley terms", "Hartley pay on 60-day terms", "sam")
@@ -70,9 +75,14 @@ async def test_unknown_or_malformed_ids_are_clear_errors(store: SqliteMemoryStor
 # -- decisions -------------------------------------------------------------------
 async def test_a_decision_records_what_why_who_and_which_apps(store: SqliteMemoryStore) -> None:
     decision = await store.log_decision(
-        {"decision": "Quote bifolds at 32% margin", "rationale": "Competitors sit at 30-35%",
-         "decided_by": "owner", "apps": ["quote-engine"], "tags": ["pricing"]}
-    )  # fmt: skip
+        {
+            "decision": "Quote bifolds at 32% margin",
+            "rationale": "Competitors sit at 30-35%",
+            "decided_by": "owner",
+            "apps": ["quote-engine"],
+            "tags": ["pricing"],
+        }
+    )
     stored = await store.get_decision(decision.id)
     assert stored == decision
     assert (stored.supersedes, stored.superseded_by, stored.plan_id) == (None, None, None)
@@ -152,13 +162,22 @@ async def test_message_whitespace_is_kept_exactly(store: SqliteMemoryStore) -> N
 async def test_a_plan_keeps_its_steps_in_order(store: SqliteMemoryStore) -> None:
     conversation = await store.start_conversation({"title": "Quote run"})
     plan = await store.create_plan(
-        {"instruction": "Quote Hartley for 6 bifolds", "created_by": "sam", "conversation_id": conversation.id,
-         "apps": ["quote-engine"],
-         "steps": [{"tool": "crm.lookup", "arguments": {"name": "Hartley"}},
-                   {"tool": "quote.create", "arguments": {"items": [{"type": "bifold", "qty": 6}]}}]}
-    )  # fmt: skip
+        {
+            "instruction": "Quote Hartley for 6 bifolds",
+            "created_by": "sam",
+            "conversation_id": conversation.id,
+            "apps": ["quote-engine"],
+            "steps": [
+                {"tool": "crm.lookup", "arguments": {"name": "Hartley"}},
+                {"tool": "quote.create", "arguments": {"items": [{"type": "bifold", "qty": 6}]}},
+            ],
+        }
+    )
     assert plan.status == "draft"
-    assert [(s.seq, s.tool, s.status) for s in plan.steps] == [(1, "crm.lookup", "pending"), (2, "quote.create", "pending")]
+    assert [(s.seq, s.tool, s.status) for s in plan.steps] == [
+        (1, "crm.lookup", "pending"),
+        (2, "quote.create", "pending"),
+    ]
     assert plan.steps[1].arguments == {"items": [{"type": "bifold", "qty": 6}]}
     extra = await store.add_plan_step(plan.id, {"tool": "email.send", "arguments": {"to": "hartley"}})
     assert extra.seq == 3
@@ -215,5 +234,10 @@ async def test_stats_count_every_kind_of_record(store: SqliteMemoryStore) -> Non
     await store.log_decision({"decision": "y", "decided_by": "owner"})
     await store.add_note({"text": "z"})
     assert await store.stats() == {
-        "conversations": 1, "messages": 1, "plans": 1, "plan_steps": 2, "decisions": 1, "notes": 1,
-    }  # fmt: skip
+        "conversations": 1,
+        "messages": 1,
+        "plans": 1,
+        "plan_steps": 2,
+        "decisions": 1,
+        "notes": 1,
+    }

@@ -61,9 +61,7 @@ async def test_every_word_must_match(store: SqliteMemoryStore) -> None:
     assert not (await store.search({"query": "aluminium invoice"})).hits
 
 
-async def test_of_two_equally_relevant_notes_the_recent_one_ranks_first(
-    store: SqliteMemoryStore, clock: Clock
-) -> None:
+async def test_of_two_equally_relevant_notes_the_recent_one_ranks_first(store: SqliteMemoryStore, clock: Clock) -> None:
     clock.advance(days=-90)
     old = await store.add_note({"text": "Curtain wall quote for the Leeds office"})
     await add_filler(store)
@@ -84,9 +82,11 @@ async def test_a_much_more_relevant_old_note_still_ranks_first(store: SqliteMemo
         await add_filler(store)
     for i in range(5):
         await store.add_note(
-            {"text": f"Weekly meeting {i}: powder coating, van, deliveries, snagging, invoices, "
-             "a curtain wall came up briefly, then fabrication schedule and glass orders"}
-        )  # fmt: skip
+            {
+                "text": f"Weekly meeting {i}: powder coating, van, deliveries, snagging, invoices, "
+                "a curtain wall came up briefly, then fabrication schedule and glass orders"
+            }
+        )
     hits = (await store.search({"query": "curtain wall"})).hits
     assert len(hits) == 6
     assert hits[0].id == old.id
@@ -164,9 +164,14 @@ async def test_filters_combine(store: SqliteMemoryStore, clock: Clock) -> None:
     )
     await store.log_decision({"decision": "credit limit raised", "decided_by": "owner", "apps": ["credit-check"]})
     page = await store.search(
-        {"query": "credit limit", "kinds": ["decision"], "app": "credit-check", "tag": "finance",
-         "since": clock.ago(days=1)}
-    )  # fmt: skip
+        {
+            "query": "credit limit",
+            "kinds": ["decision"],
+            "app": "credit-check",
+            "tag": "finance",
+            "since": clock.ago(days=1),
+        }
+    )
     assert [(h.kind, h.id) for h in page.hits] == [("decision", wanted.id)]
 
 
@@ -211,10 +216,26 @@ async def test_pagination_stops_at_the_offset_cap_and_says_so(
 
 @pytest.mark.parametrize(
     "query",
-    ['"unbalanced', "glazing AND", "OR NOT", "NEAR(glazing quote", "-glazing", "glazing*", "title:glazing",
-     "{title body}: glazing", "^glazing", "glazing + quote", "a'b", "glazing)", "\\x00 glazing", "NULL",
-     "glazing;DROP TABLE notes", "«glazing»", "glazing\u0000quote"],
-)  # fmt: skip
+    [
+        '"unbalanced',
+        "glazing AND",
+        "OR NOT",
+        "NEAR(glazing quote",
+        "-glazing",
+        "glazing*",
+        "title:glazing",
+        "{title body}: glazing",
+        "^glazing",
+        "glazing + quote",
+        "a'b",
+        "glazing)",
+        "\\x00 glazing",
+        "NULL",
+        "glazing;DROP TABLE notes",
+        "«glazing»",
+        "glazing\u0000quote",
+    ],
+)
 async def test_hostile_query_syntax_is_searched_as_plain_words(store: SqliteMemoryStore, query: str) -> None:
     await store.add_note({"text": "glazing quote AND near title body null drop table notes"})
     page = await store.search({"query": query})

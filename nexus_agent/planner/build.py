@@ -1,0 +1,91 @@
+"""Assemble a planner from a process's services: the edges (server lifespan, CLI) call this.
+
+Configuration arrives as arguments: the CLI reads ``ANTHROPIC_API_KEY`` and
+``NEXUS_MODEL`` and passes them to :func:`select_model`; nothing here reads the
+environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nexus_agent.planner.approval import ApprovalPolicy
+from nexus_agent.planner.catalogue import CompositeProvider, NexusToolProvider, ToolProvider
+from nexus_agent.planner.llm import DEFAULT_MODEL, AnthropicModel, PlannerModel
+from nexus_agent.planner.loop import Planner
+from nexus_agent.planner.offline import OfflineModel
+from nexus_agent.planner.state import PLANNER_MIGRATIONS, SqlitePlanStateStore
+
+__all__ = ["SATELLITE_PROXY_TOOLS", "attach_planner", "build_planner", "select_model"]
+
+#: Nexus tools that call *any* satellite tool by name. With a satellite provider the planner sees each
+#: satellite tool directly (its own schema and read-only annotation), so the proxies are left out: a call
+#: through them would be validated and approved as the proxy, not as the tool it reaches.
+SATELLITE_PROXY_TOOLS = ("satellite_call", "satellite_fan_out")
+
+
+def select_model(
+    api_key: str | None,
+    *,
+    model: str | None = None,
+    max_tokens: int = 4096,
+    base_url: str | None = None,
+    client: Any = None,
+) -> PlannerModel:
+    """Anthropic when a key (or a ready client) is given, else the offline planner."""
+    if client is None and not api_key:
+        return OfflineModel()
+    if client is None:
+        import anthropic
+
+        client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url)
+    return AnthropicModel(client, model or DEFAULT_MODEL, max_tokens=max_tokens)
+
+
+def build_planner(
+    services: Any,
+    *,
+    model: PlannerModel | None = None,
+    providers: Sequence[ToolProvider] = (),
+    policy: ApprovalPolicy | None = None,
+    exclude_nexus_tools: Sequence[str] | None = None,
+    **options: Any,
+) -> Planner:
+    """A :class:`Planner` over ``services`` (memory, registry, database) and Nexus's own tools.
+
+    ``providers`` adds more tools (the satellite pool, the truth source); when
+    there are any, the satellite proxy tools are left out of Nexus's own (see
+    :data:`SATELLITE_PROXY_TOOLS`). The planner's state table is migrated here,
+    on the services' database.
+    """
+    services.database.migrate([PLANNER_MIGRATIONS])
+    if exclude_nexus_tools is None:
+        exclude_nexus_tools = SATELLITE_PROXY_TOOLS if providers else ()
+    provider = CompositeProvider([NexusToolProvider(services, exclude=exclude_nexus_tools), *providers])
+    return Planner(
+        memory=services.memory,
+        registry=services.registry,
+        provider=provider,
+        model=model or OfflineModel(),
+        states=SqlitePlanStateStore(services.database),
+        policy=policy,
+        **options,
+    )
+
+
+def attach_planner(services: Any) -> Planner:
+    """Build the planner the settings ask for and hang it on ``services.planner`` (edges call this)."""
+    from nexus_agent.planner.satellite_provider import SatelliteToolProvider
+
+    settings = services.settings
+    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+    model = select_model(key, model=settings.model, base_url=settings.anthropic_base_url)
+    providers = [SatelliteToolProvider(services.pool)] if services.pool is not None else []
+    allowed = settings.auto_approve_tools
+    policy = ApprovalPolicy.allowing(
+        tools=[t for t in allowed if not t.endswith("__*")],
+        sources=[t.removesuffix("__*") for t in allowed if t.endswith("__*")],
+    )
+    services.planner = build_planner(services, model=model, providers=providers, policy=policy)
+    return services.planner

@@ -1,0 +1,133 @@
+"""The planner's own durable state: what it needs to inspect and resume a plan.
+
+Memory keeps the plan, its steps, the decisions and the conversation (the
+record people read). The planner also needs the model transcript, the budget
+used and the per-call status vocabulary (awaiting approval, rejected, unknown)
+that memory's plan steps do not have; it keeps them as one JSON document per
+plan in its own table ``planner_runs`` (migration set ``nexus-planner``, on the
+same database). Every save is one durable write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+from pydantic import BaseModel, Field
+from sqlite_utils.migrations import Migrations
+
+from memory.database import Database
+from nexus_agent.errors import NotFound, StorageError
+from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
+
+__all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]
+
+PLANNER_MIGRATIONS = Migrations("nexus-planner")
+
+
+@PLANNER_MIGRATIONS(name="0001_planner_runs")
+def _runs(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """CREATE TABLE planner_runs (
+            plan_id INTEGER PRIMARY KEY,
+            status TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX planner_runs_by_status ON planner_runs(status)")
+
+
+class RunState(BaseModel):
+    """Everything about one plan run; ``view()`` is what callers see."""
+
+    plan_id: int
+    conversation_id: int | None = None
+    instruction: str
+    actor: str = "owner"
+    status: PlanState = "running"
+    dry_run: bool = False
+    budget: Budget = Field(default_factory=Budget)
+    usage: BudgetUsage = Field(default_factory=BudgetUsage)
+    backend: str = ""
+    offered: list[str] = Field(default_factory=list)
+    scores: list[float] = Field(default_factory=list)
+    contributions: dict[str, dict[str, float]] = Field(default_factory=dict, description="Per tool: score by term.")
+    system: str = ""
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    calls: list[PlannedCall] = Field(default_factory=list)
+    open_turn: int | None = Field(None, description="The turn whose calls are not all settled yet.")
+    answer: str = ""
+    model_text: str = ""
+    next_action: str = ""
+
+    def view(self, *, status: PlanState | None = None) -> PlanResult:
+        return PlanResult(
+            plan_id=self.plan_id,
+            conversation_id=self.conversation_id,
+            instruction=self.instruction,
+            status=status or self.status,
+            dry_run=self.dry_run,
+            answer=self.answer,
+            calls=[c.model_copy() for c in self.calls],
+            tools_offered=list(self.offered),
+            usage=self.usage.model_copy(),
+            budget=self.budget,
+            backend=self.backend,
+            next_action=self.next_action,
+        )
+
+    def call(self, call_id: str) -> PlannedCall:
+        for c in self.calls:
+            if c.id == call_id:
+                return c
+        raise KeyError(call_id)
+
+    def turn_calls(self, turn: int) -> list[PlannedCall]:
+        return [c for c in self.calls if c.turn == turn]
+
+
+class SqlitePlanStateStore:
+    """Planner state on a Nexus :class:`Database` migrated with :data:`PLANNER_MIGRATIONS`."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        if database.pending_migrations([PLANNER_MIGRATIONS]):
+            raise StorageError(
+                f"the planner tables of {database.path} are not up to date",
+                hint="Call database.migrate([..., nexus_agent.planner.PLANNER_MIGRATIONS]) at startup.",
+            )
+
+    async def save(self, state: RunState) -> None:
+        await self._db.run(self._save, state.plan_id, state.status, state.model_dump_json())
+
+    def _save(self, plan_id: int, status: str, payload: str) -> None:
+        import time
+
+        with self._db.write() as db:
+            db.execute(
+                "INSERT INTO planner_runs (plan_id, status, state, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(plan_id) DO UPDATE SET status = excluded.status, state = excluded.state, "
+                "updated_at = excluded.updated_at",
+                [plan_id, status, payload, time.time()],
+            )
+
+    async def load(self, plan_id: int) -> RunState:
+        return await self._db.run(self._load, plan_id)
+
+    def _load(self, plan_id: int) -> RunState:
+        with self._db.read() as db:
+            row = db.execute("SELECT state FROM planner_runs WHERE plan_id = ?", [plan_id]).fetchone()
+        if row is None:
+            raise NotFound(
+                f"plan {plan_id} was not made by the planner (or does not exist)",
+                hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
+            )
+        return RunState.model_validate_json(row[0])
+
+    async def ids_with_status(self, status: str) -> list[int]:
+        return await self._db.run(self._ids, status)
+
+    def _ids(self, status: str) -> list[int]:
+        with self._db.read() as db:
+            return [r[0] for r in db.execute("SELECT plan_id FROM planner_runs WHERE status = ?", [status])]
