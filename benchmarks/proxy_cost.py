@@ -15,10 +15,10 @@ median latency of each and their ratio; target ratio <= 2.3.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
-import json
 import subprocess
 import sys
 import tempfile
