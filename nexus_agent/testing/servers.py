@@ -31,9 +31,7 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def serve_in_thread(
-    app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
-) -> Iterator[str]:
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a background thread; yield its base URL once it accepts requests.
 
     The socket is bound before the thread starts, so the port cannot be taken in between;
