@@ -104,6 +104,36 @@ def _parser() -> argparse.ArgumentParser:
         if name in {"approve", "reject"}:
             pp.add_argument("--reason", default="", help="kept with the decision in memory")
 
+    ins = sub.add_parser("instructions", help="instructions for satellites").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    ic = ins.add_parser("create", parents=[common], help="write instructions and notify the satellites")
+    ic.add_argument("--target", action="append", required=True, help="app slug (repeatable)")
+    ic.add_argument("--do", dest="what", required=True, help="short action name, e.g. export.customers")
+    ic.add_argument("--description", default="", help="what to do, in plain words")
+    ic.add_argument("--inputs", default="{}", help="JSON object of parameters, or @FILE")
+    ic.add_argument("--due-in-hours", type=float, help="deadline, in hours from now")
+    ic.add_argument("--open-issue", action="store_true", help="also open a tracking issue in the truth source")
+    il = ins.add_parser("list", parents=[common], help="list instructions")
+    il.add_argument("--target")
+    il.add_argument("--status", action="append", default=[])
+    il.add_argument("--limit", type=int, default=50)
+    il.add_argument("--offset", type=int, default=0)
+    ish = ins.add_parser("show", parents=[common], help="one instruction and its history")
+    ish.add_argument("id")
+    ins.add_parser("refresh", parents=[common], help="redeliver pending, collect reports, expire overdue")
+
+    regs = sub.add_parser("registrations", help="satellite registrations in the truth source").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    regs.add_parser("process", parents=[common], help="review pending registration issues")
+    ra = regs.add_parser("approve", parents=[common], help="approve a registration issue")
+    ra.add_argument("issue", type=int)
+    ra.add_argument("--reason", default="")
+    rj = regs.add_parser("reject", parents=[common], help="ask for changes on a registration issue")
+    rj.add_argument("issue", type=int)
+    rj.add_argument("--problem", action="append", required=True, help="what must change (repeatable)")
+
     sat = sub.add_parser("satellite", help="satellite apps").add_subparsers(dest="action", metavar="ACTION")
     sn = sat.add_parser("new", help="generate a new satellite project from the template")
     sn.add_argument("slug", help="the new app's slug, e.g. quote-engine")
@@ -127,7 +157,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     args = parser.parse_args(argv)
     environ = dict(os.environ if env is None else env)
     if args.command is None or (
-        args.command in {"registry", "memory", "satellite", "plan"} and getattr(args, "action", None) is None
+        args.command in {"registry", "memory", "satellite", "plan", "instructions", "registrations"}
+        and getattr(args, "action", None) is None
     ):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -125,8 +125,9 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
             services, "registry_register", {"record": record.model_dump(mode="json"), "reason": args.reason}
         )
         verb = {"created": "registered", "updated": "updated", "unchanged": "unchanged:"}[result.action]
-        changed = ", ".join(result.changed_fields) if result.changed_fields else "nothing changed"
-        human = f"{verb} {result.app.slug} ({result.app.status.value}); {changed}"
+        human = f"{verb} {result.app.slug} ({result.app.status.value})"
+        if result.action == "updated":
+            human += "; changed: " + ", ".join(result.changed_fields)
         human += "".join(f"\nnote: {n}" for n in result.notes)
         _emit(args, result, human)
     elif args.action == "set-status":
@@ -287,6 +288,89 @@ async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
     return EXIT_OK
 
 
+def _instruction_rows(items: list[Any]) -> str:
+    rows = [
+        {
+            "id": i.id,
+            "target": i.target,
+            "action": i.action,
+            "status": i.status.value,
+            "deadline": f"{i.deadline:%Y-%m-%d %H:%M}" if i.deadline else "",
+            "updated": f"{i.updated_at:%Y-%m-%d %H:%M}",
+        }
+        for i in items
+    ]
+    return format_table(rows, ["id", "target", "action", "status", "deadline", "updated"])
+
+
+async def _instructions(args: argparse.Namespace, services: NexusServices) -> int:
+    if args.action == "create":
+        raw = _read_file(args.inputs[1:]) if args.inputs.startswith("@") else args.inputs
+        try:
+            inputs = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"--inputs is not JSON: {exc.msg} at line {exc.lineno}", hint='e.g. {"year": 2026}'
+            ) from None
+        made = await _tool(
+            services,
+            "instruction_create",
+            {
+                "targets": args.target,
+                "action": args.what,
+                "description": args.description,
+                "inputs": inputs,
+                "due_in_hours": args.due_in_hours,
+                "open_issue": args.open_issue,
+            },
+        )
+        human = _instruction_rows(made.instructions) + f"\n\n{made.delivered} of {len(made.instructions)} notified"
+        _emit(args, made, human)
+    elif args.action == "list":
+        page = await _tool(
+            services,
+            "instruction_list",
+            {"target": args.target, "status": args.status, "limit": args.limit, "offset": args.offset},
+        )
+        _emit(args, page, _instruction_rows(page.items))
+    elif args.action == "show":
+        ins = await _tool(services, "instruction_get", {"id": args.id})
+        lines = [f"{ins.id}  {ins.target}  {ins.action}  {ins.status.value}", ins.description, "history:"]
+        lines += [f"  {h.at:%Y-%m-%d %H:%M} -> {h.to_status.value} by {h.by}: {h.reason}" for h in ins.history]
+        _emit(args, ins, "\n".join(line for line in lines if line))
+    elif args.action == "refresh":
+        done = await _tool(services, "instructions_refresh", {})
+        human = f"redelivered {len(done.redelivered)}, reports read {len(done.reports)}, expired {len(done.expired)}"
+        _emit(args, done, human)
+    return EXIT_OK
+
+
+async def _registrations(args: argparse.Namespace, services: NexusServices) -> int:
+    if args.action == "process":
+        done = await _tool(services, "registrations_process", {})
+        rows = [
+            {
+                "issue": o.issue_number,
+                "slug": o.slug,
+                "outcome": o.outcome,
+                "problems": len(o.problems),
+                "flags": len(o.flags),
+                "message": o.message,
+            }
+            for o in done.outcomes
+        ]
+        _emit(args, done, format_table(rows, ["issue", "slug", "outcome", "problems", "flags", "message"]))
+    elif args.action == "approve":
+        out = await _tool(services, "registration_approve", {"issue_number": args.issue, "reason": args.reason})
+        _emit(args, out, f"issue #{args.issue}: {out.outcome}")
+    elif args.action == "reject":
+        out = await _tool(
+            services, "registration_request_changes", {"issue_number": args.issue, "problems": args.problem}
+        )
+        _emit(args, out, f"issue #{args.issue}: {out.outcome}")
+    return EXIT_OK
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "satellite":
         return _satellite(args)
@@ -295,7 +379,15 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "doctor":
         return anyio.run(_doctor, args, settings)
 
-    handlers = {"registry": _registry, "memory": _memory, "gaps": _gaps, "ask": _ask, "plan": _plan}
+    handlers = {
+        "registry": _registry,
+        "memory": _memory,
+        "gaps": _gaps,
+        "ask": _ask,
+        "plan": _plan,
+        "instructions": _instructions,
+        "registrations": _registrations,
+    }
     # Only the planner reaches satellites from the CLI; the other commands need just the database.
     wants_satellites = args.command in {"ask", "plan"}
 

@@ -19,6 +19,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``ANTHROPIC_API_KEY`` | planner uses Claude; without it the offline planner   | none (offline)     |
 | ``NEXUS_MODEL``       | Anthropic model name                                 | ``claude-sonnet-4-6`` |
 | ``NEXUS_AUTO_APPROVE``| tools the planner may run without asking (comma list) | none               |
+| ``NEXUS_REGISTRATION_AUTO_APPROVE`` | approve clean registrations without the owner | ``false`` |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
 """
 
@@ -55,6 +56,9 @@ class Settings(BaseModel):
     anthropic_base_url: str | None = None
     auto_approve_tools: tuple[str, ...] = Field(
         (), description="Tools (names or '<app>__*' patterns) the planner may call without asking."
+    )
+    registration_auto_approve: bool = Field(
+        False, description="Approve valid, non-duplicate satellite registrations without waiting for the owner."
     )
     expose_satellite_tools: bool = Field(
         True, description="List satellites' tools on Nexus's own MCP server as '<app>__<tool>'."
@@ -100,6 +104,8 @@ class Settings(BaseModel):
         for var, key in (("NEXUS_BUSY_TIMEOUT_MS", "busy_timeout_ms"), ("NEXUS_MAX_INPUT_BYTES", "max_input_bytes")):
             if var in env:
                 values[key] = env[var]
+        if "NEXUS_REGISTRATION_AUTO_APPROVE" in env:
+            values["registration_auto_approve"] = env["NEXUS_REGISTRATION_AUTO_APPROVE"].lower() in {"1", "true", "yes"}
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
             values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
         if env.get("ANTHROPIC_API_KEY"):

@@ -23,6 +23,7 @@ from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
 from nexus_agent.errors import ConfigError, NexusError
+from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
 from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
@@ -39,7 +40,7 @@ __all__ = [
 
 log = logging.getLogger("nexus.services")
 
-ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS)
+ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS)
 HEALTH_ACTOR = "nexus-health-monitor"
 
 
@@ -51,6 +52,9 @@ class NexusServices:
     registry: Registry
     truth: TruthSource | None = None
     pool: SatellitePool | None = None
+    #: Sends an instruction notice to a satellite (the event outbox); None: instructions stay pending.
+    notify: Notify | None = None
+    instructions: InstructionService | None = None
     #: The planner (``nexus_agent.planner.Planner``), attached at the edges by ``attach_planner``.
     planner: Any = None
     started_at: float = field(default_factory=time.monotonic)

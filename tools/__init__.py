@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tools.base import ToolCall, ToolInput, ToolSpec
+from tools.flow_tools import FLOW_TOOLS
 from tools.gap_tools import GAP_TOOLS
 from tools.health_tools import HEALTH_TOOLS
 from tools.memory_tools import MEMORY_TOOLS
@@ -18,6 +19,7 @@ NEXUS_TOOLS: tuple[ToolSpec, ...] = (
     *MEMORY_TOOLS,
     *GAP_TOOLS,
     *SATELLITE_TOOLS,
+    *FLOW_TOOLS,
     *HEALTH_TOOLS,
 )
 

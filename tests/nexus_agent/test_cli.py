@@ -43,7 +43,7 @@ def test_register_list_show_set_status(tmp_path: Path, env: dict[str, str], caps
     path = tmp_path / "site-survey.json"
     path.write_text(json.dumps(APP))
     code, out, _ = run(capsys, env, "registry", "register", str(path))
-    assert code == 0 and "registered site-survey" in out
+    assert code == 0 and "registered site-survey (placeholder)" in out
     code, out, _ = run(capsys, env, "registry", "list")
     assert code == 0
     assert "SLUG" in out and "site-survey" in out and "placeholder" in out
