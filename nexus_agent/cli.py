@@ -123,6 +123,22 @@ def _parser() -> argparse.ArgumentParser:
     ish.add_argument("id")
     ins.add_parser("refresh", parents=[common], help="redeliver pending, collect reports, expire overdue")
 
+    ev = sub.add_parser("events", help="the outbox of signed webhooks to satellites").add_subparsers(
+        dest="action", metavar="ACTION"
+    )
+    el = ev.add_parser("list", parents=[common], help="outbox rows, newest first")
+    el.add_argument("--status", choices=["pending", "in_flight", "delivered", "dead"])
+    el.add_argument("--target")
+    el.add_argument("--limit", type=int, default=50)
+    el.add_argument("--offset", type=int, default=0)
+    es = ev.add_parser("show", parents=[common], help="one row, by id or delivery id")
+    es.add_argument("key")
+    er = ev.add_parser("replay", parents=[common], help="queue dead rows again (same delivery id)")
+    er.add_argument("ids", nargs="*", type=int)
+    er.add_argument("--all-dead", action="store_true")
+    ev.add_parser("stats", parents=[common], help="rows per status")
+    ev.add_parser("dispatch", parents=[common], help="send everything due now (when no server is running)")
+
     regs = sub.add_parser("registrations", help="satellite registrations in the truth source").add_subparsers(
         dest="action", metavar="ACTION"
     )
@@ -139,6 +155,12 @@ def _parser() -> argparse.ArgumentParser:
     sn.add_argument("slug", help="the new app's slug, e.g. quote-engine")
     sn.add_argument("--dir", help="project folder to create (default: ./SLUG)")
     sn.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+
+    d = sub.add_parser("demo", parents=[common], help="see Nexus work: demo satellites, a real plan, approval, memory")
+    d.add_argument("instruction", nargs="?", help="what to ask (default: chase quotes over £25k waiting over a week)")
+    d.add_argument("--yes", action="store_true", help="approve calls with side effects without asking")
+    d.add_argument("--approve", type=int, metavar="PLAN_ID", help="approve a plan an earlier demo left waiting")
+    d.add_argument("--serve", metavar="HOST:PORT", help="afterwards keep serving Nexus over MCP at HOST:PORT")
 
     g = sub.add_parser("gaps", parents=[common], help="which apps cover each capability, and what nothing covers")
     g.add_argument("capabilities", nargs="+", metavar="CAPABILITY")
@@ -157,7 +179,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
     args = parser.parse_args(argv)
     environ = dict(os.environ if env is None else env)
     if args.command is None or (
-        args.command in {"registry", "memory", "satellite", "plan", "instructions", "registrations"}
+        args.command in {"registry", "memory", "satellite", "plan", "instructions", "registrations", "events"}
         and getattr(args, "action", None) is None
     ):
         parser.print_help(sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -324,7 +325,10 @@ async def _instructions(args: argparse.Namespace, services: NexusServices) -> in
                 "open_issue": args.open_issue,
             },
         )
-        human = _instruction_rows(made.instructions) + f"\n\n{made.delivered} of {len(made.instructions)} notified"
+        human = _instruction_rows(made.instructions) + (
+            f"\n\n{made.delivered} of {len(made.instructions)} queued for delivery as signed webhooks "
+            "(sent by the running `nexus serve`, or now with `nexus events dispatch`)"
+        )
         _emit(args, made, human)
     elif args.action == "list":
         page = await _tool(
@@ -371,9 +375,64 @@ async def _registrations(args: argparse.Namespace, services: NexusServices) -> i
     return EXIT_OK
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from nexus_agent.demo import DEMO_INSTRUCTION, DemoOptions, run_demo
+
+    if args.approve is not None and args.instruction:
+        raise InvalidInput("give an instruction or --approve PLAN_ID, not both", hint="--approve carries on a plan.")
+    serve = None
+    if args.serve:
+        host, _, port = args.serve.rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidInput(f"--serve expects HOST:PORT, got {args.serve!r}", hint="e.g. --serve 127.0.0.1:8765")
+        serve = (host.strip("[]"), int(port))
+    options = DemoOptions(
+        instruction=args.instruction or DEMO_INSTRUCTION,
+        home=Path(args.home) if args.home else None,
+        db_path=Path(args.db_path) if args.db_path else None,
+        yes=args.yes,
+        approve=args.approve,
+        serve=serve,
+    )
+    if settings.log_level == "INFO":  # the demo says what happens; INFO logs of every request would bury it
+        logging.getLogger().setLevel(logging.WARNING)
+    return run_demo(settings, options)
+
+
+async def _events(args: argparse.Namespace, services: NexusServices) -> int:
+    outbox = services.outbox
+    assert outbox is not None
+    if args.action == "list":
+        page = await outbox.list(args.status, args.limit, args.offset, target=args.target)
+        _emit(args, page, page.to_text())
+    elif args.action == "show":
+        entry = await outbox.get(args.key)
+        _emit(args, entry, entry.to_text())
+    elif args.action == "replay":
+        if not args.ids and not args.all_dead:
+            raise InvalidInput("say which rows to replay", hint="Give row ids, or --all-dead.")
+        result = await outbox.replay(args.ids, all_dead=args.all_dead)
+        _emit(args, result, result.to_text())
+    elif args.action == "stats":
+        stats = await outbox.stats()
+        _emit(args, stats, stats.to_text())
+    elif args.action == "dispatch":
+        import httpx
+
+        from nexus_agent.events import Dispatcher, WebhookSecrets
+
+        secrets = WebhookSecrets(dict(os.environ), await services.registry.all())
+        async with httpx.AsyncClient(follow_redirects=False) as http:
+            report = await Dispatcher(outbox, secrets, http).drain()
+        _emit(args, report, report.to_text())
+    return EXIT_OK
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "satellite":
         return _satellite(args)
+    if args.command == "demo":
+        return _demo(args, settings)
     if args.command == "serve":
         return _serve(args, settings)
     if args.command == "doctor":
@@ -387,6 +446,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "plan": _plan,
         "instructions": _instructions,
         "registrations": _registrations,
+        "events": _events,
     }
     # Only the planner reaches satellites from the CLI; the other commands need just the database.
     wants_satellites = args.command in {"ask", "plan"}

@@ -20,6 +20,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_MODEL``       | Anthropic model name                                 | ``claude-sonnet-4-6`` |
 | ``NEXUS_AUTO_APPROVE``| tools the planner may run without asking (comma list) | none               |
 | ``NEXUS_REGISTRATION_AUTO_APPROVE`` | approve clean registrations without the owner | ``false`` |
+| ``NEXUS_GITHUB_WEBHOOK_SECRET`` (``_FILE``) | secret of the GitHub webhook (POST /api/webhooks/github) | none |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
 """
 
@@ -46,6 +47,9 @@ class Settings(BaseModel):
     truth_path: Path
     truth: TruthSettings
     tokens: tuple[SecretStr, ...] = ()
+    github_webhook_secret: SecretStr | None = Field(
+        None, description="Verifies X-Hub-Signature-256 on POST /api/webhooks/github; unset: that route answers 503."
+    )
     db_sync: Literal["full", "normal"] = "full"
     busy_timeout_ms: int = Field(10_000, ge=0)
     actor: str = "owner"
@@ -108,6 +112,17 @@ class Settings(BaseModel):
             values["registration_auto_approve"] = env["NEXUS_REGISTRATION_AUTO_APPROVE"].lower() in {"1", "true", "yes"}
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
             values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
+        secret_file = env.get("NEXUS_GITHUB_WEBHOOK_SECRET_FILE")
+        if env.get("NEXUS_GITHUB_WEBHOOK_SECRET"):
+            values["github_webhook_secret"] = SecretStr(env["NEXUS_GITHUB_WEBHOOK_SECRET"])
+        elif secret_file:
+            try:
+                values["github_webhook_secret"] = SecretStr(Path(secret_file).expanduser().read_text().strip())
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read NEXUS_GITHUB_WEBHOOK_SECRET_FILE {secret_file}: {exc.strerror or exc}",
+                    hint="Point it at a readable file holding the secret configured on the GitHub webhook.",
+                ) from exc
         if env.get("ANTHROPIC_API_KEY"):
             values["anthropic_api_key"] = SecretStr(env["ANTHROPIC_API_KEY"])
         if env.get("ANTHROPIC_BASE_URL"):

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 
 import anyio
+import anyio.lowlevel
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,8 +24,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from memory.database import Database
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
+from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.secret_guard import install_log_redaction
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
@@ -42,11 +46,16 @@ def error_response(exc: NexusError) -> JSONResponse:
 
 
 class BearerTokenGate:
-    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``."""
+    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``.
 
-    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+    ``open_paths`` authenticate themselves (GitHub's webhook is signed with HMAC, and GitHub
+    cannot send a bearer token).
+    """
+
+    def __init__(self, app: ASGIApp, tokens: list[str], open_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self._tokens = [t.encode() for t in tokens]
+        self._open_paths = open_paths
 
     def _valid(self, scope: Scope) -> bool:
         for name, value in scope.get("headers", []):
@@ -62,7 +71,7 @@ class BearerTokenGate:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._valid(scope):
+        if scope["type"] == "http" and scope["path"] not in self._open_paths and not self._valid(scope):
             response = error_response(
                 Unauthorized(
                     "a valid bearer token is required",
@@ -151,6 +160,8 @@ def create_app(
             await stack.enter_async_context(server.session_manager.run())
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(relay_satellite_tool_changes, server, svc)
+            inbox.services = svc
+            tg.start_soon(inbox.run)
             log.info("Nexus MCP endpoint ready at /mcp")
             try:
                 yield
@@ -182,9 +193,45 @@ def create_app(
         assert isinstance(exc, NexusError)
         return error_response(exc)
 
+    inbox = _LateInbox()
+    github_secret = settings.github_webhook_secret
+    github = github_webhook_route(
+        lambda: github_secret.get_secret_value() if github_secret else None,
+        inbox.on_event,
+        lambda: inbox.database(),
+    )
     return Starlette(
-        routes=[Route("/api/health", health, methods=["GET"]), Mount("/", app=mcp_endpoint)],
+        routes=[Route("/api/health", health, methods=["GET"]), github, Mount("/", app=mcp_endpoint)],
         lifespan=lifespan,
         exception_handlers={NexusError: nexus_error},
-        middleware=[Middleware(BearerTokenGate, tokens=tokens)] if tokens else [],
+        middleware=[Middleware(BearerTokenGate, tokens=tokens, open_paths=frozenset({GITHUB_WEBHOOK_PATH}))]
+        if tokens
+        else [],
     )
+
+
+class _LateInbox:
+    """The GitHub inbox of the services the lifespan opens."""
+
+    def __init__(self) -> None:
+        self.services: NexusServices | None = None
+        self._inbox: GitHubInbox | None = None
+
+    def database(self) -> Database:
+        if self.services is None:
+            raise NexusError("Nexus is starting", hint="Retry in a moment.")
+        return self.services.database
+
+    async def on_event(self, event: GitHubEvent) -> None:
+        if self.services is None:
+            raise NexusError("Nexus is starting", hint="GitHub will redeliver.")
+        if self._inbox is None:
+            self._inbox = GitHubInbox(self.services)
+        await self._inbox.on_event(event)
+
+    async def run(self) -> None:
+        while self.services is None:  # pragma: no cover - set before run() is started
+            await anyio.lowlevel.checkpoint()
+        if self._inbox is None:
+            self._inbox = GitHubInbox(self.services)
+        await self._inbox.run()

@@ -22,7 +22,8 @@ from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
-from nexus_agent.errors import ConfigError, NexusError
+from nexus_agent.errors import ConfigError, Conflict, NexusError
+from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
 from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
@@ -40,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger("nexus.services")
 
-ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS)
+ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS)
 HEALTH_ACTOR = "nexus-health-monitor"
 
 
@@ -51,6 +52,8 @@ class NexusServices:
     memory: MemoryStore
     registry: Registry
     truth: TruthSource | None = None
+    outbox: Outbox | None = None
+    webhook_secrets: WebhookSecrets | None = None
     pool: SatellitePool | None = None
     #: Sends an instruction notice to a satellite (the event outbox); None: instructions stay pending.
     notify: Notify | None = None
@@ -76,7 +79,10 @@ class NexusServices:
         """Make the satellite pool match the registry (other processes may have changed it)."""
         if self.pool is None or time.monotonic() - self.registry_synced_at < max_age_s:
             return
-        await self.pool.sync_apps(await self.registry.all())
+        records = await self.registry.all()
+        await self.pool.sync_apps(records)
+        if self.webhook_secrets is not None:
+            self.webhook_secrets.update(records)
         self.registry_synced_at = time.monotonic()
 
     async def publish_app(self, record: AppRecord, *, actor: str, reason: str = "") -> str | None:
@@ -124,13 +130,34 @@ def open_database(settings: Settings) -> Database:
 
 
 def services_from_database(settings: Settings, database: Database) -> NexusServices:
-    return NexusServices(
+    services = NexusServices(
         settings=settings,
         database=database,
         memory=SqliteMemoryStore(database),
         registry=SqliteRegistry(database),
         truth=open_truth_source(settings.truth),
+        outbox=Outbox(database),
     )
+    services.notify = outbox_notify(services.outbox)
+    return services
+
+
+def outbox_notify(outbox: Outbox) -> Notify:
+    """Instruction notices go through the durable outbox (delivery id = instruction id, so idempotent)."""
+
+    async def notify(event: str, target: AppRecord, data: dict[str, Any]) -> str:
+        if target.endpoints.webhook_url is None:
+            raise Conflict(
+                f"{target.slug} has no webhook_url, so it cannot be notified",
+                hint="Register the app with endpoints.webhook_url, or let it poll instructions from the truth source.",
+            )
+        delivery_id = data.get("instruction_id") or data.get("id")
+        entry = await outbox.enqueue(
+            event, target.slug, str(target.endpoints.webhook_url), data, delivery_id=delivery_id
+        )
+        return entry.delivery_id
+
+    return notify
 
 
 @contextlib.contextmanager
@@ -183,7 +210,13 @@ async def _satellite_pool(
         if monitor:
             tg.start_soon(HealthMonitor(pool, on_change=services.record_health_change).run)
         try:
-            yield
+            if monitor and services.outbox is not None:
+                # A server dispatches the outbox; one-shot CLI commands only enqueue.
+                services.webhook_secrets = WebhookSecrets(dict(secrets or {}), await services.registry.all())
+                async with dispatching(services.outbox, services.webhook_secrets):
+                    yield
+            else:
+                yield
         finally:
             tg.cancel_scope.cancel()
             services.pool = None

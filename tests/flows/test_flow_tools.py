@@ -67,13 +67,14 @@ async def test_instruction_tools_create_refresh_list_and_get(flow_services: Nexu
     assert truth is not None
     sat = make_satellite()
     await flow_services.registry.register(sat.app_record(BASE_URL, status=AppStatus.approved), "owner")
+    flow_services.notify = None  # no outbox connected: instructions wait, pending
 
     created = await call(
         flow_services,
         "instruction_create",
         {"targets": ["quote-engine"], "action": "backup", "description": "Nightly backup", "due_in_hours": 12},
     )
-    assert created.delivered == 0  # no outbox connected yet: it waits, pending
+    assert created.delivered == 0
     [ins] = created.instructions
     assert ins.status == "pending" and ins.deadline is not None
 
