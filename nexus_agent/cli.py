@@ -195,11 +195,26 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         from nexus_agent import commands  # late import keeps `nexus --version` fast
 
         return commands.dispatch(args, settings)
-    except NexusError as exc:
+    except (NexusError, BaseExceptionGroup) as raised:
+        exc = _nexus_error_in(raised)
+        if exc is None:
+            raise
         print(f"error: {exc.user_message()}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, InvalidInput | NotFound) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+
+
+def _nexus_error_in(exc: BaseException) -> NexusError | None:
+    """The NexusError itself, or the one inside task-group ExceptionGroups (anyio wraps them)."""
+    if isinstance(exc, NexusError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _nexus_error_in(inner)
+            if found is not None:
+                return found
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -284,7 +284,8 @@ async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
         arguments["note"] = args.reason
     elif args.action == "reject":
         arguments["reason"] = args.reason
-    result = await _tool(services, f"plan_{args.action}", arguments)
+    tool = {"show": "plan_get"}.get(args.action, f"plan_{args.action}")
+    result = await _tool(services, tool, arguments)
     _emit(args, result, format_plan(result))
     return EXIT_OK
 

@@ -91,7 +91,15 @@ CallStatus = Literal[
 ]
 
 PlanState = Literal[
-    "running", "awaiting_approval", "succeeded", "failed", "cancelled", "budget_exhausted", "dry_run", "interrupted"
+    "running",
+    "awaiting_approval",
+    "succeeded",
+    "partial",  # the model answered, but some calls failed and were not made good later
+    "failed",
+    "cancelled",
+    "budget_exhausted",
+    "dry_run",
+    "interrupted",
 ]
 
 

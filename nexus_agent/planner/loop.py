@@ -51,12 +51,24 @@ _MEMORY_STATUS = {
     "awaiting_approval": "draft",
     "dry_run": "draft",
     "succeeded": "succeeded",
+    "partial": "failed",
     "failed": "failed",
     "budget_exhausted": "failed",
     "cancelled": "cancelled",
 }
-TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "budget_exhausted", "dry_run"})
+TERMINAL: frozenset[str] = frozenset({"succeeded", "partial", "failed", "cancelled", "budget_exhausted", "dry_run"})
 assert set(_MEMORY_STATUS) | {"interrupted"} == set(get_args(PlanState))
+
+
+def _unrecovered_failures(state: RunState) -> list[str]:
+    """Calls that failed with no later successful call of the same tool (the model did not make them good)."""
+    failed: list[str] = []
+    for call in state.calls:
+        if call.status in {"failed", "unknown"}:
+            later_ok = any(c.tool == call.tool and c.turn > call.turn and c.status == "succeeded" for c in state.calls)
+            if not later_ok:
+                failed.append(call.id)
+    return failed
 
 
 class Planner:
@@ -282,7 +294,12 @@ class Planner:
                     return await self._finish(state, "budget_exhausted", "the wall-time budget ran out")
                 if not turn.tool_calls:
                     state.model_text = turn.text
-                    return await self._finish(state, "dry_run" if state.dry_run else "succeeded")
+                    if state.dry_run:
+                        return await self._finish(state, "dry_run")
+                    unrecovered = _unrecovered_failures(state)
+                    if unrecovered:
+                        return await self._finish(state, "partial", f"{len(unrecovered)} call(s) failed")
+                    return await self._finish(state, "succeeded")
                 await self._open_turn(state, turn)
                 reason = self._exhausted(state)
                 if reason:

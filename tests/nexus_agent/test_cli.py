@@ -195,3 +195,10 @@ def test_registering_writes_the_truth_source_and_sync_agrees(
     assert code == 1 and json.loads(out)["differing"][0]["slug"] == "site-survey"
     assert run(capsys, env, "registry", "sync", "--direction", "push")[0] == 0
     assert run(capsys, env, "registry", "sync")[0] == 0
+
+
+def test_errors_raised_inside_the_satellite_lifespan_are_still_clean(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, env, "plan", "show", "99")
+    assert code == 2 and "not_found" in err and "Traceback" not in err and "ExceptionGroup" not in err

@@ -89,7 +89,7 @@ async def test_a_satellite_error_mid_plan_goes_back_to_the_model(
         reply(text("Quotes listed; invoicing is down, try later.")),
     )
     result = await make_planner(AnthropicModel(client, "claude-test")).run("Show sent quotes and overdue invoices")
-    assert result.status == "succeeded"
+    assert result.status == "partial"  # the model answered, but the invoices were never fetched
     blocks = results_of(fake.requests[1])
     assert blocks["b"]["is_error"] is True and "503" in blocks["b"]["content"]
     assert not blocks["a"].get("is_error")
