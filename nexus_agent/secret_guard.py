@@ -392,6 +392,14 @@ def redact_data(value: Any, *, drop_fields: bool = False) -> Any:
     return walk(value, None)
 
 
+def _redact_arg(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    text = value if isinstance(value, str) else str(value)
+    cleaned = redact(text)
+    return value if cleaned == text else cleaned
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts secrets from a record's message, arguments and traceback.
 
@@ -400,11 +408,17 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: keep what we have, redacted
-            message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = redact(message), None
+        args = record.args
+        if isinstance(args, tuple) and isinstance(record.msg, str):
+            # Keep the shape: formatters such as uvicorn's access log unpack ``record.args``.
+            record.msg = redact(record.msg)
+            record.args = tuple(_redact_arg(a) for a in args)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a bad format string: keep what we have, redacted
+                message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

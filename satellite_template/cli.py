@@ -98,4 +98,6 @@ def _register(sat: Satellite, settings: SatelliteSettings, base_url: str | None)
     url, token = str(settings.nexus_url), settings.nexus_token.get_secret_value()
     target = base_url or settings.base_url()
     answer = anyio.run(lambda: sat.register_with_nexus(url, token, base_url=target))
-    print(f"registered {sat.slug} with Nexus: {answer}")
+    app = answer.get("app", {}) if isinstance(answer, dict) else {}
+    action = answer.get("action", "registered") if isinstance(answer, dict) else "registered"
+    print(f"{sat.slug}: {action} in Nexus's registry (status {app.get('status', '?')}); the owner approves it next")
