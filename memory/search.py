@@ -11,6 +11,7 @@ are FTS5 terms on the ``facets`` column (kind, app, tag) and a rowid range
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -114,31 +115,28 @@ class Entry:
     superseded_by: int | None
 
 
-_SOURCES = {
-    "note": "SELECT id, title, substr(text, 1, ?), NULL, NULL FROM notes WHERE id IN ({})",
-    "decision": "SELECT id, decision, substr(rationale, 1, ?), NULL, superseded_by FROM decisions WHERE id IN ({})",
-    "message": "SELECT id, '', substr(content, 1, ?), conversation_id, NULL FROM messages WHERE id IN ({})",
-    "plan": "SELECT id, instruction, substr('', 1, ?), conversation_id, NULL FROM plans WHERE id IN ({})",
-}
+_ENTRY_SQL = """
+SELECT m.id, m.kind, m.ref_id, m.created_at, m.apps, m.tags,
+    CASE m.kind WHEN 'note' THEN n.title WHEN 'decision' THEN d.decision WHEN 'plan' THEN p.instruction ELSE '' END,
+    substr(CASE m.kind WHEN 'note' THEN n.text WHEN 'decision' THEN d.rationale WHEN 'message' THEN g.content
+        ELSE '' END, 1, ?),
+    coalesce(g.conversation_id, p.conversation_id), d.superseded_by
+FROM memory_index AS m
+LEFT JOIN notes AS n ON m.kind = 'note' AND n.id = m.ref_id
+LEFT JOIN decisions AS d ON m.kind = 'decision' AND d.id = m.ref_id
+LEFT JOIN messages AS g ON m.kind = 'message' AND g.id = m.ref_id
+LEFT JOIN plans AS p ON m.kind = 'plan' AND p.id = m.ref_id
+WHERE m.id IN ({})
+"""
 
 
 def entries(conn: sqlite3.Connection, index_ids: Sequence[int], *, body_chars: int = 200) -> dict[int, Entry]:
     """Describe index entries: kind, id, title, start of the text, labels, parents."""
     if not index_ids:
         return {}
-    rows = conn.execute(
-        f"SELECT id, kind, ref_id, created_at, apps, tags FROM memory_index WHERE id IN ({_marks(index_ids)})",
-        list(index_ids),
-    ).fetchall()
-    sources: dict[tuple[str, int], tuple[str, str, int | None, int | None]] = {}
-    for kind, sql in _SOURCES.items():
-        refs = [r[2] for r in rows if r[1] == kind]
-        if refs:
-            for ref_id, *source in conn.execute(sql.format(_marks(refs)), [body_chars, *refs]):
-                sources[(kind, ref_id)] = tuple(source)  # type: ignore[assignment]
     out: dict[int, Entry] = {}
-    for index_id, kind, ref_id, created_at, apps, tags in rows:
-        title, body, conversation_id, superseded_by = sources.get((kind, ref_id), ("", "", None, None))
+    for row in conn.execute(_ENTRY_SQL.format(_marks(index_ids)), [body_chars, *index_ids]):
+        index_id, kind, ref_id, created_at, apps, tags, title, body, conversation_id, superseded_by = row
         out[index_id] = Entry(
             index_id=index_id,
             kind=kind,
@@ -248,16 +246,19 @@ class RecencyKnots:
         return [(rowid, recency_weight(now - ts)) for rowid, ts in sorted(found.items())]
 
 
-def _boost_sql(knots: list[tuple[int, float]], params: dict[str, object]) -> str:
+@functools.lru_cache(maxsize=32)
+def _boost_sql(knot_count: int) -> str:
     """SQL for the boost of ``rowid``: 0 before the first knot, linear between knots, plus a tie-break."""
-    params["k0"], params["tie"] = knots[0][0], _TIE_BREAK
-    parts = ["(CASE WHEN rowid < :k0 THEN 0.0"]
-    for i, ((r0, w0), (r1, w1)) in enumerate(itertools.pairwise(knots)):
+    between = ["WHEN rowid < ? THEN ? + ? * rowid"] * (knot_count - 1)
+    return " ".join(["(CASE WHEN rowid < ? THEN 0.0", *between, "ELSE ? END + ? * rowid)"])
+
+
+def _boost_params(knots: list[tuple[int, float]]) -> list[float]:
+    params: list[float] = [knots[0][0]]
+    for (r0, w0), (r1, w1) in itertools.pairwise(knots):
         slope = (w1 - w0) / (r1 - r0)
-        params[f"k{i + 1}"], params[f"a{i}"], params[f"b{i}"] = r1, w0 - slope * r0, slope
-        parts.append(f"WHEN rowid < :k{i + 1} THEN :a{i} + :b{i} * rowid")
-    params["last"] = knots[-1][1]
-    return " ".join([*parts, "ELSE :last END + :tie * rowid)"])
+        params += (r1, w0 - slope * r0, slope)
+    return [*params, knots[-1][1], _TIE_BREAK]
 
 
 # -- searching -----------------------------------------------------------------
@@ -272,24 +273,24 @@ def run_search(
     if not boost_knots:
         return empty
     match = " AND ".join([safe_match(terms), *_filters_match(query)])
-    params: dict[str, object] = {"match": match, "limit": query.limit + 1, "offset": query.offset}
-    where = ["memory_fts MATCH :match"]
+    where, bounds = ["memory_fts MATCH ?"], []
     if query.since is not None:
         first = _first_at_or_after(conn, query.since.timestamp())
         if first is None:
             return empty
-        where.append("rowid >= :lo")
-        params["lo"] = first[0]
+        where.append("rowid >= ?")
+        bounds.append(first[0])
     if query.until is not None:
         last = _last_before(conn, query.until.timestamp())
         if last is None:
             return empty
-        where.append("rowid <= :hi")
-        params["hi"] = last
+        where.append("rowid <= ?")
+        bounds.append(last)
     sql = (
-        f"SELECT rowid, bm25(memory_fts, 2.0, 1.0, 0.0) * (1.0 + {_boost_sql(boost_knots, params)}) AS score "
-        f"FROM memory_fts WHERE {' AND '.join(where)} ORDER BY score LIMIT :limit OFFSET :offset"
+        f"SELECT rowid, bm25(memory_fts, 2.0, 1.0, 0.0) * (1.0 + {_boost_sql(len(boost_knots))}) AS score "
+        f"FROM memory_fts WHERE {' AND '.join(where)} ORDER BY score LIMIT ? OFFSET ?"
     )
+    params = [*_boost_params(boost_knots), match, *bounds, query.limit + 1, query.offset]
     try:
         ranked = conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:

@@ -9,6 +9,7 @@ than a selective full-text query.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 __all__ = ["make_snippet"]
@@ -16,6 +17,7 @@ __all__ = ["make_snippet"]
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ers", "er", "ies", "ied", "es", "ed", "ly", "s", "e")
 
 
+@functools.lru_cache(maxsize=4096)
 def _stem(term: str) -> str:
     for suffix in _SUFFIXES:
         if term.endswith(suffix) and len(term) - len(suffix) >= 3:

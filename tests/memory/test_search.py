@@ -215,31 +215,33 @@ async def test_pagination_stops_at_the_offset_cap_and_says_so(
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "found"),
     [
-        '"unbalanced',
-        "glazing AND",
-        "OR NOT",
-        "NEAR(glazing quote",
-        "-glazing",
-        "glazing*",
-        "title:glazing",
-        "{title body}: glazing",
-        "^glazing",
-        "glazing + quote",
-        "a'b",
-        "glazing)",
-        "\\x00 glazing",
-        "NULL",
-        "glazing;DROP TABLE notes",
-        "«glazing»",
-        "glazing\u0000quote",
+        ('"unbalanced', False),
+        ("glazing AND", True),
+        ("OR NOT", False),
+        ("NEAR(glazing quote", True),
+        ("-glazing", True),
+        ("glazing*", True),
+        ("title:glazing", True),
+        ("{title body}: glazing", True),
+        ("^glazing", True),
+        ("glazing + quote", True),
+        ("a'b", False),
+        ("glazing)", True),
+        ("\\x00 glazing", False),
+        ("NULL", True),
+        ("glazing;DROP TABLE notes", True),
+        ("«glazing»", True),
+        ("glazing\u0000quote", True),
     ],
 )
-async def test_hostile_query_syntax_is_searched_as_plain_words(store: SqliteMemoryStore, query: str) -> None:
-    await store.add_note({"text": "glazing quote AND near title body null drop table notes"})
+async def test_hostile_query_syntax_is_searched_as_plain_words(
+    store: SqliteMemoryStore, query: str, found: bool
+) -> None:
+    note = await store.add_note({"text": "glazing quote AND near title body null drop table notes"})
     page = await store.search({"query": query})
-    assert all(h.kind == "note" for h in page.hits)
+    assert [h.id for h in page.hits] == ([note.id] if found else [])
     assert (await store.stats())["notes"] == 1
 
 
