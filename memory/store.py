@@ -19,7 +19,9 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, get_args, runtime_checkable
+from typing import Any, Protocol, TypeVar, get_args, runtime_checkable
+
+from pydantic import BaseModel
 
 from memory import plans
 from memory.database import Database
@@ -51,6 +53,7 @@ from memory.schema import MIGRATIONS, TABLES
 from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
 from nexus_agent.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.models import utcnow
+from nexus_agent.secret_guard import ensure_no_secrets
 
 __all__ = ["MAX_ACTIVITY", "MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
 
@@ -100,6 +103,16 @@ def _check_range(value: object, what: str, low: int, high: int) -> int:
     return value
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def _guarded(model: type[M], data: Any, what: str) -> M:
+    """Validate a write and refuse it if it would store a secret (nothing is written then)."""
+    parsed = parse_input(model, data, what)
+    ensure_no_secrets(parsed.model_dump(mode="json"), f"memory: {what}", "remember")
+    return parsed
+
+
 class SqliteMemoryStore:
     """:class:`MemoryStore` on a Nexus SQLite :class:`Database` migrated with :data:`MIGRATIONS`."""
 
@@ -139,7 +152,7 @@ class SqliteMemoryStore:
 
     # -- notes ------------------------------------------------------------------
     async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
-        return await self._db.run(self._add_note, parse_input(NoteIn, note, "the note"))
+        return await self._db.run(self._add_note, _guarded(NoteIn, note, "the note"))
 
     def _add_note(self, n: NoteIn) -> Note:
         with self._write() as (conn, now):
@@ -167,7 +180,7 @@ class SqliteMemoryStore:
 
     # -- decisions --------------------------------------------------------------
     async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision:
-        return await self._db.run(self._log_decision, parse_input(DecisionIn, decision, "the decision"))
+        return await self._db.run(self._log_decision, _guarded(DecisionIn, decision, "the decision"))
 
     def _log_decision(self, d: DecisionIn) -> Decision:
         with self._write() as (conn, now):
@@ -226,7 +239,7 @@ class SqliteMemoryStore:
 
     # -- conversations ----------------------------------------------------------
     async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
-        c = parse_input(ConversationIn, conversation if conversation is not None else {}, "the conversation")
+        c = _guarded(ConversationIn, conversation if conversation is not None else {}, "the conversation")
         return await self._db.run(self._start_conversation, c)
 
     def _start_conversation(self, c: ConversationIn) -> Conversation:
@@ -239,7 +252,7 @@ class SqliteMemoryStore:
 
     async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
         conversation_id = _check_id(conversation_id, "conversation id")
-        return await self._db.run(self._add_message, conversation_id, parse_input(MessageIn, message, "the message"))
+        return await self._db.run(self._add_message, conversation_id, _guarded(MessageIn, message, "the message"))
 
     def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
         with self._write() as (conn, now):
@@ -297,7 +310,7 @@ class SqliteMemoryStore:
 
     # -- plans ------------------------------------------------------------------
     async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
-        return await self._db.run(self._create_plan, parse_input(PlanIn, plan, "the plan"))
+        return await self._db.run(self._create_plan, _guarded(PlanIn, plan, "the plan"))
 
     def _create_plan(self, p: PlanIn) -> Plan:
         with self._write() as (conn, now):
@@ -305,7 +318,7 @@ class SqliteMemoryStore:
 
     async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
         plan_id = _check_id(plan_id, "plan id")
-        return await self._db.run(self._add_plan_step, plan_id, parse_input(PlanStepIn, step, "the plan step"))
+        return await self._db.run(self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step"))
 
     def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
         with self._write() as (conn, now):
@@ -313,7 +326,7 @@ class SqliteMemoryStore:
 
     async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
         plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
-        u = parse_input(PlanStepUpdate, update, "the step update")
+        u = _guarded(PlanStepUpdate, update, "the step update")
         return await self._db.run(self._update_plan_step, plan_id, seq, u)
 
     def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from memory.store import MemoryStore, SqliteMemoryStore
+from memory.database import Database
+from memory.store import MIGRATIONS, MemoryStore, SqliteMemoryStore
 from nexus_agent.errors import Conflict, InvalidInput, NotFound
 from tests.memory.conftest import Clock
 
@@ -241,3 +244,18 @@ async def test_stats_count_every_kind_of_record(store: SqliteMemoryStore) -> Non
         "decisions": 1,
         "notes": 1,
     }
+
+
+async def test_a_write_that_would_store_a_secret_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    from nexus_agent.errors import SecretLeakRefused
+
+    database = Database(tmp_path / "m.db")
+    database.migrate([MIGRATIONS])
+    store = SqliteMemoryStore(database)
+    token = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0" * 2  # built at run time: nothing token-like in the repo
+    with pytest.raises(SecretLeakRefused) as refused:
+        await store.add_note({"text": f"the quote-engine deploy token is {token}", "author": "owner"})
+    assert "memory: the note" in str(refused.value) and token not in str(refused.value)
+    assert (await store.stats()).get("notes", 0) == 0
+    database.close()
+    assert token.encode() not in (tmp_path / "m.db").read_bytes()
