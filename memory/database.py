@@ -25,6 +25,7 @@ import anyio.to_thread
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from memory.group_commit import GroupCommitWriter
 from nexus_agent.errors import DatabaseLocked, DatabaseReadOnly, NotANexusDatabase, StorageError
 
 __all__ = ["APPLICATION_ID", "Database", "translate_sqlite_error"]
@@ -69,6 +70,7 @@ class Database:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._closed = False
+        self._writer: GroupCommitWriter | None = None
         try:
             if str(self.path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +100,7 @@ class Database:
             return
         tables = [
             r[0]
-            for r in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-            )
+            for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
         ]
         if app_id != 0 or tables:
             raise NotANexusDatabase(
@@ -133,9 +133,35 @@ class Database:
             return [f"{m.name}:{p.name}" for m in migration_sets for p in m.pending(self.db)]
 
     # -- access -----------------------------------------------------------
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def begin_immediate(self) -> None:
+        self._ensure_open()
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate_sqlite_error(exc, self.path) from exc
+
+    def commit(self) -> None:
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise translate_sqlite_error(exc, self.path) from exc
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        """A write transaction: ``BEGIN IMMEDIATE`` now, ``COMMIT`` on exit (durable)."""
+        """A write transaction: ``BEGIN IMMEDIATE`` now, ``COMMIT`` on exit (durable).
+
+        Inside the group-commit writer (:meth:`run_write`) the batch owns the transaction and
+        this write's savepoint, so this simply hands over the database.
+        """
+        if self._writer is not None and self._writer.in_group():
+            yield self.db
+            return
         with self._lock:
             self._ensure_open()
             try:
@@ -177,11 +203,34 @@ class Database:
         """Run a synchronous database function in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(self.call, fn, *args, **kwargs))
 
+    async def run_write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a write function (one that uses :meth:`write`) through the group-commit writer.
+
+        Concurrent writes share one COMMIT (one fsync); each runs in its own savepoint and its
+        caller is answered after the commit, so a returned write is durable. Off asyncio (or
+        after close) it falls back to :meth:`run`.
+        """
+        try:
+            import sniffio
+
+            on_asyncio = sniffio.current_async_library() == "asyncio"
+        except Exception:
+            on_asyncio = False
+        if not on_asyncio or self._closed:
+            return await self.run(fn, *args, **kwargs)
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = GroupCommitWriter(self)
+        return await self._writer.submit(functools.partial(self.call, fn, *args, **kwargs))
+
     def _ensure_open(self) -> None:
         if self._closed:
             raise StorageError("the database is closed", hint="This is a bug: the server shut down mid-request.")
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
         with self._lock:
             if not self._closed:
                 self._closed = True

@@ -152,7 +152,7 @@ class SqliteMemoryStore:
 
     # -- notes ------------------------------------------------------------------
     async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
-        return await self._db.run(self._add_note, _guarded(NoteIn, note, "the note"))
+        return await self._db.run_write(self._add_note, _guarded(NoteIn, note, "the note"))
 
     def _add_note(self, n: NoteIn) -> Note:
         with self._write() as (conn, now):
@@ -180,7 +180,7 @@ class SqliteMemoryStore:
 
     # -- decisions --------------------------------------------------------------
     async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision:
-        return await self._db.run(self._log_decision, _guarded(DecisionIn, decision, "the decision"))
+        return await self._db.run_write(self._log_decision, _guarded(DecisionIn, decision, "the decision"))
 
     def _log_decision(self, d: DecisionIn) -> Decision:
         with self._write() as (conn, now):
@@ -240,7 +240,7 @@ class SqliteMemoryStore:
     # -- conversations ----------------------------------------------------------
     async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
         c = _guarded(ConversationIn, conversation if conversation is not None else {}, "the conversation")
-        return await self._db.run(self._start_conversation, c)
+        return await self._db.run_write(self._start_conversation, c)
 
     def _start_conversation(self, c: ConversationIn) -> Conversation:
         with self._write() as (conn, now):
@@ -252,7 +252,7 @@ class SqliteMemoryStore:
 
     async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
         conversation_id = _check_id(conversation_id, "conversation id")
-        return await self._db.run(self._add_message, conversation_id, _guarded(MessageIn, message, "the message"))
+        return await self._db.run_write(self._add_message, conversation_id, _guarded(MessageIn, message, "the message"))
 
     def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
         with self._write() as (conn, now):
@@ -310,7 +310,7 @@ class SqliteMemoryStore:
 
     # -- plans ------------------------------------------------------------------
     async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
-        return await self._db.run(self._create_plan, _guarded(PlanIn, plan, "the plan"))
+        return await self._db.run_write(self._create_plan, _guarded(PlanIn, plan, "the plan"))
 
     def _create_plan(self, p: PlanIn) -> Plan:
         with self._write() as (conn, now):
@@ -318,7 +318,7 @@ class SqliteMemoryStore:
 
     async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
         plan_id = _check_id(plan_id, "plan id")
-        return await self._db.run(self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step"))
+        return await self._db.run_write(self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step"))
 
     def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
         with self._write() as (conn, now):
@@ -327,7 +327,7 @@ class SqliteMemoryStore:
     async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
         plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
         u = _guarded(PlanStepUpdate, update, "the step update")
-        return await self._db.run(self._update_plan_step, plan_id, seq, u)
+        return await self._db.run_write(self._update_plan_step, plan_id, seq, u)
 
     def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:
         with self._write() as (conn, now):
@@ -339,7 +339,7 @@ class SqliteMemoryStore:
             raise InvalidInput(
                 f"{status!r} is not a plan status", hint=f"Use one of {', '.join(get_args(PlanStatus))}."
             )
-        return await self._db.run(self._set_plan_status, plan_id, status)
+        return await self._db.run_write(self._set_plan_status, plan_id, status)
 
     def _set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
         with self._write() as (conn, now):

@@ -239,7 +239,14 @@ def _high_entropy(token: str) -> bool:
     return _entropy(core) >= 4.0 and len(core) / len(_WORDS.findall(core)) < 3.0
 
 
+# Every detector needs one of these: a run of 16+ token characters, an assignment, or a PEM block.
+# Most text Nexus writes (names, tags, sentences) has none, and skips the detectors entirely.
+_MAYBE_SECRET = re.compile(r"[A-Za-z0-9_\-+/.~]{16,}|[=:]|-----BEGIN")
+
+
 def _text_hits(text: str, *, entropy: bool = True) -> list[_Hit]:
+    if not _MAYBE_SECRET.search(text):
+        return []
     hits: list[_Hit] = []
     for kind, pattern, group, check in _PATTERNS:
         for m in pattern.finditer(text):
