@@ -142,7 +142,14 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         report = await import_portfolio(
             Path(args.path), services.registry, services.settings.actor, dry_run=args.dry_run
         )
-        _emit(args, report, report.to_text())
+        human = report.to_text()
+        if not args.dry_run and services.truth is not None:
+            # The registry in SQLite and the registry in the truth source stay in sync.
+            from nexus_agent.truth import reconcile
+
+            synced = await reconcile(services.registry, services.truth, direction="push", actor=services.settings.actor)
+            human += f"\ntruth source: {len(synced.pushed)} app file(s) written"
+        _emit(args, report, human)
         return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
     elif args.action == "sync":
         from nexus_agent.truth import reconcile

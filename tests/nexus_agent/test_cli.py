@@ -163,6 +163,16 @@ def test_registry_import_of_the_legacy_portfolio(env: dict[str, str], capsys: py
     assert outcomes["quote-engine"] == "unchanged" and outcomes["portal-legacy"] == "backup_only"
     code, out, _ = run(capsys, env, "registry", "list")
     assert "glazing-scheduler" in out and "sitesurvey" not in out.replace("site-survey", "")
+    # Imported apps reach the truth source too, and no plaintext secret from the portfolio does.
+    from tests.portfolio.conftest import secret_values
+
+    truth = Path(env["NEXUS_HOME"]) / "truth"
+    assert (truth / "registry" / "apps" / "glazing-scheduler.json").is_file()
+    secrets = secret_values(FIXTURE)
+    assert secrets
+    stored = [p.read_bytes() for p in truth.rglob("*") if p.is_file()]
+    assert not any(s.encode() in blob for s in secrets for blob in stored)
+    assert run(capsys, env, "registry", "sync")[0] == 0
 
 
 def test_registering_writes_the_truth_source_and_sync_agrees(

@@ -107,11 +107,19 @@ async def test_nexus_lists_calls_and_fans_out_to_real_satellites(tmp_path: Path)
                 failing = await client.call_tool("satellite_call", {"tool": "quotes-east__explode"})
                 assert failing.is_error and "quotes-east__explode" in failing.content[0].text
 
+                progress: list[tuple[float, float | None, str | None]] = []
+
+                async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                    progress.append((done, total, message))
+
                 with anyio.fail_after(60):
                     fan = await client.call_tool(
                         "satellite_fan_out",
                         {"tool": "open_quotes", "arguments": {"min_value": 25_000}, "capability": "quote generation"},
+                        progress_callback=on_progress,
                     )
+                # Progress streamed to Nexus's own MCP client while the fan-out ran: one per satellite.
+                assert len(progress) >= 3 and progress[-1][0] == progress[-1][1] == 3
                 items = {i["slug"]: i for i in fan.structured_content["items"]}
                 assert items["quotes-east"]["ok"] and items["quotes-west"]["ok"]
                 assert not items["quotes-down"]["ok"]
