@@ -1,12 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from memory.database import Database
 from nexus_agent.config import Settings
-from nexus_agent.services import NexusServices, open_services_sync
+from nexus_agent.models import AppRecord
+from nexus_agent.registry import SqliteRegistry
+from nexus_agent.services import ALL_MIGRATIONS, NexusServices, open_services_sync
+
+MakeApp = Callable[..., AppRecord]
 
 
 @pytest.fixture
@@ -23,3 +29,35 @@ def settings(tmp_path: Path) -> Settings:
 def services(settings: Settings) -> Iterator[NexusServices]:
     with open_services_sync(settings) as svc:
         yield svc
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nexus.db"
+
+
+@pytest.fixture
+def database(db_path: Path) -> Iterator[Database]:
+    """A Nexus database with every migration applied (memory, registry, flows, events)."""
+    db = Database(db_path, sync="normal")
+    db.migrate(ALL_MIGRATIONS)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def registry(database: Database) -> SqliteRegistry:
+    return SqliteRegistry(database)
+
+
+@pytest.fixture
+def make_app() -> MakeApp:
+    """``make_app("quote-engine", status="active")``: a valid AppRecord (live apps get an endpoint)."""
+
+    def make(slug: str, **fields: Any) -> AppRecord:
+        data: dict[str, Any] = {"slug": slug, "name": slug.replace("-", " ").title(), **fields}
+        if data.get("status") in {"active", "degraded"} and "endpoints" not in data:
+            data["endpoints"] = {"mcp_url": f"http://{slug}.example.test/mcp"}
+        return AppRecord.model_validate(data)
+
+    return make

@@ -13,12 +13,11 @@ import anyio.to_thread
 import pytest
 
 from memory.database import Database
-from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import SqliteMemoryStore
 from nexus_agent.errors import UpstreamError
-from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService
+from nexus_agent.flows import InstructionService
 from nexus_agent.models import AppRecord
-from nexus_agent.registry import REGISTRY_MIGRATIONS, SqliteRegistry
+from nexus_agent.registry import SqliteRegistry
 from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.testing.fake_github._repo import person
 from nexus_agent.truth import GitHubTokenAuth, GitHubTruthSource, LocalGitTruthSource, TruthSource
@@ -110,24 +109,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nexus.db"
-
-
-@pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:
-    db = Database(db_path, sync="normal")
-    db.migrate([MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS])
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def registry(database: Database) -> SqliteRegistry:
-    return SqliteRegistry(database)
 
 
 @pytest.fixture

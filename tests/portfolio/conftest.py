@@ -3,14 +3,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from memory.database import Database
-from nexus_agent.registry import REGISTRY_MIGRATIONS, SqliteRegistry
 from nexus_agent.secret_guard import redact, scan
 
 #: The shared fixture lives beside the repository clone: <repo>/../shared/fixtures/legacy-portfolio.
@@ -27,24 +24,6 @@ def legacy_portfolio() -> Path:
     if not (FIXTURE / "apps").is_dir():
         pytest.skip(f"the shared legacy-portfolio fixture is not at {FIXTURE} (clone shared/ beside the repository)")
     return FIXTURE
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nexus.db"
-
-
-@pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:
-    db = Database(db_path, sync="normal")
-    db.migrate([REGISTRY_MIGRATIONS])
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def registry(database: Database) -> SqliteRegistry:
-    return SqliteRegistry(database)
 
 
 def _resolve(data: Any, path: str) -> Any:

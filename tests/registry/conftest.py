@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from memory.database import Database
 from nexus_agent.models import AppRecord
-from nexus_agent.registry import REGISTRY_MIGRATIONS, SqliteRegistry
+from nexus_agent.registry import SqliteRegistry
 
 MakeApp = Callable[..., AppRecord]
 
@@ -31,19 +29,6 @@ class TickingClock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "nexus.db"
-
-
-@pytest.fixture
-def database(db_path: Path) -> Iterator[Database]:
-    db = Database(db_path, sync="normal")
-    db.migrate([REGISTRY_MIGRATIONS])
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def clock() -> TickingClock:
     return TickingClock()
 
@@ -51,14 +36,3 @@ def clock() -> TickingClock:
 @pytest.fixture
 def registry(database: Database, clock: TickingClock) -> SqliteRegistry:
     return SqliteRegistry(database, clock=clock)
-
-
-@pytest.fixture
-def make_app() -> MakeApp:
-    def make(slug: str, **fields: Any) -> AppRecord:
-        data: dict[str, Any] = {"slug": slug, "name": slug.replace("-", " ").title(), **fields}
-        if data.get("status") in {"active", "degraded"} and "endpoints" not in data:
-            data["endpoints"] = {"mcp_url": f"http://{slug}.example.test/mcp"}
-        return AppRecord.model_validate(data)
-
-    return make

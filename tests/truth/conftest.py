@@ -3,16 +3,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from memory.database import Database
-from nexus_agent.models import AppRecord
-from nexus_agent.registry import REGISTRY_MIGRATIONS, SqliteRegistry
 from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.truth import GitHubTruthSource, LocalGitTruthSource, TruthSource
-from tests.truth.support import TOKEN, MakeApp, make_github
+from tests.truth.support import TOKEN, make_github
 
 _names = itertools.count(1)
 
@@ -58,22 +54,3 @@ def truth(request: pytest.FixtureRequest) -> TruthSource:
     """Each implementation in turn: the contract suite runs against both."""
     fixture = "local_truth" if request.param == "local" else "github_truth"
     return request.getfixturevalue(fixture)
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    database = Database(tmp_path / "n.db", sync="normal")
-    database.migrate([REGISTRY_MIGRATIONS])
-    yield SqliteRegistry(database)
-    database.close()
-
-
-@pytest.fixture
-def make_app() -> MakeApp:
-    def make(slug: str, **fields: Any) -> AppRecord:
-        data: dict[str, Any] = {"slug": slug, "name": slug.replace("-", " ").title(), **fields}
-        if data.get("status") in {"active", "degraded"} and "endpoints" not in data:
-            data["endpoints"] = {"mcp_url": f"http://{slug}.example.test/mcp"}
-        return AppRecord.model_validate(data)
-
-    return make
