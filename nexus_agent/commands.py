@@ -156,12 +156,15 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
 
         if services.truth is None:
             raise InvalidInput("no truth source is configured", hint="Set NEXUS_TRUTH=local or github.")
-        report = await reconcile(
+        sync_report = await reconcile(
             services.registry, services.truth, direction=args.direction, actor=services.settings.actor
         )
-        _emit(args, report, report.summary())
-        unresolved = report.direction == "report" and (
-            report.only_in_registry or report.only_in_truth or report.differing or report.invalid_in_truth
+        _emit(args, sync_report, sync_report.summary())
+        unresolved = sync_report.direction == "report" and (
+            sync_report.only_in_registry
+            or sync_report.only_in_truth
+            or sync_report.differing
+            or sync_report.invalid_in_truth
         )
         return EXIT_FAILED if unresolved else EXIT_OK
     elif args.action == "history":

@@ -138,7 +138,7 @@ class NotANexusDatabase(StorageError):
     code = "not_a_nexus_database"
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: Any) -> str:
     ctx = err.get("ctx") or {}
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))

@@ -287,7 +287,12 @@ def _names(matches: Iterable[AppMatch]) -> str:
 
 def _unique(terms: list[tuple[str, str]]) -> list[tuple[str, str]]:
     seen: set[str] = set()
-    return [(t, w) for t, w in terms if not (t in seen or seen.add(t))]
+    out: list[tuple[str, str]] = []
+    for t, w in terms:
+        if t not in seen:
+            seen.add(t)
+            out.append((t, w))
+    return out
 
 
 def _check(required: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -449,8 +449,8 @@ class SqliteRegistry:
         columns = record.model_dump(
             mode="json", include={"slug", "name", "category", "status", "created_at", "updated_at"}
         )
-        db["apps"].upsert({**columns, "record": record.model_dump_json()}, pk="slug")
+        db.table("apps").upsert({**columns, "record": record.model_dump_json()}, pk="slug")
         db.execute("DELETE FROM apps_fts WHERE slug = ?", [record.slug])
         db.execute("INSERT INTO apps_fts VALUES (?, ?, ?, ?, ?, ?)", _fts_row(record))
         if change is not None:
-            db["app_status_history"].insert(change.model_dump(mode="json"))
+            db.table("app_status_history").insert(change.model_dump(mode="json"))

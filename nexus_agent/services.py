@@ -138,6 +138,7 @@ def services_from_database(settings: Settings, database: Database) -> NexusServi
         truth=open_truth_source(settings.truth),
         outbox=Outbox(database),
     )
+    assert services.outbox is not None
     services.notify = outbox_notify(services.outbox)
     return services
 

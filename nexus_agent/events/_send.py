@@ -10,6 +10,7 @@ import email.utils
 import json
 import logging
 import time
+from typing import Any
 
 import anyio
 import httpx
@@ -91,7 +92,7 @@ def _explain(answer: bytes) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         parts = [str(inner.get(k)) for k in ("code", "message") if inner.get(k)]
         if parts:
             text = ": ".join(parts)

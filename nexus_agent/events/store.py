@@ -316,7 +316,8 @@ class OutboxStore:
     def _require(self, db: sqlite_utils.Database, key: int | str | None) -> OutboxEntry:
         by_id = isinstance(key, int) or (isinstance(key, str) and key.isdigit() and len(key) < 18)
         column = "id" if by_id else "delivery_id"
-        row = db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE {column} = ?", [int(key) if by_id else key]).fetchone()
+        value = int(str(key)) if by_id else key
+        row = db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE {column} = ?", [value]).fetchone()
         if row is None:
             raise NotFound(f"there is no event {key} in the outbox", hint="List them with `nexus events list`.")
         return _entry(row)

@@ -108,7 +108,7 @@ class InstructionStore:
     def insert(self, instructions: Sequence[Instruction]) -> None:
         with self.db.write() as db:
             for ins in instructions:
-                db["instructions"].insert(self._row(ins))
+                db.table("instructions").insert(self._row(ins))
                 for step in ins.history:
                     self._log(db, ins.id, step)
 
@@ -142,7 +142,7 @@ class InstructionStore:
                 status = step
             updated = current.model_copy(update={**(update or {}), "status": status, "updated_at": at})
             updated = Instruction.model_validate({**updated.model_dump(), "history": [*current.history, *made]})
-            db["instructions"].update(instruction_id, self._row(updated))
+            db.table("instructions").update(instruction_id, self._row(updated))
             for step_made in made:
                 self._log(db, instruction_id, step_made)
         return updated, made
@@ -246,7 +246,7 @@ class InstructionStore:
 
     @staticmethod
     def _log(db: sqlite_utils.Database, instruction_id: str, step: InstructionTransition) -> None:
-        db["instruction_history"].insert(
+        db.table("instruction_history").insert(
             {
                 "instruction_id": instruction_id,
                 "from_status": step.from_status.value if step.from_status else None,

@@ -359,7 +359,7 @@ class InstructionService:
     async def _move(
         self,
         instruction_id: str,
-        steps: list[InstructionStatus],
+        steps: builtins.list[InstructionStatus],
         *,
         by: str,
         reason: str,

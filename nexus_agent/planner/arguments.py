@@ -166,8 +166,8 @@ def _string(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, s
     if words & {"sku", "product", "code", "item", "part", "stock"} and e.skus:
         return e.skus[0].value, e.skus[0].text
     if words & {"id", "ref", "reference", "number"} or any(w.endswith("id") for w in words):
-        found = _id_for(words, ctx.tool_words, e.ids)
-        return (found.value, found.text) if found else None
+        found_id = _id_for(words, ctx.tool_words, e.ids)
+        return (found_id.value, found_id.text) if found_id else None
     if "email" in words and e.emails:
         return e.emails[0].value, e.emails[0].text
     if words & {"postcode", "zip", "post"} and e.postcodes:
@@ -219,8 +219,8 @@ def _value(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, st
             return (picked, ", ".join(map(str, picked))) if picked else None
         if items.get("type") == "string" and any(w.endswith("ids") for w in _words(prop)):
             singular = {w[:-1] if w.endswith("s") else w for w in _words(prop)}
-            found = [f for f in ctx.entities.ids if _id_for(singular, ctx.tool_words, [f])]
-            return ([f.value for f in found], ", ".join(str(f.value) for f in found)) if found else None
+            ids = [f for f in ctx.entities.ids if _id_for(singular, ctx.tool_words, [f])]
+            return ([f.value for f in ids], ", ".join(str(f.value) for f in ids)) if ids else None
         return None
     if kind == "string" or kind is None:
         return _string(prop, schema, ctx)

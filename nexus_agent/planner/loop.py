@@ -26,6 +26,7 @@ from typing import Any, get_args
 import anyio
 
 import prompts
+from memory.models import PlanStatus
 from memory.store import MemoryStore
 from nexus_agent.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
@@ -46,7 +47,7 @@ __all__ = ["Planner"]
 
 log = logging.getLogger("nexus.planner")
 
-_MEMORY_STATUS = {
+_MEMORY_STATUS: dict[str, PlanStatus] = {
     "running": "running",
     "awaiting_approval": "draft",
     "dry_run": "draft",

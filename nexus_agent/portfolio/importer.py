@@ -24,7 +24,7 @@ import anyio.to_thread
 from nexus_agent.errors import InvalidInput, NexusError, NotFound
 from nexus_agent.models import AppRecord
 from nexus_agent.portfolio._plan import FolderPlan, plan_portfolio
-from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportReport
+from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
 from nexus_agent.registry import Registry
 from nexus_agent.secret_guard import ensure_no_secrets
 
@@ -94,7 +94,8 @@ async def _register(
         result.outcome = "failed"
         result.failures.append(FileFailure(file=f"apps/{plan.folder}/", reason=exc.message))
         return
-    result.outcome = {"created": "imported", "updated": "updated", "unchanged": "unchanged"}[done.action]
+    outcomes: dict[str, ImportOutcome] = {"created": "imported", "updated": "updated", "unchanged": "unchanged"}
+    result.outcome = outcomes[done.action]
     result.changed_fields = done.changed_fields if done.action == "updated" else []
     result.notes += done.notes
 

@@ -161,13 +161,14 @@ def classify(
             ctx, DISCONNECTED, f"lost the connection to satellite '{slug}' while {action}: {_describe(exc)}"
         )
     if isinstance(exc, ValidationError):
-        first = exc.errors(include_url=False)[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()))
+        errors = exc.errors(include_url=False)
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        first_problem = errors[0]["msg"] if errors else "invalid"
         return satellite_error(
             ctx,
             PROTOCOL,
             f"satellite '{slug}' sent a reply Nexus could not understand while {action} "
-            f"({exc.error_count()} problem(s), first at '{where}': {first.get('msg', 'invalid')})",
+            f"({exc.error_count()} problem(s), first at '{where}': {first_problem})",
             "The satellite does not follow the MCP schema; fix the satellite.",
         )
     if isinstance(exc, MCPError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +25,6 @@ import anyio
 import httpx
 import httpx2
 from anyio.abc import TaskGroup
-from mcp.shared.dispatcher import ProgressFnT
 
 from nexus_agent.errors import NexusError, NotFound
 from nexus_agent.models import AppRecord, AppStatus
@@ -112,7 +111,7 @@ class SatellitePool:
             self._tg = None
             await self._http.__aexit__(None, None, None)
 
-    def _spawn(self, func: Callable[[], Awaitable[None]]) -> None:
+    def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if self._tg is None:
             raise RuntimeError("SatellitePool must be entered (async with) before use")
         self._tg.start_soon(func)
@@ -123,11 +122,11 @@ class SatellitePool:
         """Make the pool match the registry: add new satellites, rewire changed ones, drop removed ones."""
         if secrets is not None:
             self._secrets = dict(secrets)
-        records = {r.slug: r for r in records}
-        for slug in set(self._satellites) - set(records):
+        by_slug = {r.slug: r for r in records}
+        for slug in set(self._satellites) - set(by_slug):
             self._forget(slug)
-        self._records = records
-        for slug, record in records.items():
+        self._records = by_slug
+        for slug, record in by_slug.items():
             token = self._secrets.get(record.endpoints.token_env) if record.endpoints.token_env else None
             current = self._satellites.get(slug)
             live = self.settings.callable_statuses
@@ -300,7 +299,7 @@ class SatellitePool:
         arguments: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
-        on_progress: ProgressFnT | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> SatelliteCallResult:
         """Call one satellite tool. A tool error comes back as ``is_error``; faults raise UpstreamError.
 

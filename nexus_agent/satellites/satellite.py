@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from mcp import Client
@@ -32,6 +32,7 @@ from nexus_agent.satellites._faults import (
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection, capture_http_statuses, failing_status
 from nexus_agent.satellites.discovery import Listing, build_listing
+from nexus_agent.satellites.fanout import ProgressCallback
 from nexus_agent.satellites.models import BreakerState, PoolSettings, SatelliteCallResult, SatelliteTool
 
 __all__ = ["Satellite"]
@@ -156,7 +157,7 @@ class Satellite:
         *,
         deadline: float,
         timeout: float,
-        on_progress: ProgressFnT | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> SatelliteCallResult:
         """Call ``tool`` (arguments already validated) before ``deadline``; retry only read-only/idempotent tools."""
         connection = self.ready()
@@ -175,7 +176,9 @@ class Satellite:
                 with anyio.fail_after(remaining), capture_http_statuses() as statuses:
                     async with connection.use() as client:
                         used = client
-                        result = await client.call_tool(tool.name, arguments, progress_callback=on_progress)
+                        result = await client.call_tool(
+                            tool.name, arguments, progress_callback=cast(ProgressFnT | None, on_progress)
+                        )
             except Exception as exc:
                 error = self._fault(used, exc, action, timeout, failing_status(statuses))
                 reason = reason_of(error)

@@ -211,8 +211,8 @@ def tree_json(repo: FakeRepo, sha: str, api: str, *, recursive: bool) -> dict[st
         for p, s in repo.git.folders(snap).items()
     ]
     if not recursive:
-        entries = [e for e in entries if "/" not in e["path"]]
-    entries.sort(key=lambda e: e["path"])
+        entries = [e for e in entries if "/" not in str(e["path"])]
+    entries.sort(key=lambda e: str(e["path"]))
     return {"sha": sha, "url": f"{base}/trees/{sha}", "tree": entries, "truncated": False}
 
 
