@@ -22,8 +22,8 @@ from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
-from nexus_agent.errors import ConfigError, Conflict, NexusError
-from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, WebhookSecrets, dispatching
+from nexus_agent.errors import ConfigError, Conflict, NexusError, NotFound
+from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
 from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
@@ -43,6 +43,14 @@ log = logging.getLogger("nexus.services")
 
 ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS)
 HEALTH_ACTOR = "nexus-health-monitor"
+INSTRUCTION_EVENT = "instruction.created"
+
+
+async def _no_notify(event: str, target: AppRecord, data: dict[str, Any]) -> str:
+    raise ConfigError(
+        "no event outbox is connected, so satellites cannot be notified yet",
+        hint="Run `nexus serve`, or `nexus events dispatch`.",
+    )
 
 
 @dataclass
@@ -98,6 +106,25 @@ class NexusServices:
             log.warning("truth source not updated for %s: %s", record.slug, exc.message)
             return f"the truth source was not updated ({exc.message}); run `nexus registry sync --direction push`"
         return None
+
+    def instruction_service(self) -> InstructionService | None:
+        """The instruction flow over these services (None without a truth source)."""
+        if self.instructions is None and self.truth is not None:
+            self.instructions = InstructionService(
+                self.database, self.truth, self.registry, self.memory, self.notify or _no_notify
+            )
+        return self.instructions
+
+    async def after_delivery(self, entry: OutboxEntry) -> None:
+        """A satellite answered an instruction notice with 2xx: its webhook handler has the instruction."""
+        if entry.event != INSTRUCTION_EVENT:
+            return
+        service = self.instruction_service()
+        if service is None:
+            return
+        # Already acknowledged, reported or expired (Conflict), or not an instruction of ours (NotFound).
+        with contextlib.suppress(Conflict, NotFound):
+            await service.acknowledge(entry.delivery_id, by=entry.target, reason="the satellite accepted the notice")
 
     async def record_health_change(self, slug: str, old: AppStatus, new: AppStatus, detail: str) -> None:
         """Health monitor callback: registry status (who/why) and a memory note."""
@@ -214,7 +241,7 @@ async def _satellite_pool(
             if monitor and services.outbox is not None:
                 # A server dispatches the outbox; one-shot CLI commands only enqueue.
                 services.webhook_secrets = WebhookSecrets(dict(secrets or {}), await services.registry.all())
-                async with dispatching(services.outbox, services.webhook_secrets):
+                async with dispatching(services.outbox, services.webhook_secrets, on_delivered=services.after_delivery):
                     yield
             else:
                 yield

@@ -54,6 +54,10 @@ def instruction_service(services: NexusServices) -> InstructionService:
     existing = getattr(services, "instructions", None)
     if isinstance(existing, InstructionService):
         return existing
+    if getattr(services, "notify", None) is not None and hasattr(services, "instruction_service"):
+        built = services.instruction_service()
+        if built is not None:
+            return built
     notify = getattr(services, "notify", None) or _not_wired
     return InstructionService(services.database, _truth(services), services.registry, services.memory, notify)
 

@@ -31,7 +31,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,12 +80,14 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
         user_agent: str = "nexus-outbox",
+        on_delivered: Callable[[OutboxEntry], Awaitable[None]] | None = None,
     ) -> None:
         if concurrency < 1 or per_target < 1:
             raise ValueError("concurrency and per_target must be at least 1")
         if lease_s <= timeout_s + 1:
             raise ValueError("lease_s must exceed timeout_s by more than a second, or a slow send could be sent twice")
         self.outbox = outbox
+        self._on_delivered = on_delivered
         self._secrets = secrets
         self._http = http
         self.concurrency = concurrency
@@ -272,6 +274,13 @@ class Dispatcher:
                 )
         for field in DispatchReport.model_fields:
             setattr(self.totals, field, getattr(self.totals, field) + getattr(report, field))
+        if self._on_delivered is not None:
+            for outcome, status in zip(outcomes, statuses, strict=True):
+                if status is OutboxStatus.delivered:
+                    try:
+                        await self._on_delivered(outcome.entry)
+                    except Exception:  # a follow-up must never stop the dispatcher; the row is delivered
+                        log.exception("after delivering event %s", outcome.entry.id)
         return report
 
     async def _nothing_left(self) -> bool:
