@@ -4,77 +4,27 @@ tool functions the MCP server exposes, so the CLI and MCP cannot disagree."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
 
+from nexus_agent.cli_output import EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY, call_tool, emit, format_table, read_text_file
 from nexus_agent.config import Settings
 from nexus_agent.errors import InvalidInput, NexusError
+from nexus_agent.flow_commands import events_command, instructions_command, registrations_command
 from nexus_agent.registry import load_app_record
 from nexus_agent.services import NexusServices, open_services
-from tools import tool_by_name
-from tools.base import ToolCall
 
-__all__ = ["dispatch", "format_table"]
-
-EXIT_OK, EXIT_FAILED, EXIT_UNHEALTHY = 0, 1, 3
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "(none)"
-    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    line = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
-    out = [line.rstrip(), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(out)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _emit(args: argparse.Namespace, result: BaseModel | dict[str, Any], human: str) -> None:
-    if args.json:
-        data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(human)
-
-
-async def _tool(services: NexusServices, name: str, arguments: dict[str, Any]) -> Any:
-    call = ToolCall(services=services, actor=services.settings.actor)
-    return await tool_by_name(name).invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
-
-
-def _read_file(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise InvalidInput(f"file not found: {path}", hint="Check the path and try again.") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text", hint="Save the registration as UTF-8 JSON.") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+__all__ = ["dispatch"]
 
 
 # -- registry ---------------------------------------------------------------
 async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
     if args.action == "list":
-        page = await _tool(
+        page = await call_tool(
             services,
             "registry_list",
             {
@@ -101,9 +51,9 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         human += f"\n\n{page.total} matching app(s); registry by status: {counts or 'empty'}"
         if page.next_offset is not None:
             human += f"\nmore: --offset {page.next_offset}"
-        _emit(args, page, human)
+        emit(args, page, human)
     elif args.action == "show":
-        detail = await _tool(services, "registry_get", {"slug": args.slug})
+        detail = await call_tool(services, "registry_get", {"slug": args.slug})
         app = detail.app
         lines = [
             f"{app.name} ({app.slug})  status: {app.status.value}  version: {app.version}  category: {app.category}",
@@ -119,10 +69,10 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
             f"  {c.changed_at:%Y-%m-%d %H:%M} {c.old_status or '-'} -> {c.new_status} by {c.changed_by}: {c.reason}"
             for c in detail.history
         ] or ["  (none)"]
-        _emit(args, detail, "\n".join(line for line in lines if line is not None))
+        emit(args, detail, "\n".join(line for line in lines if line is not None))
     elif args.action == "register":
-        record = load_app_record(_read_file(args.file), args.file)
-        result = await _tool(
+        record = load_app_record(read_text_file(args.file), args.file)
+        result = await call_tool(
             services, "registry_register", {"record": record.model_dump(mode="json"), "reason": args.reason}
         )
         verb = {"created": "registered", "updated": "updated", "unchanged": "unchanged:"}[result.action]
@@ -130,12 +80,12 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         if result.action == "updated":
             human += "; changed: " + ", ".join(result.changed_fields)
         human += "".join(f"\nnote: {n}" for n in result.notes)
-        _emit(args, result, human)
+        emit(args, result, human)
     elif args.action == "set-status":
-        change = await _tool(
+        change = await call_tool(
             services, "registry_set_status", {"slug": args.slug, "status": args.status, "reason": args.reason}
         )
-        _emit(args, change, f"{change.slug}: {change.old_status or '-'} -> {change.new_status}")
+        emit(args, change, f"{change.slug}: {change.old_status or '-'} -> {change.new_status}")
     elif args.action == "import":
         from nexus_agent.portfolio import import_portfolio
 
@@ -149,7 +99,7 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
 
             synced = await reconcile(services.registry, services.truth, direction="push", actor=services.settings.actor)
             human += f"\ntruth source: {len(synced.pushed)} app file(s) written"
-        _emit(args, report, human)
+        emit(args, report, human)
         return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
     elif args.action == "sync":
         from nexus_agent.truth import reconcile
@@ -159,7 +109,7 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         sync_report = await reconcile(
             services.registry, services.truth, direction=args.direction, actor=services.settings.actor
         )
-        _emit(args, sync_report, sync_report.summary())
+        emit(args, sync_report, sync_report.summary())
         unresolved = sync_report.direction == "report" and (
             sync_report.only_in_registry
             or sync_report.only_in_truth
@@ -168,9 +118,9 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
         )
         return EXIT_FAILED if unresolved else EXIT_OK
     elif args.action == "history":
-        detail = await _tool(services, "registry_get", {"slug": args.slug})
+        detail = await call_tool(services, "registry_get", {"slug": args.slug})
         rows = [c.model_dump(mode="json") for c in detail.history]
-        _emit(
+        emit(
             args,
             {"history": rows},
             format_table(rows, ["changed_at", "old_status", "new_status", "changed_by", "reason"]),
@@ -181,7 +131,7 @@ async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
 # -- memory -----------------------------------------------------------------
 async def _memory(args: argparse.Namespace, services: NexusServices) -> int:
     if args.action == "search":
-        page = await _tool(
+        page = await call_tool(
             services,
             "memory_search",
             {
@@ -207,12 +157,12 @@ async def _memory(args: argparse.Namespace, services: NexusServices) -> int:
         human = format_table(rows, ["kind", "id", "when", "title", "snippet", "apps"])
         if page.next_offset is not None:
             human += f"\nmore: --offset {page.next_offset}"
-        _emit(args, page, human)
+        emit(args, page, human)
     elif args.action == "remember":
-        note = await _tool(services, "memory_remember", {"text": args.text, "tags": args.tag, "apps": args.app})
-        _emit(args, note, f"remembered note {note.id}")
+        note = await call_tool(services, "memory_remember", {"text": args.text, "tags": args.tag, "apps": args.app})
+        emit(args, note, f"remembered note {note.id}")
     elif args.action == "recent":
-        recent = await _tool(services, "memory_recent_activity", {})
+        recent = await call_tool(services, "memory_recent_activity", {})
         rows = [
             {
                 "kind": i.kind,
@@ -223,13 +173,13 @@ async def _memory(args: argparse.Namespace, services: NexusServices) -> int:
             }
             for i in recent.items
         ]
-        _emit(args, recent, format_table(rows, ["kind", "id", "when", "title", "summary"]))
+        emit(args, recent, format_table(rows, ["kind", "id", "when", "title", "summary"]))
     return EXIT_OK
 
 
 async def _gaps(args: argparse.Namespace, services: NexusServices) -> int:
-    report = await _tool(services, "gaps_analyse", {"capabilities": args.capabilities})
-    _emit(args, report, report.to_text())
+    report = await call_tool(services, "gaps_analyse", {"capabilities": args.capabilities})
+    emit(args, report, report.to_text())
     return EXIT_OK
 
 
@@ -237,7 +187,7 @@ async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     from nexus_agent.doctor import run_doctor
 
     report = await run_doctor(settings)
-    _emit(args, report, report.to_text())
+    emit(args, report, report.to_text())
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY
 
 
@@ -295,94 +245,8 @@ async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
     elif args.action == "reject":
         arguments["reason"] = args.reason
     tool = {"show": "plan_get"}.get(args.action, f"plan_{args.action}")
-    result = await _tool(services, tool, arguments)
-    _emit(args, result, format_plan(result))
-    return EXIT_OK
-
-
-def _instruction_rows(items: list[Any]) -> str:
-    rows = [
-        {
-            "id": i.id,
-            "target": i.target,
-            "action": i.action,
-            "status": i.status.value,
-            "deadline": f"{i.deadline:%Y-%m-%d %H:%M}" if i.deadline else "",
-            "updated": f"{i.updated_at:%Y-%m-%d %H:%M}",
-        }
-        for i in items
-    ]
-    return format_table(rows, ["id", "target", "action", "status", "deadline", "updated"])
-
-
-async def _instructions(args: argparse.Namespace, services: NexusServices) -> int:
-    if args.action == "create":
-        raw = _read_file(args.inputs[1:]) if args.inputs.startswith("@") else args.inputs
-        try:
-            inputs = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(
-                f"--inputs is not JSON: {exc.msg} at line {exc.lineno}", hint='e.g. {"year": 2026}'
-            ) from None
-        made = await _tool(
-            services,
-            "instruction_create",
-            {
-                "targets": args.target,
-                "action": args.what,
-                "description": args.description,
-                "inputs": inputs,
-                "due_in_hours": args.due_in_hours,
-                "open_issue": args.open_issue,
-            },
-        )
-        human = _instruction_rows(made.instructions) + (
-            f"\n\n{made.delivered} of {len(made.instructions)} queued for delivery as signed webhooks "
-            "(sent by the running `nexus serve`, or now with `nexus events dispatch`)"
-        )
-        _emit(args, made, human)
-    elif args.action == "list":
-        page = await _tool(
-            services,
-            "instruction_list",
-            {"target": args.target, "status": args.status, "limit": args.limit, "offset": args.offset},
-        )
-        _emit(args, page, _instruction_rows(page.items))
-    elif args.action == "show":
-        ins = await _tool(services, "instruction_get", {"id": args.id})
-        lines = [f"{ins.id}  {ins.target}  {ins.action}  {ins.status.value}", ins.description, "history:"]
-        lines += [f"  {h.at:%Y-%m-%d %H:%M} -> {h.to_status.value} by {h.by}: {h.reason}" for h in ins.history]
-        _emit(args, ins, "\n".join(line for line in lines if line))
-    elif args.action == "refresh":
-        done = await _tool(services, "instructions_refresh", {})
-        human = f"redelivered {len(done.redelivered)}, reports read {len(done.reports)}, expired {len(done.expired)}"
-        _emit(args, done, human)
-    return EXIT_OK
-
-
-async def _registrations(args: argparse.Namespace, services: NexusServices) -> int:
-    if args.action == "process":
-        done = await _tool(services, "registrations_process", {})
-        rows = [
-            {
-                "issue": o.issue_number,
-                "slug": o.slug,
-                "outcome": o.outcome,
-                "problems": len(o.problems),
-                "flags": len(o.flags),
-                "message": o.message,
-            }
-            for o in done.outcomes
-        ]
-        _emit(args, done, format_table(rows, ["issue", "slug", "outcome", "problems", "flags", "message"]))
-    elif args.action == "approve":
-        out = await _tool(services, "registration_approve", {"issue_number": args.issue, "reason": args.reason})
-        _emit(args, out, f"issue #{args.issue}: {out.outcome}")
-    elif args.action == "reject":
-        out = await _tool(
-            services, "registration_request_changes", {"issue_number": args.issue, "problems": args.problem}
-        )
-        _emit(args, out, f"issue #{args.issue}: {out.outcome}")
+    result = await call_tool(services, tool, arguments)
+    emit(args, result, format_plan(result))
     return EXIT_OK
 
 
@@ -410,35 +274,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, options)
 
 
-async def _events(args: argparse.Namespace, services: NexusServices) -> int:
-    outbox = services.outbox
-    assert outbox is not None
-    if args.action == "list":
-        page = await outbox.list(args.status, args.limit, args.offset, target=args.target)
-        _emit(args, page, page.to_text())
-    elif args.action == "show":
-        entry = await outbox.get(args.key)
-        _emit(args, entry, entry.to_text())
-    elif args.action == "replay":
-        if not args.ids and not args.all_dead:
-            raise InvalidInput("say which rows to replay", hint="Give row ids, or --all-dead.")
-        result = await outbox.replay(args.ids, all_dead=args.all_dead)
-        _emit(args, result, result.to_text())
-    elif args.action == "stats":
-        stats = await outbox.stats()
-        _emit(args, stats, stats.to_text())
-    elif args.action == "dispatch":
-        import httpx
-
-        from nexus_agent.events import Dispatcher, WebhookSecrets
-
-        secrets = WebhookSecrets(dict(os.environ), await services.registry.all())
-        async with httpx.AsyncClient(follow_redirects=False) as http:
-            report = await Dispatcher(outbox, secrets, http).drain()
-        _emit(args, report, report.to_text())
-    return EXIT_OK
-
-
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "satellite":
         return _satellite(args)
@@ -455,9 +290,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "gaps": _gaps,
         "ask": _ask,
         "plan": _plan,
-        "instructions": _instructions,
-        "registrations": _registrations,
-        "events": _events,
+        "instructions": instructions_command,
+        "registrations": registrations_command,
+        "events": events_command,
     }
     # Only the planner reaches satellites from the CLI; the other commands need just the database.
     wants_satellites = args.command in {"ask", "plan"}
