@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +44,8 @@ from nexus_agent.flows.models import (
 from nexus_agent.models import AppRecord, AppStatus, utcnow
 from nexus_agent.registry import Registry
 from nexus_agent.secret_guard import ensure_no_secrets, redact
-from nexus_agent.truth.base import TruthSource
+from nexus_agent.truth.base import TruthSource, blob_sha
+from nexus_agent.truth.models import TruthFile
 
 __all__ = ["InstructionPage", "InstructionService", "Notify", "ReportOutcome"]
 
@@ -55,6 +57,9 @@ Notify = Callable[[str, AppRecord, dict[str, Any]], Awaitable[str]]
 _S = InstructionStatus
 MAX_INPUT_BYTES = 64 * 1024
 MAX_TARGETS = 50
+
+
+_JSON_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.S)
 
 
 class InstructionService:
@@ -205,6 +210,18 @@ class InstructionService:
         await self._publish([updated], f"Instruction {instruction_id} acknowledged by {by}")
         return updated
 
+    async def _report_from_comments(self, ins: Instruction) -> TruthFile | None:
+        """A report posted as a comment on the instruction's issue: a fenced JSON block naming the instruction."""
+        assert ins.issue_number is not None
+        for comment in reversed(await self.truth.list_comments(ins.issue_number)):
+            for block in _JSON_BLOCK.findall(comment.body):
+                if f'"{ins.id}"' in block:
+                    content = block.strip().encode()
+                    return TruthFile(
+                        path=f"issue #{ins.issue_number} comment {comment.id}", content=content, sha=blob_sha(content)
+                    )
+        return None
+
     async def collect_reports(self, *, actor: str = "nexus") -> list[ReportOutcome]:
         """Read the satellites' reports of open instructions and complete or fail them.
 
@@ -218,9 +235,12 @@ class InstructionService:
         outcomes: list[ReportOutcome] = []
         finished: list[Instruction] = []
         for ins in open_:
-            if ins.report_path not in present:
+            if ins.report_path in present:
+                found = await self.truth.get(ins.report_path)
+            elif ins.issue_number is not None:
+                found = await self._report_from_comments(ins)
+            else:
                 continue
-            found = await self.truth.get(ins.report_path)
             if found is None:
                 continue
             report, problems = check_report(ins, found)

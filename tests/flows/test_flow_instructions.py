@@ -246,3 +246,27 @@ async def test_instructions_are_listed_newest_first_by_target_and_status(service
         await service.list(status="done")
     with pytest.raises(NotFound):
         await service.get("ins-20250101-00000000")
+
+
+@pytest.mark.usefixtures("registered")
+async def test_a_report_posted_as_an_issue_comment_completes_the_instruction(
+    world: World, service: InstructionService
+) -> None:
+    """A satellite that does not write report files can report on the instruction's issue instead."""
+    [ins] = await service.create("quote-engine", "export.customers", actor="owner", open_issue=True)
+    assert ins.issue_number is not None
+    report = {
+        "instruction_id": ins.id,
+        "target": "quote-engine",
+        "status": "completed",
+        "result_summary": "exported 12 customers",
+        "outputs": {"rows": 12},
+        "reported_by": "quote-engine",
+        "reported_at": "2025-11-03T10:00:00Z",
+    }
+    await world.satellite.comment(ins.issue_number, "Done, see below.\n```json\n" + json.dumps(report) + "\n```")
+    [outcome] = await service.collect_reports()
+    assert (outcome.instruction_id, outcome.outcome) == (ins.id, "completed")
+    done = await service.get(ins.id)
+    assert done.status is S.completed and done.result is not None and done.result.outputs == {"rows": 12}
+    assert await service.collect_reports() == []
