@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import builtins
 import difflib
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -53,6 +52,7 @@ from nexus_agent.models import (
     slugify,
     utcnow,
 )
+from nexus_agent.registration_file import load_app_record
 from nexus_agent.secret_guard import ensure_no_secrets
 
 __all__ = [
@@ -111,62 +111,6 @@ def _create_fts(db: sqlite_utils.Database) -> None:
         "CREATE VIRTUAL TABLE apps_fts USING fts5(slug UNINDEXED, name, description, capabilities, "
         "workflows, tags, tokenize = 'porter unicode61 remove_diacritics 2')"
     )
-
-
-# -- parsing registrations -----------------------------------------------------
-def _looks_like(text: str) -> str:
-    head = text.lstrip()[:200].lower()
-    if head.startswith(("<!doctype html", "<html")) or "<html" in head:
-        title = re.search(r"<title>(.{0,80}?)</title>", text[:2000], re.IGNORECASE | re.DOTALL)
-        return "an HTML page" + (f" (title {title.group(1).strip()!r})" if title else "")
-    if head.startswith("<?xml") or head.startswith("<"):
-        return "XML or HTML markup"
-    if re.match(r"^[\w.-]+\s*:", head) or head.startswith("---"):
-        return "YAML or a key: value file"
-    return ""
-
-
-def load_app_record(data: Mapping[str, Any] | str | bytes, source: str) -> AppRecord:
-    """Parse one registration (a dict or JSON text) into an :class:`AppRecord`.
-
-    A UTF-8 byte-order mark is ignored. Anything that is not a JSON object, and
-    every invalid field, becomes an :class:`InvalidInput` naming ``source``.
-    """
-    if isinstance(data, bytes | bytearray):
-        try:
-            data = bytes(data).decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(
-                f"registration {source} is not UTF-8 text (undecodable byte at position {exc.start})",
-                hint="Save the file as UTF-8 JSON.",
-            ) from exc
-    if isinstance(data, str):
-        text = data.removeprefix("\ufeff")
-        if not text.strip():
-            raise InvalidInput(
-                f"registration {source} is empty", hint="Give a JSON object with at least slug and name."
-            )
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            kind = _looks_like(text)
-            what = f"it looks like {kind}" if kind else f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-            raise InvalidInput(
-                f"registration {source} is not JSON: {what}",
-                hint="Point at the app's JSON registration file, or fix the JSON syntax.",
-            ) from exc
-    if not isinstance(data, Mapping):
-        raise InvalidInput(
-            f"registration {source} must be a JSON object, got {_JSON_NAMES.get(type(data), 'null')}",
-            hint='Wrap the fields in one object: {"slug": "quote-engine", "name": "Quote Engine", ...}.',
-        )
-    try:
-        return AppRecord.model_validate(dict(data))
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, f"registration {source}") from exc
-
-
-_JSON_NAMES = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
 
 
 # -- the protocol ----------------------------------------------------------------
