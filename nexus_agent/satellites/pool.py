@@ -36,6 +36,7 @@ from nexus_agent.satellites.health import probe_all
 from nexus_agent.satellites.models import (
     BreakerState,
     FanOutResult,
+    HealthState,
     PoolSettings,
     SatelliteCallResult,
     SatelliteHealth,
@@ -354,4 +355,24 @@ class SatellitePool:
         else:
             sats = [s for s in self._satellites.values() if s.record.status in self.settings.callable_statuses]
         items = [(s.record, s.token, s.breaker) for s in sats]
-        return await probe_all(items, self._http, self.settings)
+        results = await probe_all(items, self._http, self.settings)
+        return [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
+
+    async def _probe_over_mcp(self, health: SatelliteHealth) -> SatelliteHealth:
+        """A satellite with no health URL (stdio) is healthy when it answers tools/list in time."""
+        record = self._records.get(health.slug)
+        if record is None or not record.endpoints.mcp_command:
+            return health
+        began = anyio.current_time()
+        with anyio.move_on_after(self.settings.health_timeout) as scope:
+            listing = await self.list_tools(health.slug, refresh=True)
+        latency = (anyio.current_time() - began) * 1000
+        if scope.cancelled_caught:
+            state, detail = HealthState.down, f"no answer to tools/list within {self.settings.health_timeout:g} s"
+        elif health.slug in listing.errors:
+            state, detail = HealthState.down, f"tools/list failed: {listing.errors[health.slug]}"
+        else:
+            state, detail = HealthState.up, "answered tools/list over stdio"
+        if state is HealthState.up and health.breaker is not BreakerState.closed:
+            state, detail = HealthState.degraded, f"circuit breaker {health.breaker.value}; {detail}"
+        return health.model_copy(update={"state": state, "detail": detail, "latency_ms": latency})

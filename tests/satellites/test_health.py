@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import anyio
 import pytest
 
 from nexus_agent.errors import UpstreamError
-from nexus_agent.models import AppStatus
+from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import BreakerState, HealthMonitor, HealthState, PoolSettings, health_url
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +39,8 @@ async def test_probes_each_satellite(sats, make_pool, time_record):
     assert health["slow"].state is HealthState.degraded and "degraded" in health["slow"].detail
     assert health["err"].state is HealthState.down and "HTTP 503" in health["err"].detail
     assert health["gone"].state is HealthState.down and "unreachable" in health["gone"].detail
-    assert health["time"].state is HealthState.unknown and health["time"].app_status is None
+    # A stdio satellite has no health URL: it is up when it answers tools/list in time.
+    assert health["time"].state is HealthState.up and "tools/list" in health["time"].detail
     assert all(h.breaker is BreakerState.closed for h in health.values())
 
 
@@ -129,3 +132,16 @@ async def test_a_failing_status_callback_does_not_stop_the_monitor(sats, make_po
             await monitor.check_once()
             await monitor.check_once()
     assert calls == ["err", "err"]  # not recorded, so tried again
+
+
+async def test_a_stdio_satellite_that_cannot_start_is_down(make_pool) -> None:
+    broken = AppRecord(
+        slug="broken-stdio",
+        name="Broken",
+        status=AppStatus.active,
+        endpoints=AppEndpoints(mcp_command=[sys.executable, "-c", "import sys; sys.exit(3)"]),
+    )
+    async with make_pool([broken]) as pool:
+        with anyio.fail_after(20):
+            [health] = await pool.health()
+    assert health.state is HealthState.down and "tools/list" in health.detail
