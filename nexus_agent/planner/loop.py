@@ -215,7 +215,7 @@ class Planner:
             catalogue, _ = await load_catalogue(self.provider, self.registry)
             return await self._drive(state, catalogue, None, _emitter(progress, state.budget))
         finally:
-            self._active.discard(plan_id)
+            await self._release(plan_id, state)
 
     async def reject(self, plan_id: int, reason: str = "", *, actor: str = "owner") -> PlanResult:
         """Drop a waiting (or interrupted) plan: pending calls are declined, nothing more runs."""
@@ -232,7 +232,7 @@ class Planner:
             why = f"the owner rejected the plan{': ' + reason if reason else ''}"
             return await self._finish(state, "cancelled", why)
         finally:
-            self._active.discard(plan_id)
+            await self._release(plan_id, state)
 
     async def resume(
         self,
@@ -251,7 +251,7 @@ class Planner:
             catalogue, _ = await load_catalogue(self.provider, self.registry)
             return await self._drive(state, catalogue, approver, _emitter(progress, state.budget))
         finally:
-            self._active.discard(plan_id)
+            await self._release(plan_id, state)
 
     # -- the loop ---------------------------------------------------------------------
     async def _drive(self, state: RunState, catalogue: Catalogue, approver: Approver | None, emit: Any) -> PlanResult:
@@ -403,18 +403,22 @@ class Planner:
         return state.view()
 
     # -- helpers ------------------------------------------------------------------------
+    async def _release(self, plan_id: int, state: RunState) -> None:
+        self._active.discard(plan_id)
+        with anyio.CancelScope(shield=True):
+            await self.states.release(plan_id, state.status)
+
     async def _claim(self, plan_id: int, statuses: set[str]) -> RunState:
         """Load a plan in one of ``statuses`` and mark it active in this process (released by the caller)."""
-        state = await self.states.load(plan_id)
-        if plan_id in self._active:  # no await between this check and the add below
+        if plan_id in self._active:
             raise Conflict(f"plan {plan_id} is running right now", hint="Wait for it, then inspect it with plan_get.")
-        if state.status not in statuses:
-            raise Conflict(
-                f"plan {plan_id} is {state.status}; this needs a plan that is {' or '.join(sorted(statuses))}",
-                hint="plan_get shows the plan and its answer.",
-            )
-        self._active.add(plan_id)
-        return state
+        self._active.add(plan_id)  # before any await: a second caller in this process is refused at once
+        try:
+            # Atomic in the database, so another Nexus process cannot take the same plan.
+            return await self.states.claim(plan_id, statuses)
+        except BaseException:
+            self._active.discard(plan_id)
+            raise
 
 
 def _bounded(arguments: dict[str, Any]) -> dict[str, Any]:

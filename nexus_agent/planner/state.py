@@ -10,6 +10,7 @@ same database). Every save is one durable write.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlite_utils
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
-from nexus_agent.errors import NotFound, StorageError
+from nexus_agent.errors import Conflict, NotFound, StorageError
 from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
 
 __all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]
@@ -87,6 +88,12 @@ class RunState(BaseModel):
         return [c for c in self.calls if c.turn == turn]
 
 
+#: The row status while one process carries a plan out (its state keeps the real status).
+CLAIMED = "claimed"
+#: Longest a plan may be carried out (the wall-time budget's maximum) plus a margin.
+STALE_CLAIM_S = 3_600 + 300
+
+
 class SqlitePlanStateStore:
     """Planner state on a Nexus :class:`Database` migrated with :data:`PLANNER_MIGRATIONS`."""
 
@@ -124,6 +131,53 @@ class SqlitePlanStateStore:
                 hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
             )
         return RunState.model_validate_json(row[0])
+
+    async def claim(self, plan_id: int, statuses: set[str]) -> RunState:
+        """Atomically take a plan in one of ``statuses`` for this process (across processes too).
+
+        The row is stamped ``claimed`` in one write transaction, so a second Nexus process
+        claiming the same plan at the same moment finds it taken and gets a Conflict. The next
+        :meth:`save` writes the plan's real status over the stamp.
+        """
+        return await self._db.run(self._claim, plan_id, sorted(statuses))
+
+    def _claim(self, plan_id: int, statuses: list[str]) -> RunState:
+        with self._db.write() as db:
+            row = db.execute(
+                "SELECT status, state, updated_at FROM planner_runs WHERE plan_id = ?", [plan_id]
+            ).fetchone()
+            if row is None:
+                raise NotFound(
+                    f"plan {plan_id} was not made by the planner (or does not exist)",
+                    hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
+                )
+            status, payload, updated_at = row
+            # A claim older than the longest wall-time budget was left by a process that died: take it over.
+            if status == CLAIMED and time.time() - float(updated_at or 0) < STALE_CLAIM_S:
+                raise Conflict(
+                    f"plan {plan_id} is being carried out by another Nexus process right now",
+                    hint="Wait for it to finish, then inspect it with plan_get.",
+                )
+            state = RunState.model_validate_json(payload)
+            if state.status not in statuses:
+                raise Conflict(
+                    f"plan {plan_id} is {state.status}; this needs a plan that is {' or '.join(statuses)}",
+                    hint="plan_get shows the plan and its answer.",
+                )
+            db.execute(
+                "UPDATE planner_runs SET status = ?, updated_at = ? WHERE plan_id = ?", [CLAIMED, time.time(), plan_id]
+            )
+        return state
+
+    async def release(self, plan_id: int, status: str) -> None:
+        """Give a claimed plan back with ``status`` unless a save already replaced the claim stamp."""
+        await self._db.run(self._release, plan_id, status)
+
+    def _release(self, plan_id: int, status: str) -> None:
+        with self._db.write() as db:
+            db.execute(
+                "UPDATE planner_runs SET status = ? WHERE plan_id = ? AND status = ?", [status, plan_id, CLAIMED]
+            )
 
     async def ids_with_status(self, status: str) -> list[int]:
         return await self._db.run(self._ids, status)

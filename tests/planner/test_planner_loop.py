@@ -272,3 +272,68 @@ async def test_secrets_in_results_reach_neither_the_model_nor_memory(
     assert leaky not in state.model_dump_json() and leaky not in result.answer
     plan = await registered.memory.get_plan(result.plan_id)
     assert leaky not in plan.model_dump_json() and "[REDACTED" in plan.steps[0].result_summary
+
+
+async def test_two_nexus_processes_cannot_approve_the_same_plan_at_once(
+    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices
+) -> None:
+    """Each planner has its own Database connection on the same file, as two `nexus` processes would."""
+    from memory.database import Database
+    from memory.store import SqliteMemoryStore
+    from nexus_agent.planner import CompositeProvider, NexusToolProvider, Planner
+    from nexus_agent.planner.state import SqlitePlanStateStore
+    from nexus_agent.registry import SqliteRegistry
+
+    first = make_planner(OfflineModel())
+    pending = await first.run(CHASER)
+    other_db = Database(registered.database.path, sync="normal")
+    try:
+        second = Planner(
+            memory=SqliteMemoryStore(other_db),
+            registry=SqliteRegistry(other_db),
+            provider=CompositeProvider([NexusToolProvider(registered), satellites]),
+            states=SqlitePlanStateStore(other_db),
+            model=OfflineModel(),
+        )
+        name = "quote-engine__send_quote_chaser"
+        satellites.hold[name], satellites.started[name] = anyio.Event(), anyio.Event()
+        outcomes: list[str] = []
+
+        async def approve(planner: Planner) -> None:
+            try:
+                outcomes.append((await planner.approve(pending.plan_id)).status)
+            except Conflict as exc:
+                outcomes.append("another process" if "another Nexus process" in exc.message else "conflict")
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(approve, first)
+                await satellites.started[name].wait()  # the first process is mid-call
+                await approve(second)
+                satellites.hold[name].set()
+        assert outcomes[0] in {"another process", "conflict"} and outcomes[1] == "succeeded"
+        assert satellites.calls[name] == 1
+        assert (await second.get(pending.plan_id)).status == "succeeded"
+    finally:
+        other_db.close()
+
+
+async def test_a_plan_claim_is_atomic_across_database_connections(
+    make_planner: MakePlanner, registered: NexusServices
+) -> None:
+    from memory.database import Database
+    from nexus_agent.planner.state import SqlitePlanStateStore
+
+    pending = await make_planner(OfflineModel()).run(CHASER)
+    mine = SqlitePlanStateStore(registered.database)
+    other_db = Database(registered.database.path, sync="normal")
+    try:
+        theirs = SqlitePlanStateStore(other_db)
+        claimed = await mine.claim(pending.plan_id, {"awaiting_approval"})
+        assert claimed.status == "awaiting_approval"
+        with pytest.raises(Conflict, match="another Nexus process"):
+            await theirs.claim(pending.plan_id, {"awaiting_approval"})
+        await mine.release(pending.plan_id, claimed.status)  # given back untouched: claimable again
+        assert (await theirs.claim(pending.plan_id, {"awaiting_approval"})).plan_id == pending.plan_id
+    finally:
+        other_db.close()
