@@ -33,6 +33,7 @@ from starlette.types import ASGIApp
 
 from nexus_agent.errors import ConfigError, NexusError
 from nexus_agent.signing import InMemoryReplayGuard, ReplayGuard, WebhookRejected, verify_request
+from nexus_agent.webhook_body import read_webhook_body
 from satellite_template.kit import HEALTH_PATH, MCP_PATH, WEBHOOK_PATH
 from satellite_template.replay import SqliteReplayGuard
 from satellite_template.settings import SatelliteSettings, is_loopback_host
@@ -130,7 +131,7 @@ def build_app(
         if not secret:
             return _rejected(request, WebhookRejected("not_configured", "this satellite has no webhook secret"))
         try:
-            body = await _read_body(request, settings.max_webhook_bytes)
+            body = await read_webhook_body(request, settings.max_webhook_bytes)
             verify = functools.partial(
                 verify_request,
                 body,
@@ -163,22 +164,6 @@ def build_app(
         Route(MCP_PATH, endpoint=mcp_app),  # an ASGI app: every method goes to the MCP transport
     ]
     return Starlette(routes=routes, lifespan=lifespan)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing (413) before reading past ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise WebhookRejected("malformed", "the Content-Length header is not a number")
-        if int(declared) > limit:
-            raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
-    return bytes(body)
 
 
 def _rejected(request: Request, exc: WebhookRejected) -> JSONResponse:

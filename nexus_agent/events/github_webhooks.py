@@ -37,6 +37,7 @@ from starlette.routing import Route
 from memory.database import Database
 from nexus_agent.errors import NexusError
 from nexus_agent.signing import WebhookRejected
+from nexus_agent.webhook_body import read_webhook_body
 
 __all__ = [
     "GITHUB_EVENTS",
@@ -205,18 +206,6 @@ def _error(exc: NexusError, status: int | None = None) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=status or exc.http_status)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise WebhookRejected("too_large", f"the body is larger than {limit} bytes")
-    return bytes(body)
-
-
 def _payload(body: bytes, content_type: str) -> dict[str, Any]:
     try:
         if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
@@ -258,7 +247,7 @@ def github_webhook_route(
                     "Nexus has no GitHub webhook secret",
                     hint="Set the GitHub webhook secret in Nexus's environment and restart it.",
                 )
-            body = await _read_body(request, max_bytes)
+            body = await read_webhook_body(request, max_bytes)
             verify_github_signature(body, request.headers.get(SIGNATURE_HEADER), secret)
             name = request.headers.get("x-github-event", "").strip()
             delivery_id = request.headers.get("x-github-delivery", "").strip()
