@@ -7,7 +7,7 @@ Nothing below the CLI reads the environment; everything receives a
 |-----------------------|------------------------------------------------------|--------------------|
 | ``NEXUS_HOME``        | folder holding the database and the truth source     | ``~/.nexus``       |
 | ``NEXUS_DB``          | SQLite database path                                 | ``$NEXUS_HOME/nexus.db`` |
-| ``NEXUS_TOKENS``      | comma-separated bearer tokens for HTTP clients       | none               |
+| ``NEXUS_TOKENS``      | comma-separated bearer tokens (``name=token`` names the caller) | none    |
 | ``NEXUS_TOKEN_FILE``  | file with one bearer token per line                  | none               |
 | ``NEXUS_DB_SYNC``     | ``full`` (survives power loss) or ``normal``         | ``full``           |
 | ``NEXUS_ACTOR``       | who is recorded as making CLI/stdio changes          | ``owner``          |
@@ -26,7 +26,9 @@ Nothing below the CLI reads the environment; everything receives a
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -36,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from nexus_agent.errors import ConfigError
 from nexus_agent.truth.settings import TruthSettings
 
-__all__ = ["Settings", "is_loopback_host"]
+__all__ = ["Settings", "is_loopback_host", "token_label_key"]
 
 
 class Settings(BaseModel):
@@ -47,6 +49,9 @@ class Settings(BaseModel):
     truth_path: Path
     truth: TruthSettings
     tokens: tuple[SecretStr, ...] = ()
+    token_names: dict[str, str] = Field(
+        default_factory=dict, description="sha256(token) -> the caller recorded as acting (never the token)."
+    )
     github_webhook_secret: SecretStr | None = Field(
         None, description="Verifies X-Hub-Signature-256 on POST /api/webhooks/github; unset: that route answers 503."
     )
@@ -88,6 +93,17 @@ class Settings(BaseModel):
                     hint="Point NEXUS_TOKEN_FILE at a readable file with one token per line.",
                 ) from exc
             tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        labels: dict[str, str] = {}
+        plain: list[str] = []
+        for index, entry in enumerate(tokens, start=1):
+            name, sep, rest = entry.partition("=")
+            if sep and _CALLER_NAME.match(name) and len(rest) >= 16:
+                token = rest  # "agent-name=token": calls with this token are recorded as by agent-name
+            else:
+                name, token = f"http-client-{index}", entry
+            plain.append(token)
+            labels[token_label_key(token)] = name
+        tokens = plain
         for token in tokens:
             if len(token) < 16:
                 raise ConfigError(
@@ -100,6 +116,7 @@ class Settings(BaseModel):
             "truth_path": truth_path,
             "truth": TruthSettings.load(env, truth_path=truth_path),
             "tokens": tuple(SecretStr(t) for t in tokens),
+            "token_names": labels,
         }
         if "NEXUS_DB_SYNC" in env:
             values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
@@ -141,6 +158,14 @@ class Settings(BaseModel):
 
     def token_values(self) -> list[str]:
         return [t.get_secret_value() for t in self.tokens]
+
+
+_CALLER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
+
+
+def token_label_key(token: str) -> str:
+    """What identifies a token in settings and logs without being the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def is_loopback_host(host: str) -> bool:

@@ -31,7 +31,7 @@ from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.secret_guard import install_log_redaction
-from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
+from nexus_agent.server import build_mcp_server, http_caller, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from tools.health_tools import collect_health
 
@@ -151,7 +151,7 @@ def create_app(
             app.state.services = svc
             if svc.planner is None:
                 attach_planner(svc)
-            server = build_mcp_server(svc, actor=lambda: "http-client")
+            server = build_mcp_server(svc, actor=http_caller(settings))
             mcp_endpoint.app = server.streamable_http_app(
                 streamable_http_path="/mcp",
                 transport_security=_transport_security(settings, allowed_hosts),

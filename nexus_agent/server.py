@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 import prompts as prompt_files
 from nexus_agent import __version__
+from nexus_agent.config import Settings, token_label_key
 from nexus_agent.errors import InvalidInput, NexusError, NotFound
 from nexus_agent.secret_guard import ensure_no_secrets
 from nexus_agent.services import NexusServices
@@ -37,6 +38,7 @@ __all__ = [
     "SERVER_INSTRUCTIONS",
     "NexusMCPServer",
     "build_mcp_server",
+    "http_caller",
     "relay_satellite_tool_changes",
     "tool_error_text",
 ]
@@ -78,7 +80,7 @@ def _signature_for(spec: ToolSpec[Any, Any]) -> inspect.Signature:
     return inspect.Signature(params, return_annotation=spec.output_model)
 
 
-def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor: Callable[[], str]) -> Any:
+def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor: Callable[[Context], str]) -> Any:
     async def run_tool(ctx: Context, **arguments: Any) -> Any:
         async def progress(done: float, total: float | None, message: str | None) -> None:
             try:
@@ -86,7 +88,7 @@ def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor
             except Exception:  # a client without progress support must not fail the call
                 log.debug("progress report dropped", exc_info=True)
 
-        call = ToolCall(services=services, actor=actor(), progress=progress, context=ctx)
+        call = ToolCall(services=services, actor=actor(ctx), progress=progress, context=ctx)
         try:
             # Re-validate through the model: runs model-level validators and size limits.
             result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
@@ -191,11 +193,25 @@ class NexusMCPServer(MCPServer[Any]):
             raise
 
 
+def http_caller(settings: Settings) -> Callable[[Context], str]:
+    """Who is calling over HTTP: the name given to their bearer token (``NEXUS_TOKENS=name=token``)."""
+
+    def actor(ctx: Context) -> str:
+        request = getattr(getattr(ctx, "request_context", None), "request", None)
+        header = request.headers.get("authorization", "") if request is not None else ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return settings.token_names.get(token_label_key(token.strip()), "http-client")
+        return "http-client"
+
+    return actor
+
+
 def build_mcp_server(
     services: NexusServices,
     *,
     tools: Sequence[ToolSpec[Any, Any]] = NEXUS_TOOLS,
-    actor: Callable[[], str] | None = None,
+    actor: Callable[[Context], str] | None = None,
 ) -> MCPServer[Any]:
     """Build Nexus's MCP server over already-open services."""
     server = NexusMCPServer(
@@ -209,7 +225,7 @@ def build_mcp_server(
         version=__version__,
         warn_on_duplicate_tools=True,
     )
-    who = actor or (lambda: services.settings.actor)
+    who = actor or (lambda ctx: services.settings.actor)
     for spec in tools:
         server.add_tool(
             _make_tool_function(spec, services, who),

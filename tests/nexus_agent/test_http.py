@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -77,3 +78,17 @@ async def test_registry_survives_a_server_restart(tmp_path: Path) -> None:
         async with Client(f"{base}/mcp") as client:
             got = await client.call_tool("registry_get", {"slug": "stock-ledger"})
     assert got.structured_content["app"]["name"] == "Stock Ledger"
+
+
+async def test_a_named_token_is_recorded_as_the_caller(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, NEXUS_TOKENS=f"ops-bot={TOKEN}")
+    record = {"slug": "invoicing", "name": "Invoicing", "capabilities": ["invoices"]}
+    with serve_in_thread(create_app(settings)) as base:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+        async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
+            assert not (await client.call_tool("registry_register", {"record": record})).is_error
+            decision = await client.call_tool("memory_log_decision", {"decision": "Bill monthly, not per job"})
+            got = await client.call_tool("registry_get", {"slug": "invoicing"})
+    assert got.structured_content["history"][0]["changed_by"] == "ops-bot"
+    assert decision.structured_content["decided_by"] == "ops-bot"
+    assert TOKEN not in json.dumps(settings.model_dump(mode="json"))
