@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 
 import anyio
-import anyio.lowlevel
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -230,8 +229,8 @@ class _LateInbox:
         await self._inbox.on_event(event)
 
     async def run(self) -> None:
-        while self.services is None:  # pragma: no cover - set before run() is started
-            await anyio.lowlevel.checkpoint()
+        if self.services is None:
+            raise RuntimeError("the GitHub inbox runs only inside the app's lifespan")
         if self._inbox is None:
             self._inbox = GitHubInbox(self.services)
         await self._inbox.run()
