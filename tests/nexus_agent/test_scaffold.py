@@ -14,7 +14,7 @@ import nexus_agent.scaffold as scaffold
 from nexus_agent.errors import Conflict, InvalidInput
 from nexus_agent.scaffold import find_nexus_source, module_name, render_satellite
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_project_is_rendered_with_its_files(tmp_path) -> None:
