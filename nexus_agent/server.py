@@ -30,7 +30,7 @@ from nexus_agent import __version__
 from nexus_agent.config import Settings, token_label_key
 from nexus_agent.errors import InvalidInput, NexusError, NotFound
 from nexus_agent.secret_guard import ensure_no_secrets
-from nexus_agent.services import NexusServices
+from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec
 
@@ -140,7 +140,7 @@ class NexusMCPServer(MCPServer[Any]):
             if spec is not None:
                 tool.input_schema = spec.input_schema()
         if self._expose_satellites and self._services.pool is not None:
-            await self._services.sync_satellites(max_age_s=5.0)
+            await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
             listing = await self._services.pool.list_tools()
             for slug, error in listing.errors.items():
                 log.warning("tools of satellite %s are not listed: %s", slug, error)
@@ -154,7 +154,7 @@ class NexusMCPServer(MCPServer[Any]):
                     await context.report_progress(done, total, message)
 
         try:
-            await self._services.sync_satellites(max_age_s=5.0)
+            await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
             result = await self._services.satellites.call(name, arguments, on_progress=progress)
             ensure_no_secrets(
                 {

@@ -44,6 +44,8 @@ log = logging.getLogger("nexus.services")
 ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS)
 HEALTH_ACTOR = "nexus-health-monitor"
 INSTRUCTION_EVENT = "instruction.created"
+#: How stale the satellite pool may be against the registry (another process may have changed it).
+REGISTRY_RECHECK_S = 5.0
 
 
 async def _no_notify(event: str, target: AppRecord, data: dict[str, Any]) -> str:

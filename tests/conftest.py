@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,17 @@ from nexus_agent.registry import SqliteRegistry
 from nexus_agent.services import ALL_MIGRATIONS, NexusServices, open_services_sync
 
 MakeApp = Callable[..., AppRecord]
+
+
+class TickingClock:
+    """A deterministic clock: every call is one second after the previous one."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
 
 
 @pytest.fixture

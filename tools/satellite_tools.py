@@ -9,11 +9,10 @@ from pydantic import BaseModel, Field
 from nexus_agent.errors import UpstreamError
 from nexus_agent.models import Slug
 from nexus_agent.satellites import FanOutResult, SatelliteHealth
+from nexus_agent.services import REGISTRY_RECHECK_S
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["SATELLITE_TOOLS", "call_result_payload"]
-
-REGISTRY_RECHECK_S = 5.0
 
 
 class ListSatelliteToolsInput(ToolInput):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.testing.fake_github._repo import person
 from nexus_agent.truth import GitHubTokenAuth, GitHubTruthSource, LocalGitTruthSource, TruthSource
 from satellite_template import Satellite
+from tests.conftest import TickingClock
 from tests.flows.flow_support import World
 
 NEXUS_TOKEN = "nexus-test-token-0123456789"
@@ -95,15 +95,7 @@ def truth(world: World) -> TruthSource:
 
 
 # -- Nexus's parts ----------------------------------------------------------------------------------
-class Clock:
-    """A settable clock: every call is one second after the previous one."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 11, 3, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+Clock = TickingClock
 
 
 @pytest.fixture
