@@ -22,9 +22,9 @@ from mcp.server.lowlevel import Server
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from nexus_agent.errors import NexusError
-from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import SatellitePool
+from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 
 def build_app(satellite_url: str, *, json_response: bool) -> Starlette:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import anyio
 
-from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import PoolSettings, SatellitePool
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {50: 0.300, 500: 1.5}

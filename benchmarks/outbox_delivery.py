@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memory.database import Database
 from nexus_agent.events import EVENTS_MIGRATIONS, Dispatcher, Outbox
-from nexus_agent.signing import WebhookEnvelope, build_signed_request
+from nexus_agent.wire.signing import WebhookEnvelope, build_signed_request
 
 SECRET = "benchmark-webhook-secret-0123456789"
 EVENT = "bench.event"
@@ -44,7 +44,7 @@ EVENT = "bench.event"
 def serve_receiver(port: int) -> None:
     import uvicorn
 
-    from nexus_agent.signing import InMemoryReplayGuard
+    from nexus_agent.wire.signing import InMemoryReplayGuard
     from satellite_template import Satellite, SatelliteSettings
 
     sat = Satellite("bench-receiver", "Bench Receiver", subscribes_to=[EVENT])

@@ -26,7 +26,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from memory.group_commit import GroupCommitWriter
-from nexus_agent.errors import DatabaseLocked, DatabaseReadOnly, NotANexusDatabase, StorageError
+from nexus_agent.wire.errors import DatabaseLocked, DatabaseReadOnly, NotANexusDatabase, StorageError
 
 __all__ = ["APPLICATION_ID", "Database", "translate_sqlite_error"]
 

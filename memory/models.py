@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import Slug
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import Slug
 
 __all__ = [
     "KINDS",

@@ -12,7 +12,7 @@ from typing import Any
 
 from memory.models import Plan, PlanIn, PlanStatus, PlanStep, PlanStepIn, PlanStepUpdate
 from memory.search import index_item, labels, to_datetime
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
 
 __all__ = ["insert_plan", "insert_step", "missing", "read_plan", "read_step", "require", "set_status", "update_step"]
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from memory.models import KINDS, MAX_OFFSET, Kind, SearchHit, SearchPage, SearchQuery
 from memory.snippets import make_snippet
-from nexus_agent.errors import InvalidInput
+from nexus_agent.wire.errors import InvalidInput
 
 __all__ = [
     "HALF_LIFE_DAYS",

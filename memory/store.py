@@ -5,7 +5,7 @@
 (``Database.run``); every write is one ``BEGIN IMMEDIATE`` … ``COMMIT``, so it
 is durable when the call returns. Nothing is deduplicated: the same note
 added twice is two notes. Inputs may be the ``*In`` models or plain mappings;
-a bad mapping raises :class:`~nexus_agent.errors.InvalidInput`.
+a bad mapping raises :class:`~nexus_agent.wire.errors.InvalidInput`.
 
     database = Database(path)
     database.migrate([MIGRATIONS])
@@ -51,9 +51,9 @@ from memory.models import (
 from memory.plans import missing, require
 from memory.schema import MIGRATIONS, TABLES
 from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
-from nexus_agent.errors import Conflict, InvalidInput, StorageError
-from nexus_agent.models import utcnow
-from nexus_agent.secret_guard import ensure_no_secrets
+from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
+from nexus_agent.wire.models import utcnow
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 
 __all__ = ["MAX_ACTIVITY", "MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
 

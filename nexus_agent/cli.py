@@ -2,7 +2,7 @@
 
 It builds one :class:`~nexus_agent.config.Settings` from ``NEXUS_*`` variables
 and flags, opens the services and calls the same tool functions the MCP server
-exposes. A :class:`~nexus_agent.errors.NexusError` becomes a message on stderr
+exposes. A :class:`~nexus_agent.wire.errors.NexusError` becomes a message on stderr
 and a non-zero exit code here, never a traceback.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from nexus_agent import __version__
 from nexus_agent.config import Settings
-from nexus_agent.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
 
 __all__ = ["main"]
 
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         logging.basicConfig(
             level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-        from nexus_agent.secret_guard import install_log_redaction
+        from nexus_agent.wire.secret_guard import install_log_redaction
 
         install_log_redaction()
         from nexus_agent import commands  # late import keeps `nexus --version` fast

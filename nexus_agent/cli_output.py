@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from nexus_agent.errors import InvalidInput
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import InvalidInput
 from tools import tool_by_name
 from tools.base import ToolCall
 

@@ -13,10 +13,10 @@ import anyio
 
 from nexus_agent.cli_output import EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY, call_tool, emit, format_table, read_text_file
 from nexus_agent.config import Settings
-from nexus_agent.errors import InvalidInput, NexusError
 from nexus_agent.flow_commands import events_command, instructions_command, registrations_command
 from nexus_agent.registry import load_app_record
 from nexus_agent.services import NexusServices, open_services
+from nexus_agent.wire.errors import InvalidInput, NexusError
 
 __all__ = ["dispatch"]
 

@@ -35,8 +35,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from nexus_agent.errors import ConfigError
 from nexus_agent.truth.settings import TruthSettings
+from nexus_agent.wire.errors import ConfigError
 
 __all__ = ["Settings", "is_loopback_host", "token_label_key"]
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from nexus_agent import __version__
 from nexus_agent.config import Settings
-from nexus_agent.errors import NexusError
 from nexus_agent.services import ALL_MIGRATIONS, open_database, services_from_database
+from nexus_agent.wire.errors import NexusError
 
 __all__ = ["DoctorReport", "run_doctor"]
 

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 from nexus_agent.cli_output import EXIT_OK, call_tool, emit, format_table, read_text_file
-from nexus_agent.errors import InvalidInput
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import InvalidInput
 
 __all__ = ["events_command", "instructions_command", "registrations_command"]
 

@@ -28,8 +28,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import LIVE_STATUSES, PLANNED_STATUSES, AppRecord, AppStatus
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import LIVE_STATUSES, PLANNED_STATUSES, AppRecord, AppStatus
 
 __all__ = [
     "COVER_THRESHOLD",

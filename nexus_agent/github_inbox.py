@@ -11,10 +11,10 @@ import logging
 
 import anyio
 
-from nexus_agent.errors import NexusError
 from nexus_agent.events import GitHubEvent
 from nexus_agent.flows import flows_for_github_event, process_pending_registrations
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import NexusError
 from tools.flow_tools import instruction_service, registration_policy
 
 __all__ = ["GitHubInbox"]

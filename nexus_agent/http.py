@@ -25,13 +25,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memory.database import Database
 from nexus_agent.config import Settings, is_loopback_host
-from nexus_agent.errors import ConfigError, NexusError, Unauthorized
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.planner.build import attach_planner
-from nexus_agent.secret_guard import install_log_redaction
 from nexus_agent.server import build_mcp_server, http_caller, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
+from nexus_agent.wire.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health
 
 __all__ = ["BearerTokenGate", "create_app", "error_response"]

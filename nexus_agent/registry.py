@@ -39,8 +39,8 @@ from pydantic import ValidationError
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, StorageError
-from nexus_agent.models import (
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, StorageError
+from nexus_agent.wire.models import (
     PLANNED_STATUSES,
     AppFilter,
     AppPage,
@@ -52,8 +52,8 @@ from nexus_agent.models import (
     slugify,
     utcnow,
 )
-from nexus_agent.registration_file import load_app_record
-from nexus_agent.secret_guard import ensure_no_secrets
+from nexus_agent.wire.registration_file import load_app_record
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 
 __all__ = [
     "REACTIVATE_TO",

@@ -21,8 +21,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from nexus_agent.errors import Conflict, InvalidInput
-from nexus_agent.models import SLUG_PATTERN, is_slug
+from nexus_agent.wire.errors import Conflict, InvalidInput
+from nexus_agent.wire.models import SLUG_PATTERN, is_slug
 
 __all__ = ["find_nexus_source", "module_name", "render_satellite", "template_root"]
 

@@ -1,6 +1,6 @@
 """Nexus's own MCP server: tools, resources and prompts on the SDK's ``MCPServer``.
 
-This module is the one place where a :class:`~nexus_agent.errors.NexusError`
+This module is the one place where a :class:`~nexus_agent.wire.errors.NexusError`
 becomes an MCP tool error (``is_error=True`` with the message and the fix), and
 where argument validation failures are rewritten into a readable list.
 """
@@ -28,9 +28,9 @@ from pydantic import ValidationError
 import prompts as prompt_files
 from nexus_agent import __version__
 from nexus_agent.config import Settings, token_label_key
-from nexus_agent.errors import InvalidInput, NexusError, NotFound
-from nexus_agent.secret_guard import ensure_no_secrets
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
+from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec
 

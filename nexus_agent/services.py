@@ -22,13 +22,13 @@ from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
-from nexus_agent.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
+from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 __all__ = [
     "ALL_MIGRATIONS",

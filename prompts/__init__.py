@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from nexus_agent.errors import InvalidInput, NotFound
+from nexus_agent.wire.errors import InvalidInput, NotFound
 
 __all__ = ["PromptArgumentSpec", "PromptTemplate", "as_mcp_prompt", "list_prompts", "load_prompt", "render_prompt"]
 

@@ -15,12 +15,12 @@
     def main() -> None:
         raise SystemExit(run_cli(sat))   # serve [--http HOST:PORT] | register | record
 
-The kit shares only the wire models (``nexus_agent.models``), the signing helpers
-(``nexus_agent.signing``) and the error tree (``nexus_agent.errors``) with Nexus.
+The kit shares only the wire models (``nexus_agent.wire.models``), the signing helpers
+(``nexus_agent.wire.signing``) and the error tree (``nexus_agent.wire.errors``) with Nexus.
 ``nexus satellite new SLUG`` renders a project from ``project/`` in this package.
 """
 
-from nexus_agent.signing import InMemoryReplayGuard, ReplayGuard, WebhookEnvelope, WebhookRejected
+from nexus_agent.wire.signing import InMemoryReplayGuard, ReplayGuard, WebhookEnvelope, WebhookRejected
 from satellite_template.cli import run_cli
 from satellite_template.http import StaticTokenVerifier
 from satellite_template.kit import EventHandler, HealthCheck, Satellite, ToolInfo

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from nexus_agent.errors import ConfigError, NexusError
+from nexus_agent.wire.errors import ConfigError, NexusError
 from satellite_template.settings import SatelliteSettings
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Built by :meth:`satellite_template.Satellite.create_app`. Responses to the webhook:
 
     200 {"status": "processed" | "ignored", "delivery_id"}   handled, or no handler for that event
-    400 / 401 / 409 / 413 / 503                               rejected, see nexus_agent.signing
+    400 / 401 / 409 / 413 / 503                               rejected, see nexus_agent.wire.signing
     500 {"code": "handler_failed"}                            the handler raised; the delivery id is
                                                               forgotten so Nexus's retry is processed
 """
@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from nexus_agent.errors import ConfigError, NexusError
-from nexus_agent.signing import InMemoryReplayGuard, ReplayGuard, WebhookRejected, verify_request
-from nexus_agent.webhook_body import read_webhook_body
+from nexus_agent.wire.errors import ConfigError, NexusError
+from nexus_agent.wire.signing import InMemoryReplayGuard, ReplayGuard, WebhookRejected, verify_request
+from nexus_agent.wire.webhook_body import read_webhook_body
 from satellite_template.kit import HEALTH_PATH, MCP_PATH, WEBHOOK_PATH
 from satellite_template.replay import SqliteReplayGuard
 from satellite_template.settings import SatelliteSettings, is_loopback_host

@@ -3,7 +3,7 @@
 A satellite module declares its tools (typed functions), event handlers and
 capabilities on one ``Satellite``; the kit turns that into an MCP server (stdio
 or streamable HTTP with bearer auth), a health endpoint, a verified webhook
-receiver and the :class:`~nexus_agent.models.AppRecord` it registers with Nexus.
+receiver and the :class:`~nexus_agent.wire.models.AppRecord` it registers with Nexus.
 The declaration holds no configuration and no resources: settings arrive in
 :meth:`Satellite.create_app`, whose Starlette lifespan owns what the app opens.
 """
@@ -25,9 +25,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
-from nexus_agent.errors import Conflict, InvalidInput, NexusError
-from nexus_agent.models import AppRecord, AppStatus, Capability
-from nexus_agent.signing import EVENT_PATTERN, ReplayGuard, WebhookEnvelope
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus, Capability
+from nexus_agent.wire.signing import EVENT_PATTERN, ReplayGuard, WebhookEnvelope
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -132,7 +132,7 @@ class Satellite:
         """Register a typed function (sync or async) as an MCP tool.
 
         ``read_only``/``idempotent``/``destructive``/``open_world`` become the tool's MCP
-        annotations. A :class:`~nexus_agent.errors.NexusError` raised by the function reaches
+        annotations. A :class:`~nexus_agent.wire.errors.NexusError` raised by the function reaches
         the caller as a readable tool error (message and hint); any other exception is reported
         as a crash without its text.
         """
@@ -163,7 +163,7 @@ class Satellite:
     def on_event(self, event_type: str) -> Callable[[EventHandler], EventHandler]:
         """Register the handler (sync or async) of one event type, e.g. ``"instruction.created"``.
 
-        It receives the verified :class:`~nexus_agent.signing.WebhookEnvelope`. If it raises, the
+        It receives the verified :class:`~nexus_agent.wire.signing.WebhookEnvelope`. If it raises, the
         delivery is answered 500 and forgotten, so Nexus's retry of it is processed again.
         """
         if not re.match(EVENT_PATTERN, event_type):

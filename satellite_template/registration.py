@@ -16,8 +16,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from nexus_agent.errors import NexusError, Unauthorized, UpstreamError
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import NexusError, Unauthorized, UpstreamError
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["REGISTER_TOOL", "register"]
 

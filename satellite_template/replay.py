@@ -1,4 +1,4 @@
-"""A :class:`~nexus_agent.signing.ReplayGuard` in SQLite, so delivery ids survive a restart.
+"""A :class:`~nexus_agent.wire.signing.ReplayGuard` in SQLite, so delivery ids survive a restart.
 
 The in-memory guard forgets every id when the satellite restarts, which re-opens
 the replay window for deliveries seen just before. This one keeps them in a
@@ -12,8 +12,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from nexus_agent.errors import ConfigError
-from nexus_agent.signing import WebhookRejected
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.signing import WebhookRejected
 
 __all__ = ["SqliteReplayGuard"]
 

@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
 
-from nexus_agent.errors import ConfigError, describe_validation_error
+from nexus_agent.wire.errors import ConfigError, describe_validation_error
 
 __all__ = ["MIN_SECRET_LENGTH", "SatelliteSettings", "is_loopback_host"]
 

@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from nexus_agent.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.flows.models import (
     INSTRUCTION_EVENT,
     LABEL_APPROVED,
@@ -44,12 +43,13 @@ from nexus_agent.flows.models import (
     registration_path,
     render_json,
 )
-from nexus_agent.models import AppStatus, utcnow
-from nexus_agent.secret_guard import redact
-from nexus_agent.signing import WebhookEnvelope
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.layout import render_app
 from nexus_agent.truth.models import Commit, Issue
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.models import AppStatus, utcnow
+from nexus_agent.wire.secret_guard import redact
+from nexus_agent.wire.signing import WebhookEnvelope
 from satellite_template.kit import Satellite
 
 __all__ = [
@@ -101,7 +101,7 @@ async def submit_registration(
 
     Submitting again updates the files (a new ``backup_files`` replaces the whole backup) and, if
     the satellite's registration issue is still open, comments there and asks for review again.
-    A secret anywhere is refused (:class:`~nexus_agent.errors.SecretLeakRefused`) before anything is pushed.
+    A secret anywhere is refused (:class:`~nexus_agent.wire.errors.SecretLeakRefused`) before anything is pushed.
     """
     record = sat.app_record(base_url, status=AppStatus.pending, token_env=token_env)
     slug = record.slug

@@ -9,9 +9,9 @@ import pytest
 
 from memory.database import Database
 from nexus_agent.config import Settings
-from nexus_agent.models import AppRecord
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.services import ALL_MIGRATIONS, NexusServices, open_services_sync
+from nexus_agent.wire.models import AppRecord
 
 MakeApp = Callable[..., AppRecord]
 

@@ -15,8 +15,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from nexus_agent.errors import InvalidInput
+from nexus_agent.auth import LOCAL_OWNER, Principal
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import InvalidInput
 
 __all__ = ["ProgressCallback", "ToolCall", "ToolInput", "ToolSpec"]
 
@@ -45,6 +46,8 @@ class ToolCall:
     progress: ProgressCallback = field(default=_no_progress)
     #: The MCP request context when called through the server (elicitation); None from the CLI.
     context: Any = None
+    #: Who is calling, with their role and app scope (the CLI and stdio server act as the owner).
+    principal: Principal = LOCAL_OWNER
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.errors import ConfigError, UpstreamError
 from nexus_agent.flows import (
     Instruction,
     InstructionPage,
@@ -21,9 +20,10 @@ from nexus_agent.flows import (
     request_changes,
 )
 from nexus_agent.flows.models import INSTRUCTION_ID_PATTERN
-from nexus_agent.models import AppRecord, Slug, utcnow
 from nexus_agent.services import NexusServices
 from nexus_agent.truth.base import TruthSource
+from nexus_agent.wire.errors import ConfigError, UpstreamError
+from nexus_agent.wire.models import AppRecord, Slug, utcnow
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["FLOW_TOOLS", "instruction_service", "registration_policy"]

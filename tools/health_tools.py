@@ -8,8 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nexus_agent import __version__
-from nexus_agent.errors import NexusError
 from nexus_agent.services import ALL_MIGRATIONS, NexusServices
+from nexus_agent.wire.errors import NexusError
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["HEALTH_TOOLS", "HealthCheck", "HealthReport", "collect_health"]

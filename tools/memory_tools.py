@@ -18,7 +18,7 @@ from memory.models import (
     SearchPage,
     SearchQuery,
 )
-from nexus_agent.models import Slug
+from nexus_agent.wire.models import Slug
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["MEMORY_TOOLS"]

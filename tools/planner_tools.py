@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nexus_agent.errors import ConfigError, Conflict
+from nexus_agent.wire.errors import ConfigError, Conflict
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = [

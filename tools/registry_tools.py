@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.models import AppRecord, AppStatus, Slug, StatusChange
 from nexus_agent.registry import AppFilter, AppPage, RegisterResult
+from nexus_agent.wire.models import AppRecord, AppStatus, Slug, StatusChange
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["REGISTRY_TOOLS"]

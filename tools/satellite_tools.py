@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.errors import UpstreamError
-from nexus_agent.models import Slug
 from nexus_agent.satellites import FanOutResult, SatelliteHealth
 from nexus_agent.services import REGISTRY_RECHECK_S
+from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.wire.models import Slug
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["SATELLITE_TOOLS", "call_result_payload"]

@@ -27,10 +27,10 @@ from nexus_agent.config import Settings
 from nexus_agent.demo._data import DemoBook, sample_book
 from nexus_agent.demo.report import Links, format_outcome, format_satellites, format_side_effects, results_of
 from nexus_agent.demo.satellites import build_satellites
-from nexus_agent.errors import NexusError
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.testing.servers import serve_in_thread
+from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus
 from satellite_template import Satellite, SatelliteSettings
 
 __all__ = ["DEMO_INSTRUCTION", "DemoOptions", "RunningSatellite", "demo_settings", "run_demo", "running_satellites"]

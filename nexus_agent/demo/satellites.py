@@ -32,7 +32,7 @@ from nexus_agent.demo._data import (
     Quote,
     QuoteStatus,
 )
-from nexus_agent.errors import Conflict, NotFound
+from nexus_agent.wire.errors import Conflict, NotFound
 from satellite_template import Satellite
 
 __all__ = ["build_satellites"]

@@ -17,8 +17,8 @@ import httpx
 
 from nexus_agent.events.models import OutboxEntry
 from nexus_agent.events.store import DeliveryOutcome
-from nexus_agent.secret_guard import redact
-from nexus_agent.signing import WebhookEnvelope, build_signed_request
+from nexus_agent.wire.secret_guard import redact
+from nexus_agent.wire.signing import WebhookEnvelope, build_signed_request
 
 __all__ = ["send_signed"]
 

@@ -1,6 +1,6 @@
 """The dispatcher: claims due outbox rows, signs and sends them, records what happened.
 
-Each row is sent as ``POST <url>`` with the signed :class:`~nexus_agent.signing.WebhookEnvelope`
+Each row is sent as ``POST <url>`` with the signed :class:`~nexus_agent.wire.signing.WebhookEnvelope`
 (``X-Nexus-Signature``, ``X-Nexus-Delivery``, ``X-Nexus-Timestamp``, ``X-Nexus-Event``). The
 delivery id is the row's, fixed at enqueue; the timestamp is the moment of signing, so a
 retry hours later is still fresh to the receiver. The answer decides the row's fate:
@@ -39,10 +39,10 @@ import anyio
 import anyio.abc
 import httpx
 
-from nexus_agent.errors import NexusError
 from nexus_agent.events._send import send_signed
 from nexus_agent.events.models import DispatchReport, OutboxEntry, OutboxStatus
 from nexus_agent.events.outbox import DeliveryOutcome, Outbox
+from nexus_agent.wire.errors import NexusError
 
 __all__ = ["Dispatcher", "SecretResolver"]
 

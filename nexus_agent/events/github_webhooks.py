@@ -35,9 +35,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from memory.database import Database
-from nexus_agent.errors import NexusError
-from nexus_agent.signing import WebhookRejected
-from nexus_agent.webhook_body import read_webhook_body
+from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.signing import WebhookRejected
+from nexus_agent.wire.webhook_body import read_webhook_body
 
 __all__ = [
     "GITHUB_EVENTS",

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nexus_agent.models import SLUG_PATTERN
-from nexus_agent.signing import DELIVERY_ID_PATTERN, EVENT_PATTERN
+from nexus_agent.wire.models import SLUG_PATTERN
+from nexus_agent.wire.signing import DELIVERY_ID_PATTERN, EVENT_PATTERN
 
 __all__ = [
     "DispatchReport",

@@ -40,7 +40,7 @@ from nexus_agent.events.models import (
 )
 from nexus_agent.events.schema import EVENTS_MIGRATIONS
 from nexus_agent.events.store import DeliveryOutcome, OutboxStore
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["EVENTS_MIGRATIONS", "DeliveryOutcome", "Outbox", "subscribes"]
 

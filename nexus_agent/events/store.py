@@ -21,7 +21,6 @@ import sqlite_utils
 from pydantic import ValidationError
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
 from nexus_agent.events.models import (
     EnqueueItem,
     OutboxEntry,
@@ -31,7 +30,8 @@ from nexus_agent.events.models import (
     ReplayResult,
     RetryPolicy,
 )
-from nexus_agent.secret_guard import ensure_no_secrets, redact
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
+from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
 
 __all__ = ["DeliveryOutcome", "OutboxStore"]
 

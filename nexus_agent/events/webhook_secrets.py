@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from nexus_agent.errors import ConfigError
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["MIN_SECRET_LENGTH", "WebhookSecrets", "default_secret_env"]
 

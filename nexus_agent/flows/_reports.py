@@ -7,10 +7,10 @@ import re
 
 from pydantic import ValidationError
 
-from nexus_agent.errors import describe_validation_error
 from nexus_agent.flows.models import Instruction, InstructionReport
-from nexus_agent.secret_guard import scan
 from nexus_agent.truth.models import TruthFile
+from nexus_agent.wire.errors import describe_validation_error
+from nexus_agent.wire.secret_guard import scan
 
 __all__ = ["check_report"]
 

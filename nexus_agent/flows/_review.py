@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from nexus_agent.errors import InvalidInput, NexusError
 from nexus_agent.flows.models import RegistrationSubmission, business_logic_path, registration_path
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import Registry, load_app_record
-from nexus_agent.secret_guard import redact, scan
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.models import Issue
+from nexus_agent.wire.errors import InvalidInput, NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_guard import redact, scan
 
 __all__ = ["RegistrationFinding", "Review", "find_duplicates", "read_submission", "review_registration"]
 

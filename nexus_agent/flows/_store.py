@@ -19,13 +19,13 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, NotFound, StorageError
 from nexus_agent.flows.models import (
     OPEN_STATUSES,
     Instruction,
     InstructionStatus,
     InstructionTransition,
 )
+from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 
 __all__ = ["FLOW_MIGRATIONS", "TRANSITIONS", "InstructionStore", "check_transition", "steps_to"]
 

@@ -26,7 +26,6 @@ from pydantic import ValidationError
 from memory.database import Database
 from memory.models import DecisionIn, NoteIn
 from memory.store import MemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.flows._reports import check_report
 from nexus_agent.flows._store import InstructionStore, steps_to
 from nexus_agent.flows.models import (
@@ -41,11 +40,12 @@ from nexus_agent.flows.models import (
     new_instruction_id,
     render_json,
 )
-from nexus_agent.models import AppRecord, AppStatus, utcnow
 from nexus_agent.registry import Registry
-from nexus_agent.secret_guard import ensure_no_secrets, redact
 from nexus_agent.truth.base import TruthSource, blob_sha
 from nexus_agent.truth.models import TruthFile
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus, utcnow
+from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
 
 __all__ = ["InstructionPage", "InstructionService", "Notify", "ReportOutcome"]
 

@@ -25,9 +25,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import Slug, is_slug
 from nexus_agent.truth.base import check_path
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import Slug, is_slug
 
 __all__ = [
     "INSTRUCTION_EVENT",

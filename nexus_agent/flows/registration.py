@@ -31,7 +31,6 @@ from pydantic import BaseModel, Field
 
 from memory.models import DecisionIn
 from memory.store import MemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.flows._review import RegistrationFinding, Review, read_submission, review_registration
 from nexus_agent.flows.models import (
     LABEL_APPROVED,
@@ -40,11 +39,12 @@ from nexus_agent.flows.models import (
     LABEL_REGISTRATION,
     LABEL_SATELLITE,
 )
-from nexus_agent.models import AppRecord, AppStatus, is_slug
 from nexus_agent.registry import Registry
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.models import Issue
 from nexus_agent.truth.sync import push_app
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus, is_slug
 
 __all__ = [
     "Outcome",

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from nexus_agent.errors import NexusError, NotFound
+from nexus_agent.wire.errors import NexusError, NotFound
 
 __all__ = [
     "Catalogue",

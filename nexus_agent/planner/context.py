@@ -16,12 +16,12 @@ from typing import Any
 
 from memory.models import SearchHit
 from memory.store import MemoryStore
-from nexus_agent.errors import NexusError
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolProvider
 from nexus_agent.planner.selection import RankedTool, ToolSelector
 from nexus_agent.planner.text import terms
 from nexus_agent.planner.validation import UNCALLABLE_STATUSES
 from nexus_agent.registry import Registry
+from nexus_agent.wire.errors import NexusError
 
 __all__ = ["Offer", "first_message", "load_catalogue", "offer_tools", "recall_memory", "sources_of"]
 

@@ -17,12 +17,12 @@ from typing import Any
 import anyio
 
 from memory.store import MemoryStore
-from nexus_agent.errors import NexusError
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolOutcome, ToolProvider, summarise_content
 from nexus_agent.planner.state import RunState
 from nexus_agent.planner.validation import CallValidator
-from nexus_agent.secret_guard import redact, redact_data
+from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.secret_guard import redact, redact_data
 from tools.planner_tools import PlannedCall
 
 __all__ = ["Emit", "TurnSettler"]

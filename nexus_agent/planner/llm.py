@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from nexus_agent.errors import UpstreamError
 from nexus_agent.planner.catalogue import ToolDescriptor
+from nexus_agent.wire.errors import UpstreamError
 
 __all__ = [
     "DEFAULT_MODEL",

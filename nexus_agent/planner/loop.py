@@ -28,7 +28,6 @@ import anyio
 import prompts
 from memory.models import PlanStatus
 from memory.store import MemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolProvider
 from nexus_agent.planner.context import first_message, load_catalogue, offer_tools, recall_memory, sources_of
@@ -40,7 +39,8 @@ from nexus_agent.planner.selection import DEFAULT_TOP_K, ToolSelector
 from nexus_agent.planner.state import RunState, SqlitePlanStateStore
 from nexus_agent.planner.validation import CallValidator
 from nexus_agent.registry import Registry
-from nexus_agent.secret_guard import redact, redact_data
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.secret_guard import redact, redact_data
 from tools.planner_tools import Budget, PlannedCall, PlanResult, PlanState, Progress, ProgressEvent
 
 __all__ = ["Planner"]

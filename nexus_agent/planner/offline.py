@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nexus_agent.models import utcnow
 from nexus_agent.planner.arguments import Filled, fill_arguments, ids_for, is_id_property
 from nexus_agent.planner.entities import extract
 from nexus_agent.planner.llm import Message, ModelTurn, OfferedTool, ToolCallRequest
 from nexus_agent.planner.selection import ToolIndex
 from nexus_agent.planner.text import terms
+from nexus_agent.wire.models import utcnow
 
 
 def _wordlist(text: str) -> list[str]:

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memory.models import SearchHit
-from nexus_agent.models import AppRecord
 from nexus_agent.planner.selection import RankedTool
 from nexus_agent.planner.state import RunState
+from nexus_agent.wire.models import AppRecord
 from tools.planner_tools import PlannedCall
 
 __all__ = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nexus_agent.errors import NexusError
 from nexus_agent.planner.catalogue import ToolDescriptor, ToolOutcome
 from nexus_agent.satellites import BreakerState, SatellitePool, split_qualified
+from nexus_agent.wire.errors import NexusError
 
 __all__ = ["SatelliteToolProvider"]
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, NotFound, StorageError
+from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
 
 __all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]

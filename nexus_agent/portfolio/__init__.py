@@ -8,7 +8,7 @@ Each ``apps/<folder>`` ends as one :data:`ImportOutcome`: ``imported`` (or
 another folder holding the same app, ``backup_only`` (code without a
 registration: no app is created) or ``failed`` with each file and the reason.
 
-How the files map onto :class:`~nexus_agent.models.AppRecord`:
+How the files map onto :class:`~nexus_agent.wire.models.AppRecord`:
 
 - name: a ``full_name`` first, then a display name ("Glazing Scheduler") over a
   slug-like one; category, description and owner (``contact_email``) from the

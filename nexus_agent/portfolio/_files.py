@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from nexus_agent.secret_guard import SecretFinding, redact_data, scan
+from nexus_agent.wire.secret_guard import SecretFinding, redact_data, scan
 
 __all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "PortfolioFile", "read_folder"]
 

@@ -2,7 +2,7 @@
 
 Pure apart from reading the portfolio (through :func:`._files.read_folder`);
 nothing here writes. :func:`plan_portfolio` returns one :class:`FolderPlan` per
-``apps/<folder>``, with the :class:`~nexus_agent.models.AppRecord` to register
+``apps/<folder>``, with the :class:`~nexus_agent.wire.models.AppRecord` to register
 when the folder is an app.
 """
 
@@ -16,12 +16,12 @@ from typing import Any
 
 from pydantic import HttpUrl, TypeAdapter, ValidationError
 
-from nexus_agent.errors import describe_validation_error
-from nexus_agent.models import AppRecord, AppStatus, is_slug, slugify
 from nexus_agent.portfolio._files import PortfolioFile, read_folder
 from nexus_agent.portfolio._shapes import Draft, draft_from_json, draft_from_markdown, norm_key
 from nexus_agent.portfolio.report import FileFailure, ImportOutcome
-from nexus_agent.secret_guard import SecretFinding, is_secret_name, scan
+from nexus_agent.wire.errors import describe_validation_error
+from nexus_agent.wire.models import AppRecord, AppStatus, is_slug, slugify
+from nexus_agent.wire.secret_guard import SecretFinding, is_secret_name, scan
 
 __all__ = ["FolderPlan", "plan_portfolio"]
 

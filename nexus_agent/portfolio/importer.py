@@ -5,7 +5,7 @@ then each app goes through the registry. The import never copies a secret:
 secret fields are dropped when a file is read, each one becomes a finding in
 the report and, when Nexus needs it, the name of an environment variable in the
 record (``endpoints.webhook_secret_env`` / ``endpoints.token_env``). Every record
-also passes :func:`~nexus_agent.secret_guard.ensure_no_secrets` before it is
+also passes :func:`~nexus_agent.wire.secret_guard.ensure_no_secrets` before it is
 written.
 
 Re-importing is safe: an app that already exists keeps its status and every
@@ -21,12 +21,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from nexus_agent.errors import InvalidInput, NexusError, NotFound
-from nexus_agent.models import AppRecord
 from nexus_agent.portfolio._plan import FolderPlan, plan_portfolio
 from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
 from nexus_agent.registry import Registry
-from nexus_agent.secret_guard import ensure_no_secrets
+from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 
 __all__ = ["import_portfolio"]
 
@@ -103,7 +103,7 @@ async def _register(
 async def import_portfolio(path: Path, registry: Registry, actor: str, *, dry_run: bool = False) -> ImportReport:
     """Import ``path/apps/<folder>/...`` into ``registry``; with ``dry_run`` nothing is written.
 
-    Raises :class:`~nexus_agent.errors.InvalidInput` when ``path`` is not a
+    Raises :class:`~nexus_agent.wire.errors.InvalidInput` when ``path`` is not a
     portfolio; every problem inside one is reported per folder instead.
     """
     root = _check_root(path)

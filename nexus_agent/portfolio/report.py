@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.secret_guard import SecretFinding
+from nexus_agent.wire.secret_guard import SecretFinding
 
 __all__ = ["AppImportResult", "FileFailure", "ImportOutcome", "ImportReport"]
 

@@ -18,7 +18,7 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from nexus_agent.errors import UpstreamError
+from nexus_agent.wire.errors import UpstreamError
 
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"

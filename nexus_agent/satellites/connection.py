@@ -35,10 +35,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from nexus_agent import __version__
-from nexus_agent.errors import UpstreamError
-from nexus_agent.models import AppRecord
 from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
 from nexus_agent.satellites.models import PoolSettings
+from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["SatelliteConnection", "capture_http_statuses", "failing_status"]
 

@@ -20,8 +20,8 @@ import jsonschema
 import mcp_types as types
 from jsonschema.validators import validator_for
 
-from nexus_agent.errors import InvalidInput, UpstreamError
 from nexus_agent.satellites.models import SatelliteTool
+from nexus_agent.wire.errors import InvalidInput, UpstreamError
 
 __all__ = ["SEPARATOR", "Listing", "build_listing", "qualify", "split_qualified", "validate_arguments"]
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from nexus_agent.errors import InvalidInput, NexusError, NotFound, UpstreamError
 from nexus_agent.satellites.models import FanOutItem, FanOutResult
+from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound, UpstreamError
 
 if TYPE_CHECKING:
     from nexus_agent.satellites.pool import SatellitePool

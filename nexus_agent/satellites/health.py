@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import httpx
 
-from nexus_agent.models import AppRecord, AppStatus, utcnow
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.models import BreakerState, HealthState, PoolSettings, SatelliteHealth
+from nexus_agent.wire.models import AppRecord, AppStatus, utcnow
 
 if TYPE_CHECKING:
     from nexus_agent.satellites.pool import SatellitePool

@@ -13,7 +13,7 @@ from typing import Any
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from nexus_agent.models import AppStatus
+from nexus_agent.wire.models import AppStatus
 
 __all__ = [
     "BreakerState",

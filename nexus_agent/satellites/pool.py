@@ -26,8 +26,6 @@ import httpx
 import httpx2
 from anyio.abc import TaskGroup
 
-from nexus_agent.errors import NexusError, NotFound
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection, copy_error
 from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
@@ -44,6 +42,8 @@ from nexus_agent.satellites.models import (
     ToolListing,
 )
 from nexus_agent.satellites.satellite import Satellite
+from nexus_agent.wire.errors import NexusError, NotFound
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 __all__ = ["SatellitePool"]
 

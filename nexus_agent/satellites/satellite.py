@@ -16,8 +16,6 @@ import anyio
 from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 
-from nexus_agent.errors import ConfigError, NotFound, UpstreamError
-from nexus_agent.models import AppRecord
 from nexus_agent.satellites._faults import (
     CIRCUIT_OPEN,
     DROP_CONNECTION,
@@ -34,6 +32,8 @@ from nexus_agent.satellites.connection import SatelliteConnection, capture_http_
 from nexus_agent.satellites.discovery import Listing, build_listing
 from nexus_agent.satellites.fanout import ProgressCallback
 from nexus_agent.satellites.models import BreakerState, PoolSettings, SatelliteCallResult, SatelliteTool
+from nexus_agent.wire.errors import ConfigError, NotFound, UpstreamError
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["Satellite"]
 

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 from github.GithubException import GithubException, RateLimitExceededException
 
-from nexus_agent.errors import Conflict, InvalidInput, NexusError, NotFound, Unauthorized, UpstreamError
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError, NotFound, Unauthorized, UpstreamError
 
 _ACCESS = "Contents and Issues (read and write)"
 

@@ -15,10 +15,10 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from nexus_agent.errors import InvalidInput, NotFound, StorageError
-from nexus_agent.secret_guard import ensure_no_secrets
 from nexus_agent.truth.base import check_labels
 from nexus_agent.truth.models import Commit, Issue, IssueComment
+from nexus_agent.wire.errors import InvalidInput, NotFound, StorageError
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 
 ISSUES_DIR = ".nexus/issues"
 COUNTERS = ".nexus/counters.json"

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from nexus_agent.errors import ConfigError
+from nexus_agent.wire.errors import ConfigError
 
 __all__ = ["DEFAULT_API_URL", "GitHubAppAuth", "GitHubAuth", "GitHubTokenAuth", "read_secret_file"]
 

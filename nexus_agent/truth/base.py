@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.secret_guard import ensure_no_secrets
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.secret_guard import ensure_no_secrets
 
 __all__ = [
     "NULL_SHA",

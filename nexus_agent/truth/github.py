@@ -25,7 +25,6 @@ from github.GithubException import GithubException
 from github.InputGitTreeElement import InputGitTreeElement
 from urllib3.util.retry import Retry
 
-from nexus_agent.errors import ConfigError, Conflict, NexusError, NotFound, UpstreamError
 from nexus_agent.truth._github_errors import translate
 from nexus_agent.truth._github_json import (
     comment_from,
@@ -48,6 +47,7 @@ from nexus_agent.truth.base import (
 )
 from nexus_agent.truth.layout import truth_readme
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
+from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound, UpstreamError
 
 __all__ = ["DEFAULT_API_URL", "GitHubTruthSource"]
 

@@ -19,9 +19,9 @@ import json
 import re
 from typing import Any
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import AppRecord, is_slug
 from nexus_agent.truth.base import check_path
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppRecord, is_slug
 
 __all__ = ["APP_FILE_EXCLUDE", "NEXUS_SCOPE", "TruthLayout", "app_document", "render_app", "truth_readme"]
 

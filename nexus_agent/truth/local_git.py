@@ -25,12 +25,12 @@ from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
-from nexus_agent.errors import ConfigError, Conflict, InvalidInput, NotFound, StorageError
-from nexus_agent.models import utcnow
 from nexus_agent.truth._local_issues import LocalIssueStore
 from nexus_agent.truth.base import NULL_SHA, blob_sha, check_content, check_message, check_path, check_prefix
 from nexus_agent.truth.layout import truth_readme
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
+from nexus_agent.wire.errors import ConfigError, Conflict, InvalidInput, NotFound, StorageError
+from nexus_agent.wire.models import utcnow
 
 __all__ = ["LocalGitTruthSource"]
 

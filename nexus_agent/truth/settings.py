@@ -22,10 +22,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from nexus_agent.errors import ConfigError
 from nexus_agent.truth.auth import DEFAULT_API_URL, GitHubAppAuth, GitHubAuth, GitHubTokenAuth, read_secret_file
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.local_git import LocalGitTruthSource
+from nexus_agent.wire.errors import ConfigError
 
 __all__ = ["TruthSettings", "open_truth_source"]
 

@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.errors import InvalidInput, NexusError
-from nexus_agent.models import AppRecord
 from nexus_agent.registry import Registry, load_app_record
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.layout import TruthLayout, app_document, render_app
 from nexus_agent.truth.models import Commit
+from nexus_agent.wire.errors import InvalidInput, NexusError
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["AppDifference", "Direction", "FieldDifference", "InvalidTruthFile", "SyncReport", "push_app", "reconcile"]
 

@@ -13,7 +13,7 @@ import httpx
 
 from memory.database import Database
 from nexus_agent.events import EVENTS_MIGRATIONS, Dispatcher, Outbox
-from nexus_agent.signing import InMemoryReplayGuard, WebhookEnvelope, WebhookRejected, verify_request
+from nexus_agent.wire.signing import InMemoryReplayGuard, WebhookEnvelope, WebhookRejected, verify_request
 from satellite_template import Satellite, SatelliteSettings
 
 SECRET = "outbox-test-secret-0123456789abcdef"

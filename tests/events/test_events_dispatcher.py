@@ -13,7 +13,7 @@ from events_support import GOOD_URL, SECRET, FakeClock, Targets, make_dispatcher
 
 from memory.database import Database
 from nexus_agent.events import Outbox, OutboxStatus, WebhookSecrets, dispatching
-from nexus_agent.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_body
+from nexus_agent.wire.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_body
 
 
 def url(host: str) -> str:

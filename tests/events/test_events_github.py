@@ -14,9 +14,9 @@ import pytest
 from starlette.applications import Starlette
 
 from memory.database import Database
-from nexus_agent.errors import InvalidInput
 from nexus_agent.events import GitHubEvent, github_webhook_route, parse_github_event, verify_github_signature
-from nexus_agent.signing import WebhookRejected
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.signing import WebhookRejected
 
 GH_SECRET = "github-webhook-secret-0123456789"
 ISSUE = {

@@ -9,9 +9,9 @@ import pytest
 from events_support import GOOD_URL, FakeClock, open_database
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
 from nexus_agent.events import Outbox, OutboxStatus, RetryPolicy
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
+from nexus_agent.wire.models import AppRecord
 
 OWNER = "test-dispatcher"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 import nexus_agent.events as events
-from nexus_agent.errors import ConfigError
 from nexus_agent.events import WebhookSecrets, default_secret_env
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.models import AppRecord
 
 VALUE = "a-long-webhook-secret-0123456789"
 

@@ -13,13 +13,13 @@ import pytest
 
 from memory.database import Database
 from memory.store import SqliteMemoryStore
-from nexus_agent.errors import UpstreamError
 from nexus_agent.flows import InstructionService
-from nexus_agent.models import AppRecord
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.testing.fake_github._repo import person
 from nexus_agent.truth import GitHubTokenAuth, GitHubTruthSource, LocalGitTruthSource, TruthSource
+from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.wire.models import AppRecord
 from satellite_template import Satellite
 from tests.conftest import TickingClock
 from tests.flows.flow_support import World

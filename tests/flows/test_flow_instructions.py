@@ -11,12 +11,12 @@ import pytest
 
 from memory.models import SearchQuery
 from memory.store import SqliteMemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
 from nexus_agent.flows import InstructionService, InstructionStatus
 from nexus_agent.flows._store import check_transition
-from nexus_agent.models import AppStatus
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.truth import TruthSource
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
+from nexus_agent.wire.models import AppStatus
 from satellite_template import Satellite
 from satellite_template.truth_registration import pull_instructions, report_completion
 from tests.flows.conftest import Clock, RecordingNotify, make_satellite

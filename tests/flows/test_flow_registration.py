@@ -10,7 +10,6 @@ import pytest
 
 from memory.models import SearchQuery
 from memory.store import SqliteMemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
 from nexus_agent.flows import (
     RegistrationPolicy,
     RegistrationSubmission,
@@ -19,8 +18,9 @@ from nexus_agent.flows import (
     process_pending_registrations,
     request_changes,
 )
-from nexus_agent.models import AppStatus
 from nexus_agent.registry import SqliteRegistry
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
+from nexus_agent.wire.models import AppStatus
 from satellite_template import Satellite
 from satellite_template.truth_registration import submit_registration
 from tests.flows.conftest import make_satellite

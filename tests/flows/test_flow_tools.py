@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from nexus_agent.errors import Conflict
 from nexus_agent.flows import FLOW_MIGRATIONS, flows_for_github_event
-from nexus_agent.models import AppStatus
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import Conflict
+from nexus_agent.wire.models import AppStatus
 from satellite_template.truth_registration import pull_instructions, report_completion, submit_registration
 from tests.flows.conftest import RecordingNotify, make_satellite
 from tests.flows.flow_support import BASE_URL

@@ -13,12 +13,12 @@ import pytest
 
 from memory.database import Database
 from memory.store import SqliteMemoryStore
-from nexus_agent.errors import UpstreamError
 from nexus_agent.flows import Instruction, InstructionService, InstructionStatus
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import SqliteRegistry
-from nexus_agent.signing import WebhookEnvelope, build_signed_request
 from nexus_agent.testing.servers import serve_in_thread
+from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.signing import WebhookEnvelope, build_signed_request
 from satellite_template import SatelliteSettings
 from satellite_template.truth_registration import serve_instructions
 from tests.flows.conftest import make_satellite

@@ -6,7 +6,7 @@ import logging
 
 from uvicorn.logging import AccessFormatter
 
-from nexus_agent.secret_guard import RedactingFilter
+from nexus_agent.wire.secret_guard import RedactingFilter
 
 
 def test_uvicorn_access_records_still_format_after_redaction() -> None:

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from memory.store import SqliteMemoryStore
-from nexus_agent.errors import InvalidInput
+from nexus_agent.wire.errors import InvalidInput
 from tests.memory.conftest import Clock
 
 pytestmark = pytest.mark.anyio

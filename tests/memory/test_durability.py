@@ -14,7 +14,7 @@ import pytest
 
 from memory.database import Database
 from memory.store import MIGRATIONS, SqliteMemoryStore
-from nexus_agent.errors import DatabaseReadOnly, NotANexusDatabase, StorageError
+from nexus_agent.wire.errors import DatabaseReadOnly, NotANexusDatabase, StorageError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 
 from memory.database import Database
 from memory.store import MIGRATIONS, SqliteMemoryStore
-from nexus_agent.errors import NexusError
+from nexus_agent.wire.errors import NexusError
 
 pytestmark = pytest.mark.anyio
 

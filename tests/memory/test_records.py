@@ -8,7 +8,7 @@ import pytest
 
 from memory.database import Database
 from memory.store import MIGRATIONS, MemoryStore, SqliteMemoryStore
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
 from tests.memory.conftest import Clock
 
 pytestmark = pytest.mark.anyio
@@ -247,7 +247,7 @@ async def test_stats_count_every_kind_of_record(store: SqliteMemoryStore) -> Non
 
 
 async def test_a_write_that_would_store_a_secret_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
-    from nexus_agent.errors import SecretLeakRefused
+    from nexus_agent.wire.errors import SecretLeakRefused
 
     database = Database(tmp_path / "m.db")
     database.migrate([MIGRATIONS])

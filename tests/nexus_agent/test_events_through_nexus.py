@@ -19,8 +19,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
 from nexus_agent.http import create_app
-from nexus_agent.signing import WebhookEnvelope
 from nexus_agent.testing import serve_in_thread
+from nexus_agent.wire.signing import WebhookEnvelope
 from satellite_template import Satellite, SatelliteSettings
 
 pytestmark = pytest.mark.anyio

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from nexus_agent.errors import InvalidInput
 from nexus_agent.gaps import COVER_THRESHOLD, CapabilityCoverage, GapReport, analyse_gaps, normalise, stem
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppRecord
 
 LIVE_URL = {"mcp_url": "http://apps.example.test/mcp"}
 

@@ -12,9 +12,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.errors import ConfigError
 from nexus_agent.http import create_app
 from nexus_agent.testing import serve_in_thread
+from nexus_agent.wire.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
 

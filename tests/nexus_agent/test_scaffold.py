@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import nexus_agent.scaffold as scaffold
-from nexus_agent.errors import Conflict, InvalidInput
 from nexus_agent.scaffold import find_nexus_source, module_name, render_satellite
+from nexus_agent.wire.errors import Conflict, InvalidInput
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""nexus_agent.signing: what Nexus signs, a satellite verifies; everything else is rejected with its status."""
+"""nexus_agent.wire.signing: what Nexus signs, a satellite verifies; everything else is rejected with its status."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from nexus_agent.errors import NexusError
-from nexus_agent.signing import (
+from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
@@ -186,7 +186,7 @@ def test_an_empty_secret_cannot_sign_or_verify() -> None:
 
 
 def test_the_public_names_are_listed_and_importable() -> None:
-    import nexus_agent.signing as signing
+    import nexus_agent.wire.signing as signing
 
     assert all(hasattr(signing, name) for name in signing.__all__)
     public = {

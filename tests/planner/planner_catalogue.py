@@ -17,8 +17,8 @@ from typing import Any
 
 import anyio
 
-from nexus_agent.models import AppRecord
 from nexus_agent.planner import ToolDescriptor, ToolOutcome
+from nexus_agent.wire.models import AppRecord
 
 
 def _words(text: str) -> list[str]:

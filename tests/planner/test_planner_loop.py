@@ -7,9 +7,9 @@ import pytest
 from conftest import MakePlanner
 from planner_catalogue import FakeSatellites
 
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
 from nexus_agent.planner import ApprovalPolicy, CallbackApprover, OfflineModel, StaticApprover
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import prompts
-from nexus_agent.errors import InvalidInput
+from nexus_agent.wire.errors import InvalidInput
 
 PLANNER_PROMPTS = ("planner_system", "planner_context", "planner_last_step")
 

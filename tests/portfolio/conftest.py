@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nexus_agent.secret_guard import redact, scan
+from nexus_agent.wire.secret_guard import redact, scan
 
 #: The shared fixture lives beside the repository clone: <repo>/../shared/fixtures/legacy-portfolio.
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy-portfolio"

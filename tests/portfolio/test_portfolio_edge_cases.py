@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.portfolio import import_portfolio
 from nexus_agent.registry import SqliteRegistry
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppRecord, AppStatus
 from tests.secret_guard.fakes import fake
 
 pytestmark = pytest.mark.anyio

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from memory.database import Database
-from nexus_agent.models import AppStatus
 from nexus_agent.portfolio import ImportReport, import_portfolio
 from nexus_agent.registry import SqliteRegistry
-from nexus_agent.secret_guard import scan
+from nexus_agent.wire.models import AppStatus
+from nexus_agent.wire.secret_guard import scan
 from tests.portfolio.conftest import secret_values
 
 pytestmark = pytest.mark.anyio

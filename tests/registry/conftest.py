@@ -5,8 +5,8 @@ from collections.abc import Callable
 import pytest
 
 from memory.database import Database
-from nexus_agent.models import AppRecord
 from nexus_agent.registry import SqliteRegistry
+from nexus_agent.wire.models import AppRecord
 from tests.conftest import TickingClock
 
 MakeApp = Callable[..., AppRecord]

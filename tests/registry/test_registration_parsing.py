@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import AppStatus
 from nexus_agent.registry import load_app_record
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppStatus
 
 GOOD = {
     "slug": "glazing-scheduler",

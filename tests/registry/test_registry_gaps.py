@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from nexus_agent.gaps import analyse_gaps
-from nexus_agent.models import AppRecord
 from nexus_agent.registry import AppFilter, SqliteRegistry
+from nexus_agent.wire.models import AppRecord
 
 MakeApp = Callable[..., AppRecord]  # the make_app fixture (tests/registry/conftest.py)
 

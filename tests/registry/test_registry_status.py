@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REACTIVATE_TO, TRANSITIONS, SqliteRegistry
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 MakeApp = Callable[..., AppRecord]  # the make_app fixture (tests/registry/conftest.py)
 

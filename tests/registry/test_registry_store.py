@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from memory.database import Database
-from nexus_agent.errors import Conflict, InvalidInput, NotFound
-from nexus_agent.models import AppRecord, AppStatus
 from nexus_agent.registry import REGISTRY_MIGRATIONS, AppFilter, Registry, SqliteRegistry
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 MakeApp = Callable[..., AppRecord]  # the make_app fixture (tests/registry/conftest.py)
 

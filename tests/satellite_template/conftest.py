@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic import BaseModel
 
-from nexus_agent.errors import NotFound
-from nexus_agent.signing import WebhookEnvelope
 from nexus_agent.testing import serve_in_thread
+from nexus_agent.wire.errors import NotFound
+from nexus_agent.wire.signing import WebhookEnvelope
 from satellite_template import Satellite
 
 

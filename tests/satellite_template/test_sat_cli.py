@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from nexus_agent.errors import ConfigError
+from nexus_agent.wire.errors import ConfigError
 from satellite_template import run_cli
 from satellite_template.cli import parse_host_port
 

@@ -16,9 +16,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 
-from nexus_agent.errors import Unauthorized, UpstreamError
-from nexus_agent.models import AppRecord
-from nexus_agent.signing import WebhookEnvelope, build_signed_request
+from nexus_agent.wire.errors import Unauthorized, UpstreamError
+from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.signing import WebhookEnvelope, build_signed_request
 from satellite_template import REGISTER_TOOL, Satellite, SatelliteSettings, StaticTokenVerifier
 
 TOKEN = "test-token-0123456789abcdef"

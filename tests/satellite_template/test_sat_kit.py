@@ -6,8 +6,8 @@ import pytest
 from mcp import Client
 
 import satellite_template
-from nexus_agent.errors import Conflict, InvalidInput
-from nexus_agent.models import AppRecord, AppStatus
+from nexus_agent.wire.errors import Conflict, InvalidInput
+from nexus_agent.wire.models import AppRecord, AppStatus
 from satellite_template import Satellite
 
 

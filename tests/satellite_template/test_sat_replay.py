@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexus_agent.errors import ConfigError
-from nexus_agent.signing import ReplayGuard, WebhookRejected
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.signing import ReplayGuard, WebhookRejected
 from satellite_template import SqliteReplayGuard
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nexus_agent.errors import ConfigError
+from nexus_agent.wire.errors import ConfigError
 from satellite_template import SatelliteSettings
 
 TOKEN = "test-token-0123456789abcdef"

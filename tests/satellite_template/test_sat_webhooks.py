@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from nexus_agent.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookEnvelope, build_signed_request
+from nexus_agent.wire.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookEnvelope, build_signed_request
 from satellite_template import SatelliteSettings
 
 SECRET = "test-webhook-secret-0123456789"
@@ -102,7 +102,7 @@ def test_a_replayed_delivery_is_rejected_with_409(http, example) -> None:
 
 
 def test_a_signed_body_that_is_not_an_envelope_is_400(http, example) -> None:
-    from nexus_agent.signing import sign_body
+    from nexus_agent.wire.signing import sign_body
 
     body = b"[1, 2, 3]"
     response = http.post(PATH, content=body, headers={SIGNATURE_HEADER: sign_body(body, SECRET)})

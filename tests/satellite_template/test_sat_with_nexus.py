@@ -9,9 +9,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.errors import Unauthorized
 from nexus_agent.http import create_app
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import Unauthorized
+from nexus_agent.wire.models import AppRecord
 
 NEXUS_TOKEN = "nexus-side-token-0123456789"
 

@@ -41,9 +41,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import PoolSettings, SatellitePool
 from nexus_agent.testing import free_port, serve_in_thread
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 SECRET = "sesame-open-please-0123456789"
 TOKEN_ENV = "SEC_TOKEN"

@@ -7,7 +7,7 @@ import logging
 import anyio
 import pytest
 
-from nexus_agent.errors import ConfigError, InvalidInput, NotFound, UpstreamError
+from nexus_agent.wire.errors import ConfigError, InvalidInput, NotFound, UpstreamError
 
 pytestmark = pytest.mark.anyio
 

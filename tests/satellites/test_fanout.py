@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from nexus_agent.errors import InvalidInput, NotFound
+from nexus_agent.wire.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.anyio
 

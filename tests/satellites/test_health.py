@@ -7,9 +7,9 @@ import sys
 import anyio
 import pytest
 
-from nexus_agent.errors import UpstreamError
-from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
 from nexus_agent.satellites import BreakerState, HealthMonitor, HealthState, PoolSettings, health_url
+from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 pytestmark = pytest.mark.anyio
 

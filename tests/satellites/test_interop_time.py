@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from nexus_agent.errors import InvalidInput, UpstreamError
-from nexus_agent.models import AppEndpoints, AppRecord, AppStatus
+from nexus_agent.wire.errors import InvalidInput, UpstreamError
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 pytestmark = pytest.mark.anyio
 

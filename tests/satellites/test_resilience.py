@@ -6,8 +6,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from nexus_agent.errors import UpstreamError
 from nexus_agent.satellites import BreakerState, CircuitBreaker
+from nexus_agent.wire.errors import UpstreamError
 
 pytestmark = pytest.mark.anyio
 

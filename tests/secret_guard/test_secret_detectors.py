@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from nexus_agent.secret_guard import SecretFinding, is_env_reference, is_placeholder, is_secret_name, scan
+from nexus_agent.wire.secret_guard import SecretFinding, is_env_reference, is_placeholder, is_secret_name, scan
 from tests.secret_guard.fakes import fake
 
 UPPER_DIGITS = string.ascii_uppercase + string.digits

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from nexus_agent.models import AppRecord
-from nexus_agent.secret_guard import ensure_no_secrets, scan
+from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_guard import ensure_no_secrets, scan
 
 RECORDS = [
     {

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from nexus_agent import secret_guard
-from nexus_agent.errors import NexusError, SecretLeakRefused
-from nexus_agent.secret_guard import RedactingFilter, ensure_no_secrets, redact, redact_data
+from nexus_agent.wire import secret_guard
+from nexus_agent.wire.errors import NexusError, SecretLeakRefused
+from nexus_agent.wire.secret_guard import RedactingFilter, ensure_no_secrets, redact, redact_data
 from tests.secret_guard.fakes import fake
 
 WEBHOOK_SECRET = "glazing-" + "webhook-" + "value-2025"

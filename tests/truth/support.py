@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nexus_agent.models import AppRecord
 from nexus_agent.truth import GitHubTokenAuth, GitHubTruthSource
+from nexus_agent.wire.models import AppRecord
 
 MakeApp = Callable[..., AppRecord]
 TOKEN = "ghp_test_token_0123456789abcdef"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nexus_agent.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
 from nexus_agent.truth import NULL_SHA, TruthSource, blob_sha
+from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, SecretLeakRefused
 
 pytestmark = pytest.mark.anyio
 

@@ -10,10 +10,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from nexus_agent.errors import ConfigError, Conflict, NexusError, Unauthorized, UpstreamError
 from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.testing.servers import free_port
 from nexus_agent.truth import GitHubAppAuth, GitHubTruthSource
+from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, Unauthorized, UpstreamError
 from tests.truth.support import TOKEN, make_github
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 
 import nexus_agent.truth as truth
-from nexus_agent.errors import InvalidInput
 from nexus_agent.truth import NEXUS_SCOPE, TruthLayout, blob_sha, check_path
+from nexus_agent.wire.errors import InvalidInput
 
 
 def test_the_documented_paths() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from nexus_agent.errors import ConfigError, InvalidInput
 from nexus_agent.truth import LocalGitTruthSource
+from nexus_agent.wire.errors import ConfigError, InvalidInput
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from nexus_agent.errors import ConfigError
 from nexus_agent.truth import (
     GitHubAppAuth,
     GitHubTokenAuth,
@@ -17,6 +16,7 @@ from nexus_agent.truth import (
     TruthSettings,
     open_truth_source,
 )
+from nexus_agent.wire.errors import ConfigError
 
 SECRET = "ghp_settings_secret_value_123456"
 

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import AppFilter, AppRecord
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.truth import TruthLayout, TruthSource, push_app, reconcile, render_app
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppFilter, AppRecord
 from tests.truth.support import MakeApp
 
 pytestmark = pytest.mark.anyio

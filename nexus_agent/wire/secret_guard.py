@@ -6,7 +6,7 @@ structure and returns one :class:`SecretFinding` per secret, named by where it
 is (``record.endpoints.webhook_secret``,
 ``apps/quote-engine/config/webhooks.json:$.incoming_webhooks[0].secret``) and
 never by its value. :func:`ensure_no_secrets` turns findings into a
-:class:`~nexus_agent.errors.SecretLeakRefused`; :func:`redact` and
+:class:`~nexus_agent.wire.errors.SecretLeakRefused`; :func:`redact` and
 :class:`RedactingFilter` keep secrets out of log text.
 
 What counts as a secret, and how sure we are (``severity``):
@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from nexus_agent.errors import SecretLeakRefused
+from nexus_agent.wire.errors import SecretLeakRefused
 
 __all__ = [
     "RedactingFilter",

@@ -11,6 +11,7 @@ with a stable ``code``, a user-facing ``message`` saying what was wrong and a
     ├── NotFound                    not_found            (unknown slug, id)
     ├── Conflict                    conflict             (state does not allow it)
     ├── Unauthorized                unauthorized         (missing / wrong token)
+    ├── Forbidden                   forbidden            (the caller's role may not do this)
     ├── ConfigError                 config_error         (bad settings or environment)
     ├── UpstreamError               upstream_error       (a satellite or service failed)
     ├── SecretLeakRefused           secret_detected      (a write would store or show a secret)
@@ -31,6 +32,7 @@ __all__ = [
     "Conflict",
     "DatabaseLocked",
     "DatabaseReadOnly",
+    "Forbidden",
     "InvalidInput",
     "NexusError",
     "NotANexusDatabase",
@@ -102,6 +104,13 @@ class Conflict(NexusError):
 class Unauthorized(NexusError):
     code = "unauthorized"
     http_status = 401
+
+
+class Forbidden(NexusError):
+    """The caller is known, but its role (or its app scope) does not allow this."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 class ConfigError(NexusError):

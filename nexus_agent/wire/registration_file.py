@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nexus_agent.errors import InvalidInput
-from nexus_agent.models import AppRecord
+from nexus_agent.wire.errors import InvalidInput
+from nexus_agent.wire.models import AppRecord
 
 __all__ = ["load_app_record"]
 

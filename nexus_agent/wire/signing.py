@@ -43,7 +43,7 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nexus_agent.errors import NexusError
+from nexus_agent.wire.errors import NexusError
 
 __all__ = [
     "DEFAULT_WINDOW_S",

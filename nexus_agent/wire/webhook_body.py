@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
-from nexus_agent.signing import WebhookRejected
+from nexus_agent.wire.signing import WebhookRejected
 
 __all__ = ["read_webhook_body"]
 
