@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, fiel
 
 __all__ = [
     "LIVE_STATUSES",
+    "MESSAGE_TYPE_PATTERN",
     "PLANNED_STATUSES",
     "SLUG_PATTERN",
     "AppEndpoints",
@@ -25,6 +26,8 @@ __all__ = [
     "AppTool",
     "Capability",
     "FieldChange",
+    "MessageParameter",
+    "MessageTypeDoc",
     "RegisterResult",
     "Slug",
     "StatusChange",
@@ -46,6 +49,8 @@ Slug = Annotated[
     ),
 ]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+#: A message type of a legacy message handler: dotted lower-case words, e.g. 'query.quote_status'.
+MESSAGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$"
 LongText = Annotated[str, Field(max_length=4000)]
 
 
@@ -108,6 +113,49 @@ class AppTool(_Strict):
     destructive: bool = False
 
 
+_PARAMETER_SCHEMAS: dict[str, dict[str, str]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "object": {"type": "object"},
+    "array": {"type": "array"},
+}
+
+
+class MessageParameter(_Strict):
+    """One parameter a message type documents (name, type, required), e.g. ``bay_id`` (string, required)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    type: Literal["string", "integer", "number", "boolean", "date", "datetime", "object", "array"] = "string"
+    required: bool = False
+    description: Annotated[str, Field(max_length=1000)] = ""
+
+
+class MessageTypeDoc(_Strict):
+    """What an app documents about one message type its handler accepts: a description and parameters."""
+
+    name: Annotated[str, Field(max_length=200, pattern=MESSAGE_TYPE_PATTERN)]
+    description: LongText = ""
+    parameters: list[MessageParameter] = Field(default_factory=list, max_length=100)
+
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the message's ``params`` object, from the documented parameters."""
+        properties: dict[str, Any] = {}
+        for p in self.parameters:
+            properties[p.name] = {
+                **_PARAMETER_SCHEMAS[p.type],
+                **({"description": p.description} if p.description else {}),
+            }
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        required = [p.name for p in self.parameters if p.required]
+        if required:
+            schema["required"] = required
+        return schema
+
+
 class Workflow(_Strict):
     name: ShortText
     description: LongText = ""
@@ -133,6 +181,11 @@ class AppEndpoints(_Strict):
         None,
         description="Name of the environment variable holding the HMAC secret that signs webhooks "
         "exchanged with the satellite (the secret itself is never stored).",
+    )
+    signature_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$")] | None = Field(
+        None,
+        description="HTTP header that carries the HMAC-SHA256 hex signature of a message or webhook body, "
+        "as the app names it, e.g. 'X-Nexus-Signature'.",
     )
 
 
@@ -169,6 +222,15 @@ class AppRecord(_Strict):
         default_factory=list,
         max_length=200,
         description="Message types its handler accepts, e.g. 'query.customer_data'.",
+    )
+    message_type_docs: list[MessageTypeDoc] = Field(
+        default_factory=list,
+        max_length=200,
+        description="What the app documents about its message types (description, parameters): "
+        "the input schema of each message-handler tool.",
+    )
+    publishes: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=200, description="Event types this app sends, e.g. 'rota.published'."
     )
     owner: Annotated[str, Field(max_length=200)] = ""
     tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=100)
