@@ -182,10 +182,39 @@ class AppEndpoints(_Strict):
         description="Name of the environment variable holding the HMAC secret that signs webhooks "
         "exchanged with the satellite (the secret itself is never stored).",
     )
+    signature_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$")] | None = Field(
+        None,
+        description="Header in which the app expects (and sends) the hex HMAC-SHA256 of a message or webhook body; "
+        "default X-Nexus-Signature.",
+    )
     signature_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$")] | None = Field(
         None,
         description="HTTP header that carries the HMAC-SHA256 hex signature of a message or webhook body, "
         "as the app names it, e.g. 'X-Nexus-Signature'.",
+    )
+
+
+MESSAGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$"
+
+
+class MessageParam(_Strict):
+    """One documented parameter of a legacy app's message type (it becomes a field of the tool's schema)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
+    type: Literal["string", "integer", "number", "boolean", "object", "array", "date", "datetime"] = "string"
+    required: bool = False
+    description: LongText = ""
+
+
+class MessageSpec(_Strict):
+    """What a registration documents about one message type its handler accepts ('query.stock_level')."""
+
+    type: Annotated[str, Field(pattern=MESSAGE_TYPE_PATTERN, max_length=200, examples=["query.stock_level"])]
+    description: LongText = ""
+    params: list[MessageParam] | None = Field(
+        None,
+        max_length=100,
+        description="Documented parameters; null when undocumented (the tool takes a free 'params' object).",
     )
 
 
@@ -223,6 +252,11 @@ class AppRecord(_Strict):
         max_length=200,
         description="Message types its handler accepts, e.g. 'query.customer_data'.",
     )
+    message_specs: list[MessageSpec] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Documentation of message types (description, parameters), from the registration's Markdown.",
+    )
     message_type_docs: list[MessageTypeDoc] = Field(
         default_factory=list,
         max_length=200,
@@ -257,11 +291,16 @@ class AppRecord(_Strict):
     def _reachable_when_live(cls, endpoints: AppEndpoints, info: ValidationInfo) -> AppEndpoints:
         # A field validator (status is declared before endpoints) so the error names `endpoints`.
         status = info.data.get("status")
-        reachable = endpoints.mcp_url is not None or bool(endpoints.mcp_command) or endpoints.health_url is not None
+        reachable = (
+            endpoints.mcp_url is not None
+            or bool(endpoints.mcp_command)
+            or endpoints.health_url is not None
+            or endpoints.message_handler_url is not None
+        )
         if status in {AppStatus.active, AppStatus.degraded} and not reachable:
             raise ValueError(
-                f"an app with status '{status.value}' needs endpoints.mcp_url, "
-                "endpoints.mcp_command or endpoints.health_url so Nexus can reach it; "
+                f"an app with status '{status.value}' needs endpoints.mcp_url, endpoints.mcp_command, "
+                "endpoints.message_handler_url or endpoints.health_url so Nexus can reach it; "
                 "register it as 'placeholder' or 'pending' until it is deployed"
             )
         return endpoints
