@@ -72,7 +72,10 @@ def test_a_live_status_without_endpoints_names_the_endpoints_field() -> None:
     with pytest.raises(InvalidInput) as caught:
         load_app_record({"slug": "quote-engine", "name": "Quote Engine", "status": "active"}, "q.json")
     assert [d["field"] for d in caught.value.details] == ["endpoints"]
-    assert "needs endpoints.mcp_url, endpoints.mcp_command or endpoints.health_url" in caught.value.message
+    assert (
+        "needs endpoints.mcp_url, endpoints.mcp_command, endpoints.message_handler_url or endpoints.health_url"
+        in caught.value.message
+    )
 
 
 def test_an_html_page_saved_as_json_says_so() -> None:
