@@ -22,6 +22,12 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_REGISTRATION_AUTO_APPROVE`` | approve clean registrations without the owner | ``false`` |
 | ``NEXUS_GITHUB_WEBHOOK_SECRET`` (``_FILE``) | secret of the GitHub webhook (POST /api/webhooks/github) | none |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
+| ``NEXUS_OUTBOUND_ALLOW_LOOPBACK`` (``_PRIVATE``) | may contact loopback (private) addresses | ``true`` (``false``) |
+| ``NEXUS_CA_FILE``     | extra CA bundle trusted for satellites' certificates  | none               |
+| ``NEXUS_ALLOW_REMOTE_COMMANDS`` | the owner may set ``mcp_command`` over HTTP | ``false``          |
+| ``NEXUS_SECRET_ENV_ALLOW`` | variables apps may name besides ``SATELLITE_<SLUG>_*`` | none          |
+| ``NEXUS_BODY_TIMEOUT_S`` | deadline for an HTTP request body                 | ``10``             |
+| ``NEXUS_TLS_CERT`` / ``NEXUS_TLS_KEY`` | HTTPS (TLS 1.3 only) for ``serve --http`` | none       |
 """
 
 from __future__ import annotations
@@ -74,6 +80,18 @@ class Settings(BaseModel):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(8765, ge=0, le=65535)
+    outbound_allow_loopback: bool = Field(True, description="Nexus may contact satellites on this machine.")
+    outbound_allow_private: bool = Field(False, description="Nexus may contact private-network addresses.")
+    ca_file: Path | None = Field(None, description="Extra CA bundle (PEM) trusted for satellites' certificates.")
+    allow_remote_commands: bool = Field(
+        False, description="The owner may set endpoints.mcp_command over HTTP (off: only on the local CLI/stdio)."
+    )
+    secret_env_allow: tuple[str, ...] = Field(
+        (), description="Variables any app may name in token_env/webhook_secret_env, besides SATELLITE_<SLUG>_*."
+    )
+    body_timeout_s: float = Field(10.0, gt=0, description="Deadline for an HTTP request body to arrive in full.")
+    tls_cert: Path | None = Field(None, description="Certificate chain (PEM) for HTTPS; with tls_key.")
+    tls_key: Path | None = Field(None, description="Private key (PEM) for HTTPS; with tls_cert.")
 
     @classmethod
     def load(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -150,6 +168,7 @@ class Settings(BaseModel):
             values["auto_approve_tools"] = tuple(t.strip() for t in env["NEXUS_AUTO_APPROVE"].split(",") if t.strip())
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
+        values.update(_trust_values(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
@@ -161,6 +180,34 @@ class Settings(BaseModel):
 
 
 _CALLER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _trust_values(env: Mapping[str, str]) -> dict[str, object]:
+    """The outbound-policy, command, secret-variable, body-deadline and TLS settings (docs/security.md)."""
+    values: dict[str, object] = {}
+    for var, key in (
+        ("NEXUS_OUTBOUND_ALLOW_LOOPBACK", "outbound_allow_loopback"),
+        ("NEXUS_OUTBOUND_ALLOW_PRIVATE", "outbound_allow_private"),
+        ("NEXUS_ALLOW_REMOTE_COMMANDS", "allow_remote_commands"),
+    ):
+        if var in env:
+            values[key] = env[var].strip().lower() in _TRUE
+    for var, key in (("NEXUS_CA_FILE", "ca_file"), ("NEXUS_TLS_CERT", "tls_cert"), ("NEXUS_TLS_KEY", "tls_key")):
+        if env.get(var):
+            values[key] = Path(env[var]).expanduser()
+    if env.get("NEXUS_SECRET_ENV_ALLOW"):
+        names = tuple(n.strip() for n in env["NEXUS_SECRET_ENV_ALLOW"].split(",") if n.strip())
+        bad = [n for n in names if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", n)]
+        if bad:
+            raise ConfigError(
+                f"NEXUS_SECRET_ENV_ALLOW names {', '.join(bad)}, which are not environment variable names",
+                hint="List upper-case variable names separated by commas, e.g. SHARED_PARTNER_TOKEN.",
+            )
+        values["secret_env_allow"] = names
+    if env.get("NEXUS_BODY_TIMEOUT_S"):
+        values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
+    return values
 
 
 def token_label_key(token: str) -> str:
