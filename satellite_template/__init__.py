@@ -15,8 +15,9 @@
     def main() -> None:
         raise SystemExit(run_cli(sat))   # serve [--http HOST:PORT] | register | record
 
-The kit shares only the wire models (``nexus_agent.wire.models``), the signing helpers
-(``nexus_agent.wire.signing``) and the error tree (``nexus_agent.wire.errors``) with Nexus.
+The kit stands on Nexus's wire package alone (``nexus_agent.wire``: the wire models, the
+error tree, webhook signing, the registration-file and truth-repository formats, the secret
+guard) and imports nothing else of Nexus.
 ``nexus satellite new SLUG`` renders a project from ``project/`` in this package.
 """
 

@@ -13,8 +13,10 @@ Instructions (Nexus writes ``instructions/<slug>/<id>.json`` and sends the signe
 
     serve_instructions(sat, truth, work)   # on each webhook: pull, carry out, report
 
-The truth source is the satellite's own clone or GitHub client of the owner's truth
-repository; every write passes the secret guard, so a secret is refused before it is pushed.
+``truth`` is anything that is a :class:`~nexus_agent.wire.truth.TruthRepository` (read, list,
+write_many and a few issue calls): the satellite's own clone or GitHub client of the owner's truth
+repository; Nexus's local-git and GitHub truth sources are ones. Every file and commit message
+passes the secret guard here, before it reaches ``truth``, so a secret is refused before it is pushed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from nexus_agent.flows.models import (
+from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.flows import (
     INSTRUCTION_EVENT,
     LABEL_APPROVED,
     LABEL_CHANGES_REQUESTED,
@@ -43,13 +46,11 @@ from nexus_agent.flows.models import (
     registration_path,
     render_json,
 )
-from nexus_agent.truth.base import TruthSource
-from nexus_agent.truth.layout import render_app
-from nexus_agent.truth.models import Commit, Issue
-from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.wire.models import AppStatus, utcnow
-from nexus_agent.wire.secret_guard import redact
+from nexus_agent.wire.registration_file import render_app
+from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
 from nexus_agent.wire.signing import WebhookEnvelope
+from nexus_agent.wire.truth import Commit, Issue, TruthRepository
 from satellite_template.kit import Satellite
 
 __all__ = [
@@ -68,8 +69,12 @@ Work = Callable[[Instruction], Awaitable[tuple[str, dict[str, Any]]]]
 _STATE_LABELS = {LABEL_PENDING, LABEL_APPROVED, LABEL_CHANGES_REQUESTED}
 
 
-async def _commit(truth: TruthSource, files: Mapping[str, bytes | None], message: str) -> Commit | None:
-    """``write_many``, tried again when Nexus (or another satellite) moved the branch meanwhile."""
+async def _commit(truth: TruthRepository, files: Mapping[str, bytes | None], message: str) -> Commit | None:
+    """``write_many`` (after the secret guard), tried again when Nexus or another satellite moved the branch."""
+    ensure_no_secrets(message, "commit message", "commit")
+    for path, content in files.items():
+        if content is not None:
+            ensure_no_secrets(content, path, "commit")
     for attempt in range(3):
         try:
             return await truth.write_many(files, message)
@@ -79,7 +84,7 @@ async def _commit(truth: TruthSource, files: Mapping[str, bytes | None], message
     return None
 
 
-async def _open_issue_of(truth: TruthSource, slug: str) -> Issue | None:
+async def _open_issue_of(truth: TruthRepository, slug: str) -> Issue | None:
     for issue in await truth.list_issues([LABEL_REGISTRATION], state="open"):
         submission = RegistrationSubmission.from_issue_body(issue.body)
         if submission is not None and submission.slug == slug:
@@ -89,7 +94,7 @@ async def _open_issue_of(truth: TruthSource, slug: str) -> Issue | None:
 
 async def submit_registration(
     sat: Satellite,
-    truth: TruthSource,
+    truth: TruthRepository,
     base_url: str,
     *,
     backup_files: Mapping[str, bytes] | None = None,
@@ -155,7 +160,7 @@ def _issue_body(name: str, slug: str, version: str, sub: RegistrationSubmission)
 
 
 # -- instructions ------------------------------------------------------------------------------
-async def pull_instructions(sat_slug: str, truth: TruthSource) -> list[Instruction]:
+async def pull_instructions(sat_slug: str, truth: TruthRepository) -> list[Instruction]:
     """This satellite's open instructions that it has not reported on yet, oldest first.
 
     A file that is not a valid instruction for this satellite is skipped (and logged).
@@ -180,7 +185,7 @@ async def pull_instructions(sat_slug: str, truth: TruthSource) -> list[Instructi
 
 
 async def report_completion(
-    truth: TruthSource,
+    truth: TruthRepository,
     instruction: Instruction,
     status: Literal["completed", "failed"],
     result_summary: str,
@@ -209,7 +214,7 @@ async def report_completion(
     return report
 
 
-async def carry_out_instructions(sat_slug: str, truth: TruthSource, work: Work) -> list[InstructionReport]:
+async def carry_out_instructions(sat_slug: str, truth: TruthRepository, work: Work) -> list[InstructionReport]:
     """Pull this satellite's open instructions, run ``work`` on each and report the outcome.
 
     ``work`` raising reports ``failed`` with the error's message (secrets redacted).
@@ -227,7 +232,7 @@ async def carry_out_instructions(sat_slug: str, truth: TruthSource, work: Work) 
     return reports
 
 
-def serve_instructions(sat: Satellite, truth: TruthSource, work: Work) -> None:
+def serve_instructions(sat: Satellite, truth: TruthRepository, work: Work) -> None:
     """Handle Nexus's ``instruction.created`` webhook: pull, carry out and report every open instruction."""
 
     @sat.on_event(INSTRUCTION_EVENT)

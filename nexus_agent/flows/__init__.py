@@ -6,7 +6,7 @@
                         the owner (or the auto-approve policy) decides
     instructions.py     Nexus instructs satellites (files + signed webhooks) and follows their reports
                         pending -> delivered -> acknowledged -> completed | failed | expired
-    models.py           the wire models both sides share (the satellite kit imports them)
+    models.py           the wire models both sides share (defined in nexus_agent.wire.flows)
     github_events.py    which flow a GitHub webhook of the truth repository should wake up
 
 Apply :data:`FLOW_MIGRATIONS` to the Nexus database before using :class:`InstructionService`.

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
-from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
 from nexus_agent.wire.errors import InvalidInput
 from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.truth import RESERVED_PREFIX, Commit, Issue, IssueComment, IssueState, TruthFile, check_path
 
 __all__ = [
     "NULL_SHA",
@@ -37,42 +36,11 @@ __all__ = [
 
 #: ``expected_sha`` meaning "the file must not exist yet" (git's null object id).
 NULL_SHA = "0" * 40
-#: Folder the implementations keep for themselves (the local issue store); ``write`` refuses it.
-RESERVED_PREFIX = ".nexus/"
-
-_MAX_PATH = 1024
-_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
 def blob_sha(content: bytes) -> str:
     """The git blob id of ``content`` (what ``git hash-object`` prints)."""
     return hashlib.sha1(b"blob %d\x00" % len(content) + content, usedforsecurity=False).hexdigest()
-
-
-def check_path(path: str, *, what: str = "path", allow_reserved: bool = False) -> str:
-    """Return ``path`` if it is a safe repository-relative file path, else raise :class:`InvalidInput`."""
-    hint = "Use a relative path with '/' between folders, e.g. 'registry/apps/quote-engine.json'."
-    if not isinstance(path, str) or not path:
-        raise InvalidInput(f"the {what} is empty", hint=hint)
-    if len(path) > _MAX_PATH:
-        raise InvalidInput(f"the {what} is longer than {_MAX_PATH} characters", hint=hint)
-    if _BAD_CHARS.search(path):
-        raise InvalidInput(f"the {what} {path!r} contains a backslash or a control character", hint=hint)
-    if path.startswith("/"):
-        raise InvalidInput(f"the {what} {path!r} is absolute", hint=hint)
-    segments = path.split("/")
-    if any(s == "" for s in segments):
-        raise InvalidInput(f"the {what} {path!r} has an empty segment ('//' or a trailing '/')", hint=hint)
-    if any(s in {".", ".."} for s in segments):
-        raise InvalidInput(f"the {what} {path!r} contains '.' or '..'", hint=hint)
-    if any(s.lower() == ".git" for s in segments):
-        raise InvalidInput(f"the {what} {path!r} points into git's own '.git' folder", hint=hint)
-    if not allow_reserved and (path + "/").startswith(RESERVED_PREFIX):
-        raise InvalidInput(
-            f"the {what} {path!r} is inside {RESERVED_PREFIX!r}, which Nexus keeps for its issue store",
-            hint="Use issues through create_issue/comment/set_labels, and keep files outside '.nexus/'.",
-        )
-    return path
 
 
 def check_prefix(prefix: str) -> str:

@@ -15,13 +15,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 from nexus_agent.truth.base import check_path
 from nexus_agent.wire.errors import InvalidInput
-from nexus_agent.wire.models import AppRecord, is_slug
+from nexus_agent.wire.models import is_slug
+from nexus_agent.wire.registration_file import APP_FILE_EXCLUDE, app_document, render_app
 
 __all__ = ["APP_FILE_EXCLUDE", "NEXUS_SCOPE", "TruthLayout", "app_document", "render_app", "truth_readme"]
 
@@ -92,20 +91,6 @@ class TruthLayout:
     @classmethod
     def doc(cls, name: str) -> str:
         return check_path(f"{cls.DOCS}/{_id(name, 'document name')}")
-
-
-#: Fields left out of registry files: they change on every save and git already records when.
-APP_FILE_EXCLUDE = frozenset({"created_at", "updated_at"})
-
-
-def app_document(record: AppRecord) -> dict[str, Any]:
-    """The JSON object written for ``record`` (no timestamps)."""
-    return record.model_dump(mode="json", exclude=set(APP_FILE_EXCLUDE))
-
-
-def render_app(record: AppRecord) -> bytes:
-    """A registry file: pretty-printed, sorted keys, trailing newline, so re-rendering is byte-stable."""
-    return (json.dumps(app_document(record), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def truth_readme() -> bytes:

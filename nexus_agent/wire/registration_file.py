@@ -1,7 +1,10 @@
-"""Reading one registration (an AppRecord as JSON) with errors a person can act on.
+"""One registration file (an AppRecord as JSON): how it is written, and read back with errors a person can act on.
 
-A UTF-8 byte-order mark is ignored; an HTML page or YAML saved under a ``.json`` name is
-named as such; every invalid field is listed with what it expects.
+Written by :func:`render_app` (pretty JSON, sorted keys, no timestamps, so the same record
+renders the same bytes), the layout of ``registry/apps/<slug>.json`` in Nexus's truth
+repository and of the ``registrations/<slug>.json`` a satellite submits. Read by
+:func:`load_app_record`: a UTF-8 byte-order mark is ignored; an HTML page or YAML saved under
+a ``.json`` name is named as such; every invalid field is listed with what it expects.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import ValidationError
 from nexus_agent.wire.errors import InvalidInput
 from nexus_agent.wire.models import AppRecord
 
-__all__ = ["load_app_record"]
+__all__ = ["APP_FILE_EXCLUDE", "app_document", "load_app_record", "render_app"]
 
 
 def _looks_like(text: str) -> str:
@@ -72,3 +75,17 @@ def load_app_record(data: Mapping[str, Any] | str | bytes, source: str) -> AppRe
 
 
 _JSON_NAMES = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number"}
+
+
+#: Fields left out of registry files: they change on every save and git already records when.
+APP_FILE_EXCLUDE = frozenset({"created_at", "updated_at"})
+
+
+def app_document(record: AppRecord) -> dict[str, Any]:
+    """The JSON object written for ``record`` (no timestamps)."""
+    return record.model_dump(mode="json", exclude=set(APP_FILE_EXCLUDE))
+
+
+def render_app(record: AppRecord) -> bytes:
+    """A registry file: pretty-printed, sorted keys, trailing newline, so re-rendering is byte-stable."""
+    return (json.dumps(app_document(record), indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
