@@ -6,8 +6,9 @@ is one commit with the caller's message; reads see committed content only. The
 lock (``.git/nexus.lock``) so two Nexus processes sharing a folder take turns.
 
 Git runs isolated from the machine's configuration: no global or system config,
-no hooks, no signing, identity given per command, inherited ``GIT_*`` variables
-dropped. So it behaves the same on a fresh CI machine and on a developer laptop.
+no hooks, no signing, identity given per command, and none of Nexus's environment
+(only a ``PATH`` of git's own folder and the system default), so no secret of Nexus
+reaches it. So it behaves the same on a fresh CI machine and on a developer laptop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import builtins
 import contextlib
 import fcntl
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -89,14 +91,15 @@ class LocalGitTruthSource(LocalIssueStore):
 
     # -- running git -------------------------------------------------------------------
     def _git(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(
-            GIT_CONFIG_NOSYSTEM="1",
-            GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_TERMINAL_PROMPT="0",
-            GIT_LITERAL_PATHSPECS="1",
-            LC_ALL="C",
-        )
+        found = shutil.which(self._git_binary)
+        env = {
+            "PATH": os.pathsep.join(p for p in (os.path.dirname(found or ""), os.defpath) if p),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_LITERAL_PATHSPECS": "1",
+            "LC_ALL": "C",
+        }
         command = [
             self._git_binary,
             "-c", f"user.name={self.author_name}",

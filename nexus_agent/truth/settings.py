@@ -10,7 +10,7 @@
 - ``NEXUS_GITHUB_APP_ID``, ``NEXUS_GITHUB_INSTALLATION_ID`` and ``NEXUS_GITHUB_PRIVATE_KEY_FILE``
   (or ``NEXUS_GITHUB_PRIVATE_KEY`` with the PEM text): a GitHub App installation instead of a token
 
-Nothing here reads ``os.environ``: :meth:`TruthSettings.load` takes the mapping it is given.
+Nothing here reads the process environment: :meth:`TruthSettings.load` takes the mapping it is given.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -158,3 +159,20 @@ async def test_two_sources_on_one_folder_take_turns(tmp_path: Path) -> None:
 
 def test_repr_names_the_folder(tmp_path: Path) -> None:
     assert str(tmp_path) in repr(LocalGitTruthSource(tmp_path / "truth"))
+
+
+async def test_git_runs_without_any_of_nexus_s_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "nexus-owner-token-0123456789abcdef"
+    monkeypatch.setenv("NEXUS_TOKENS", f"boss:owner={secret}")
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "elsewhere"))
+    seen = tmp_path / "seen-env"
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nenv >> "{seen}"\nexec "{shutil.which("git")}" "$@"\n')
+    wrapper.chmod(0o755)
+    source = LocalGitTruthSource(tmp_path / "truth", git=str(wrapper))
+    assert await source.write("a.txt", b"a", "Add a") is not None
+    assert await source.list() == ["README.md", "a.txt"]
+    recorded = seen.read_text()
+    assert "PATH=" in recorded
+    assert secret not in recorded and "NEXUS_TOKENS" not in recorded and "GIT_DIR" not in recorded
