@@ -38,12 +38,13 @@ _WATCHED = {AppStatus.active, AppStatus.degraded}
 
 
 def health_url(record: AppRecord, settings: PoolSettings) -> str | None:
-    """The record's health_url, else ``/api/health`` on its MCP URL's origin, else None (stdio only)."""
+    """The record's health_url, else ``/api/health`` on its MCP (or message handler) URL's origin, else None."""
     ep = record.endpoints
     if ep.health_url is not None:
         return str(ep.health_url)
-    if ep.mcp_url is not None:
-        parts = urlsplit(str(ep.mcp_url))
+    base = ep.mcp_url if ep.mcp_url is not None or ep.mcp_command else ep.message_handler_url
+    if base is not None:
+        parts = urlsplit(str(base))
         return urlunsplit((parts.scheme, parts.netloc, settings.health_path, "", ""))
     return None
 

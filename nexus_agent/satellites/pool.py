@@ -26,11 +26,13 @@ import httpx
 import httpx2
 from anyio.abc import TaskGroup
 
+from nexus_agent.events.webhook_secrets import WebhookSecrets
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection, copy_error
 from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
 from nexus_agent.satellites.fanout import ProgressCallback, run_fan_out
 from nexus_agent.satellites.health import probe_all
+from nexus_agent.satellites.message_handler import MessageHandlerConnection
 from nexus_agent.satellites.models import (
     BreakerState,
     FanOutResult,
@@ -42,8 +44,9 @@ from nexus_agent.satellites.models import (
     ToolListing,
 )
 from nexus_agent.satellites.satellite import Satellite
-from nexus_agent.wire.errors import NexusError, NotFound
+from nexus_agent.wire.errors import ConfigError, NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = ["SatellitePool"]
 
@@ -57,7 +60,24 @@ def _wiring(record: AppRecord, token: str | None, callable_statuses: frozenset[A
     """What a connection depends on: a change in any of it means a new connection."""
     ep = record.endpoints
     url = str(ep.mcp_url) if ep.mcp_url else None
-    return (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses)
+    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses)
+    if not is_legacy(record):
+        return mcp
+    # A legacy app's tools are made from its record: new message types or docs mean a new tool list.
+    specs = tuple(s.model_dump_json() for s in record.message_specs)
+    legacy = (str(ep.message_handler_url), ep.signature_header, ep.webhook_secret_env, record.name, record.description)
+    return (*mcp, *legacy, tuple(record.message_types), specs, tuple(record.business_rules))
+
+
+def is_legacy(record: AppRecord) -> bool:
+    """A legacy app: reached through its message handler (an app with an MCP endpoint is called over MCP)."""
+    ep = record.endpoints
+    return (
+        ep.mcp_url is None
+        and not ep.mcp_command
+        and ep.message_handler_url is not None
+        and bool(record.message_types or record.message_specs)
+    )
 
 
 class SatellitePool:
@@ -67,10 +87,14 @@ class SatellitePool:
         *,
         secrets: Mapping[str, str] | None = None,
         settings: PoolSettings | None = None,
+        known_secrets: KnownSecrets | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
     ) -> None:
         self.settings = settings or PoolSettings()
+        #: Configured secret values no satellite answer may carry (plus the satellites' own tokens).
+        self.known_secrets = known_secrets or KnownSecrets()
+        self._known_with_tokens: tuple[frozenset[str], KnownSecrets] = (frozenset(), self.known_secrets)
         self._initial = list(records)
         self._secrets: Mapping[str, str] = dict(secrets or {})
         self._clock = clock
@@ -82,6 +106,10 @@ class SatellitePool:
         self._breaker_event = anyio.Event()
         self._tools_event = anyio.Event()
         self._ssl_context: ssl.SSLContext | None = None
+        #: Told of every call as (slug, tool, outcome ok|error, error kind, seconds): nexus_agent.ops metrics.
+        self.observer: Callable[[str, str, str, str, float], None] | None = None
+        #: The last health check of each satellite (status page: health and last contact).
+        self.last_health: dict[str, SatelliteHealth] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -124,19 +152,22 @@ class SatellitePool:
         if secrets is not None:
             self._secrets = dict(secrets)
         by_slug = {r.slug: r for r in records}
+        live = self.settings.callable_statuses
         for slug in set(self._satellites) - set(by_slug):
             self._forget(slug)
         self._records = by_slug
         for slug, record in by_slug.items():
             token = self._secrets.get(record.endpoints.token_env) if record.endpoints.token_env else None
+            # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
+            wiring = _wiring(record, self._legacy_secret(record) if is_legacy(record) else token, live)
             current = self._satellites.get(slug)
-            live = self.settings.callable_statuses
-            if current is not None and _wiring(current.record, current.token, live) == _wiring(record, token, live):
+            if current is not None and current.wiring == wiring:
                 current.record = record
                 continue
             if current is not None:
                 self._forget(slug)
             self._satellites[slug] = self._make_satellite(record, token)
+            self._satellites[slug].wiring = wiring
 
     def _make_satellite(self, record: AppRecord, token: str | None) -> Satellite:
         slug = record.slug
@@ -179,7 +210,28 @@ class SatellitePool:
                 on_tools_changed=tools_changed,
                 ssl_context=self._ssl_context,
             )
+        elif record.status in self.settings.callable_statuses and is_legacy(record):
+            sat.connection = self._legacy_connection(record)
         return sat
+
+    def _legacy_connection(self, record: AppRecord) -> MessageHandlerConnection:
+        secrets = WebhookSecrets(self._secrets, [record])
+        if self._ssl_context is None and str(record.endpoints.message_handler_url).startswith("https:"):
+            self._ssl_context = httpx2.create_ssl_context()
+        return MessageHandlerConnection(
+            record,
+            secret=lambda: secrets(record.slug),
+            secret_env=secrets.variable(record.slug),
+            settings=self.settings,
+            spawn=self._spawn,
+            ssl_context=self._ssl_context,
+        )
+
+    def _legacy_secret(self, record: AppRecord) -> str | None:
+        try:
+            return WebhookSecrets(self._secrets, [record])(record.slug)
+        except ConfigError:
+            return None
 
     def _forget(self, slug: str) -> None:
         sat = self._satellites.pop(slug, None)
@@ -190,7 +242,7 @@ class SatellitePool:
     def records(self) -> dict[str, AppRecord]:
         return dict(self._records)
 
-    def connection(self, slug: str) -> SatelliteConnection | None:
+    def connection(self, slug: str) -> SatelliteConnection | MessageHandlerConnection | None:
         sat = self._satellites.get(slug)
         return sat.connection if sat else None
 
@@ -306,12 +358,70 @@ class SatellitePool:
 
         ``timeout`` bounds everything: fetching the tool list, connecting, the call and any retries.
         """
+        if self.observer is None:
+            return await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
+        began, outcome, kind = time.perf_counter(), "error", "cancelled"
+        try:
+            result = await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
+            outcome, kind = ("error", "tool_error") if result.is_error else ("ok", "")
+            return result
+        except NexusError as exc:
+            kind = exc.code
+            raise
+        except Exception:
+            kind = "internal"
+            raise
+        finally:
+            slug, _, tool = target.partition("__") if isinstance(target, str) else (target[0], "", target[1])
+            self.observer(slug, tool, outcome, kind, time.perf_counter() - began)
+
+    async def _call(
+        self,
+        target: str | tuple[str, str],
+        arguments: Mapping[str, Any] | None,
+        *,
+        timeout: float | None,
+        on_progress: ProgressCallback | None,
+    ) -> SatelliteCallResult:
         timeout = timeout or self.settings.call_timeout
         deadline = anyio.current_time() + timeout
         tool = await self.get_tool(target, timeout=timeout)
         args = validate_arguments(tool, arguments if arguments is not None else {})
         sat = self._get(tool.slug)
-        return await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
+        result = await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
+        self._withhold_secrets(result)
+        return result
+
+    def _withhold_secrets(self, result: SatelliteCallResult) -> None:
+        """Refuse an answer that carries a secret; images, audio and blobs are data and pass.
+
+        Checked here, where answers enter Nexus, so a direct call, ``satellite_call``, the planner and
+        each satellite of a fan-out (which then fails alone) all get the same verdict.
+        """
+        answer = {
+            "content": [block.model_dump(mode="json") for block in result.content],
+            "structured_content": result.structured_content,
+        }
+        tokens = frozenset(s.token for s in self._satellites.values() if s.token)
+        if self._known_with_tokens[0] != tokens:  # satellites come and go: merge again only then
+            self._known_with_tokens = (tokens, self.known_secrets.merged(tokens))
+        known = self._known_with_tokens[1]
+        try:
+            ensure_no_secrets(answer, "answer", "pass on", known=known)
+        except SecretLeakRefused as exc:
+            places = exc.details if isinstance(exc.details, list) else []
+            logger.warning(
+                "withheld the answer of %s: it carries secrets at %s",
+                result.qualified_name,
+                ", ".join(f"{d['location']} ({d['kind']})" for d in places) or "?",
+            )
+            raise SecretLeakRefused(
+                f"satellite '{result.slug}' answered {result.tool} with a secret, so Nexus withheld its answer "
+                f"({'; '.join(str(d['kind']) + ' at ' + str(d['location']) for d in places[:5])})",
+                hint="Nothing was passed on. The satellite must not return credentials: fix the satellite, or call "
+                "a tool that does not return them.",
+                details={"slug": result.slug, "tool": result.tool, "reason": "secret_in_answer", "findings": places},
+            ) from None
 
     async def fan_out(
         self,
@@ -356,7 +466,9 @@ class SatellitePool:
             sats = [s for s in self._satellites.values() if s.record.status in self.settings.callable_statuses]
         items = [(s.record, s.token, s.breaker) for s in sats]
         results = await probe_all(items, self._http, self.settings)
-        return [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
+        results = [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
+        self.last_health.update((r.slug, r) for r in results)
+        return results
 
     async def _probe_over_mcp(self, health: SatelliteHealth) -> SatelliteHealth:
         """A satellite with no health URL (stdio) is healthy when it answers tools/list in time."""

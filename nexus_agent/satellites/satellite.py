@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import anyio
-from mcp import Client
 from mcp.shared.dispatcher import ProgressFnT
 
 from nexus_agent.satellites._faults import (
@@ -31,6 +30,7 @@ from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection, capture_http_statuses, failing_status
 from nexus_agent.satellites.discovery import Listing, build_listing
 from nexus_agent.satellites.fanout import ProgressCallback
+from nexus_agent.satellites.message_handler import MessageHandlerConnection
 from nexus_agent.satellites.models import BreakerState, PoolSettings, SatelliteCallResult, SatelliteTool
 from nexus_agent.wire.errors import ConfigError, NotFound, UpstreamError
 from nexus_agent.wire.models import AppRecord
@@ -51,7 +51,7 @@ class Satellite:
         *,
         token: str | None,
         breaker: CircuitBreaker,
-        connection: SatelliteConnection | None,
+        connection: SatelliteConnection | MessageHandlerConnection | None,
         settings: PoolSettings,
         clock: Clock,
         sleep: Sleep,
@@ -64,6 +64,7 @@ class Satellite:
         self._clock = clock
         self._sleep = sleep
         self.listing: Listing | None = None
+        self.wiring: tuple[Any, ...] = ()  # what the pool built the connection from (a change rebuilds it)
         self.generation = 0  # bumped when the satellite says its tools changed
         self._listed_generation = -1
         self._lock = anyio.Lock()
@@ -72,19 +73,28 @@ class Satellite:
     def slug(self) -> str:
         return self.record.slug
 
-    def ready(self) -> SatelliteConnection:
+    def ready(self) -> SatelliteConnection | MessageHandlerConnection:
         """The connection, if Nexus may call this satellite; else a NotFound or ConfigError saying why not."""
         slug, ep = self.slug, self.record.endpoints
         if self.connection is None:
-            if ep.mcp_url is None and not ep.mcp_command:
+            if ep.mcp_url is None and not ep.mcp_command and ep.message_handler_url is None:
                 raise NotFound(
-                    f"satellite '{slug}' has no MCP endpoint",
-                    hint="Register endpoints.mcp_url or endpoints.mcp_command for it.",
+                    f"satellite '{slug}' has no MCP endpoint and no message handler",
+                    hint="Register endpoints.mcp_url or endpoints.mcp_command (or, for a legacy app, "
+                    "endpoints.message_handler_url with its message_types).",
+                )
+            if ep.mcp_url is None and not ep.mcp_command and not self.record.message_types:
+                raise NotFound(
+                    f"app '{slug}' has a message handler but registers no message types, so it has no tools",
+                    hint="Add the message types its handler accepts to message_types (e.g. 'query.stock_level').",
                 )
             raise NotFound(
                 f"satellite '{slug}' is '{self.record.status.value}', so Nexus does not call it",
                 hint="Approve or activate it in the registry first.",
             )
+        if isinstance(self.connection, MessageHandlerConnection):
+            self.connection.check_ready()  # the app's HMAC secret must be set
+            return self.connection
         if ep.token_env and not self.token:
             raise ConfigError(
                 f"satellite '{slug}' needs a bearer token from the environment variable {ep.token_env}, "
@@ -124,7 +134,7 @@ class Satellite:
         if not self.breaker.allow():
             return Listing(fetched_at=self._clock(), error=self.circuit_open())
         generation = self.generation
-        used: Client | None = None
+        used: Any = None
         statuses: list[int] = []
         try:
             with anyio.fail_after(limit), capture_http_statuses() as statuses:
@@ -170,7 +180,7 @@ class Satellite:
             remaining = deadline - anyio.current_time()
             if remaining <= 0:
                 raise classify(TimeoutError(), connection.fault_context, action, timeout)
-            used: Client | None = None
+            used: Any = None
             statuses: list[int] = []
             try:
                 with anyio.fail_after(remaining), capture_http_statuses() as statuses:
@@ -211,7 +221,7 @@ class Satellite:
     # -- faults --------------------------------------------------------------------------------------------------
 
     def _fault(
-        self, used: Client | None, exc: BaseException, action: str, timeout: float | None, http_status: int | None
+        self, used: Any, exc: BaseException, action: str, timeout: float | None, http_status: int | None
     ) -> UpstreamError:
         """Describe a fault, count it against the breaker, and drop a connection that is no longer usable."""
         assert self.connection is not None
