@@ -26,8 +26,6 @@ __all__ = [
     "AppTool",
     "Capability",
     "FieldChange",
-    "MessageParameter",
-    "MessageTypeDoc",
     "RegisterResult",
     "Slug",
     "StatusChange",
@@ -49,8 +47,6 @@ Slug = Annotated[
     ),
 ]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-#: A message type of a legacy message handler: dotted lower-case words, e.g. 'query.quote_status'.
-MESSAGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+$"
 LongText = Annotated[str, Field(max_length=4000)]
 
 
@@ -113,49 +109,6 @@ class AppTool(_Strict):
     destructive: bool = False
 
 
-_PARAMETER_SCHEMAS: dict[str, dict[str, str]] = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer"},
-    "number": {"type": "number"},
-    "boolean": {"type": "boolean"},
-    "date": {"type": "string", "format": "date"},
-    "datetime": {"type": "string", "format": "date-time"},
-    "object": {"type": "object"},
-    "array": {"type": "array"},
-}
-
-
-class MessageParameter(_Strict):
-    """One parameter a message type documents (name, type, required), e.g. ``bay_id`` (string, required)."""
-
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-    type: Literal["string", "integer", "number", "boolean", "date", "datetime", "object", "array"] = "string"
-    required: bool = False
-    description: Annotated[str, Field(max_length=1000)] = ""
-
-
-class MessageTypeDoc(_Strict):
-    """What an app documents about one message type its handler accepts: a description and parameters."""
-
-    name: Annotated[str, Field(max_length=200, pattern=MESSAGE_TYPE_PATTERN)]
-    description: LongText = ""
-    parameters: list[MessageParameter] = Field(default_factory=list, max_length=100)
-
-    def input_schema(self) -> dict[str, Any]:
-        """The JSON Schema of the message's ``params`` object, from the documented parameters."""
-        properties: dict[str, Any] = {}
-        for p in self.parameters:
-            properties[p.name] = {
-                **_PARAMETER_SCHEMAS[p.type],
-                **({"description": p.description} if p.description else {}),
-            }
-        schema: dict[str, Any] = {"type": "object", "properties": properties}
-        required = [p.name for p in self.parameters if p.required]
-        if required:
-            schema["required"] = required
-        return schema
-
-
 class Workflow(_Strict):
     name: ShortText
     description: LongText = ""
@@ -172,6 +125,9 @@ class AppEndpoints(_Strict):
     health_url: HttpUrl | None = None
     webhook_url: HttpUrl | None = None
     message_handler_url: HttpUrl | None = None
+    app_url: HttpUrl | None = Field(
+        None, description="The app's own web address (its deployment URL), for people; Nexus does not call it."
+    )
     token_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)] | None = Field(
         None,
         description="Name of the environment variable holding the satellite's bearer token "
@@ -186,11 +142,6 @@ class AppEndpoints(_Strict):
         None,
         description="Header in which the app expects (and sends) the hex HMAC-SHA256 of a message or webhook body; "
         "default X-Nexus-Signature.",
-    )
-    signature_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$")] | None = Field(
-        None,
-        description="HTTP header that carries the HMAC-SHA256 hex signature of a message or webhook body, "
-        "as the app names it, e.g. 'X-Nexus-Signature'.",
     )
 
 
@@ -256,12 +207,6 @@ class AppRecord(_Strict):
         default_factory=list,
         max_length=200,
         description="Documentation of message types (description, parameters), from the registration's Markdown.",
-    )
-    message_type_docs: list[MessageTypeDoc] = Field(
-        default_factory=list,
-        max_length=200,
-        description="What the app documents about its message types (description, parameters): "
-        "the input schema of each message-handler tool.",
     )
     publishes: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=200, description="Event types this app sends, e.g. 'rota.published'."
