@@ -11,121 +11,14 @@ from typing import Any
 
 import anyio
 
-from nexus_agent.cli_output import EXIT_FAILED, EXIT_OK, EXIT_UNHEALTHY, call_tool, emit, format_table, read_text_file
+from nexus_agent.cli_output import EXIT_OK, EXIT_UNHEALTHY, call_tool, emit, format_table
 from nexus_agent.config import Settings
 from nexus_agent.flow_commands import events_command, instructions_command, registrations_command
-from nexus_agent.registry import load_app_record
+from nexus_agent.registry_commands import registry_command
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import InvalidInput, NexusError
 
 __all__ = ["dispatch"]
-
-
-# -- registry ---------------------------------------------------------------
-async def _registry(args: argparse.Namespace, services: NexusServices) -> int:
-    if args.action == "list":
-        page = await call_tool(
-            services,
-            "registry_list",
-            {
-                "status": args.status or [],
-                "category": args.category,
-                "capability": args.capability,
-                "text": args.text,
-                "limit": args.limit,
-                "offset": args.offset,
-            },
-        )
-        rows = [
-            {
-                "slug": a.slug,
-                "name": a.name,
-                "status": a.status.value,
-                "category": a.category,
-                "capabilities": a.capability_names(),
-            }
-            for a in page.items
-        ]
-        counts = ", ".join(f"{k}: {v}" for k, v in sorted(page.status_counts.items()))
-        human = format_table(rows, ["slug", "name", "status", "category", "capabilities"])
-        human += f"\n\n{page.total} matching app(s); registry by status: {counts or 'empty'}"
-        if page.next_offset is not None:
-            human += f"\nmore: --offset {page.next_offset}"
-        emit(args, page, human)
-    elif args.action == "show":
-        detail = await call_tool(services, "registry_get", {"slug": args.slug})
-        app = detail.app
-        lines = [
-            f"{app.name} ({app.slug})  status: {app.status.value}  version: {app.version}  category: {app.category}",
-            app.description,
-            "capabilities: " + (", ".join(app.capability_names()) or "(none)"),
-            "workflows: " + (", ".join(w.name for w in app.workflows) or "(none)"),
-            "integrations: " + (", ".join(app.integrations) or "(none)"),
-            "endpoints: "
-            + (", ".join(f"{k}={v}" for k, v in app.endpoints.model_dump(mode="json").items() if v) or "(none)"),
-            "history:",
-        ]
-        lines += [
-            f"  {c.changed_at:%Y-%m-%d %H:%M} {c.old_status or '-'} -> {c.new_status} by {c.changed_by}: {c.reason}"
-            for c in detail.history
-        ] or ["  (none)"]
-        emit(args, detail, "\n".join(line for line in lines if line is not None))
-    elif args.action == "register":
-        record = load_app_record(read_text_file(args.file), args.file)
-        result = await call_tool(
-            services, "registry_register", {"record": record.model_dump(mode="json"), "reason": args.reason}
-        )
-        verb = {"created": "registered", "updated": "updated", "unchanged": "unchanged:"}[result.action]
-        human = f"{verb} {result.app.slug} ({result.app.status.value})"
-        if result.action == "updated":
-            human += "; changed: " + ", ".join(result.changed_fields)
-        human += "".join(f"\nnote: {n}" for n in result.notes)
-        emit(args, result, human)
-    elif args.action == "set-status":
-        change = await call_tool(
-            services, "registry_set_status", {"slug": args.slug, "status": args.status, "reason": args.reason}
-        )
-        emit(args, change, f"{change.slug}: {change.old_status or '-'} -> {change.new_status}")
-    elif args.action == "import":
-        from nexus_agent.portfolio import import_portfolio
-
-        report = await import_portfolio(
-            Path(args.path), services.registry, services.settings.actor, dry_run=args.dry_run
-        )
-        human = report.to_text()
-        if not args.dry_run and services.truth is not None:
-            # The registry in SQLite and the registry in the truth source stay in sync.
-            from nexus_agent.truth import reconcile
-
-            synced = await reconcile(services.registry, services.truth, direction="push", actor=services.settings.actor)
-            human += f"\ntruth source: {len(synced.pushed)} app file(s) written"
-        emit(args, report, human)
-        return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
-    elif args.action == "sync":
-        from nexus_agent.truth import reconcile
-
-        if services.truth is None:
-            raise InvalidInput("no truth source is configured", hint="Set NEXUS_TRUTH=local or github.")
-        sync_report = await reconcile(
-            services.registry, services.truth, direction=args.direction, actor=services.settings.actor
-        )
-        emit(args, sync_report, sync_report.summary())
-        unresolved = sync_report.direction == "report" and (
-            sync_report.only_in_registry
-            or sync_report.only_in_truth
-            or sync_report.differing
-            or sync_report.invalid_in_truth
-        )
-        return EXIT_FAILED if unresolved else EXIT_OK
-    elif args.action == "history":
-        detail = await call_tool(services, "registry_get", {"slug": args.slug})
-        rows = [c.model_dump(mode="json") for c in detail.history]
-        emit(
-            args,
-            {"history": rows},
-            format_table(rows, ["changed_at", "old_status", "new_status", "changed_by", "reason"]),
-        )
-    return EXIT_OK
 
 
 # -- memory -----------------------------------------------------------------
@@ -285,7 +178,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return anyio.run(_doctor, args, settings)
 
     handlers = {
-        "registry": _registry,
+        "registry": registry_command,
         "memory": _memory,
         "gaps": _gaps,
         "ask": _ask,
