@@ -17,7 +17,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
@@ -70,6 +70,18 @@ def build_app(
     clock: Callable[[], float] = time.time,
     replay_guard: ReplayGuard | None = None,
 ) -> Starlette:
+    mcp_app = _mcp_app(sat, settings)
+    endpoints = _Endpoints(sat, settings, clock, replay_guard)
+    routes = [
+        Route(HEALTH_PATH, endpoints.health, methods=["GET"]),
+        Route(WEBHOOK_PATH, endpoints.webhook, methods=["POST"]),
+        Route(MCP_PATH, endpoint=mcp_app),  # an ASGI app: every method goes to the MCP transport
+    ]
+    return Starlette(routes=routes, lifespan=endpoints.lifespan)
+
+
+def _mcp_app(sat: Satellite, settings: SatelliteSettings) -> ASGIApp:
+    """The streamable-HTTP MCP transport, behind bearer-token auth when tokens are configured."""
     tokens = settings.token_values()
     if not tokens and not is_loopback_host(settings.host):
         raise ConfigError(
@@ -82,33 +94,49 @@ def build_app(
     mcp_app: ASGIApp = sat.mcp_server.streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=settings.host
     )
-    session_manager = sat.mcp_server.session_manager  # the one just made for this app
     if tokens:
         mcp_app = AuthenticationMiddleware(
             AuthContextMiddleware(RequireAuthMiddleware(mcp_app, required_scopes=[])),
             backend=BearerAuthBackend(StaticTokenVerifier(tokens)),
         )
-    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    state: dict[str, Any] = {}
+    return mcp_app
+
+
+class _Endpoints:
+    """The lifespan, health and webhook endpoints of one app (one session manager, one replay guard)."""
+
+    def __init__(
+        self,
+        sat: Satellite,
+        settings: SatelliteSettings,
+        clock: Callable[[], float],
+        replay_guard: ReplayGuard | None,
+    ) -> None:
+        self.sat, self.settings, self.clock = sat, settings, clock
+        self.session_manager = sat.mcp_server.session_manager  # the one made for this app's MCP transport
+        self.secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        self.given_guard = replay_guard
+        self.guard: ReplayGuard = InMemoryReplayGuard()
+        self.started = time.monotonic()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        guard = replay_guard
-        owned = None
-        if guard is None and settings.replay_db is not None:
-            guard = owned = await anyio.to_thread.run_sync(SqliteReplayGuard, settings.replay_db)
-        state["guard"] = InMemoryReplayGuard() if guard is None else guard
-        state["started"] = time.monotonic()
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        guard, owned = self.given_guard, None
+        if guard is None and self.settings.replay_db is not None:
+            guard = owned = await anyio.to_thread.run_sync(SqliteReplayGuard, self.settings.replay_db)
+        self.guard = InMemoryReplayGuard() if guard is None else guard
+        self.started = time.monotonic()
         try:
-            async with session_manager.run():
+            async with self.session_manager.run():
                 yield
         finally:
             if owned is not None:
                 await anyio.to_thread.run_sync(owned.close)
 
-    async def health(request: Request) -> JSONResponse:
+    async def health(self, request: Request) -> JSONResponse:
+        sat = self.sat
         checks: dict[str, dict[str, str]] = {"mcp": {"status": "pass"}}
-        if secret:
+        if self.secret:
             checks["webhooks"] = {"status": "pass"}
         elif sat.event_types:
             checks["webhooks"] = {"status": "fail", "detail": "no webhook secret configured"}
@@ -122,23 +150,24 @@ def build_app(
             "slug": sat.slug,
             "name": sat.name,
             "version": sat.version,
-            "uptime_s": round(time.monotonic() - state.get("started", time.monotonic()), 3),
+            "uptime_s": round(time.monotonic() - self.started, 3),
             "checks": checks,
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    async def webhook(request: Request) -> JSONResponse:
-        if not secret:
+    async def webhook(self, request: Request) -> JSONResponse:
+        if not self.secret:
             return _rejected(request, WebhookRejected("not_configured", "this satellite has no webhook secret"))
+        settings = self.settings
         try:
             body = await read_webhook_body(request, settings.max_webhook_bytes)
             verify = functools.partial(
                 verify_request,
                 body,
                 request.headers,
-                secret,
-                now=clock(),
-                seen=state["guard"],
+                self.secret,
+                now=self.clock(),
+                seen=self.guard,
                 window_s=settings.webhook_window_s,
                 max_bytes=settings.max_webhook_bytes,
             )
@@ -146,10 +175,10 @@ def build_app(
         except WebhookRejected as exc:
             return _rejected(request, exc)
         try:
-            handled = await sat.dispatch_event(envelope)
+            handled = await self.sat.dispatch_event(envelope)
         except Exception as exc:
             log.exception("handler of %s failed for delivery %s", envelope.event, envelope.delivery_id)
-            await anyio.to_thread.run_sync(state["guard"].release, envelope.delivery_id)
+            await anyio.to_thread.run_sync(self.guard.release, envelope.delivery_id)
             if isinstance(exc, NexusError):
                 return JSONResponse(exc.to_dict(), status_code=exc.http_status)
             failure = {"code": "handler_failed", "message": f"the handler of {envelope.event} failed"}
@@ -157,13 +186,6 @@ def build_app(
         status = "processed" if handled else "ignored"
         log.info("webhook %s %s: %s", envelope.event, envelope.delivery_id, status)
         return JSONResponse({"status": status, "delivery_id": envelope.delivery_id})
-
-    routes = [
-        Route(HEALTH_PATH, health, methods=["GET"]),
-        Route(WEBHOOK_PATH, webhook, methods=["POST"]),
-        Route(MCP_PATH, endpoint=mcp_app),  # an ASGI app: every method goes to the MCP transport
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def _rejected(request: Request, exc: WebhookRejected) -> JSONResponse:
