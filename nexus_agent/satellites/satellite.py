@@ -93,8 +93,7 @@ class Satellite:
                 hint="Approve or activate it in the registry first.",
             )
         if isinstance(self.connection, MessageHandlerConnection):
-            self.connection.check_ready()  # the app's HMAC secret must be set
-            return self.connection
+            return self.connection  # its tools come from the registry; a call checks the app's secret
         if ep.token_env and not self.token:
             raise ConfigError(
                 f"satellite '{slug}' needs a bearer token from the environment variable {ep.token_env}, "
@@ -171,6 +170,8 @@ class Satellite:
     ) -> SatelliteCallResult:
         """Call ``tool`` (arguments already validated) before ``deadline``; retry only read-only/idempotent tools."""
         connection = self.ready()
+        if isinstance(connection, MessageHandlerConnection):
+            connection.check_ready()  # the app's HMAC secret must be set: a ConfigError naming its variable
         started = anyio.current_time()
         attempts = self._settings.retry_attempts if tool.retryable else 1
         action = f"calling tool '{tool.name}'"
