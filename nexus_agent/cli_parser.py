@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from nexus_agent import __version__
+from nexus_agent.ops.cli_args import add_backup, add_metrics, add_recover
 
 __all__ = ["COMMANDS", "build_parser"]
 
@@ -203,4 +204,7 @@ COMMANDS: tuple[Callable[[Sub, Parser], None], ...] = (
     _add_satellite,
     _add_demo,
     _add_gaps,
+    add_metrics,
+    add_backup,
+    add_recover,
 )

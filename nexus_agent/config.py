@@ -22,6 +22,8 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_REGISTRATION_AUTO_APPROVE`` | approve clean registrations without the owner | ``false`` |
 | ``NEXUS_GITHUB_WEBHOOK_SECRET`` (``_FILE``) | secret of the GitHub webhook (POST /api/webhooks/github) | none |
 | ``NEXUS_LOG_LEVEL``   | ``DEBUG`` .. ``ERROR``                               | ``INFO``           |
+| ``NEXUS_BACKUP_DIR``  | folder of the daily backup ``nexus serve`` takes (``off``: none) | ``$NEXUS_HOME/backups`` |
+| ``NEXUS_BACKUP_KEEP`` | how many daily backups to keep                       | ``7``              |
 | ``NEXUS_OUTBOUND_ALLOW_LOOPBACK`` (``_PRIVATE``) | may contact loopback (private) addresses | ``true`` (``false``) |
 | ``NEXUS_CA_FILE``     | extra CA bundle trusted for satellites' certificates  | none               |
 | ``NEXUS_ALLOW_REMOTE_COMMANDS`` | the owner may set ``mcp_command`` over HTTP | ``false``          |
@@ -80,6 +82,10 @@ class Settings(BaseModel):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(8765, ge=0, le=65535)
+    backup_dir: Path | None = Field(
+        None, description="Where `nexus serve` writes its daily backup; None: no daily backup (NEXUS_BACKUP_DIR=off)."
+    )
+    backup_keep: int = Field(7, ge=1, le=1000, description="Daily backups kept in backup_dir.")
     outbound_allow_loopback: bool = Field(True, description="Nexus may contact satellites on this machine.")
     outbound_allow_private: bool = Field(False, description="Nexus may contact private-network addresses.")
     ca_file: Path | None = Field(None, description="Extra CA bundle (PEM) trusted for satellites' certificates.")
@@ -169,6 +175,7 @@ class Settings(BaseModel):
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
         values.update(_trust_values(env))
+        values.update(_backup_values(env, home))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
@@ -222,3 +229,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
+    """NEXUS_BACKUP_DIR (``off`` turns the daily backup off) and NEXUS_BACKUP_KEEP."""
+    where = env.get("NEXUS_BACKUP_DIR", "").strip()
+    values: dict[str, object] = {}
+    if where.lower() not in {"off", "none", "false", "0"}:
+        values["backup_dir"] = Path(where).expanduser() if where else home / "backups"
+    if env.get("NEXUS_BACKUP_KEEP", "").strip():
+        values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
+    return values

@@ -169,6 +169,15 @@ class NexusMCPServer(MCPServer[Any]):
         return result.to_mcp_result()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
+        observer = self._services.observer  # nexus_agent.ops: counts and times every call (None: not measured)
+        if observer is None:
+            return await self._call_tool(name, arguments, context)
+        with observer.tool_call(name) as watch:
+            result = await self._call_tool(name, arguments, context)
+            watch.result(result)
+            return result
+
+    async def _call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         spec = self._specs.get(name)
         if spec is None and self._expose_satellites and "__" in name and self._services.pool is not None:
             return await self._call_satellite(name, arguments, context)

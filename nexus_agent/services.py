@@ -24,6 +24,7 @@ from memory.store import MemoryStore, SqliteMemoryStore
 from nexus_agent.config import Settings
 from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
+from nexus_agent.ops.schema import OPS_MIGRATIONS  # tables only: no upward import
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
@@ -41,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger("nexus.services")
 
-ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS)
+ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS, OPS_MIGRATIONS)
 HEALTH_ACTOR = "nexus-health-monitor"
 INSTRUCTION_EVENT = "instruction.created"
 #: How stale the satellite pool may be against the registry (another process may have changed it).
@@ -70,6 +71,8 @@ class NexusServices:
     instructions: InstructionService | None = None
     #: The planner (``nexus_agent.planner.Planner``), attached at the edges by ``attach_planner``.
     planner: Any = None
+    #: ``nexus_agent.ops.observer.OpsObserver`` when this process measures itself (the HTTP server); else None.
+    observer: Any = None
     started_at: float = field(default_factory=time.monotonic)
     registry_synced_at: float = 0.0
 
