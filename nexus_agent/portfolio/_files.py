@@ -9,13 +9,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from nexus_agent.portfolio._text_secrets import scan_labelled
 from nexus_agent.wire.secret_guard import SecretFinding, redact_data, scan
 
-__all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "PortfolioFile", "read_folder"]
+__all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "PortfolioFile", "is_generated", "read_folder", "scan_outside_apps"]
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
-#: Folders that hold tooling or build output, never a registration.
-SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".next", ".venv", "venv", "__pycache__", "dist"})
+#: Folders that hold tooling, dependencies or build output: never a registration, never scanned
+#: (their hashes and package names would bury the real findings).
+SKIPPED_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", "node_modules", "bower_components", "vendor", ".venv", "venv", "__pycache__",
+        ".next", ".nuxt", ".svelte-kit", ".turbo", ".vercel", ".build", "build", "dist", "out", ".cache",
+        "coverage", ".parcel-cache", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox",
+    }
+)  # fmt: skip
+#: Lock files and generated files: hashes and integrity strings, no registration.
+_GENERATED_NAMES = frozenset(
+    {
+        "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "bun.lock",
+        "poetry.lock", "pipfile.lock", "uv.lock", "cargo.lock", "composer.lock", "gemfile.lock", "go.sum",
+        "next-env.d.ts",
+    }
+)  # fmt: skip
+_GENERATED_SUFFIXES = (".tsbuildinfo", ".lock", ".min.js", ".min.css", ".map", ".chunk.js")
+#: Maps of package name -> version in a manifest: 'jsonwebtoken' there is a package, not a secret.
+_DEPENDENCY_KEYS = frozenset(
+    {
+        "dependencies", "devDependencies", "peerDependencies", "optionalDependencies", "bundleDependencies",
+        "bundledDependencies", "resolutions", "overrides", "require", "require-dev", "packages",
+    }
+)  # fmt: skip
+_MANIFESTS = frozenset({"package.json", "composer.json"})
 _TEXT_SUFFIXES = frozenset({".md", ".markdown", ".txt"})
 
 
@@ -46,11 +71,23 @@ def _describe_non_json(text: str, exc: json.JSONDecodeError) -> str:
     return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
 
 
-def _scan_lines(text: str, rel: str) -> list[SecretFinding]:
+def _hidden(findings: list[SecretFinding]) -> list[SecretFinding]:
+    """The findings with previews that show only a length: a report never holds any part of a secret."""
+    out = []
+    for f in findings:
+        length = f.preview[f.preview.find("[") :] if "[" in f.preview else "[hidden]"
+        out.append(SecretFinding(kind=f.kind, location=f.location, preview=length, severity=f.severity))
+    return out
+
+
+def _scan_lines(text: str, rel: str, *, prose: bool = False) -> list[SecretFinding]:
     found: list[SecretFinding] = []
     for number, line in enumerate(text.splitlines(), start=1):
         found += scan(line, location=f"{rel}:{number}")
-    return found
+    if prose:  # Markdown: credentials written as 'Password: ...' too
+        seen = {f.location for f in found}
+        found += [f for f in scan_labelled(text, rel) if f.location not in seen]
+    return _hidden(found)
 
 
 def _read_one(path: Path, rel: str) -> PortfolioFile:
@@ -69,7 +106,7 @@ def _read_one(path: Path, rel: str) -> PortfolioFile:
     text = raw.decode("utf-8-sig", errors="replace")
     if path.suffix.lower() != ".json":
         kind: Literal["markdown", "source"] = "markdown" if path.suffix.lower() in _TEXT_SUFFIXES else "source"
-        return PortfolioFile(rel, kind, text=text, secrets=_scan_lines(text, rel))
+        return PortfolioFile(rel, kind, text=text, secrets=_scan_lines(text, rel, prose=kind == "markdown"))
     try:
         strict = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -81,7 +118,10 @@ def _read_one(path: Path, rel: str) -> PortfolioFile:
         data = json.loads(strict)
     except json.JSONDecodeError as exc:
         return PortfolioFile(rel, "json", failure=_describe_non_json(strict, exc), secrets=_scan_lines(strict, rel))
-    secrets = scan(data, location=f"{rel}:$")
+    scanned = data
+    if path.name in _MANIFESTS and isinstance(data, dict):
+        scanned = {k: v for k, v in data.items() if k not in _DEPENDENCY_KEYS}
+    secrets = _hidden(scan(scanned, location=f"{rel}:$"))
     cleaned = redact_data(data, drop_fields=True)
     if not isinstance(data, dict):
         kind_name = "a list" if isinstance(data, list) else "a single value"
@@ -90,10 +130,34 @@ def _read_one(path: Path, rel: str) -> PortfolioFile:
     return PortfolioFile(rel, "json", data=cleaned, secrets=secrets, note=note)
 
 
-def read_folder(folder: Path, root: Path) -> list[PortfolioFile]:
-    """Every file under ``folder`` (sorted, skipping :data:`SKIPPED_DIRS`), read and scanned for secrets."""
+def is_generated(name: str) -> bool:
+    """A lock file or build artefact (by file name): not read as a registration, not scanned."""
+    lower = name.lower()
+    return lower in _GENERATED_NAMES or lower.endswith(_GENERATED_SUFFIXES)
+
+
+def _walk(folder: Path, skip_top: frozenset[str] = frozenset()) -> tuple[list[Path], int]:
+    """Files under ``folder`` outside :data:`SKIPPED_DIRS`, and how many generated files were left out."""
     paths: list[Path] = []
+    generated = 0
     for here, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-        paths += [Path(here, n) for n in names]
-    return [_read_one(p, p.relative_to(root).as_posix()) for p in sorted(paths)]
+        top = Path(here) == folder
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS and not (top and d in skip_top))
+        for name in names:
+            if is_generated(name):
+                generated += 1
+            else:
+                paths.append(Path(here, name))
+    return sorted(paths), generated
+
+
+def read_folder(folder: Path, root: Path) -> list[PortfolioFile]:
+    """Every file under ``folder`` (sorted; no build output or lock file), read and scanned for secrets."""
+    paths, _ = _walk(folder)
+    return [_read_one(p, p.relative_to(root).as_posix()) for p in paths]
+
+
+def scan_outside_apps(root: Path) -> list[SecretFinding]:
+    """Secrets in the portfolio's files outside ``apps/`` (a root ``.env``, docs, registration issues)."""
+    paths, _ = _walk(root, skip_top=frozenset({"apps"}))
+    return [s for p in paths for s in _read_one(p, p.relative_to(root).as_posix()).secrets]

@@ -8,7 +8,6 @@ when the folder is an app.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +16,26 @@ from typing import Any
 from pydantic import HttpUrl, TypeAdapter, ValidationError
 
 from nexus_agent.portfolio._files import PortfolioFile, read_folder
-from nexus_agent.portfolio._shapes import Draft, draft_from_json, draft_from_markdown, norm_key
+from nexus_agent.portfolio._merge import merge_duplicates
+from nexus_agent.portfolio._messages import merge_docs
+from nexus_agent.portfolio._shapes import Draft, draft_from_json, draft_from_markdown
 from nexus_agent.portfolio.report import FileFailure, ImportOutcome
 from nexus_agent.wire.errors import describe_validation_error
 from nexus_agent.wire.models import AppRecord, AppStatus, is_slug, slugify
 from nexus_agent.wire.secret_guard import SecretFinding, is_secret_name, scan
 
-__all__ = ["FolderPlan", "plan_portfolio"]
+__all__ = ["FolderPlan", "build_record", "env_name", "plan_portfolio"]
 
 #: Which file wins when two disagree on a single value (lower wins); lists are merged in this order.
 _FILE_RANK = {"registration-metadata.json": 0, "app-registration.json": 0, "metadata.json": 1, "business-logic.json": 2}
 _GENERIC_CATEGORIES = {"", "sfg-aluminium-app", "sfg-app", "app", "application", "satellite", "uncategorised"}
 #: A status word that, with a health or MCP URL, means the app is deployed (imported as ``approved``).
 _DEPLOYED = {"production", "prod", "live", "deployed", "active"}
+_SIGNATURE_HEADER = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 #: AppRecord's list fields and how many items each may hold.
 _LIST_LIMITS = {
     "capabilities": 200, "workflows": 200, "business_rules": 500, "integrations": 200, "tags": 100,
-    "subscribes_to": 200, "message_types": 200,
+    "subscribes_to": 200, "message_types": 200, "publishes": 200,
 }  # fmt: skip
 _SCALAR_LIMITS = {"description": 4000, "version": 50, "category": 100, "owner": 200}
 _URL = TypeAdapter(HttpUrl)
@@ -45,6 +47,7 @@ class FolderPlan:
     slug: str
     outcome: ImportOutcome | None = None  # None: an app to register (imported / updated / unchanged decided later)
     merged_into: str | None = None
+    merge_evidence: str | None = None
     files: list[PortfolioFile] = field(default_factory=list)
     drafts: list[Draft] = field(default_factory=list)
     record: AppRecord | None = None
@@ -52,6 +55,10 @@ class FolderPlan:
     notes: list[str] = field(default_factory=list)
     failures: list[FileFailure] = field(default_factory=list)
     merged_secrets: list[SecretFinding] = field(default_factory=list)  # found in folders merged into this one
+    where: str = ""  # how failures name the source: apps/<folder>/ (or the registration issue)
+
+    def __post_init__(self) -> None:
+        self.where = self.where or f"apps/{self.folder}/"
 
     @property
     def secrets(self) -> list[SecretFinding]:
@@ -59,17 +66,9 @@ class FolderPlan:
 
     @property
     def files_used(self) -> list[str]:
-        if self.outcome == "backup_only":
+        if self.outcome == "code_only":
             return [f.rel for f in self.files if f.failure is None and f.kind != "skipped"]
         return [d.file for d in self.drafts if d.registration]
-
-    def identity(self) -> set[str]:
-        keys = {norm_key(self.folder)} | {norm_key(s) for d in self.drafts for s in d.slug_hints}
-        keys |= {norm_key(n) for d in self.drafts for _, n in d.names}
-        return {k for k in keys if len(k) >= 3}
-
-    def urls(self) -> set[str]:
-        return {u.rstrip("/").lower() for d in self.drafts for u in d.endpoints.values()}
 
     def weight(self) -> tuple[int, ...]:
         best_rank = min((d.rank for d in self.drafts), default=9)
@@ -102,9 +101,11 @@ def _read(folder: Path, root: Path) -> FolderPlan:
         plan.failures.append(FileFailure(file=f"apps/{folder.name}/", reason="the folder is empty"))
     elif not any(d.registration for d in plan.drafts):
         usable = [f for f in plan.files if f.failure is None and f.kind != "skipped"]
-        plan.outcome = "backup_only" if usable else "failed"
+        plan.outcome = "code_only" if usable else "failed"
         if usable:
-            plan.notes.append(f"no registration among {len(plan.files)} file(s): kept as a code backup, not an app")
+            plan.notes.append(
+                f"code only, no registration: {len(plan.files)} file(s), no app created and nothing backed up"
+            )
         elif not plan.failures:
             reason = "no readable file (only links, binary or oversized files)"
             plan.failures.append(FileFailure(file=f"apps/{folder.name}/", reason=reason))
@@ -115,49 +116,14 @@ def _read(folder: Path, root: Path) -> FolderPlan:
 
 
 # -- duplicates -------------------------------------------------------------------------
-def _same_app(a: FolderPlan, b: FolderPlan) -> str | None:
-    if shared := a.identity() & b.identity():
-        return f"same name '{sorted(shared)[0]}'"
-    if shared_urls := a.urls() & b.urls():
-        return f"same endpoint {sorted(shared_urls)[0]}"
-    x, y = norm_key(a.folder), norm_key(b.folder)
-    if min(len(x), len(y)) >= 6 and difflib.SequenceMatcher(None, x, y).ratio() >= 0.9:
-        return f"similar folder names ({a.folder} / {b.folder})"
-    return None
-
-
 def _merge_duplicates(plans: list[FolderPlan]) -> None:
     apps = [p for p in plans if p.outcome is None]
-    group = {p.folder: p.folder for p in apps}
-
-    def find(x: str) -> str:
-        while group[x] != x:
-            x = group[x]
-        return x
-
-    reasons: dict[str, str] = {}
-    for i, a in enumerate(apps):
-        for b in apps[i + 1 :]:
-            if find(a.folder) != find(b.folder) and (why := _same_app(a, b)):
-                group[find(b.folder)] = find(a.folder)
-                reasons[b.folder] = reasons[a.folder] = why
-    by_root: dict[str, list[FolderPlan]] = {}
-    for p in apps:
-        by_root.setdefault(find(p.folder), []).append(p)
-    for members in by_root.values():
-        if len(members) < 2:
-            continue
-        primary = max(members, key=lambda p: (p.weight(), [-ord(c) for c in p.folder]))
-        for other in members:
-            if other is primary:
-                continue
-            other.outcome, other.merged_into = "merged", primary.slug
-            other.notes.append(f"{reasons[other.folder]}: its data was merged into '{primary.slug}'")
-            primary.notes.append(
-                f"merged with apps/{other.folder} ({reasons[other.folder]}); this folder wins conflicts"
-            )
-            primary.drafts += [_demoted(d) for d in other.drafts]
-            primary.merged_secrets += other.secrets
+    for other, primary, why in merge_duplicates(apps, FolderPlan.weight):
+        other.outcome, other.merged_into, other.merge_evidence = "merged", primary.slug, why
+        other.notes.append(f"merged into '{primary.slug}' on evidence: {why}")
+        primary.notes.append(f"merged with apps/{other.folder} on evidence: {why}; this folder wins conflicts")
+        primary.drafts += [_demoted(d) for d in other.drafts]
+        primary.merged_secrets += other.secrets
 
 
 def _demoted(draft: Draft) -> Draft:
@@ -181,9 +147,10 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _env_name(slug: str, suffix: str) -> str:
+def env_name(slug: str, suffix: str) -> str:
+    """The environment variable Nexus reads an app's secret from: ``SATELLITE_<SLUG>_<SUFFIX>``."""
     base = re.sub(r"[^A-Z0-9]+", "_", slug.upper()).strip("_")
-    return f"{'APP_' if base[:1].isdigit() else ''}{base}_{suffix}"
+    return f"SATELLITE_{base}_{suffix}"
 
 
 def _clean_url(slot: str, value: str, notes: list[str]) -> str | None:
@@ -215,7 +182,10 @@ def _scalars(drafts: list[Draft], notes: list[str]) -> dict[str, str]:
             if value and not (slot == "category" and value.lower() in _GENERIC_CATEGORIES):
                 scalars[slot] = value.lower() if slot == "category" else value
                 break
-    versions = list(dict.fromkeys(d.scalars["version"] for d in drafts if "version" in d.scalars))
+    # a package.json version is the code's, not the app's: used only when no registration gives one
+    versioned = [d for d in drafts if "version" in d.scalars]
+    versioned = [d for d in versioned if d.registration] or versioned
+    versions = list(dict.fromkeys(d.scalars["version"] for d in versioned))
     if versions:
         scalars["version"] = max(versions, key=_version_key)
         if len(versions) > 1:
@@ -250,12 +220,14 @@ def _endpoints(plan: FolderPlan, drafts: list[Draft], notes: list[str]) -> dict[
                 endpoints[slot] = clean
     refs = {kind: ref for d in reversed(drafts) for kind, ref in d.env_refs.items()}
     needed = {s for s in map(_secret_slot, plan.secrets + plan.merged_secrets) if s} | set(refs)
+    if any(d.signature_header for d in drafts):
+        needed.add("webhook")  # the app signs and checks signatures: Nexus needs the shared secret
     for kind, field_name, suffix in (
         ("webhook", "webhook_secret_env", "WEBHOOK_SECRET"),
         ("token", "token_env", "TOKEN"),
     ):
         if kind in needed:
-            env = _env_name(plan.slug, suffix)
+            env = env_name(plan.slug, suffix)
             endpoints[field_name] = plan.env_vars[f"endpoints.{field_name}"] = env
             if refs.get(kind) and refs[kind] != env:
                 notes.append(f"the app's own files name {refs[kind]} for its {kind} secret; Nexus reads it from {env}")
@@ -273,23 +245,43 @@ def _status(drafts: list[Draft], endpoints: dict[str, str], notes: list[str]) ->
         notes.append(f"status approved: the files say '{deployed[0]}' and give a health or MCP URL")
         return AppStatus.approved
     if statuses:
-        why = "no health or MCP URL" if deployed else "only a production app with a health or MCP URL is approved"
+        why = (
+            "no health or MCP URL"
+            if deployed
+            else f"'{statuses[0]}' is not production (only a production app with a health or MCP URL is approved)"
+        )
         notes.append(f"status placeholder: the files say '{statuses[0]}'; {why}")
     return AppStatus.placeholder
 
 
-def _build(plan: FolderPlan) -> None:
+def _signature_header(drafts: list[Draft], notes: list[str]) -> str | None:
+    for header in (d.signature_header for d in drafts if d.signature_header):
+        if _SIGNATURE_HEADER.match(header):
+            return header
+        notes.append(f"signature header {header[:60]!r} is not an HTTP header name; not kept")
+    return None
+
+
+def _messages(drafts: list[Draft], types: list[str]) -> list[dict[str, Any]]:
+    specs = merge_docs([m for d in drafts for m in d.messages], types)
+    return [spec.model_dump(mode="json") for spec in specs]
+
+
+def build_record(plan: FolderPlan) -> None:
+    """Merge ``plan.drafts`` into ``plan.record`` (or a failure saying which fields are invalid)."""
     drafts = sorted(plan.drafts, key=lambda d: d.rank)
     notes = plan.notes
     name = max((n for d in drafts for n in d.names), key=lambda n: n[0], default=(0, plan.folder))[1]
     data: dict[str, Any] = {"slug": plan.slug, "name": _clip(name, 200), **_scalars(drafts, notes), **_lists(drafts)}
     data["endpoints"] = _endpoints(plan, drafts, notes)
+    if header := _signature_header(drafts, notes):
+        data["endpoints"]["signature_header"] = header
     data["status"] = _status(drafts, data["endpoints"], notes)
-    published = list(dict.fromkeys(e for d in drafts for e in d.published))
-    if published:
-        notes.append(f"events it publishes (not recorded): {', '.join(published)}")
+    data["message_specs"] = _messages(drafts, data["message_types"])
+    published = [_clip(e, 200) for e in dict.fromkeys(e for d in drafts for e in d.published)]
+    data["publishes"] = published[: _LIST_LIMITS["publishes"]]
     notes += list(dict.fromkeys(n for d in drafts for n in d.notes))
-    unmapped = list(dict.fromkeys(k for d in drafts for k in d.unmapped if not is_secret_name(k)))
+    unmapped = list(dict.fromkeys(k for d in drafts if d.registration for k in d.unmapped if not is_secret_name(k)))
     if unmapped:
         notes.append(f"left in the portfolio (no registry field): {', '.join(unmapped)}")
     try:
@@ -298,7 +290,7 @@ def _build(plan: FolderPlan) -> None:
         plan.outcome = "failed"
         problems = "; ".join(f"{p['field']}: {p['problem']}" for p in describe_validation_error(exc))
         reason = f"the merged record is invalid: {problems}"
-        plan.failures.append(FileFailure(file=f"apps/{plan.folder}/", reason=reason))
+        plan.failures.append(FileFailure(file=plan.where, reason=reason))
 
 
 def plan_portfolio(root: Path) -> list[FolderPlan]:
@@ -308,5 +300,5 @@ def plan_portfolio(root: Path) -> list[FolderPlan]:
     _merge_duplicates(plans)
     for plan in plans:
         if plan.outcome is None:
-            _build(plan)
+            build_record(plan)
     return plans

@@ -16,19 +16,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nexus_agent.portfolio._messages import MessageDraft, messages_from_markdown, split_message_list
+
 __all__ = ["Draft", "draft_from_json", "draft_from_markdown", "norm_key"]
 
 _CONTAINERS = ("registration", "appmetadata", "appinfo", "app", "application", "metadata")
 _ENDPOINT_KEYS = {
     "webhook": "webhook_url", "webhookurl": "webhook_url", "webhookendpoint": "webhook_url",
     "messagehandler": "message_handler_url", "messagehandlerurl": "message_handler_url",
+    "messagehandlerendpoint": "message_handler_url", "handlerurl": "message_handler_url",
     "messages": "message_handler_url", "messageendpoint": "message_handler_url",
     "health": "health_url", "healthcheck": "health_url", "healthurl": "health_url", "healthcheckurl": "health_url",
+    "healthendpoint": "health_url", "healthcheckendpoint": "health_url",
     "mcp": "mcp_url", "mcpurl": "mcp_url", "mcpendpoint": "mcp_url",
 }  # fmt: skip
+#: Inside ``webhook_configuration`` / ``message_handler_configuration`` / ``deployment``: keys that hold the URL.
+_NESTED_URL_KEYS = {
+    "webhook_url": ("url", "webhookurl", "endpoint", "webhookendpoint"),
+    "message_handler_url": ("url", "handlerurl", "endpoint", "messagehandlerurl", "handlerendpoint"),
+    "app_url": ("url", "baseurl", "appurl", "productionurl", "publicurl", "domain"),
+}
 _ENV_NAME_KEYS = ("secretenvvar", "secretenv", "envvar", "webhooksecretenv", "tokenenv", "tokenenvvar")
 #: Keys that are bookkeeping of the old registration, not facts about the app.
 _QUIET = {"registrationdate", "registeredat", "registeredby", "registrationid", "appslug", "slug", "private"}
+#: Files whose name says they are registrations: anything they say counts. Any other JSON file
+#: counts only when it says more than a name (a web manifest or tsconfig is not a registration).
+_REGISTRATION_FILES = {"registration-metadata.json", "app-registration.json", "metadata.json", "business-logic.json"}
 
 
 def norm_key(key: object) -> str:
@@ -51,6 +64,8 @@ class Draft:
     endpoints: dict[str, str] = field(default_factory=dict)
     env_refs: dict[str, str] = field(default_factory=dict)  # 'webhook' | 'token' -> env var named by the file
     published: list[str] = field(default_factory=list)
+    messages: list[MessageDraft] = field(default_factory=list)  # documented message types (params, descriptions)
+    signature_header: str | None = None
     unmapped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -181,108 +196,173 @@ def _events(value: Any) -> list[str]:
     return out
 
 
+class _Keys:
+    """The normalised view of one JSON object, remembering which keys were mapped."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.view = _view(data)
+        self.used: set[str] = set(_CONTAINERS) | _QUIET
+
+    def take(self, *keys: str) -> Any:
+        for key in keys:
+            if key in self.view:
+                self.used.add(key)
+                return self.view[key][1]
+        return None
+
+    def unmapped(self) -> list[str]:
+        return [self.view[k][0] for k in self.view if k not in self.used]
+
+
+def _norm_map(value: Any) -> dict[str, Any]:
+    return {norm_key(k): x for k, x in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _message_types(draft: Draft, value: Any) -> None:
+    """A message-type list (or a dict of lists): the types, and the parameters and prose mixed in beside them."""
+    items = _strings(value)
+    if items:
+        messages, notes = split_message_list(items)
+        draft.add("message_types", [m.name for m in messages])
+        draft.messages += messages
+        draft.notes += notes
+
+
+def _nested_url(draft: Draft, conf: dict[str, Any], slot: str) -> None:
+    for key in _NESTED_URL_KEYS[slot]:
+        if isinstance(conf.get(key), str) and conf[key].strip():
+            draft.endpoints.setdefault(slot, conf[key].strip())
+            return
+
+
+def _signature(draft: Draft, conf: dict[str, Any]) -> None:
+    header = _text(conf.get("signatureheader") or conf.get("header"))
+    if header:
+        draft.signature_header = draft.signature_header or header
+    algorithm = _text(conf.get("signaturealgorithm") or conf.get("algorithm"))
+    if algorithm and norm_key(algorithm) not in {"hmacsha256", "sha256", "hmacsha256hex"}:
+        draft.notes.append(f"it signs with {algorithm}; Nexus signs with HMAC-SHA256 (hex) only")
+
+
+def _webhook_conf(draft: Draft, value: Any) -> None:
+    wc = _norm_map(value)
+    draft.add("subscribes_to", _events(wc.get("supportedevents") or wc.get("events")))
+    _nested_url(draft, wc, "webhook_url")
+    _signature(draft, wc)
+    for env_key in _ENV_NAME_KEYS:
+        if isinstance(wc.get(env_key), str) and wc[env_key].strip():
+            draft.env_refs.setdefault("webhook", wc[env_key].strip())
+
+
+def _handler_conf(draft: Draft, value: Any) -> None:
+    hc = _norm_map(value)
+    _message_types(draft, hc.get("supportedmessagetypes") or hc.get("messagetypes") or hc.get("supportedmessages"))
+    _nested_url(draft, hc, "message_handler_url")
+    _signature(draft, hc)
+
+
+def _deployment(draft: Draft, value: Any) -> None:
+    """``deployment``: the app's URL, a health or MCP URL, and the environment it runs in."""
+    if isinstance(value, str):
+        draft.endpoints.setdefault("app_url", value.strip())
+    dep = _norm_map(value)
+    _nested_url(draft, dep, "app_url")
+    _endpoints(draft, {k: v for k, v in dep.items() if k in _ENDPOINT_KEYS and k not in {"url"}})
+    if isinstance(dep.get("environment"), str) and dep["environment"].strip():
+        draft.statuses.append(dep["environment"].strip())
+
+
+def _event_lists(draft: Draft, value: Any) -> None:
+    """``events: {publishes: [...], subscribes: [...]}``."""
+    ev = _norm_map(value)
+    draft.published += _events(ev.get("publishes") or ev.get("publish") or ev.get("emits") or ev.get("outgoing"))
+    draft.add("subscribes_to", _events(ev.get("subscribes") or ev.get("subscribesto") or ev.get("consumes")))
+
+
+def _contact(value: Any) -> str | None:
+    """``support: {email, team}`` -> the e-mail (else the team or name)."""
+    contact = _norm_map(value)
+    return _text(contact.get("email") or contact.get("mail") or contact.get("team") or contact.get("name"))
+
+
+def _identity(draft: Draft, keys: _Keys, is_package: bool) -> None:
+    for key in ("fullname", "displayname", "appname", "name", "title"):
+        name = _text(keys.view.get(key, (None, None))[1])
+        if name:
+            keys.used.add(key)
+            name = name.rsplit("/", 1)[-1] if is_package else name  # '@org/portal' -> 'portal'
+            draft.names.append((_name_quality(key, name), name))
+    draft.slug_hints += [s for s in (_text(keys.take("appslug")), _text(keys.take("slug"))) if s]
+    for slot, names in {
+        "category": ("category",),
+        "description": ("description", "summary", "purpose"),
+        "version": ("version",),
+        "owner": ("owner", "contactemail", "supportemail", "owneremail", "maintainer"),
+    }.items():
+        if (text := _text(keys.take(*names))) is not None:
+            draft.scalars[slot] = text
+    if "owner" not in draft.scalars and (contact := _contact(keys.take("support", "contact"))):
+        draft.scalars["owner"] = contact
+    for status in (keys.take("status"), keys.take("lifecycle", "stage")):
+        if isinstance(status, str) and status.strip():
+            draft.statuses.append(status.strip())
+
+
+def _communication(draft: Draft, keys: _Keys) -> list[str]:
+    """Endpoints, events and message types in any of their shapes; returns notification triggers."""
+    _endpoints(draft, keys.take("endpoints"))
+    top = [k for k in keys.view if k in _ENDPOINT_KEYS and k.endswith(("url", "endpoint"))]
+    _endpoints(draft, {k: keys.view[k][1] for k in top})
+    keys.used |= set(top)
+    _deployment(draft, keys.take("deployment"))
+    realtime = keys.take("realtimecommunication", "communication")
+    if isinstance(realtime, Mapping):
+        _endpoints(draft, realtime)
+        rt = _norm_map(realtime)
+        draft.add("subscribes_to", _events(rt.get("webhookevents") or rt.get("events")))
+        _message_types(draft, rt.get("supportedmessages") or rt.get("messagetypes"))
+    _webhook_conf(draft, keys.take("webhookconfiguration", "webhookconfig"))
+    _handler_conf(draft, keys.take("messagehandlerconfiguration", "messagehandlerconfig"))
+    _message_types(draft, keys.take("supportedmessages", "supportedmessagetypes", "messagetypes"))
+    draft.add("subscribes_to", _events(keys.take("incomingwebhooks")) + _strings(keys.take("subscribesto")))
+    draft.published += _events(keys.take("outgoingwebhooks")) + _strings(keys.take("publishes"))
+    _event_lists(draft, keys.take("events"))
+    templates = keys.take("emailtemplates", "notifications", "templates")
+    return [t for item in _as_list(templates) if isinstance(item, Mapping) for t in _strings(item.get("trigger"))]
+
+
 def draft_from_json(data: Mapping[str, Any], file: str, rank: int) -> Draft:
     """Everything one JSON file says about its app, whatever its shape."""
     draft = Draft(file=file, rank=rank)
-    view = _view(data)
-    used: set[str] = set(_CONTAINERS) | _QUIET
+    keys = _Keys(data)
     is_package = file.endswith("/package.json")
-
-    def take(*keys: str) -> Any:
-        for key in keys:
-            if key in view:
-                used.add(key)
-                return view[key][1]
-        return None
-
-    for key in ("fullname", "displayname", "appname", "name", "title"):
-        name = _text(view.get(key, (None, None))[1])
-        if name:
-            used.add(key)
-            name = name.rsplit("/", 1)[-1] if is_package else name  # '@org/portal' -> 'portal'
-            draft.names.append((_name_quality(key, name), name))
-    draft.slug_hints += [s for s in (_text(take("appslug")), _text(take("slug"))) if s]
-    for slot, keys in {
-        "category": ("category",),
-        "description": ("description", "summary"),
-        "version": ("version",),
-        "owner": ("owner", "contactemail", "maintainer"),
-    }.items():
-        if (text := _text(take(*keys))) is not None:
-            draft.scalars[slot] = text
-    deployment = take("deployment")
-    for status in (take("status"), deployment.get("environment") if isinstance(deployment, Mapping) else None):
-        if isinstance(status, str) and status.strip():
-            draft.statuses.append(status.strip())
-    draft.add("capabilities", [_capability(c) for c in (_as_list(take("capabilities", "features")))])
-    draft.add("workflows", [_workflow(w) for w in (_as_list(take("workflows")))])
-    draft.add("business_rules", [_rule(r) for r in (_as_list(take("businessrules", "rules")))])
-    draft.add("integrations", [_integration(i) for i in (_as_list(take("integrations")))])
-    draft.add("tags", [t.strip().lower() for t in _strings(take("tags"))])
-
-    _endpoints(draft, take("endpoints"))
-    _endpoints(draft, {k: v[1] for k, v in view.items() if k in _ENDPOINT_KEYS and k.endswith("url")})
-    used |= {k for k in view if k in _ENDPOINT_KEYS and k.endswith("url")}
-    realtime = take("realtimecommunication", "communication")
-    if isinstance(realtime, Mapping):
-        _endpoints(draft, realtime)
-        rt = {norm_key(k): x for k, x in realtime.items()}
-        draft.add("subscribes_to", _events(rt.get("webhookevents") or rt.get("events")))
-        draft.add("message_types", _strings(rt.get("supportedmessages") or rt.get("messagetypes")))
-    webhook_conf = take("webhookconfiguration", "webhookconfig")
-    if isinstance(webhook_conf, Mapping):
-        wc = {norm_key(k): x for k, x in webhook_conf.items()}
-        draft.add("subscribes_to", _events(wc.get("supportedevents") or wc.get("events")))
-        if isinstance(wc.get("url"), str):
-            draft.endpoints.setdefault("webhook_url", wc["url"].strip())
-        for env_key in _ENV_NAME_KEYS:
-            if isinstance(wc.get(env_key), str) and wc[env_key].strip():
-                draft.env_refs.setdefault("webhook", wc[env_key].strip())
-    handler_conf = take("messagehandlerconfiguration", "messagehandlerconfig")
-    if isinstance(handler_conf, Mapping):
-        hc = {norm_key(k): x for k, x in handler_conf.items()}
-        draft.add("message_types", _strings(hc.get("supportedmessagetypes") or hc.get("messagetypes")))
-        if isinstance(hc.get("url"), str):
-            draft.endpoints.setdefault("message_handler_url", hc["url"].strip())
-    draft.add("message_types", _strings(take("supportedmessages", "supportedmessagetypes", "messagetypes")))
-    draft.add("subscribes_to", _events(take("incomingwebhooks")) + _strings(take("subscribesto")))
-    draft.published += _events(take("outgoingwebhooks"))
-    templates = take("emailtemplates", "notifications", "templates")
-    triggers = [t for item in _as_list(templates) if isinstance(item, Mapping) for t in _strings(item.get("trigger"))]
+    _identity(draft, keys, is_package)
+    draft.add("capabilities", [_capability(c) for c in (_as_list(keys.take("capabilities", "features")))])
+    draft.add("workflows", [_workflow(w) for w in (_as_list(keys.take("workflows")))])
+    draft.add("business_rules", [_rule(r) for r in (_as_list(keys.take("businessrules", "rules")))])
+    draft.add("integrations", [_integration(i) for i in (_as_list(keys.take("integrations")))])
+    draft.add("tags", [t.strip().lower() for t in _strings(keys.take("tags"))])
+    triggers = _communication(draft, keys)
     if triggers:
         draft.notes.append(f"notification templates (triggers: {', '.join(dict.fromkeys(triggers))}) not recorded")
-
-    draft.unmapped = [view[k][0] for k in view if k not in used]
-    says = draft.names or draft.slug_hints or draft.lists or draft.endpoints or draft.published or triggers
-    draft.registration = not is_package and bool(says or "category" in draft.scalars)
+    draft.unmapped = keys.unmapped()
+    facts = draft.lists or draft.endpoints or draft.published or triggers or "category" in draft.scalars
+    named = draft.names or draft.slug_hints
+    known = file.rsplit("/", 1)[-1] in _REGISTRATION_FILES or "/config/" in file
+    draft.registration = not is_package and bool(facts or (named and known))
     return draft
 
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MESSAGE_TYPE = re.compile(r"^`?([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)+)`?$")
-
-
 def draft_from_markdown(text: str, file: str, rank: int) -> Draft:
-    """Message types documented as headings (``#### `query.stock_level` ``) in a message-handlers page.
+    """Message types documented as headings (``#### `query.stock_level` ``) in a message-handlers page,
+    with their descriptions and parameters (bullets or a payload example).
 
     Types under a heading that says outgoing, sent or emitted are what the app sends, so they are skipped.
     """
     draft = Draft(file=file, rank=rank)
     if not re.search(r"message|handler", file.rsplit("/", 1)[-1], re.IGNORECASE):
         return draft
-    outgoing_level: int | None = None
-    types: list[str] = []
-    for line in text.splitlines():
-        heading = _HEADING.match(line)
-        if not heading:
-            continue
-        level, title = len(heading.group(1)), heading.group(2)
-        if outgoing_level is not None and level <= outgoing_level:
-            outgoing_level = None
-        if re.search(r"\b(outgoing|sent|emit|emits|emitted|publish)", title, re.IGNORECASE):
-            outgoing_level = level
-        elif (match := _MESSAGE_TYPE.match(title)) and outgoing_level is None:
-            types.append(match.group(1))
-    draft.add("message_types", types)
-    draft.registration = bool(types)
+    draft.messages = messages_from_markdown(text)
+    draft.add("message_types", [m.name for m in draft.messages])
+    draft.registration = bool(draft.messages)
     return draft

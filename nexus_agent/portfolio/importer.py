@@ -21,12 +21,14 @@ from typing import Any
 
 import anyio.to_thread
 
+from nexus_agent.portfolio._files import scan_outside_apps
 from nexus_agent.portfolio._plan import FolderPlan, plan_portfolio
 from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
-from nexus_agent.registry import Registry
+from nexus_agent.registry import Registry, SqliteRegistry
+from nexus_agent.truth.base import TruthSource
 from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
-from nexus_agent.wire.models import AppRecord
-from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.models import AppRecord, RegisterResult
+from nexus_agent.wire.secret_guard import SecretFinding, ensure_no_secrets
 
 __all__ = ["import_portfolio"]
 
@@ -69,9 +71,16 @@ def _changed(old: AppRecord, new: AppRecord) -> list[str]:
     return [k for k in b if a.get(k) != b[k]]
 
 
-async def _register(
-    plan: FolderPlan, result: AppImportResult, registry: Registry, actor: str, reason: str, dry_run: bool
-) -> None:
+class _WriteRefused(Exception):
+    """One app of the batch was refused: the whole batch is rolled back."""
+
+    def __init__(self, folder: str, message: str) -> None:
+        super().__init__(message)
+        self.folder, self.message = folder, message
+
+
+async def _prepare(plan: FolderPlan, result: AppImportResult, registry: Registry) -> AppRecord | None:
+    """The record to write for ``plan`` (overlaid on the registered one), checked before anything is written."""
     assert plan.record is not None
     try:
         existing: AppRecord | None = await registry.get(plan.slug)
@@ -85,48 +94,134 @@ async def _register(
         )
     try:
         ensure_no_secrets(record.model_dump(mode="json"), f"record.{plan.slug}", "register")
-        if dry_run:
-            result.changed_fields = [] if existing is None else _changed(existing, record)
-            result.outcome = "imported" if existing is None else "updated" if result.changed_fields else "unchanged"
-            return
-        done = await registry.register(record, actor, reason)
     except NexusError as exc:
         result.outcome = "failed"
         result.failures.append(FileFailure(file=f"apps/{plan.folder}/", reason=exc.message))
-        return
+        return None
+    result.changed_fields = [] if existing is None else _changed(existing, record)
+    result.outcome = "imported" if existing is None else "updated" if result.changed_fields else "unchanged"
+    return record
+
+
+def _write_batch(
+    registry: SqliteRegistry, batch: list[tuple[str, AppRecord]], actor: str, reason: str
+) -> list[RegisterResult]:
+    done = []
+    for folder, record in batch:
+        try:
+            done.append(registry.register_sync(record, actor, reason))
+        except NexusError as exc:
+            raise _WriteRefused(folder, exc.message) from exc
+    return done
+
+
+async def _write_all(
+    registry: Registry, batch: list[tuple[str, AppRecord]], actor: str, reason: str
+) -> list[RegisterResult]:
+    """Every record at once: in one savepoint of the SQLite writer, so a refusal leaves the registry as it was."""
+    if isinstance(registry, SqliteRegistry):
+        # The group-commit writer runs the batch in one savepoint (register_sync's own write() joins it).
+        return await registry._db.run_write(_write_batch, registry, batch, actor, reason)
+    done = []  # another Registry: each record was checked by _prepare, so a refusal here is rare
+    for folder, record in batch:
+        try:
+            done.append(await registry.register(record, actor, reason))
+        except NexusError as exc:
+            raise _WriteRefused(folder, exc.message) from exc
+    return done
+
+
+def _apply(results: dict[str, AppImportResult], batch: list[tuple[str, AppRecord]], done: list[RegisterResult]) -> None:
     outcomes: dict[str, ImportOutcome] = {"created": "imported", "updated": "updated", "unchanged": "unchanged"}
-    result.outcome = outcomes[done.action]
-    result.changed_fields = done.changed_fields if done.action == "updated" else []
-    result.notes += done.notes
+    for (folder, _), registered in zip(batch, done, strict=True):
+        result = results[folder]
+        result.outcome = outcomes[registered.action]
+        result.changed_fields = registered.changed_fields if registered.action == "updated" else []
+        result.notes += registered.notes
 
 
-async def import_portfolio(path: Path, registry: Registry, actor: str, *, dry_run: bool = False) -> ImportReport:
+def _refuse_all(report: ImportReport, results: dict[str, AppImportResult], refused: _WriteRefused) -> None:
+    report.write_error = f"apps/{refused.folder}: {refused.message}"
+    for folder, result in results.items():
+        result.outcome = "failed"
+        why = refused.message if folder == refused.folder else f"the registry refused apps/{refused.folder}"
+        reason = f"not written: {why} (the import writes every app or none)"
+        result.failures.append(FileFailure(file=f"apps/{folder}/", reason=reason))
+
+
+async def _push(report: ImportReport, registry: Registry, truth: TruthSource, actor: str) -> None:
+    """Write the registry files to the truth source; a failure is reported, never raised."""
+    from nexus_agent.truth.sync import reconcile
+
+    try:
+        synced = await reconcile(registry, truth, direction="push", actor=actor)
+    except NexusError as exc:
+        report.truth_error = exc.message
+        log.warning("portfolio import: the truth source was not updated: %s", exc.message)
+        return
+    report.truth_files = len(synced.pushed)
+    report.truth_commit = synced.commit.sha if synced.commit else None
+    if synced.problems:
+        report.truth_error = "; ".join(synced.problems)
+
+
+def _result(plan: FolderPlan) -> AppImportResult:
+    fields: dict[str, Any] = {
+        "folder": plan.folder,
+        "slug": plan.slug,
+        "outcome": plan.outcome or "failed",
+        "merged_into": plan.merged_into,
+        "merge_evidence": plan.merge_evidence,
+        "files_used": plan.files_used,
+        "failures": plan.failures,
+        "secrets": plan.secrets,
+        "env_vars": plan.env_vars,
+        "notes": plan.notes,
+    }
+    return AppImportResult.model_validate(fields)
+
+
+async def import_portfolio(
+    path: Path, registry: Registry, actor: str, *, dry_run: bool = False, truth: TruthSource | None = None
+) -> ImportReport:
     """Import ``path/apps/<folder>/...`` into ``registry``; with ``dry_run`` nothing is written.
 
-    Raises :class:`~nexus_agent.wire.errors.InvalidInput` when ``path`` is not a
-    portfolio; every problem inside one is reported per folder instead.
+    The registry is written all at once or not at all (``report.write_error`` says why not).
+    With ``truth``, the registry files are then pushed to it; a failure there is reported in
+    ``report.truth_error`` (the per-folder report stands). Raises
+    :class:`~nexus_agent.wire.errors.InvalidInput` when ``path`` is not a portfolio; every problem
+    inside one is reported per folder instead.
     """
     root = _check_root(path)
-    plans = await anyio.to_thread.run_sync(plan_portfolio, root)
-    report = ImportReport(path=str(root), dry_run=dry_run)
+    plans, outside = await anyio.to_thread.run_sync(_plan_and_scan, root)
+    report = ImportReport(path=str(root), dry_run=dry_run, other_secrets=outside)
     reason = f"imported from the legacy portfolio {root.name}"
+    results: dict[str, AppImportResult] = {}
+    batch: list[tuple[str, AppRecord]] = []
     for plan in plans:
-        fields: dict[str, Any] = {
-            "folder": plan.folder,
-            "slug": plan.slug,
-            "outcome": plan.outcome or "failed",
-            "merged_into": plan.merged_into,
-            "files_used": plan.files_used,
-            "failures": plan.failures,
-            "secrets": plan.secrets,
-            "env_vars": plan.env_vars,
-            "notes": plan.notes,
-        }
-        result = AppImportResult.model_validate(fields)
+        result = _result(plan)
+        report.apps.append(result)
         if plan.outcome is None and plan.record is not None:
-            await _register(plan, result, registry, actor, reason, dry_run)
+            record = await _prepare(plan, result, registry)
+            if record is not None:
+                results[plan.folder] = result
+                batch.append((plan.folder, record))
+    if not dry_run and batch:
+        try:
+            _apply(results, batch, await _write_all(registry, batch, actor, reason))
+            report.written = True
+        except _WriteRefused as refused:
+            _refuse_all(report, results, refused)
+    for result in report.apps:
         for finding in result.secrets:
             log.warning("portfolio import: not copying the %s at %s", finding.kind, finding.location)
-        log.info("portfolio import: apps/%s -> %s", plan.folder, result.label)
-        report.apps.append(result)
+        log.info("portfolio import: apps/%s -> %s", result.folder, result.label)
+    for finding in outside:
+        log.warning("portfolio import: not copying the %s at %s", finding.kind, finding.location)
+    if report.written and truth is not None:
+        await _push(report, registry, truth, actor)
     return report
+
+
+def _plan_and_scan(root: Path) -> tuple[list[FolderPlan], list[SecretFinding]]:
+    return plan_portfolio(root), scan_outside_apps(root)

@@ -12,11 +12,13 @@ from nexus_agent.wire.secret_guard import SecretFinding
 __all__ = ["AppImportResult", "FileFailure", "ImportOutcome", "ImportReport"]
 
 #: ``imported``: a new registry entry; ``updated`` / ``unchanged``: it existed already;
-#: ``merged``: the same app as another folder (``merged_into``); ``backup_only``: code, no registration;
+#: ``merged``: the same app as another folder (``merged_into``, on ``merge_evidence``);
+#: ``code_only``: code and no registration (no app is created, nothing is backed up);
 #: ``failed``: nothing usable (see ``failures``).
-ImportOutcome = Literal["imported", "updated", "unchanged", "merged", "backup_only", "failed"]
+ImportOutcome = Literal["imported", "updated", "unchanged", "merged", "code_only", "failed"]
 
-_LABELS = {"backup_only": "backup only"}
+_LABELS = {"code_only": "code only, no registration"}
+_ORDER = ["imported", "updated", "unchanged", "merged", "code_only", "failed"]
 
 
 class FileFailure(BaseModel):
@@ -33,6 +35,9 @@ class AppImportResult(BaseModel):
     slug: str = Field(description="The registry slug (the folder name when it is a valid slug).")
     outcome: ImportOutcome
     merged_into: str | None = None
+    merge_evidence: str | None = Field(
+        None, description="Why this folder is the same app as merged_into, e.g. same normalised folder name."
+    )
     files_used: list[str] = Field(default_factory=list)
     failures: list[FileFailure] = Field(default_factory=list)
     secrets: list[SecretFinding] = Field(
@@ -58,12 +63,27 @@ class ImportReport(BaseModel):
     path: str
     dry_run: bool = False
     apps: list[AppImportResult] = Field(default_factory=list)
+    other_secrets: list[SecretFinding] = Field(
+        default_factory=list,
+        description="Secrets in files outside apps/ (a root .env, docs, registration issues); none was copied.",
+    )
+    written: bool = Field(False, description="Whether the registry was written (all apps at once, or none).")
+    write_error: str | None = Field(None, description="Why the registry was not written, when it was not.")
+    truth_commit: str | None = Field(None, description="The truth-source commit that holds the imported apps.")
+    truth_files: int = Field(0, description="Registry files written to the truth source.")
+    truth_error: str | None = Field(None, description="Why the truth source was not updated, when it was not.")
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(app.outcome for app in self.apps))
 
     def secret_count(self) -> int:
-        return sum(len(app.secrets) for app in self.apps)
+        return sum(len(app.secrets) for app in self.apps) + len(self.other_secrets)
+
+    @property
+    def ok(self) -> bool:
+        """No folder failed, and every write the import attempted went through."""
+        failed = any(a.outcome == "failed" for a in self.apps)
+        return not (failed or self.write_error or self.truth_error)
 
     def app(self, folder: str) -> AppImportResult:
         """The result for ``apps/<folder>``."""
@@ -86,6 +106,8 @@ class ImportReport(BaseModel):
             prefix = f"apps/{a.folder}/"
             if a.files_used:
                 lines.append("  files: " + ", ".join(f.removeprefix(prefix) for f in a.files_used))
+            if a.merge_evidence:
+                lines.append(f"  evidence: {a.merge_evidence}")
             lines += [f"  failed: {f.file.removeprefix(prefix)}: {f.reason}" for f in a.failures]
             for s in a.secrets:
                 lines.append(f"  secret not copied: {s.location.removeprefix(prefix)} ({s.kind}, {s.severity})")
@@ -94,8 +116,26 @@ class ImportReport(BaseModel):
             if a.changed_fields:
                 lines.append("  changed: " + ", ".join(a.changed_fields))
             lines += [f"  note: {n}" for n in a.notes]
+        if self.other_secrets:
+            lines += ["", "outside apps/:"]
+            lines += [f"  secret not copied: {s.location} ({s.kind}, {s.severity})" for s in self.other_secrets]
         counts = self.counts()
-        order = ["imported", "updated", "unchanged", "merged", "backup_only", "failed"]
-        summary = ", ".join(f"{counts[o]} {_LABELS.get(o, o)}" for o in order if counts.get(o))
+        summary = ", ".join(f"{counts[o]} {_LABELS.get(o, o)}" for o in _ORDER if counts.get(o))
         lines += ["", f"Summary: {summary or 'no app folders'}; {self.secret_count()} secret(s) found, none copied."]
+        lines += self._writes()
         return "\n".join(lines)
+
+    def _writes(self) -> list[str]:
+        if self.dry_run:
+            return []
+        if self.write_error:
+            return [f"registry: NOT written ({self.write_error}); nothing was changed, fix it and import again"]
+        lines = []
+        if self.truth_commit:
+            lines.append(f"truth source: {self.truth_files} app file(s) written in commit {self.truth_commit[:12]}")
+        elif self.truth_error:
+            lines.append(
+                f"truth source: NOT updated ({self.truth_error}); the registry holds the import: "
+                "run `nexus registry sync --direction push` once the truth source works"
+            )
+        return lines

@@ -106,8 +106,8 @@ async def test_secrets_anywhere_in_a_file_are_never_copied(
         ("1", "secret_assignment"),
     }
     assert result.env_vars == {
-        "endpoints.webhook_secret_env": "QUOTE_ENGINE_WEBHOOK_SECRET",
-        "endpoints.token_env": "QUOTE_ENGINE_TOKEN",
+        "endpoints.webhook_secret_env": "SATELLITE_QUOTE_ENGINE_WEBHOOK_SECRET",
+        "endpoints.token_env": "SATELLITE_QUOTE_ENGINE_TOKEN",
     }
     record = await registry.get("quote-engine")
     assert record.description == "Deploy with [REDACTED:github_token] and done."
@@ -143,7 +143,7 @@ async def test_a_re_import_keeps_what_the_owner_set_since(tmp_path: Path, regist
     await import_portfolio(root, registry, "owner")
     current = await registry.get("stock-ledger")
     owner_edit = current.model_dump() | {
-        "endpoints": {"mcp_url": "https://stock.example.test/mcp", "token_env": "STOCK_TOKEN"},
+        "endpoints": {"mcp_url": "https://stock.example.test/mcp", "token_env": "SATELLITE_STOCK_LEDGER_TOKEN"},
         "status": AppStatus.active,
     }
     await registry.register(AppRecord.model_validate(owner_edit), "owner")
@@ -153,7 +153,7 @@ async def test_a_re_import_keeps_what_the_owner_set_since(tmp_path: Path, regist
     assert report.app("stock-ledger").outcome == "unchanged"
     assert any("status stays 'active'" in n for n in report.app("stock-ledger").notes)
     record = await registry.get("stock-ledger")
-    assert record.status is AppStatus.active and record.endpoints.token_env == "STOCK_TOKEN"
+    assert record.status is AppStatus.active and record.endpoints.token_env == "SATELLITE_STOCK_LEDGER_TOKEN"
 
 
 async def test_a_changed_portfolio_updates_the_app(tmp_path: Path, registry: SqliteRegistry) -> None:
@@ -167,7 +167,7 @@ async def test_a_changed_portfolio_updates_the_app(tmp_path: Path, registry: Sql
     assert report.app("stock-ledger").changed_fields == ["version"]
 
 
-async def test_a_code_backup_is_not_an_app_but_its_secrets_are_reported(
+async def test_code_without_a_registration_is_not_an_app_but_its_secrets_are_reported(
     tmp_path: Path, registry: SqliteRegistry
 ) -> None:
     key = fake("sk-ant-" + "api03-", 60, seed=6)
@@ -176,7 +176,7 @@ async def test_a_code_backup_is_not_an_app_but_its_secrets_are_reported(
     report = await import_portfolio(root, registry, "owner")
 
     portal = report.app("portal")
-    assert portal.outcome == "backup_only" and portal.files_used == ["apps/portal/src/client.ts"]
+    assert portal.outcome == "code_only" and portal.files_used == ["apps/portal/src/client.ts"]
     assert [(s.kind, s.location) for s in portal.secrets] == [("anthropic_key", "apps/portal/src/client.ts:1")]
     assert await registry.all() == []
     assert key not in report.model_dump_json()

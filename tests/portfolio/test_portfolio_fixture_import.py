@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 EXPECTED = {
     "glazing-scheduler": "imported",
-    "portal-legacy": "backup_only",
+    "portal-legacy": "code_only",
     "quote-engine": "imported",
     "site-survey": "imported",
     "sitesurvey": "merged",
@@ -47,7 +47,7 @@ async def test_every_app_folder_gets_its_outcome(legacy_portfolio: Path, registr
     assert "apps/portal-legacy/package.json" in backup.files_used and not backup.failures
     text = report.to_text()
     assert "sitesurvey         merged into site-survey" in text
-    assert "Summary: 4 imported, 1 merged, 1 backup only; 2 secret(s) found, none copied." in text
+    assert "Summary: 4 imported, 1 merged, 1 code only, no registration; 2 secret(s) found, none copied." in text
 
 
 async def test_a_non_json_file_is_a_failure_note_not_a_crash(legacy_portfolio: Path, registry: SqliteRegistry) -> None:
@@ -126,9 +126,9 @@ async def test_plaintext_secrets_become_env_references_and_findings(
     assert [(s.kind, s.location) for s in glazing.secrets] == [
         ("secret_field", "apps/glazing-scheduler/registration-metadata.json:$.webhook_configuration.webhook_secret")
     ]
-    assert glazing.env_vars == {"endpoints.webhook_secret_env": "GLAZING_SCHEDULER_WEBHOOK_SECRET"}
-    assert report.app("site-survey").env_vars == {"endpoints.webhook_secret_env": "SITE_SURVEY_WEBHOOK_SECRET"}
-    assert (await registry.get("glazing-scheduler")).endpoints.webhook_secret_env == "GLAZING_SCHEDULER_WEBHOOK_SECRET"
+    assert glazing.env_vars == {"endpoints.webhook_secret_env": "SATELLITE_GLAZING_SCHEDULER_WEBHOOK_SECRET"}
+    assert report.app("site-survey").env_vars == {"endpoints.webhook_secret_env": "SATELLITE_SITE_SURVEY_WEBHOOK_SECRET"}
+    assert (await registry.get("glazing-scheduler")).endpoints.webhook_secret_env == "SATELLITE_GLAZING_SCHEDULER_WEBHOOK_SECRET"
     assert (await registry.get("quote-engine")).endpoints.webhook_secret_env is None  # no secret in its files
     assert any("NEXUS_WEBHOOK_SECRET" in n for n in report.app("site-survey").notes)
 
