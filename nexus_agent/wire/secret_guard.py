@@ -76,6 +76,7 @@ from typing import Any
 from nexus_agent.wire._secret_text import (
     HASH_NAMES,
     RANK,
+    Hit,
     Severity,
     field_verdict,
     is_ambiguous_name,
@@ -132,6 +133,7 @@ def _preview(value: str, kind: str = "") -> str:
 
 # -- MCP content kinds --------------------------------------------------------------
 _PAYLOAD_TYPES = frozenset({"image", "audio"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]*={0,2}")
 
 
 def is_payload(container: Mapping[str, Any], key: str) -> bool:
@@ -141,7 +143,7 @@ def is_payload(container: Mapping[str, Any], key: str) -> bool:
     any structure that embeds them (a fan-out result, a plan step).
     """
     value = container.get(key)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _BASE64.fullmatch(value):  # "ghp_..." in a data field is text
         return False
     if key == "data":
         return container.get("type") in _PAYLOAD_TYPES
@@ -182,9 +184,10 @@ def _walk(
             yield SecretFinding(hit.kind, path, _preview(value[hit.start : hit.end], hit.kind), hit.severity)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            child = _child(path, key)
             name = str(key)
-            for hit in text_hits(name, known=known):
+            name_hits = text_hits(name, known=known)
+            child = _child(path, _redact_hits(name, name_hits) if name_hits else key)  # a path never shows one
+            for hit in name_hits:
                 yield SecretFinding(hit.kind, f"{child} (field name)", _preview(name, hit.kind), hit.severity)
             if is_payload(value, name):  # base64 data, not text: only a configured secret's value counts
                 if known.in_data(item):
@@ -233,7 +236,10 @@ def ensure_no_secrets(
 # -- redaction --------------------------------------------------------------------
 def redact(text: str, known: KnownSecrets | None = None) -> str:
     """``text`` with every detected secret (and every ``known`` value) replaced by ``[REDACTED:<kind>]``."""
-    hits = text_hits(text, known=known)
+    return _redact_hits(text, text_hits(text, known=known))
+
+
+def _redact_hits(text: str, hits: list[Hit]) -> str:
     for hit in reversed(hits):
         text = f"{text[: hit.start]}[REDACTED:{hit.kind}]{text[hit.end :]}"
     return text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import uuid
 
 import pytest
@@ -75,3 +78,58 @@ def test_a_realistic_app_record_has_no_findings(data: dict) -> None:  # type: ig
     assert scan(record.model_dump(mode="json"), location="record") == []
     assert scan(record.model_dump_json(), location="record") == []  # as text, e.g. in a log line
     ensure_no_secrets(record.model_dump(mode="json"), "record", "register")
+
+
+# -- honest data that looks random ------------------------------------------------------------------------------------
+def _b64_digest(algorithm: str, data: bytes) -> str:
+    return base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+
+
+HONEST_TEXT = {
+    "npm lock file": json.dumps(
+        {
+            "packages": {
+                "node_modules/left-pad": {
+                    "version": "1.3.0",
+                    "resolved": "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",
+                    "integrity": "sha512-" + _b64_digest("sha512", b"left-pad"),
+                }
+            }
+        },
+        indent=2,
+    ),
+    "yarn lock file": (
+        'left-pad@^1.3.0:\n  version "1.3.0"\n  resolved "https://registry.yarnpkg.com/left-pad/-/left-pad-1.3.0.tgz"\n'
+        f"  integrity sha512-{_b64_digest('sha512', b'yarn')}\n"
+    ),
+    "pnpm lock file": f"  /left-pad@1.3.0:\n    resolution: {{integrity: sha512-{_b64_digest('sha512', b'pnpm')}}}\n",
+    "subresource integrity": f'<script src="/app.js" integrity="sha384-{_b64_digest("sha384", b"js")}"></script>',
+    "go.sum": f"golang.org/x/text v0.14.0 h1:{_b64_digest('sha256', b'go')}\n",
+    "nix hash": f'  hash = "sha256-{_b64_digest("sha256", b"nix")}";',
+    "docker build output": (
+        f"#8 exporting layers done\n#8 writing image sha256:{hashlib.sha256(b'img').hexdigest()} done\n"
+        f"#8 naming to docker.io/sfg/quote-engine:2.10.3 done\n"
+    ),
+    "build digests": (
+        f'dist/app.js  142 kB  digest: {_b64_digest("sha256", b"app")}\nETag: "{_b64_digest("md5", b"e")}"'
+    ),
+    "pip hashes": f"requests==2.31.0 \\\n    --hash=sha256:{hashlib.sha256(b'requests').hexdigest()}",
+    "git log": f"commit {hashlib.sha1(b'c').hexdigest()}\nMerge: 9f2c1e7 3f9a2b7\nAuthor: Warren <w@sfg.test>",
+    "uuids": " ".join(str(uuid.uuid4()) for _ in range(5)),
+    "ipfs id": "pinned QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+    "inline image": "![chart](data:image/png;base64," + base64.b64encode(bytes(range(256)) * 3).decode() + ")",
+}
+
+
+@pytest.mark.parametrize("name", HONEST_TEXT)
+def test_hashes_ids_and_payloads_in_text_are_not_secrets(name: str) -> None:
+    text = HONEST_TEXT[name]
+    assert scan(text) == []
+    assert scan({"output": text}) == []
+
+
+def test_a_random_token_in_the_same_places_is_still_found() -> None:
+    """The exemptions are about what precedes the value, not about the value: a bare random token is found."""
+    token = base64.b64encode(hashlib.sha512(b"not a digest").digest()).decode()
+    assert [f.kind for f in scan(f"key {token}")] == ["high_entropy"]
+    assert [f.kind for f in scan(f"data:text/plain;base64,{token}")] == ["high_entropy"]
