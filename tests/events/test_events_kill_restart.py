@@ -25,6 +25,8 @@ from memory.database import Database
 from nexus_agent.events import Outbox, OutboxStatus, default_secret_env
 from nexus_agent.testing.servers import serve_in_thread
 
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 EVENTS = 1_000
 KILL_AFTER = 300

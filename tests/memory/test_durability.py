@@ -99,6 +99,7 @@ async def test_everything_written_is_there_after_reopening(db_path: Path) -> Non
         database.close()
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_database_lose_nothing(db_path: Path, writers: list) -> None:
     per_writer = 150
     procs = [start_writer(writers, db_path, per_writer, name) for name in ("alpha", "beta")]
@@ -142,6 +143,7 @@ async def test_two_database_objects_on_one_file_in_one_process_lose_nothing(db_p
         db_b.close()
 
 
+@pytest.mark.slow
 def test_a_killed_writer_loses_no_note_it_reported_written(db_path: Path, writers: list) -> None:
     proc = start_writer(writers, db_path, 0, "doomed")
     assert proc.stdin is not None and proc.stdout is not None

@@ -136,6 +136,7 @@ def test_locked_database_gives_clear_error(env: dict[str, str], capsys: pytest.C
     assert code == 1 and "database_locked" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_cli_subprocess_exit_codes(tmp_path: Path) -> None:
     env = {"NEXUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     bad = subprocess.run(

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nexus_agent.config import Settings
 from nexus_agent.demo import DEMO_INSTRUCTION, demo_settings
 
@@ -52,6 +54,7 @@ def assert_no_secret(out: str, home: Path) -> None:
     assert "Bearer" not in text
 
 
+@pytest.mark.slow
 def test_demo_with_yes_chases_the_big_old_quotes_and_remembers_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run = nexus(home, "demo", "--yes")
@@ -104,6 +107,7 @@ def test_demo_with_yes_chases_the_big_old_quotes_and_remembers_it(tmp_path: Path
     assert "quote-engine" in log.stdout
 
 
+@pytest.mark.slow
 def test_demo_without_yes_or_a_terminal_leaves_the_plan_waiting_and_approve_carries_it_on(tmp_path: Path) -> None:
     home = tmp_path / "home"
     run = nexus(home, "demo")
@@ -126,6 +130,7 @@ def test_demo_without_yes_or_a_terminal_leaves_the_plan_waiting_and_approve_carr
     assert "quote-engine emailed 3 chaser(s):" in approved.stdout
 
 
+@pytest.mark.slow
 def test_demo_rejects_a_bad_serve_address(tmp_path: Path) -> None:
     run = nexus(tmp_path / "home", "demo", "--serve", "nowhere")
     assert run.returncode == 2

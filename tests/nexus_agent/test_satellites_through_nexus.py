@@ -150,6 +150,7 @@ async def test_satellite_rejecting_nexus_token_is_a_clear_error(tmp_path: Path) 
     assert "the-wrong-token" not in text
 
 
+@pytest.mark.slow
 async def test_mcp_server_time_over_stdio_as_a_satellite(tmp_path: Path) -> None:
     command = shutil.which("mcp-server-time", path=os.path.dirname(sys.executable)) or shutil.which("mcp-server-time")
     assert command, "mcp-server-time is a test dependency; install the project with '.[test]'"
@@ -178,6 +179,7 @@ def demo_project(tmp_path: Path) -> Iterator[Path]:
     yield render_satellite("demo", tmp_path / "demo", nexus_source=find_nexus_source())
 
 
+@pytest.mark.slow
 async def test_newcomer_flow_generated_satellite_registered_and_called_through_nexus(
     tmp_path: Path, demo_project: Path
 ) -> None:

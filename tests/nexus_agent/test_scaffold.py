@@ -59,6 +59,7 @@ def test_names_with_quotes_and_accents_render_valid_toml_and_python(tmp_path) ->
     compile((dest / "src/obrien/app.py").read_text(), "app.py", "exec")
 
 
+@pytest.mark.slow
 def test_the_generated_tests_pass_out_of_the_box(tmp_path) -> None:
     dest = render_satellite("quote-engine", tmp_path / "quote-engine", nexus_source=REPO)
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(dest / "src"), str(REPO)])}
@@ -74,6 +75,7 @@ def test_the_generated_tests_pass_out_of_the_box(tmp_path) -> None:
     assert "5 passed" in run.stdout
 
 
+@pytest.mark.slow
 def test_the_generated_code_is_lint_clean_under_its_own_settings(tmp_path) -> None:
     pytest.importorskip("ruff")
     dest = render_satellite("quote-engine", tmp_path / "quote-engine", nexus_source=REPO)

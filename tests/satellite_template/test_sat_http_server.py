@@ -140,6 +140,7 @@ async def test_an_unreachable_nexus_is_an_upstream_error(example, serve_app) -> 
         await example.sat.register_with_nexus(f"{nexus_url}/mcp", NEXUS_TOKEN, base_url="http://127.0.0.1:8800")
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_tools_are_served_over_stdio_too(tmp_path) -> None:
     script = tmp_path / "stdio_satellite.py"

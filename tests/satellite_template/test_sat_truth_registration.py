@@ -102,6 +102,7 @@ async def test_the_kit_refuses_a_secret_before_a_bare_repository_sees_it() -> No
     assert repo.files == {} and repo.issues == {}
 
 
+@pytest.mark.slow
 def test_the_kit_loads_no_part_of_nexus_but_the_wire_package() -> None:
     code = (
         "import sys, satellite_template, satellite_template.truth_registration, satellite_template.replay\n"

@@ -134,6 +134,7 @@ async def test_a_failing_status_callback_does_not_stop_the_monitor(sats, make_po
     assert calls == ["err", "err"]  # not recorded, so tried again
 
 
+@pytest.mark.slow
 async def test_a_stdio_satellite_that_cannot_start_is_down(make_pool) -> None:
     broken = AppRecord(
         slug="broken-stdio",

@@ -8,7 +8,7 @@ import pytest
 from nexus_agent.wire.errors import InvalidInput, UpstreamError
 from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_calls_mcp_server_time_over_stdio(make_pool, time_record):
