@@ -98,16 +98,13 @@ async def _set_status(args: argparse.Namespace, services: NexusServices) -> int:
 async def _import(args: argparse.Namespace, services: NexusServices) -> int:
     from nexus_agent.portfolio import import_portfolio
 
-    report = await import_portfolio(Path(args.path), services.registry, services.settings.actor, dry_run=args.dry_run)
-    human = report.to_text()
-    if not args.dry_run and services.truth is not None:
-        # The registry in SQLite and the registry in the truth source stay in sync.
-        from nexus_agent.truth import reconcile
-
-        synced = await reconcile(services.registry, services.truth, direction="push", actor=services.settings.actor)
-        human += f"\ntruth source: {len(synced.pushed)} app file(s) written"
-    emit(args, report, human)
-    return EXIT_FAILED if any(a.outcome == "failed" for a in report.apps) else EXIT_OK
+    # The registry is written all at once (or not at all), then pushed to the truth source so both stay in
+    # step; a truth-source failure is part of the report, which is printed whatever happened.
+    report = await import_portfolio(
+        Path(args.path), services.registry, services.settings.actor, dry_run=args.dry_run, truth=services.truth
+    )
+    emit(args, report, report.to_text())
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 async def _sync(args: argparse.Namespace, services: NexusServices) -> int:
@@ -116,10 +113,10 @@ async def _sync(args: argparse.Namespace, services: NexusServices) -> int:
     if services.truth is None:
         raise InvalidInput("no truth source is configured", hint="Set NEXUS_TRUTH=local or github.")
     report = await reconcile(services.registry, services.truth, direction=args.direction, actor=services.settings.actor)
-    emit(args, report, report.summary())
-    unresolved = report.direction == "report" and (
-        report.only_in_registry or report.only_in_truth or report.differing or report.invalid_in_truth
-    )
+    truth = services.settings.truth
+    import_from = str(truth.path) if truth.kind == "local" else f"<a clone of {truth.github_repo or 'the repository'}>"
+    emit(args, report, report.summary(import_from))
+    unresolved = report.direction == "report" and not report.in_sync
     return EXIT_FAILED if unresolved else EXIT_OK
 
 

@@ -315,6 +315,10 @@ def _communication(draft: Draft, keys: _Keys) -> list[str]:
     _endpoints(draft, {k: keys.view[k][1] for k in top})
     keys.used |= set(top)
     _deployment(draft, keys.take("deployment"))
+    for key in ("appurl", "baseurl", "productionurl", "homepage", "url"):
+        if isinstance(value := keys.take(key), str) and value.strip():
+            draft.endpoints.setdefault("app_url", value.strip())
+            break
     realtime = keys.take("realtimecommunication", "communication")
     if isinstance(realtime, Mapping):
         _endpoints(draft, realtime)

@@ -13,6 +13,11 @@
 
 Files are rendered by :func:`~nexus_agent.truth.layout.render_app` (sorted keys, no
 timestamps), so a second run finds no differences and makes no commit.
+
+A truth repository that still has only the legacy layout (``apps/<slug>/...``, one folder
+per app, written before Nexus) is not "in sync with 0 apps": the report lists those
+folders (``legacy_apps``) and :meth:`SyncReport.summary` offers the import
+(``nexus registry import``), which maps them onto registry records.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.layout import TruthLayout, app_document, render_app
 from nexus_agent.truth.models import Commit
 from nexus_agent.wire.errors import InvalidInput, NexusError
-from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.models import AppRecord, slugify
 
 __all__ = ["AppDifference", "Direction", "FieldDifference", "InvalidTruthFile", "SyncReport", "push_app", "reconcile"]
 
 Direction = Literal["report", "push", "pull", "both"]
 REASON = "synced from the truth source"
+#: The folder of the legacy layout: one ``apps/<slug>/`` per app, as portfolios were kept before Nexus.
+LEGACY_APPS = "apps"
 
 
 class FieldDifference(BaseModel):
@@ -63,15 +70,34 @@ class SyncReport(BaseModel):
     pulled: list[str] = Field(default_factory=list, description="Slugs registered in SQLite from the truth source.")
     commit: Commit | None = None
     problems: list[str] = Field(default_factory=list, description="What could not be applied, and why.")
+    registry_count: int = Field(0, description="Apps in the SQLite registry.")
+    truth_count: int = Field(0, description="Valid registry files (registry/apps/<slug>.json) in the truth source.")
+    legacy_apps: list[str] = Field(
+        default_factory=list,
+        description="App folders of the legacy layout (apps/<folder>/...) in the truth source; "
+        "`nexus registry import` maps them onto registry records.",
+    )
+    legacy_not_in_registry: list[str] = Field(
+        default_factory=list, description="Legacy folders whose name is no registered slug."
+    )
+
+    @property
+    def needs_import(self) -> bool:
+        """The truth source holds legacy app folders and no registry files: it was never imported."""
+        return bool(self.legacy_not_in_registry) and self.truth_count == 0 and not self.invalid_in_truth
 
     @property
     def in_sync(self) -> bool:
-        """True when the two sides held the same apps with the same content."""
-        return not (self.only_in_registry or self.only_in_truth or self.differing or self.invalid_in_truth)
+        """True when the two sides held the same apps with the same content (and nothing waits for an import)."""
+        differs = self.only_in_registry or self.only_in_truth or self.differing or self.invalid_in_truth
+        return not (differs or self.needs_import)
 
-    def summary(self) -> str:
-        """Readable lines for the CLI."""
-        lines = [f"Registry sync ({self.direction})" + (": in sync" if self.in_sync else "")]
+    def summary(self, import_from: str | None = None) -> str:
+        """Readable lines for the CLI; ``import_from`` is the folder to name in the import offer."""
+        state = ": in sync" if self.in_sync else ""
+        counts = f" ({self.registry_count} app(s) in SQLite, {self.truth_count} in the truth source)"
+        lines = [f"Registry sync ({self.direction}){state}{counts}"]
+        lines += self._legacy_lines(import_from)
         if self.only_in_registry:
             lines.append(f"  only in SQLite ({len(self.only_in_registry)}): {', '.join(self.only_in_registry)}")
         if self.only_in_truth:
@@ -88,6 +114,24 @@ class SyncReport(BaseModel):
             lines.append(f"  registered in SQLite: {', '.join(self.pulled)}")
         lines += [f"  not applied: {p}" for p in self.problems]
         return "\n".join(lines)
+
+    def _legacy_lines(self, import_from: str | None) -> list[str]:
+        if not self.legacy_apps:
+            return []
+        shown = ", ".join(self.legacy_apps[:20]) + (", ..." if len(self.legacy_apps) > 20 else "")
+        lines = [f"  legacy layout: {len(self.legacy_apps)} app folder(s) under apps/ ({shown})"]
+        where = import_from or "<a checkout of the truth repository>"
+        if self.needs_import:
+            lines.append(
+                f"  the truth source has no registry files yet; import them (--dry-run first shows what it would do): "
+                f"nexus registry import {where}"
+            )
+        elif self.legacy_not_in_registry:
+            lines.append(
+                f"  {len(self.legacy_not_in_registry)} not registered under their folder name (merged or code-only "
+                f"folders stay out); `nexus registry import {where}` again picks up changes"
+            )
+        return lines
 
 
 def _field_diff(registry: AppRecord, truth: AppRecord) -> dict[str, FieldDifference]:
@@ -120,6 +164,16 @@ async def _load_truth(truth: TruthSource, report: SyncReport) -> dict[str, AppRe
             continue
         records[slug] = record
     return records
+
+
+async def _legacy_folders(truth: TruthSource) -> list[str]:
+    """Folders of the legacy ``apps/<folder>/...`` layout that hold at least one file."""
+    folders = set()
+    for path in await truth.list(LEGACY_APPS):
+        parts = path.split("/")
+        if len(parts) >= 3 and not parts[1].startswith("."):
+            folders.add(parts[1])
+    return sorted(folders)
 
 
 async def _truth_is_newer(truth: TruthSource, slug: str, registry_record: AppRecord) -> bool:
@@ -155,6 +209,9 @@ async def reconcile(
     report = SyncReport(direction=direction)
     ours = {record.slug: record for record in await registry.all()}
     theirs = await _load_truth(truth, report)
+    report.registry_count, report.truth_count = len(ours), len(theirs)
+    report.legacy_apps = await _legacy_folders(truth)
+    report.legacy_not_in_registry = [f for f in report.legacy_apps if slugify(f) not in ours]
     report.only_in_registry = sorted(set(ours) - set(theirs))
     report.only_in_truth = sorted(set(theirs) - set(ours))
     for slug in sorted(set(ours) & set(theirs)):
