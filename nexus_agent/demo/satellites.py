@@ -144,18 +144,7 @@ def _quote_engine(book: DemoBook) -> Satellite:
     def list_quotes_awaiting_approval() -> HeldQuotes:
         """Quotes held for the owner's approval before they are sent (over the approval threshold or under the
         minimum margin)."""
-        held = []
-        for q in book.quotes:
-            if q.status != "draft":
-                continue
-            if q.total > APPROVAL_THRESHOLD:
-                reason = f"over the £{APPROVAL_THRESHOLD // 1000}k approval threshold"
-            elif q.margin_pct < MIN_MARGIN_PCT:
-                reason = f"margin {q.margin_pct:g}% is under the {MIN_MARGIN_PCT:g}% minimum"
-            else:
-                continue
-            held.append(HeldQuote(quote_id=q.quote_id, customer=q.customer, total=q.total, reason=reason))
-        return HeldQuotes(quotes=held, count=len(held))
+        return _held_quotes(book)
 
     @sat.tool(read_only=False, idempotent=False, destructive=False)
     def chase_quote(
@@ -163,26 +152,45 @@ def _quote_engine(book: DemoBook) -> Satellite:
         note: Annotated[str | None, Field(max_length=1000, description="A line to add to the email.")] = None,
     ) -> Chase:
         """Chase a customer about a sent quote: emails them a polite follow-up reminder and logs the chase."""
-        quote = _known_quote(book, quote_id)
-        if quote.status != "sent":
-            raise Conflict(
-                f"{quote.quote_id} is {quote.status}, not sent, so there is nothing to chase",
-                hint="Only quotes sent to the customer and still waiting for an answer can be chased.",
-            )
-        with book.lock:
-            number = 1 + sum(c.quote_id == quote.quote_id for c in book.chases)
-            chase = Chase(
-                quote_id=quote.quote_id,
-                customer=quote.customer,
-                emailed_to=book.contacts.get(quote.customer_id, "accounts@unknown.example"),
-                note=note or f"Following up our quote {quote.quote_id} ({quote.job}); happy to answer any questions.",
-                chase_number=number,
-                chased_on=book.today,
-            )
-            book.chases.append(chase)
-        return chase
+        return _chase(book, quote_id, note)
 
     return sat
+
+
+def _held_quotes(book: DemoBook) -> HeldQuotes:
+    held = []
+    for q in book.quotes:
+        if q.status != "draft":
+            continue
+        if q.total > APPROVAL_THRESHOLD:
+            reason = f"over the £{APPROVAL_THRESHOLD // 1000}k approval threshold"
+        elif q.margin_pct < MIN_MARGIN_PCT:
+            reason = f"margin {q.margin_pct:g}% is under the {MIN_MARGIN_PCT:g}% minimum"
+        else:
+            continue
+        held.append(HeldQuote(quote_id=q.quote_id, customer=q.customer, total=q.total, reason=reason))
+    return HeldQuotes(quotes=held, count=len(held))
+
+
+def _chase(book: DemoBook, quote_id: str, note: str | None) -> Chase:
+    quote = _known_quote(book, quote_id)
+    if quote.status != "sent":
+        raise Conflict(
+            f"{quote.quote_id} is {quote.status}, not sent, so there is nothing to chase",
+            hint="Only quotes sent to the customer and still waiting for an answer can be chased.",
+        )
+    with book.lock:
+        number = 1 + sum(c.quote_id == quote.quote_id for c in book.chases)
+        chase = Chase(
+            quote_id=quote.quote_id,
+            customer=quote.customer,
+            emailed_to=book.contacts.get(quote.customer_id, "accounts@unknown.example"),
+            note=note or f"Following up our quote {quote.quote_id} ({quote.job}); happy to answer any questions.",
+            chase_number=number,
+            chased_on=book.today,
+        )
+        book.chases.append(chase)
+    return chase
 
 
 def _known_quote(book: DemoBook, quote_id: str) -> Quote:
