@@ -1,8 +1,9 @@
 """Nexus's MCP client side: connections to satellite apps, tool discovery, calls, fan-out and health.
 
-Build one :class:`SatellitePool` in the app's lifespan and feed it registry records::
+Build one :class:`SatellitePool` in the app's lifespan and feed it registry records and the satellite
+secrets the CLI resolved (a mapping of variable name to value)::
 
-    async with SatellitePool(records, secrets=os.environ, settings=PoolSettings()) as pool:
+    async with SatellitePool(records, secrets=satellite_secrets, settings=PoolSettings()) as pool:
         monitor = HealthMonitor(pool, on_change=record_status_change)
         tg.start_soon(monitor.run)
         ...
