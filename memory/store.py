@@ -53,7 +53,7 @@ from memory.schema import MIGRATIONS, TABLES
 from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
 from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.wire.models import utcnow
-from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = ["MAX_ACTIVITY", "MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
 
@@ -106,10 +106,11 @@ def _check_range(value: object, what: str, low: int, high: int) -> int:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _guarded(model: type[M], data: Any, what: str) -> M:
-    """Validate a write and refuse it if it would store a secret (nothing is written then)."""
+def _guarded(model: type[M], data: Any, what: str, known: KnownSecrets | None = None) -> M:
+    """Validate a write and refuse it if it would store a secret, or a ``known`` configured value (nothing is
+    written then)."""
     parsed = parse_input(model, data, what)
-    ensure_no_secrets(parsed.model_dump(mode="json"), f"memory: {what}", "remember")
+    ensure_no_secrets(parsed.model_dump(mode="json"), f"memory: {what}", "remember", known=known)
     return parsed
 
 
@@ -118,9 +119,16 @@ class SqliteMemoryStore:
 
     migrations = MIGRATIONS
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        known_secrets: KnownSecrets | None = None,
+    ) -> None:
         self._db = database
         self._clock = clock
+        self._known = known_secrets  # configured secret values no write may store
         self._knots = RecencyKnots()
         pending = database.pending_migrations([MIGRATIONS])
         if pending:
@@ -152,7 +160,7 @@ class SqliteMemoryStore:
 
     # -- notes ------------------------------------------------------------------
     async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
-        return await self._db.run_write(self._add_note, _guarded(NoteIn, note, "the note"))
+        return await self._db.run_write(self._add_note, _guarded(NoteIn, note, "the note", self._known))
 
     def _add_note(self, n: NoteIn) -> Note:
         with self._write() as (conn, now):
@@ -180,7 +188,7 @@ class SqliteMemoryStore:
 
     # -- decisions --------------------------------------------------------------
     async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision:
-        return await self._db.run_write(self._log_decision, _guarded(DecisionIn, decision, "the decision"))
+        return await self._db.run_write(self._log_decision, _guarded(DecisionIn, decision, "the decision", self._known))
 
     def _log_decision(self, d: DecisionIn) -> Decision:
         with self._write() as (conn, now):
@@ -239,7 +247,7 @@ class SqliteMemoryStore:
 
     # -- conversations ----------------------------------------------------------
     async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
-        c = _guarded(ConversationIn, conversation if conversation is not None else {}, "the conversation")
+        c = _guarded(ConversationIn, conversation if conversation is not None else {}, "the conversation", self._known)
         return await self._db.run_write(self._start_conversation, c)
 
     def _start_conversation(self, c: ConversationIn) -> Conversation:
@@ -252,7 +260,9 @@ class SqliteMemoryStore:
 
     async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
         conversation_id = _check_id(conversation_id, "conversation id")
-        return await self._db.run_write(self._add_message, conversation_id, _guarded(MessageIn, message, "the message"))
+        return await self._db.run_write(
+            self._add_message, conversation_id, _guarded(MessageIn, message, "the message", self._known)
+        )
 
     def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
         with self._write() as (conn, now):
@@ -310,7 +320,7 @@ class SqliteMemoryStore:
 
     # -- plans ------------------------------------------------------------------
     async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
-        return await self._db.run_write(self._create_plan, _guarded(PlanIn, plan, "the plan"))
+        return await self._db.run_write(self._create_plan, _guarded(PlanIn, plan, "the plan", self._known))
 
     def _create_plan(self, p: PlanIn) -> Plan:
         with self._write() as (conn, now):
@@ -318,7 +328,9 @@ class SqliteMemoryStore:
 
     async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
         plan_id = _check_id(plan_id, "plan id")
-        return await self._db.run_write(self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step"))
+        return await self._db.run_write(
+            self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step", self._known)
+        )
 
     def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
         with self._write() as (conn, now):
@@ -326,7 +338,7 @@ class SqliteMemoryStore:
 
     async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
         plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
-        u = _guarded(PlanStepUpdate, update, "the step update")
+        u = _guarded(PlanStepUpdate, update, "the step update", self._known)
         return await self._db.run_write(self._update_plan_step, plan_id, seq, u)
 
     def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:

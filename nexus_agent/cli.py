@@ -43,9 +43,10 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         logging.basicConfig(
             level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        from nexus_agent.config import known_secrets
         from nexus_agent.wire.secret_guard import install_log_redaction
 
-        install_log_redaction()
+        install_log_redaction(known_secrets(settings, environ))  # configured secret values never reach a log
         from nexus_agent import commands  # late import keeps `nexus --version` fast
 
         return commands.dispatch(args, settings)

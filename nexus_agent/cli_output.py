@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nexus_agent.auth import LOCAL_OWNER
 from nexus_agent.services import NexusServices
 from nexus_agent.wire.errors import InvalidInput
 from tools import tool_by_name
@@ -48,7 +49,8 @@ def emit(args: argparse.Namespace, result: BaseModel | dict[str, Any], human: st
 
 
 async def call_tool(services: NexusServices, name: str, arguments: dict[str, Any]) -> Any:
-    call = ToolCall(services=services, actor=services.settings.actor)
+    actor = services.settings.actor  # the CLI acts as the local owner, recorded under NEXUS_ACTOR
+    call = ToolCall(services=services, actor=actor, principal=LOCAL_OWNER.model_copy(update={"name": actor}))
     return await tool_by_name(name).invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
 
 

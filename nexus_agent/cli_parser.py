@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from nexus_agent import __version__
+from nexus_agent.key_commands import add_keys
 from nexus_agent.ops.cli_args import add_backup, add_metrics, add_recover
 
 __all__ = ["COMMANDS", "build_parser"]
@@ -207,4 +208,5 @@ COMMANDS: tuple[Callable[[Sub, Parser], None], ...] = (
     add_metrics,
     add_backup,
     add_recover,
+    add_keys,
 )

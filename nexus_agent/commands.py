@@ -176,6 +176,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _serve(args, settings)
     if args.command == "doctor":
         return anyio.run(_doctor, args, settings)
+    if args.command == "keys":
+        from nexus_agent.key_commands import run_keys_command
+
+        return run_keys_command(args, settings)
     if args.command in {"metrics", "backup", "recover"}:
         from nexus_agent.ops.commands import run_ops_command
 

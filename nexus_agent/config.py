@@ -45,8 +45,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from nexus_agent.truth.settings import TruthSettings
 from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.known_secrets import KnownSecrets
+from nexus_agent.wire.secret_guard import is_secret_name
 
-__all__ = ["Settings", "is_loopback_host", "token_label_key"]
+__all__ = ["Settings", "is_loopback_host", "known_secrets", "token_label_key"]
 
 
 class Settings(BaseModel):
@@ -229,6 +231,41 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def known_secrets(settings: Settings, env: Mapping[str, str] | None = None) -> KnownSecrets:
+    """Every secret value this process is configured with, for the secret guard to find and redact anywhere.
+
+    From ``settings``: bearer tokens, the JWT key, the GitHub token or App key, the GitHub webhook
+    secret, the Anthropic key (every ``SecretStr`` it holds). From ``env``, the mapping satellite
+    tokens and webhook secrets are resolved from: ``SATELLITE_*`` variables, variables named like a
+    secret (``QUOTE_ENGINE_TOKEN``), those on ``NEXUS_SECRET_ENV_ALLOW``, and the files their
+    ``*_FILE`` companions name. Built once at start-up by the edge and passed down.
+    """
+    env = env or {}
+    allowed = set(settings.secret_env_allow)
+    names = [*allowed, *(n for n in env if n.startswith("SATELLITE_"))]
+    known = KnownSecrets.from_config(settings, env=env, names=names)
+    from_files: list[str] = []
+    for name, path in env.items():
+        stem = name.removesuffix("_FILE")
+        if stem != name and path.strip() and (stem in allowed or stem.startswith("SATELLITE_") or is_secret_name(stem)):
+            try:
+                from_files.append(Path(path.strip()).expanduser().read_text(encoding="utf-8").strip())
+            except (OSError, UnicodeDecodeError):
+                continue  # the consumer of that file reports it; the guard just cannot know this value
+    return known.merged(from_files) if from_files else known
+
+
+def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
+    """NEXUS_BACKUP_DIR (``off`` turns the daily backup off) and NEXUS_BACKUP_KEEP."""
+    where = env.get("NEXUS_BACKUP_DIR", "").strip()
+    values: dict[str, object] = {}
+    if where.lower() not in {"off", "none", "false", "0"}:
+        values["backup_dir"] = Path(where).expanduser() if where else home / "backups"
+    if env.get("NEXUS_BACKUP_KEEP", "").strip():
+        values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
+    return values
 
 
 def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:

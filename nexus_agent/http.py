@@ -148,6 +148,7 @@ def create_app(
                 else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
             )
             app.state.services = svc
+            install_log_redaction(svc.known_secrets)  # the exact configured secret values, on every handler
             if svc.planner is None:
                 attach_planner(svc)
             server = build_mcp_server(svc, actor=http_caller(settings))

@@ -53,7 +53,7 @@ from nexus_agent.wire.models import (
     utcnow,
 )
 from nexus_agent.wire.registration_file import load_app_record
-from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = [
     "REACTIVATE_TO",
@@ -200,9 +200,16 @@ def _fts_query(text: str) -> str:
 class SqliteRegistry:
     """The registry in the Nexus SQLite database. Apply :data:`REGISTRY_MIGRATIONS` first."""
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        known_secrets: KnownSecrets | None = None,
+    ) -> None:
         self._db = database
         self._clock = clock
+        self._known = known_secrets  # configured secret values no registration may store
 
     # async API: each call runs its sync body in a worker thread; writes are committed on return
     async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
@@ -260,9 +267,9 @@ class SqliteRegistry:
                     changed_at=now,
                 )
             new = new.model_copy(update={"updated_at": now})
-            ensure_no_secrets(new.model_dump(mode="json"), f"registration of {new.slug}", "register")
+            ensure_no_secrets(new.model_dump(mode="json"), f"registration of {new.slug}", "register", known=self._known)
             if change is not None:
-                ensure_no_secrets(change.reason, f"status reason of {new.slug}", "register")
+                ensure_no_secrets(change.reason, f"status reason of {new.slug}", "register", known=self._known)
             self._save(db, new, change)
         action = "created" if old is None else "updated"
         return RegisterResult(

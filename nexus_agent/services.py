@@ -21,7 +21,7 @@ from memory.database import Database
 from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
-from nexus_agent.config import Settings
+from nexus_agent.config import Settings, known_secrets
 from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
 from nexus_agent.ops.schema import OPS_MIGRATIONS  # tables only: no upward import
@@ -30,6 +30,7 @@ from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
 from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = [
     "ALL_MIGRATIONS",
@@ -69,6 +70,9 @@ class NexusServices:
     #: Sends an instruction notice to a satellite (the event outbox); None: instructions stay pending.
     notify: Notify | None = None
     instructions: InstructionService | None = None
+    #: The exact values of every configured secret (``nexus_agent.config.known_secrets``): the guard
+    #: refuses or redacts them in tool results, memory, the registry and logs.
+    known_secrets: KnownSecrets = field(default_factory=KnownSecrets)
     #: The planner (``nexus_agent.planner.Planner``), attached at the edges by ``attach_planner``.
     planner: Any = None
     #: ``nexus_agent.ops.observer.OpsObserver`` when this process measures itself (the HTTP server); else None.
@@ -161,16 +165,21 @@ def open_database(settings: Settings) -> Database:
     return database
 
 
-def services_from_database(settings: Settings, database: Database) -> NexusServices:
+def services_from_database(
+    settings: Settings, database: Database, *, known: KnownSecrets | None = None
+) -> NexusServices:
+    """``known``: the configured secret values (default: those in ``settings``; the edge adds the environment's)."""
+    known = known if known is not None else known_secrets(settings)
     services = NexusServices(
         settings=settings,
         database=database,
-        memory=SqliteMemoryStore(database),
-        registry=SqliteRegistry(database),
+        memory=SqliteMemoryStore(database, known_secrets=known),
+        registry=SqliteRegistry(database, known_secrets=known),
         truth=open_truth_source(settings.truth),
         outbox=Outbox(database),
     )
     assert services.outbox is not None
+    services.known_secrets = known
     services.notify = outbox_notify(services.outbox)
     return services
 
@@ -194,11 +203,11 @@ def outbox_notify(outbox: Outbox) -> Notify:
 
 
 @contextlib.contextmanager
-def open_services_sync(settings: Settings) -> Iterator[NexusServices]:
+def open_services_sync(settings: Settings, *, known: KnownSecrets | None = None) -> Iterator[NexusServices]:
     """Database, memory and registry only (CLI commands, tests): no satellite connections."""
     database = open_database(settings)
     try:
-        yield services_from_database(settings, database)
+        yield services_from_database(settings, database, known=known)
     finally:
         database.close()
 
@@ -217,7 +226,7 @@ async def open_services(
     ``secrets`` is the mapping satellite tokens are read from (``endpoints.token_env``);
     the CLI passes the environment. ``monitor`` starts the satellite health monitor.
     """
-    with open_services_sync(settings) as services:
+    with open_services_sync(settings, known=known_secrets(settings, secrets)) as services:
         try:
             if satellites:
                 async with _satellite_pool(services, secrets, monitor, pool_settings):
@@ -235,7 +244,10 @@ async def _satellite_pool(
     services: NexusServices, secrets: Mapping[str, str] | None, monitor: bool, pool_settings: PoolSettings | None
 ) -> AsyncIterator[None]:
     pool = SatellitePool(
-        await services.registry.all(), secrets=dict(secrets or {}), settings=pool_settings or PoolSettings()
+        await services.registry.all(),
+        secrets=dict(secrets or {}),
+        settings=pool_settings or PoolSettings(),
+        known_secrets=services.known_secrets,
     )
     async with pool, anyio.create_task_group() as tg:
         services.pool = pool

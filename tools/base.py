@@ -9,17 +9,18 @@ so a model sees exactly the schema that will validate its call.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from nexus_agent.auth import LOCAL_OWNER, Principal
 from nexus_agent.services import NexusServices
 from nexus_agent.wire.errors import InvalidInput
 
-__all__ = ["ProgressCallback", "ToolCall", "ToolInput", "ToolSpec"]
+__all__ = ["ProgressCallback", "ToolCall", "ToolInput", "ToolSpec", "check_argument_size"]
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
@@ -28,9 +29,49 @@ ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
 class ToolInput(BaseModel):
-    """Base for tool inputs: unknown fields are errors, strings are trimmed."""
+    """Base for tool inputs: unknown fields are errors, strings are trimmed, numbers must fit.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    A number no field can hold (``limit=10**30``, ``inf``, ``nan``) is an error naming its field,
+    not a crash where it meets SQLite's 64-bit integers.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _numbers_fit(cls, value: Any) -> Any:
+        problem = _number_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+_INT_LIMIT = 2**63 - 1  # SQLite INTEGER, and what JSON peers can be expected to read
+
+
+def _number_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a number in ``value`` (or nested in its lists and dicts) cannot be accepted; None when all fit."""
+    if isinstance(value, bool) or depth > 32:
+        return None
+    if isinstance(value, int) and not -_INT_LIMIT <= value <= _INT_LIMIT:
+        return f"the number {str(value)[:12]}… is too large (whole numbers must be within ±{_INT_LIMIT})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list | tuple) else ()
+    return next((p for p in (_number_problem(v, depth + 1) for v in items) if p), None)
+
+
+def check_argument_size(name: str, arguments: Mapping[str, Any] | None, max_bytes: int | None) -> None:
+    """Refuse arguments over ``max_bytes`` (``NEXUS_MAX_INPUT_BYTES``) as JSON: Nexus's tools and satellites'."""
+    if max_bytes is None:
+        return
+    size = len(json.dumps(dict(arguments or {}), default=str).encode())
+    if size > max_bytes:
+        raise InvalidInput(
+            f"the arguments to {name} are {size:,} bytes, over the {max_bytes:,}-byte limit",
+            hint="Send less text per call (split it into several calls) or raise NEXUS_MAX_INPUT_BYTES.",
+            details={"field": "arguments", "bytes": size, "limit": max_bytes},
+        )
 
 
 async def _no_progress(done: float, total: float | None, message: str | None) -> None:
@@ -67,13 +108,7 @@ class ToolSpec(Generic[InT, OutT]):
     def parse(self, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> InT:
         """Validate raw arguments; raise InvalidInput naming every bad field."""
         arguments = dict(arguments or {})
-        if max_bytes is not None:
-            size = len(json.dumps(arguments, default=str).encode())
-            if size > max_bytes:
-                raise InvalidInput(
-                    f"the arguments to {self.name} are {size:,} bytes, over the {max_bytes:,}-byte limit",
-                    hint="Send less text per call (split it into several calls) or raise NEXUS_MAX_INPUT_BYTES.",
-                )
+        check_argument_size(self.name, arguments, max_bytes)
         try:
             return self.input_model.model_validate(arguments)
         except ValidationError as exc:

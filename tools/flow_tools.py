@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from nexus_agent.auth.policy import EVERY_ROLE, OWNER_ONLY, SATELLITE_SCOPED
 from nexus_agent.flows import (
     Instruction,
     InstructionPage,
@@ -196,6 +197,7 @@ async def registration_request_changes(call: ToolCall, params: RequestChangesInp
 FLOW_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="instruction_create",
+        roles=OWNER_ONLY,
         title="Instruct satellites",
         description=(
             "Give one or more satellite apps an instruction: what to do (action and description), its inputs "
@@ -212,6 +214,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="instruction_list",
+        roles=EVERY_ROLE,
         title="List instructions",
         description=(
             "List instructions newest first, optionally for one app or in some statuses (pending, delivered, "
@@ -226,6 +229,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="instruction_get",
+        roles=SATELLITE_SCOPED,
         title="Get instruction",
         description="One instruction by id: target, inputs, deadline, status, result and every status change.",
         input_model=GetInput,
@@ -237,6 +241,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="instructions_refresh",
+        roles=OWNER_ONLY,
         title="Follow up instructions",
         description=(
             "Follow up every open instruction: notify satellites still pending, read the reports they wrote "
@@ -252,6 +257,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registrations_process",
+        roles=OWNER_ONLY,
         title="Process registrations",
         description=(
             "Review every pending registration issue in the truth source: validate the app record, look for "
@@ -267,6 +273,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registration_approve",
+        roles=OWNER_ONLY,
         title="Approve registration",
         description=(
             "The owner approves a registration issue: it is checked again, the app is registered as approved, "
@@ -281,6 +288,7 @@ FLOW_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registration_request_changes",
+        roles=OWNER_ONLY,
         title="Request registration changes",
         description=(
             "The owner asks a satellite to change its registration: a comment listing each problem on the "

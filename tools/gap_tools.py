@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from nexus_agent.auth.policy import READERS
 from nexus_agent.gaps import GapReport, analyse_gaps
 from tools.base import ToolCall, ToolInput, ToolSpec
 
@@ -29,6 +30,7 @@ async def gaps_analyse(call: ToolCall, params: GapsInput) -> GapReport:
 GAP_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="gaps_analyse",
+        roles=READERS,
         title="Capability gap analysis",
         description=(
             "Given the business capabilities SFG Aluminium needs (plain words, e.g. 'credit checks', "

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from nexus_agent import __version__
+from nexus_agent.auth.policy import LISTING
 from nexus_agent.services import ALL_MIGRATIONS, NexusServices
 from nexus_agent.wire.errors import NexusError
 from tools.base import ToolCall, ToolInput, ToolSpec
@@ -88,6 +89,7 @@ async def nexus_health(call: ToolCall, params: HealthInput) -> HealthReport:
 HEALTH_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="nexus_health",
+        roles=LISTING,
         title="Nexus health",
         description=(
             "Check that Nexus itself is healthy: database reachable and migrated, registry readable. "

@@ -18,6 +18,7 @@ from memory.models import (
     SearchPage,
     SearchQuery,
 )
+from nexus_agent.auth.policy import OWNER_ONLY, READERS
 from nexus_agent.wire.models import Slug
 from tools.base import ToolCall, ToolInput, ToolSpec
 
@@ -99,6 +100,7 @@ async def memory_recent_activity(call: ToolCall, params: RecentInput) -> RecentA
 MEMORY_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="memory_remember",
+        roles=OWNER_ONLY,
         title="Remember a note",
         description=(
             "Store a free note in Nexus's persistent memory (facts, preferences, observations about "
@@ -114,6 +116,7 @@ MEMORY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="memory_search",
+        roles=READERS,
         title="Search memory",
         description=(
             "Full-text search over everything Nexus remembers: notes, decisions, conversation messages "
@@ -129,6 +132,7 @@ MEMORY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="memory_log_decision",
+        roles=OWNER_ONLY,
         title="Log a decision",
         description=(
             "Record a decision with its rationale and the apps it concerns. If it replaces an earlier "
@@ -143,6 +147,7 @@ MEMORY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="memory_get_conversation",
+        roles=READERS,
         title="Get a conversation",
         description="Read one stored conversation and its messages in order, a page at a time.",
         input_model=ConversationInput,
@@ -154,6 +159,7 @@ MEMORY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="memory_recent_activity",
+        roles=READERS,
         title="Recent activity",
         description=(
             "The most recent notes, decisions, messages and plans, newest first. Use it to catch up "

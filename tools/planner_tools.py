@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus_agent.auth.policy import PLAN_ROLES
 from nexus_agent.wire.errors import ConfigError, Conflict
 from tools.base import ToolCall, ToolInput, ToolSpec
 
@@ -348,6 +349,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
     return [
         ToolSpec(
             name="instruct",
+            roles=PLAN_ROLES,
             title="Give Nexus an instruction",
             description=(
                 "Tell Nexus what to do in plain words ('Chase every quote over £25k that has been waiting more "
@@ -366,6 +368,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
         ),
         ToolSpec(
             name="plan_get",
+            roles=PLAN_ROLES,
             title="Inspect a plan",
             description=(
                 "Show one plan made by instruct: its status, every call with its arguments, status and result "
@@ -381,6 +384,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
         ),
         ToolSpec(
             name="plan_approve",
+            roles=PLAN_ROLES,
             title="Approve a waiting plan",
             description=(
                 "The owner approves the calls a plan is waiting on (all, or only the call_ids given; the rest "
@@ -397,6 +401,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
         ),
         ToolSpec(
             name="plan_reject",
+            roles=PLAN_ROLES,
             title="Reject a waiting plan",
             description="Reject the calls a plan is waiting on and close the plan; nothing more is run.",
             input_model=RejectInput,
@@ -408,6 +413,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
         ),
         ToolSpec(
             name="plan_resume",
+            roles=PLAN_ROLES,
             title="Resume an interrupted plan",
             description=(
                 "Carry on with a plan that was interrupted (Nexus stopped mid-plan). Calls that already "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from nexus_agent.auth.policy import LISTING, OWNER_ONLY, SATELLITE_SCOPED, SELF_REGISTERING
 from nexus_agent.registry import AppFilter, AppPage, RegisterResult
 from nexus_agent.wire.models import AppRecord, AppStatus, Slug, StatusChange
 from tools.base import ToolCall, ToolInput, ToolSpec
@@ -61,6 +62,7 @@ async def registry_set_status(call: ToolCall, params: SetStatusInput) -> StatusC
 REGISTRY_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="registry_list",
+        roles=LISTING,
         title="List apps",
         description=(
             "List SFG Aluminium's satellite apps from the registry, with their status, category and "
@@ -77,6 +79,7 @@ REGISTRY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registry_get",
+        roles=SATELLITE_SCOPED,
         title="Get app",
         description=(
             "Get one app's full registry record by slug (e.g. 'quote-engine'): capabilities, workflows, "
@@ -91,6 +94,7 @@ REGISTRY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registry_register",
+        roles=SELF_REGISTERING,
         title="Register or update app",
         description=(
             "Register a new satellite app or update an existing one (matched by slug) with a full "
@@ -108,6 +112,7 @@ REGISTRY_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="registry_set_status",
+        roles=OWNER_ONLY,
         title="Set app status",
         description=(
             "Change an app's status (e.g. approve a pending app, mark one degraded or retired) with a "

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nexus_agent.auth.policy import LISTING, OWNER_ONLY
 from nexus_agent.satellites import FanOutResult, SatelliteHealth
 from nexus_agent.services import REGISTRY_RECHECK_S
 from nexus_agent.wire.errors import UpstreamError
@@ -139,6 +140,7 @@ async def satellite_health(call: ToolCall, params: SatelliteHealthInput) -> Sate
 SATELLITE_TOOLS: list[ToolSpec] = [
     ToolSpec(
         name="satellite_tools_list",
+        roles=LISTING,
         title="List satellite tools",
         description=(
             "List the MCP tools that SFG Aluminium's satellite apps expose (quotes, enquiries, surveys, "
@@ -155,6 +157,7 @@ SATELLITE_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="satellite_call",
+        roles=OWNER_ONLY,
         title="Call a satellite tool",
         description=(
             "Call one satellite tool by its qualified name '<app>__<tool>' with arguments matching its "
@@ -170,6 +173,7 @@ SATELLITE_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="satellite_fan_out",
+        roles=OWNER_ONLY,
         title="Fan a call out to many satellites",
         description=(
             "Call the same tool on many satellites at once: a list of apps, every app with a capability, "
@@ -185,6 +189,7 @@ SATELLITE_TOOLS: list[ToolSpec] = [
     ),
     ToolSpec(
         name="satellite_health",
+        roles=LISTING,
         title="Satellite health",
         description=(
             "Probe satellites' /api/health now and show each one's health state, circuit-breaker state, "

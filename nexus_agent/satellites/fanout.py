@@ -1,7 +1,8 @@
 """Fan-out: one tool call sent to many satellites at once.
 
 Every targeted satellite gets an item in the result, holding its answer or its
-error; one satellite failing, hanging or refusing never fails the others.
+error; one satellite failing, hanging, refusing or answering with a secret (the
+pool withholds such an answer) never fails the others.
 Concurrency is bounded, each satellite has its own deadline, and a progress
 callback hears about every satellite as it finishes.
 """
@@ -16,6 +17,7 @@ import anyio
 
 from nexus_agent.satellites.models import FanOutItem, FanOutResult
 from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound, UpstreamError
+from nexus_agent.wire.secret_guard import redact_data
 
 if TYPE_CHECKING:
     from nexus_agent.satellites.pool import SatellitePool
@@ -79,12 +81,12 @@ async def run_fan_out(
             began = anyio.current_time()
             try:
                 result = await pool.call((slug, tool), arguments, timeout=timeout)
-            except NexusError as exc:
-                item = FanOutItem(slug=slug, ok=False, error=exc.to_dict())
+            except NexusError as exc:  # an answer carrying a secret too (SecretLeakRefused): this one fails alone
+                item = FanOutItem(slug=slug, ok=False, error=redact_data(exc.to_dict(), known=pool.known_secrets))
             except Exception as exc:  # defensive: a bug must still give this satellite an answer
                 logger.exception("fan-out to %s failed unexpectedly", slug)
                 err = UpstreamError(f"satellite '{slug}' failed: {type(exc).__name__}: {exc}")
-                item = FanOutItem(slug=slug, ok=False, error=err.to_dict())
+                item = FanOutItem(slug=slug, ok=False, error=redact_data(err.to_dict(), known=pool.known_secrets))
             else:
                 error = None
                 if result.is_error:

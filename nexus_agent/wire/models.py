@@ -276,7 +276,7 @@ class AppFilter(BaseModel):
         None, max_length=200, description="Full-text words over name, description, capabilities, workflows, tags."
     )
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=1_000_000_000)
 
     @field_validator("status", mode="before")
     @classmethod

@@ -80,7 +80,7 @@ def test_from_settings_and_environment(tmp_path: Path) -> None:
     secret_file.write_text(FILE_SECRET + "\n")
     env = {
         "NEXUS_HOME": str(tmp_path),
-        "NEXUS_TOKENS": f"ops:owner={OWNER_TOKEN}",
+        "NEXUS_TOKENS": f"ops={OWNER_TOKEN}",
         "NEXUS_GITHUB_WEBHOOK_SECRET": WEBHOOK,
         "NEXUS_JWT_SECRET": JWT_KEY,
         "ANTHROPIC_API_KEY": "anthropic-key-for-tests-0001",
