@@ -66,6 +66,9 @@ async def collect_health(services: NexusServices) -> HealthReport:
     except NexusError as exc:
         checks.append(HealthCheck(name="registry", status="fail", detail=exc.message))
 
+    backup = await services.database.run(_backup_check, services)
+    if backup is not None:  # a failed backup is an alert (degraded), not an outage
+        checks.append(backup)
     worst = {c.status for c in checks}
     status: Literal["ok", "degraded", "down"] = "down" if "fail" in worst else "degraded" if "warn" in worst else "ok"
     return HealthReport(
@@ -76,6 +79,23 @@ async def collect_health(services: NexusServices) -> HealthReport:
         apps_by_status=apps,
         memory_counts=counts,
     )
+
+
+def _backup_check(services: NexusServices) -> HealthCheck | None:
+    """The last backup (``ops_backups``, written by ``nexus backup create`` and the daily backup)."""
+    try:
+        with services.database.read() as db:
+            row = db.execute("SELECT finished_at, ok, error FROM ops_backups ORDER BY id DESC LIMIT 1").fetchone()
+    except NexusError:
+        return None
+    if row is None:
+        return None
+    finished, ok, error = row
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(finished))
+    if not ok:
+        return HealthCheck(name="backup", status="warn", detail=f"the last backup FAILED at {when}: {error[:300]}")
+    stale = services.settings.backup_dir is not None and time.time() - finished > 2 * 86_400
+    return HealthCheck(name="backup", status="warn" if stale else "ok", detail=f"last good backup {when}")
 
 
 class HealthInput(ToolInput):

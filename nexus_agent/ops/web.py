@@ -1,0 +1,214 @@
+"""The operations face of the HTTP app: ``/metrics``, ``/status``, ``/login``, ``/logout``.
+
+:class:`OpsWeb` is built by ``create_app`` and gives it three things:
+
+- ``routes`` (Starlette routes) and :data:`ROLES`, the one place saying who may use each
+  (the bearer gate's role policy reads it; each handler checks it too);
+- ``open_paths``: routes that authenticate themselves (a browser's login cookie);
+- ``running(services)``: a lifespan part that measures the process (observer on the
+  services, the satellite pool and the planner), flushes the call log, and takes the
+  daily backup.
+
+:class:`RequestTimer` is the ASGI middleware timing every HTTP request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nexus_agent.auth import Role
+from nexus_agent.config import Settings
+from nexus_agent.ops.calllog import CallLog
+from nexus_agent.ops.metrics import CONTENT_TYPE, DatabaseCollector, NexusMetrics, PoolSnapshot
+from nexus_agent.ops.observer import OpsObserver
+from nexus_agent.ops.scheduler import BackupScheduler
+from nexus_agent.ops.status_page import StatusPage
+from nexus_agent.ops.web_auth import COOKIE, SESSION_S, Resolver, WebAuth
+from nexus_agent.services import NexusServices
+from tools import NEXUS_TOOLS
+
+__all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer"]
+
+log = logging.getLogger("nexus.ops")
+
+#: Who may use each operations route. The login form itself is open (it is how a browser gets a cookie).
+ROLES: dict[str, frozenset[Role]] = {
+    "/metrics": frozenset({Role.MONITOR, Role.OWNER}),
+    "/status": frozenset({Role.OWNER, Role.MONITOR}),  # the monitor reads it; nothing on it changes anything
+}
+#: Route labels of ``nexus_http_request_duration_seconds``; any other path is ``other``.
+KNOWN_ROUTES = frozenset({"/mcp", "/api/health", "/metrics", "/status", "/login", "/logout", "/api/webhooks/github"})
+
+
+class OpsWeb:
+    def __init__(self, settings: Settings, *, resolve: Resolver | None = None, backup_first_delay: float = 300.0):
+        self.settings = settings
+        self.auth = WebAuth(settings, resolve)
+        self.page = StatusPage()
+        self.metrics = NexusMetrics()
+        self.observer: OpsObserver | None = None
+        self._collector: DatabaseCollector | None = None
+        self._services: NexusServices | None = None
+        self._backup_first_delay = backup_first_delay
+        self._scrape_lock = anyio.Lock()
+        self.open_paths = frozenset({"/status", "/login", "/logout"})
+        self.routes = [
+            Route("/metrics", self.metrics_endpoint, methods=["GET"]),
+            Route("/status", self.status_endpoint, methods=["GET"]),
+            Route("/login", self.login_endpoint, methods=["GET", "POST"]),
+            Route("/logout", self.logout_endpoint, methods=["POST", "GET"]),
+        ]
+
+    # -- lifespan --------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def running(self, services: NexusServices) -> AsyncIterator[None]:
+        calllog = CallLog(services.database)
+        pool = services.pool
+        self.observer = OpsObserver(
+            self.metrics,
+            calllog,
+            nexus_tools=[spec.name for spec in NEXUS_TOOLS],
+            known_apps=lambda: frozenset(pool.records) if pool is not None else frozenset(),
+        )
+        self._collector = DatabaseCollector(services.database)
+        self.metrics.registry.register(self._collector)
+        services.observer = self.observer
+        if pool is not None:
+            pool.observer = self.observer.satellite_call
+        self._services = services
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(calllog.run)
+            if self.settings.backup_dir is not None:
+                scheduler = BackupScheduler(
+                    self.settings,
+                    services.database,
+                    folder=self.settings.backup_dir,
+                    keep=self.settings.backup_keep,
+                    first_delay=self._backup_first_delay,
+                )
+                tg.start_soon(scheduler.run)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+                services.observer = None
+                if pool is not None:
+                    pool.observer = None
+                self.metrics.registry.unregister(self._collector)
+                self._services = None
+
+    # -- routes ----------------------------------------------------------------------------------
+    async def metrics_endpoint(self, request: Request) -> Response:
+        principal = await self.auth.principal(request)
+        if not self.auth.allowed(principal, ROLES["/metrics"]):
+            return _denied(principal is not None, "/metrics")
+        if self._collector is None or self._services is None:
+            return Response("Nexus is starting\n", status_code=503, media_type="text/plain")
+        async with self._scrape_lock:
+            self._collector.snapshot = _snapshot(self._services)
+            body = await anyio.to_thread.run_sync(self.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    async def status_endpoint(self, request: Request) -> Response:
+        principal = await self.auth.principal(request)
+        if principal is None:
+            return RedirectResponse("/login", status_code=303)
+        if not self.auth.allowed(principal, ROLES["/status"]):
+            return _denied(True, "/status")
+        if self._services is None:
+            return HTMLResponse("<p>Nexus is starting; this page refreshes.</p>", status_code=503)
+        html = await self.page.render(self._services, principal.label())
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async def login_endpoint(self, request: Request) -> Response:
+        if request.method == "GET":
+            return HTMLResponse(self.page.login(), headers={"Cache-Control": "no-store"})
+        form = await request.form()
+        token = str(form.get("token") or "").strip()
+        principal = await self.auth.check_token(token)
+        if principal is None or principal.role not in ROLES["/status"]:
+            log.warning("status page: a sign-in was refused")
+            error = "That token is not valid for the status page." if token else "Paste a token."
+            return HTMLResponse(self.page.login(error), status_code=401)
+        response = RedirectResponse("/status", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            self.auth.session_cookie(principal),
+            max_age=SESSION_S,
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def logout_endpoint(self, request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        return response
+
+
+def _denied(authenticated: bool, path: str) -> Response:
+    if not authenticated:
+        return Response(
+            '{"error": {"code": "unauthorized", "message": "a valid bearer token is required"}}',
+            status_code=401,
+            media_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="nexus"'},
+        )
+    roles = ", ".join(sorted(r.value for r in ROLES[path]))
+    return Response(
+        f'{{"error": {{"code": "forbidden", "message": "{path} is open to: {roles}"}}}}',
+        status_code=403,
+        media_type="application/json",
+    )
+
+
+def _snapshot(services: NexusServices) -> PoolSnapshot:
+    snapshot = PoolSnapshot()
+    pool = services.pool
+    if pool is None:
+        return snapshot
+    for slug in pool.records:
+        state = pool.breaker_state(slug).value
+        snapshot.breakers[state] = snapshot.breakers.get(state, 0) + 1
+    for health in list(pool.last_health.values()):
+        snapshot.health[health.state.value] = snapshot.health.get(health.state.value, 0) + 1
+    return snapshot
+
+
+class RequestTimer:
+    """ASGI middleware: ``nexus_http_request_duration_seconds{route,method,status}`` for every request."""
+
+    def __init__(self, app: ASGIApp, ops: OpsWeb) -> None:
+        self.app = app
+        self.ops = ops
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observer = self.ops.observer
+        if scope["type"] != "http" or observer is None:
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = scope["path"].rstrip("/") or "/"
+            route = path if path in KNOWN_ROUTES else "other"
+            observer.http_request(route, scope.get("method", "GET"), status, time.perf_counter() - started)
