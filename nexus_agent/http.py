@@ -9,7 +9,6 @@ but loopback). NexusErrors become JSON bodies here, and only here.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -24,13 +23,18 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memory.database import Database
+from nexus_agent.access import PRINCIPAL_SCOPE_KEY
+from nexus_agent.auth import Principal, Role
+from nexus_agent.auth.credentials import CredentialResolver
+from nexus_agent.auth.policy import EVERY_ROLE, LISTING
+from nexus_agent.auth_routes import TOKEN_EXCHANGE_PATH, token_exchange_route
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.planner.build import attach_planner
-from nexus_agent.server import build_mcp_server, http_caller, relay_satellite_tool_changes
+from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
-from nexus_agent.wire.errors import ConfigError, NexusError, Unauthorized
+from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
 from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health
 
@@ -44,41 +48,85 @@ def error_response(exc: NexusError) -> JSONResponse:
     return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
 
 
-class BearerTokenGate:
-    """Pure ASGI middleware: every HTTP request needs ``Authorization: Bearer <token>``.
+#: Which roles each route admits (by path prefix; unlisted routes: the owner only). Inside /mcp every
+#: tool checks the role policy itself; /api/auth/token further requires an API key (see auth_routes).
+ROUTE_ROLES: dict[str, frozenset[Role]] = {
+    "/mcp": EVERY_ROLE,
+    TOKEN_EXCHANGE_PATH: EVERY_ROLE,
+    "/api/health": EVERY_ROLE,
+    "/metrics": LISTING,
+    "/api/metrics": LISTING,
+    "/status": LISTING,
+}
 
-    ``open_paths`` authenticate themselves (GitHub's webhook is signed with HMAC, and GitHub
-    cannot send a bearer token).
+
+def _route_roles(path: str) -> frozenset[Role]:
+    for prefix, roles in ROUTE_ROLES.items():
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return roles
+    return frozenset({Role.OWNER})
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+    return None
+
+
+#: Who a loopback server with no credential configured at all admits (the local demo set-up).
+LOCAL_HTTP_OWNER = Principal(name="local-http", role=Role.OWNER, via="http", credential="none")
+
+
+class BearerTokenGate:
+    """Pure ASGI middleware: resolves ``Authorization: Bearer <credential>`` to a Principal.
+
+    The credential is a ``NEXUS_TOKENS`` token, an issued API key or a Nexus JWT; the Principal goes
+    into the scope (``PRINCIPAL_SCOPE_KEY``) for the MCP handlers and routes, and each route admits
+    only the roles in :data:`ROUTE_ROLES`. A failure is 401 with a JSON body saying why (unknown,
+    expired, revoked, wrong audience, tampered). ``open_paths`` authenticate themselves (GitHub's
+    webhook is signed with HMAC, and GitHub cannot send a bearer token). A loopback server with no
+    credential configured at all admits unauthenticated callers as the owner, as before roles.
     """
 
-    def __init__(self, app: ASGIApp, tokens: list[str], open_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, app: ASGIApp, resolver: CredentialResolver, open_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
-        self._tokens = [t.encode() for t in tokens]
+        self._resolver = resolver
         self._open_paths = open_paths
 
-    def _valid(self, scope: Scope) -> bool:
-        for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                if scheme.lower() != b"bearer" or not token:
-                    return False
-                # Compare against every token so timing does not reveal which one matched.
-                matched = False
-                for known in self._tokens:
-                    matched |= hmac.compare_digest(known, token.strip())
-                return matched
-        return False
+    async def _principal(self, scope: Scope) -> Principal:
+        token = _bearer(scope)
+        if token:
+            return await self._resolver.resolve(token)
+        if token is None and await self._resolver.open_locally():
+            return LOCAL_HTTP_OWNER
+        raise Unauthorized(
+            "a valid bearer token is required",
+            hint="Send 'Authorization: Bearer <token>': a NEXUS_TOKENS token, an API key or a Nexus JWT.",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in self._open_paths and not self._valid(scope):
-            response = error_response(
-                Unauthorized(
-                    "a valid bearer token is required",
-                    hint="Send 'Authorization: Bearer <token>' with one of the tokens in NEXUS_TOKENS.",
-                )
-            )
-            await response(scope, receive, send)
+        path = scope.get("path", "")  # an open path ending in '/' opens everything under it
+        if (
+            scope["type"] != "http"
+            or path in self._open_paths
+            or any(p.endswith("/") and path.startswith(p) for p in self._open_paths)
+        ):
+            await self.app(scope, receive, send)
             return
+        try:
+            principal = await self._principal(scope)
+            roles = _route_roles(scope["path"])
+            if principal.role not in roles:
+                raise Forbidden(
+                    f"{principal.label()} may not use {scope['path']}",
+                    hint=f"It is open to: {', '.join(sorted(r.value for r in roles))}.",
+                )
+        except NexusError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)
 
 
@@ -131,11 +179,12 @@ def create_app(
     Pass ``services`` to share already-open services (tests).
     """
     tokens = settings.token_values()
-    if not tokens and not is_loopback_host(settings.http_host):
+    if not tokens and settings.jwt_secret is None and not is_loopback_host(settings.http_host):
         raise ConfigError(
             f"refusing to serve on {settings.http_host} without bearer tokens",
-            hint="Set NEXUS_TOKENS (or NEXUS_TOKEN_FILE), or bind 127.0.0.1 for local use.",
+            hint="Set NEXUS_TOKENS (or NEXUS_TOKEN_FILE, or NEXUS_JWT_SECRET), or bind 127.0.0.1 for local use.",
         )
+    resolver = CredentialResolver(settings)
     mcp_endpoint = _LateBoundApp()
 
     @contextlib.asynccontextmanager
@@ -148,10 +197,10 @@ def create_app(
                 else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
             )
             app.state.services = svc
-            install_log_redaction(svc.known_secrets)  # the exact configured secret values, on every handler
+            resolver.attach(svc.database)
             if svc.planner is None:
                 attach_planner(svc)
-            server = build_mcp_server(svc, actor=http_caller(settings))
+            server = build_mcp_server(svc, over_http=True)
             mcp_endpoint.app = server.streamable_http_app(
                 streamable_http_path="/mcp",
                 transport_security=_transport_security(settings, allowed_hosts),
@@ -201,12 +250,15 @@ def create_app(
         lambda: inbox.database(),
     )
     return Starlette(
-        routes=[Route("/api/health", health, methods=["GET"]), github, Mount("/", app=mcp_endpoint)],
+        routes=[
+            Route("/api/health", health, methods=["GET"]),
+            token_exchange_route(resolver),
+            github,
+            Mount("/", app=mcp_endpoint),
+        ],
         lifespan=lifespan,
         exception_handlers={NexusError: nexus_error},
-        middleware=[Middleware(BearerTokenGate, tokens=tokens, open_paths=frozenset({GITHUB_WEBHOOK_PATH}))]
-        if tokens
-        else [],
+        middleware=[Middleware(BearerTokenGate, resolver=resolver, open_paths=frozenset({GITHUB_WEBHOOK_PATH}))],
     )
 
 

@@ -12,7 +12,7 @@ import inspect
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import anyio
@@ -22,23 +22,24 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import ToolAnnotations
+from mcp.types import ListToolsResult, ToolAnnotations
 from pydantic import ValidationError
 
 import prompts as prompt_files
 from nexus_agent import __version__
-from nexus_agent.config import Settings, token_label_key
+from nexus_agent.access import PrincipalOf, principal_resolver, refused, visible_tools
+from nexus_agent.auth import Principal, Role
+from nexus_agent.auth.policy import RolePolicy
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
-from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
+from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFound
 from nexus_agent.wire.secret_guard import ensure_no_secrets
 from tools import NEXUS_TOOLS
-from tools.base import ToolCall, ToolSpec, check_argument_size
+from tools.base import ToolCall, ToolSpec
 
 __all__ = [
     "SERVER_INSTRUCTIONS",
     "NexusMCPServer",
     "build_mcp_server",
-    "http_caller",
     "relay_satellite_tool_changes",
     "tool_error_text",
 ]
@@ -80,7 +81,7 @@ def _signature_for(spec: ToolSpec[Any, Any]) -> inspect.Signature:
     return inspect.Signature(params, return_annotation=spec.output_model)
 
 
-def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor: Callable[[Context], str]) -> Any:
+def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, principal_of: PrincipalOf) -> Any:
     async def run_tool(ctx: Context, **arguments: Any) -> Any:
         async def progress(done: float, total: float | None, message: str | None) -> None:
             try:
@@ -88,17 +89,18 @@ def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, actor
             except Exception:  # a client without progress support must not fail the call
                 log.debug("progress report dropped", exc_info=True)
 
-        call = ToolCall(services=services, actor=actor(ctx), progress=progress, context=ctx)
+        principal = principal_of(ctx)
+        call = ToolCall(services=services, actor=principal.name, progress=progress, context=ctx, principal=principal)
         try:
             # Re-validate through the model: runs model-level validators and size limits.
             result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
-            ensure_no_secrets(
-                result.model_dump(mode="json"), f"result of {spec.name}", "return", known=services.known_secrets
-            )
+            ensure_no_secrets(result.model_dump(mode="json"), f"result of {spec.name}", "return")
             return result
+        except Forbidden as exc:  # a scope rule of the role policy (another app's record, another's plan...)
+            raise await refused(services, principal, spec.name, exc) from exc
         except NexusError as exc:
             log.info("tool %s failed: %s", spec.name, exc.code)
-            raise ToolError(services.known_secrets.redact(exc.user_message())) from exc
+            raise ToolError(exc.user_message()) from exc
         except Exception as exc:
             incident = uuid.uuid4().hex[:8]
             log.exception("tool %s crashed (incident %s)", spec.name, incident)
@@ -127,6 +129,7 @@ class NexusMCPServer(MCPServer[Any]):
         specs: Sequence[ToolSpec[Any, Any]],
         services: NexusServices,
         expose_satellite_tools: bool = True,
+        principal_of: PrincipalOf | None = None,
         **kwargs: Any,
     ) -> None:
         self.bus = InMemorySubscriptionBus()
@@ -134,6 +137,41 @@ class NexusMCPServer(MCPServer[Any]):
         self._specs = {spec.name: spec for spec in specs}
         self._services = services
         self._expose_satellites = expose_satellite_tools
+        self.principal_of = principal_of or principal_resolver(_local_owner(services))
+        self._policy = RolePolicy.from_settings(services.settings)
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
+        """Each caller sees only the tools its role may call (``nexus_agent.auth.policy``)."""
+        principal = self.principal_of(ctx)
+        roles = {name: spec.roles for name, spec in self._specs.items()}
+        return ListToolsResult(tools=visible_tools(self._policy, principal, await self.list_tools(), roles))
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        principal = self.principal_of(context)
+        try:
+            self._policy.check_resource(principal, str(uri))
+        except Forbidden as exc:
+            await refused(self._services, principal, f"read {uri}", exc)
+            raise ResourceError(exc.user_message()) from exc
+        return await super().read_resource(uri, context)
+
+    async def _authorize(self, name: str, spec: ToolSpec[Any, Any] | None, context: Context | None) -> None:
+        """Refuse (and record) a call beyond the caller's role before its arguments are even read."""
+        principal = self.principal_of(context)
+        if principal.role is Role.OWNER:
+            return
+        try:
+            if spec is not None:
+                self._policy.check(principal, name, spec.roles)
+            elif self._policy.may_call_satellite_tool(principal, read_only=True):
+                tool = await self._services.satellites.get_tool(name)
+                self._policy.check_satellite_tool(principal, name, read_only=tool.read_only)
+            else:
+                self._policy.check_satellite_tool(principal, name, read_only=False)
+        except Forbidden as exc:
+            raise await refused(self._services, principal, name, exc) from exc
+        except NexusError as exc:
+            raise ToolError(exc.user_message()) from exc
 
     async def list_tools(self) -> list[Any]:
         tools = await super().list_tools()
@@ -156,12 +194,18 @@ class NexusMCPServer(MCPServer[Any]):
                     await context.report_progress(done, total, message)
 
         try:
-            check_argument_size(name, arguments, self._services.settings.max_input_bytes)
             await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
-            # The pool withholds an answer carrying a secret; images, audio and blobs pass as data.
             result = await self._services.satellites.call(name, arguments, on_progress=progress)
+            ensure_no_secrets(
+                {
+                    "content": [c.model_dump(mode="json") for c in result.content],
+                    "structured": result.structured_content,
+                },
+                f"result of {name}",
+                "return",
+            )
         except NexusError as exc:
-            raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
+            raise ToolError(exc.user_message()) from exc
         return result.to_mcp_result()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
@@ -176,6 +220,7 @@ class NexusMCPServer(MCPServer[Any]):
     async def _call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         spec = self._specs.get(name)
         if spec is None and self._expose_satellites and "__" in name and self._services.pool is not None:
+            await self._authorize(name, None, context)
             return await self._call_satellite(name, arguments, context)
         if spec is None:
             raise ToolError(
@@ -184,6 +229,7 @@ class NexusMCPServer(MCPServer[Any]):
                     hint="Call tools/list to see the available tools and their exact names.",
                 ).user_message()
             )
+        await self._authorize(name, spec, context)
         try:
             spec.parse(arguments, max_bytes=self._services.settings.max_input_bytes)
         except NexusError as exc:
@@ -198,42 +244,38 @@ class NexusMCPServer(MCPServer[Any]):
             raise
 
 
-def http_caller(settings: Settings) -> Callable[[Context], str]:
-    """Who is calling over HTTP: the name given to their bearer token (``NEXUS_TOKENS=name=token``)."""
-
-    def actor(ctx: Context) -> str:
-        request = getattr(getattr(ctx, "request_context", None), "request", None)
-        header = request.headers.get("authorization", "") if request is not None else ""
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return settings.token_names.get(token_label_key(token.strip()), "http-client")
-        return "http-client"
-
-    return actor
+def _local_owner(services: NexusServices) -> Principal:
+    """The owner at this machine: the stdio server and in-process clients act as them."""
+    return Principal(name=services.settings.actor, role=Role.OWNER, via="stdio", credential="local")
 
 
 def build_mcp_server(
     services: NexusServices,
     *,
     tools: Sequence[ToolSpec[Any, Any]] = NEXUS_TOOLS,
-    actor: Callable[[Context], str] | None = None,
+    over_http: bool = False,
 ) -> MCPServer[Any]:
-    """Build Nexus's MCP server over already-open services."""
+    """Build Nexus's MCP server over already-open services.
+
+    Over stdio (and in-process) the caller is the local owner; ``over_http=True`` takes each
+    request's principal from the HTTP gate and refuses requests without one.
+    """
+    principal_of = principal_resolver(None if over_http else _local_owner(services))
     server = NexusMCPServer(
         "nexus",
         specs=tools,
         services=services,
         expose_satellite_tools=services.settings.expose_satellite_tools,
+        principal_of=principal_of,
         title="Nexus",
         description="Conductor of SFG Aluminium's satellite apps",
         instructions=SERVER_INSTRUCTIONS,
         version=__version__,
         warn_on_duplicate_tools=True,
     )
-    who = actor or (lambda ctx: services.settings.actor)
     for spec in tools:
         server.add_tool(
-            _make_tool_function(spec, services, who),
+            _make_tool_function(spec, services, principal_of),
             name=spec.name,
             title=spec.title,
             description=spec.description,
