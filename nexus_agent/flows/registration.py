@@ -3,8 +3,10 @@
 A satellite (the kit's ``submit_registration``) commits ``registrations/<slug>.json`` (plus,
 optionally, ``registrations/<slug>.business-logic.json`` and ``backups/<slug>/...``) and opens
 an issue ``[Registration] <name>`` labelled ``registration``, ``satellite-app``,
-``pending-approval``. :func:`process_pending_registrations` reviews each such open issue
-(:mod:`nexus_agent.flows._review`) and then:
+``pending-approval``. Apps with scripts of their own may instead write the registration in the
+issue body (Markdown fields, a fenced JSON block; labels optional): it is mapped like an imported
+portfolio app (:mod:`nexus_agent.flows._markdown_review`). :func:`process_pending_registrations`
+reviews each such open issue (:mod:`nexus_agent.flows._review`) and then:
 
 - problems (invalid fields, secrets, a taken slug, a used endpoint) -> a comment listing every
   one, label ``changes-requested`` instead of ``pending-approval``;
@@ -31,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from memory.models import DecisionIn
 from memory.store import MemoryStore
+from nexus_agent.flows._markdown_review import is_markdown_registration, review_markdown_registration
 from nexus_agent.flows._review import RegistrationFinding, Review, read_submission, review_registration
 from nexus_agent.flows.models import (
     LABEL_APPROVED,
@@ -61,6 +64,7 @@ log = logging.getLogger("nexus.flows.registration")
 
 Outcome = Literal["approved", "waiting", "changes_requested", "unchanged", "error"]
 _STATE_LABELS = (LABEL_PENDING, LABEL_APPROVED, LABEL_CHANGES_REQUESTED)
+_TITLE = re.compile(r"^\s*\[registration\]", re.IGNORECASE)
 _MARKER = re.compile(r"<!-- nexus-review key=(?P<key>[0-9a-f]+|owner) outcome=(?P<outcome>[a-z_]+) -->")
 
 
@@ -142,6 +146,15 @@ async def _decide(memory: MemoryStore, review: Review, outcome: Outcome, actor: 
         )
     )
     return decision.id
+
+
+async def _review(
+    truth: TruthSource, registry: Registry, issue: Issue, comments: Sequence[str], similarity: float
+) -> Review:
+    """A kit registration (files in the repository), or one written in the issue body (Markdown, JSON block)."""
+    if is_markdown_registration(issue, comments):
+        return await review_markdown_registration(registry, issue, similarity=similarity)
+    return await review_registration(truth, registry, issue, comments=comments, similarity=similarity)
 
 
 # -- the three outcomes ------------------------------------------------------------------------
@@ -236,7 +249,7 @@ async def process_registration(
     policy = policy or RegistrationPolicy()
     issue = await truth.get_issue(issue_number)
     comments = [c.body for c in await truth.list_comments(issue_number)]
-    review = await review_registration(truth, registry, issue, comments=comments, similarity=policy.name_similarity)
+    review = await _review(truth, registry, issue, comments, policy.name_similarity)
     previous = _previous(comments, review.key)
     problems = review.of("problem")
     if problems:
@@ -266,6 +279,8 @@ async def process_pending_registrations(
     A failure on one issue (e.g. GitHub unreachable) is returned as outcome ``error`` and the others go on.
     """
     issues = await truth.list_issues([LABEL_REGISTRATION, LABEL_PENDING], state="open")
+    # an app's own script may open "[Registration] <name>" without labels: reviewing it labels it
+    issues += [i for i in await truth.list_issues(state="open") if not i.labels and _TITLE.match(i.title)]
     outcomes = []
     for issue in sorted(issues, key=lambda i: i.number):
         try:
@@ -303,7 +318,7 @@ async def approve_registration(
     policy = policy or RegistrationPolicy()
     issue = await _registration_issue(truth, issue_number)
     comments = [c.body for c in await truth.list_comments(issue_number)]
-    review = await review_registration(truth, registry, issue, comments=comments, similarity=policy.name_similarity)
+    review = await _review(truth, registry, issue, comments, policy.name_similarity)
     previous = _previous(comments, review.key)
     if LABEL_APPROVED in issue.labels and previous == "approved":
         return _outcome(review, "unchanged", message="already approved")

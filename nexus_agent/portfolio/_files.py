@@ -12,7 +12,16 @@ from typing import Any, Literal
 from nexus_agent.portfolio._text_secrets import scan_labelled
 from nexus_agent.wire.secret_guard import SecretFinding, redact_data, scan
 
-__all__ = ["MAX_FILE_BYTES", "SKIPPED_DIRS", "PortfolioFile", "is_generated", "read_folder", "scan_outside_apps"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "SKIPPED_DIRS",
+    "PortfolioFile",
+    "hidden",
+    "is_generated",
+    "read_folder",
+    "scan_outside_apps",
+    "scan_text",
+]
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 #: Folders that hold tooling, dependencies or build output: never a registration, never scanned
@@ -71,7 +80,7 @@ def _describe_non_json(text: str, exc: json.JSONDecodeError) -> str:
     return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
 
 
-def _hidden(findings: list[SecretFinding]) -> list[SecretFinding]:
+def hidden(findings: list[SecretFinding]) -> list[SecretFinding]:
     """The findings with previews that show only a length: a report never holds any part of a secret."""
     out = []
     for f in findings:
@@ -87,7 +96,7 @@ def _scan_lines(text: str, rel: str, *, prose: bool = False) -> list[SecretFindi
     if prose:  # Markdown: credentials written as 'Password: ...' too
         seen = {f.location for f in found}
         found += [f for f in scan_labelled(text, rel) if f.location not in seen]
-    return _hidden(found)
+    return hidden(found)
 
 
 def _read_one(path: Path, rel: str) -> PortfolioFile:
@@ -121,13 +130,18 @@ def _read_one(path: Path, rel: str) -> PortfolioFile:
     scanned = data
     if path.name in _MANIFESTS and isinstance(data, dict):
         scanned = {k: v for k, v in data.items() if k not in _DEPENDENCY_KEYS}
-    secrets = _hidden(scan(scanned, location=f"{rel}:$"))
+    secrets = hidden(scan(scanned, location=f"{rel}:$"))
     cleaned = redact_data(data, drop_fields=True)
     if not isinstance(data, dict):
         kind_name = "a list" if isinstance(data, list) else "a single value"
         return PortfolioFile(rel, "json", failure=f"a JSON object was expected, found {kind_name}", secrets=secrets)
     note = "started with a UTF-8 byte-order mark (ignored)" if raw.startswith(b"\xef\xbb\xbf") else None
     return PortfolioFile(rel, "json", data=cleaned, secrets=secrets, note=note)
+
+
+def scan_text(text: str, rel: str) -> list[SecretFinding]:
+    """Secrets in a Markdown or text document, line by line (``rel:<line>``), previews showing only a length."""
+    return _scan_lines(text, rel, prose=True)
 
 
 def is_generated(name: str) -> bool:

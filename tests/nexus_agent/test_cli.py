@@ -157,11 +157,11 @@ FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "
 def test_registry_import_of_the_legacy_portfolio(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, env, "registry", "import", str(FIXTURE))
     assert code == 0
-    assert "merged into site-survey" in out and "backup only" in out and "secret not copied" in out
+    assert "merged into site-survey" in out and "code only, no registration" in out and "secret not copied" in out
     code, out, _ = run(capsys, env, "registry", "import", str(FIXTURE), "--json")
     assert code == 0
     outcomes = {a["folder"]: a["outcome"] for a in json.loads(out)["apps"]}
-    assert outcomes["quote-engine"] == "unchanged" and outcomes["portal-legacy"] == "backup_only"
+    assert outcomes["quote-engine"] == "unchanged" and outcomes["portal-legacy"] == "code_only"
     code, out, _ = run(capsys, env, "registry", "list")
     assert "glazing-scheduler" in out and "sitesurvey" not in out.replace("site-survey", "")
     # Imported apps reach the truth source too, and no plaintext secret from the portfolio does.
