@@ -24,12 +24,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from memory.database import Database
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
+from nexus_agent.app_inbox import LateAppInbox
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.credentials import CredentialResolver
 from nexus_agent.auth.policy import EVERY_ROLE, LISTING
 from nexus_agent.auth_routes import TOKEN_EXCHANGE_PATH, token_exchange_route
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
+from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
@@ -211,6 +213,7 @@ def create_app(
             tg.start_soon(relay_satellite_tool_changes, server, svc)
             inbox.services = svc
             tg.start_soon(inbox.run)
+            tg.start_soon(app_events.attach(svc).relay, server.bus.publish)  # type: ignore[attr-defined]
             log.info("Nexus MCP endpoint ready at /mcp")
             try:
                 yield
@@ -243,6 +246,7 @@ def create_app(
         return error_response(exc)
 
     inbox = _LateInbox()
+    app_events = LateAppInbox()  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
     github_secret = settings.github_webhook_secret
     github = github_webhook_route(
         lambda: github_secret.get_secret_value() if github_secret else None,
@@ -254,11 +258,16 @@ def create_app(
             Route("/api/health", health, methods=["GET"]),
             token_exchange_route(resolver),
             github,
+            app_events.route(),
             Mount("/", app=mcp_endpoint),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: nexus_error},
-        middleware=[Middleware(BearerTokenGate, resolver=resolver, open_paths=frozenset({GITHUB_WEBHOOK_PATH}))],
+        middleware=[
+            Middleware(
+                BearerTokenGate, resolver=resolver, open_paths=frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX})
+            )
+        ],
     )
 
 

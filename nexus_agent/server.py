@@ -30,6 +30,7 @@ from nexus_agent import __version__
 from nexus_agent.access import PrincipalOf, principal_resolver, refused, visible_tools
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.events.app_webhooks import AppEventStore
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFound
 from nexus_agent.wire.secret_guard import ensure_no_secrets
@@ -344,6 +345,19 @@ def _add_resources(server: MCPServer[Any], services: NexusServices) -> None:
         except NexusError as exc:
             raise ResourceError(exc.user_message()) from exc
         return record.model_dump_json(indent=1)
+
+    @server.resource(
+        "nexus://apps/{slug}/events",
+        name="app-events",
+        title="Events an app posted",
+        description="The latest events a legacy app posted to /api/webhooks/apps/<slug> (newest first, data "
+        "redacted) and what Nexus did with each; subscribe to hear when a new one arrives.",
+        mime_type="application/json",
+    )
+    async def app_events_resource(slug: str) -> str:
+        store = AppEventStore(services.database)
+        events = await services.database.run(store.recent, slug, 50)
+        return json.dumps([e.model_dump(mode="json") for e in events], indent=1)
 
 
 def _add_prompts(server: MCPServer[Any]) -> None:

@@ -4,7 +4,8 @@
 ``payload`` column is the envelope's ``data`` (JSON), checked by the secret
 guard before it is stored. Webhook secrets are never stored: the dispatcher
 resolves them when it signs. ``github_deliveries`` remembers the
-``X-GitHub-Delivery`` ids already accepted, so a redelivery is not handled twice.
+``X-GitHub-Delivery`` ids already accepted, so a redelivery is not handled twice;
+``app_events`` keeps the events legacy apps post (and refuses a replayed delivery id).
 
 Times are unix seconds (REAL). Applied migrations are never edited; a schema
 change is a new, later migration.
@@ -61,3 +62,22 @@ def _github_deliveries(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX github_deliveries_received ON github_deliveries (received_at)")
+
+
+@EVENTS_MIGRATIONS(name="0003_app_events")
+def _app_events(db: sqlite_utils.Database) -> None:
+    # Events legacy apps post to /api/webhooks/apps/<slug>; (slug, delivery_id) is also the replay guard.
+    db.execute(
+        """CREATE TABLE app_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            slug TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            signed_at INTEGER NOT NULL,
+            received_at REAL NOT NULL,
+            data TEXT NOT NULL,
+            outcome TEXT NOT NULL DEFAULT '',
+            UNIQUE (slug, delivery_id)
+        )"""
+    )
+    db.execute("CREATE INDEX app_events_slug ON app_events (slug, id)")

@@ -243,45 +243,65 @@ class InstructionService:
                 continue
             if found is None:
                 continue
-            report, problems = check_report(ins, found)
-            if report is None:
-                outcomes.append(
-                    ReportOutcome(instruction_id=ins.id, target=ins.target, outcome="invalid", problems=problems)
-                )
-                if await self._db.run(self._store.note_invalid_report, ins.id, found.sha):
-                    text = f"The report {ins.report_path} was not accepted:\n" + "\n".join(f"- {p}" for p in problems)
-                    await self._note(ins, f"Invalid report for {ins.id}", text, author=actor, tags=["invalid-report"])
+            outcome = await self._apply_report(ins, found, actor)
+            if outcome is None:
                 continue
-            result = InstructionResult(
-                status=report.status,
-                summary=report.result_summary,
-                outputs=report.outputs,
-                reported_by=report.reported_by,
-                reported_at=report.reported_at,
-                report_sha=found.sha,
-            )
-            final = _S(report.status)
-            try:
-                updated, made = await self._move(
-                    ins.id,
-                    steps_to(ins.status, final),
-                    by=ins.target,
-                    reason=f"report by {report.reported_by}",
-                    update={"result": result},
-                    expect=[ins.status],
-                )
-            except Conflict as exc:  # moved by someone else meanwhile: the next collection sees it
-                log.info("report of %s skipped: %s", ins.id, exc.message)
-                continue
-            await self._record(updated, made)
-            finished.append(updated)
-            outcomes.append(
-                ReportOutcome(instruction_id=ins.id, target=ins.target, outcome=report.status, instruction=updated)
-            )
+            outcomes.append(outcome)
+            if outcome.instruction is not None:
+                finished.append(outcome.instruction)
         await self._publish(finished, f"Instruction reports collected by {actor}")
         for ins in finished:
             await self._close_issue(ins)
         return outcomes
+
+    async def accept_report(self, instruction_id: str, report: Mapping[str, Any], *, source: str) -> ReportOutcome:
+        """A report that came another way than a file (a legacy app's signed webhook), checked like a report file.
+
+        ``source`` names where it came from in notes. Raises Conflict when the instruction is already finished.
+        """
+        ins = await self.get(instruction_id)
+        if ins.status in (_S.completed, _S.failed, _S.expired):
+            raise Conflict(f"instruction {ins.id} is already {ins.status.value}", hint="Nothing more to report.")
+        content = json.dumps(dict(report), default=str).encode()
+        found = TruthFile(path=source, content=content, sha=blob_sha(content))
+        outcome = await self._apply_report(ins, found, ins.target)
+        if outcome is None:
+            raise Conflict(f"instruction {ins.id} changed meanwhile", hint="Send the report again.")
+        if outcome.instruction is not None:
+            await self._publish([outcome.instruction], f"Instruction {ins.id} reported by {ins.target} ({source})")
+            await self._close_issue(outcome.instruction)
+        return outcome
+
+    async def _apply_report(self, ins: Instruction, found: TruthFile, actor: str) -> ReportOutcome | None:
+        """Complete or fail ``ins`` from a report (None: someone else moved it meanwhile)."""
+        report, problems = check_report(ins, found)
+        if report is None:
+            if await self._db.run(self._store.note_invalid_report, ins.id, found.sha):
+                text = f"The report {found.path} was not accepted:\n" + "\n".join(f"- {p}" for p in problems)
+                await self._note(ins, f"Invalid report for {ins.id}", text, author=actor, tags=["invalid-report"])
+            return ReportOutcome(instruction_id=ins.id, target=ins.target, outcome="invalid", problems=problems)
+        result = InstructionResult(
+            status=report.status,
+            summary=report.result_summary,
+            outputs=report.outputs,
+            reported_by=report.reported_by,
+            reported_at=report.reported_at,
+            report_sha=found.sha,
+        )
+        try:
+            updated, made = await self._move(
+                ins.id,
+                steps_to(ins.status, _S(report.status)),
+                by=ins.target,
+                reason=f"report by {report.reported_by}",
+                update={"result": result},
+                expect=[ins.status],
+            )
+        except Conflict as exc:  # moved by someone else meanwhile: the next collection sees it
+            log.info("report of %s skipped: %s", ins.id, exc.message)
+            return None
+        await self._record(updated, made)
+        return ReportOutcome(instruction_id=ins.id, target=ins.target, outcome=report.status, instruction=updated)
 
     async def expire_overdue(self, now: datetime | None = None, *, actor: str = "nexus") -> list[Instruction]:
         """Expire every open instruction whose deadline is before ``now``."""
