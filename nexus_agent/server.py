@@ -35,7 +35,7 @@ from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFound
 from nexus_agent.wire.secret_guard import ensure_no_secrets
 from tools import NEXUS_TOOLS
-from tools.base import ToolCall, ToolSpec
+from tools.base import ToolCall, ToolSpec, check_argument_size
 
 __all__ = [
     "SERVER_INSTRUCTIONS",
@@ -95,13 +95,15 @@ def _make_tool_function(spec: ToolSpec[Any, Any], services: NexusServices, princ
         try:
             # Re-validate through the model: runs model-level validators and size limits.
             result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
-            ensure_no_secrets(result.model_dump(mode="json"), f"result of {spec.name}", "return")
+            ensure_no_secrets(
+                result.model_dump(mode="json"), f"result of {spec.name}", "return", known=services.known_secrets
+            )
             return result
         except Forbidden as exc:  # a scope rule of the role policy (another app's record, another's plan...)
             raise await refused(services, principal, spec.name, exc) from exc
         except NexusError as exc:
             log.info("tool %s failed: %s", spec.name, exc.code)
-            raise ToolError(exc.user_message()) from exc
+            raise ToolError(services.known_secrets.redact(exc.user_message())) from exc
         except Exception as exc:
             incident = uuid.uuid4().hex[:8]
             log.exception("tool %s crashed (incident %s)", spec.name, incident)
@@ -195,18 +197,12 @@ class NexusMCPServer(MCPServer[Any]):
                     await context.report_progress(done, total, message)
 
         try:
+            check_argument_size(name, arguments, self._services.settings.max_input_bytes)
             await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
+            # The pool withholds an answer carrying a secret; images, audio and blobs pass as data.
             result = await self._services.satellites.call(name, arguments, on_progress=progress)
-            ensure_no_secrets(
-                {
-                    "content": [c.model_dump(mode="json") for c in result.content],
-                    "structured": result.structured_content,
-                },
-                f"result of {name}",
-                "return",
-            )
         except NexusError as exc:
-            raise ToolError(exc.user_message()) from exc
+            raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
         return result.to_mcp_result()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
