@@ -7,8 +7,11 @@ Nothing below the CLI reads the environment; everything receives a
 |-----------------------|------------------------------------------------------|--------------------|
 | ``NEXUS_HOME``        | folder holding the database and the truth source     | ``~/.nexus``       |
 | ``NEXUS_DB``          | SQLite database path                                 | ``$NEXUS_HOME/nexus.db`` |
-| ``NEXUS_TOKENS``      | comma-separated bearer tokens (``name=token`` names the caller) | none    |
-| ``NEXUS_TOKEN_FILE``  | file with one bearer token per line                  | none               |
+| ``NEXUS_TOKENS``      | comma-separated ``name:role[:app]=token`` entries (``name=token``, bare: owner) | none |
+| ``NEXUS_TOKEN_FILE``  | file with one token entry per line (same forms)     | none               |
+| ``NEXUS_JWT_SECRET`` (``NEXUS_JWT_KEY_FILE``) | key signing and checking Nexus's short-lived JWTs | none (no JWTs) |
+| ``NEXUS_JWT_ISSUER`` / ``NEXUS_JWT_AUDIENCE`` | ``iss`` / ``aud`` of those JWTs | ``nexus`` / ``nexus-mcp`` |
+| ``NEXUS_AGENTS_MAY_APPROVE`` | agent-role callers may approve/reject the plans they started | ``false`` |
 | ``NEXUS_DB_SYNC``     | ``full`` (survives power loss) or ``normal``         | ``full``           |
 | ``NEXUS_ACTOR``       | who is recorded as making CLI/stdio changes          | ``owner``          |
 | ``NEXUS_BUSY_TIMEOUT_MS`` | how long a write waits for another writer  | ``10000``          |
@@ -46,9 +49,32 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from nexus_agent.truth.settings import TruthSettings
 from nexus_agent.wire.errors import ConfigError
 from nexus_agent.wire.known_secrets import KnownSecrets
+from nexus_agent.wire.models import is_slug
 from nexus_agent.wire.secret_guard import is_secret_name
 
-__all__ = ["Settings", "is_loopback_host", "known_secrets", "token_label_key"]
+__all__ = [
+    "ROLE_NAMES",
+    "Settings",
+    "TokenGrant",
+    "is_loopback_host",
+    "known_secrets",
+    "parse_token_entry",
+    "token_label_key",
+]
+
+#: The roles a credential may carry (``nexus_agent.auth.Role``; spelled out here, below the auth layer).
+ROLE_NAMES = ("owner", "agent", "satellite", "monitor")
+RoleName = Literal["owner", "agent", "satellite", "monitor"]
+
+
+class TokenGrant(BaseModel):
+    """Who a configured static token speaks for: a caller name, a role and (satellites) an app."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    role: RoleName = "owner"
+    app: str | None = None
 
 
 class Settings(BaseModel):
@@ -61,6 +87,15 @@ class Settings(BaseModel):
     tokens: tuple[SecretStr, ...] = ()
     token_names: dict[str, str] = Field(
         default_factory=dict, description="sha256(token) -> the caller recorded as acting (never the token)."
+    )
+    token_grants: dict[str, TokenGrant] = Field(
+        default_factory=dict, description="sha256(token) -> the name, role and app scope the token carries."
+    )
+    jwt_secret: SecretStr | None = Field(None, description="Signs and checks Nexus JWTs (HS256); unset: no JWTs.")
+    jwt_issuer: str = Field("nexus", min_length=1, max_length=200)
+    jwt_audience: str = Field("nexus-mcp", min_length=1, max_length=200)
+    agents_may_approve: bool = Field(
+        False, description="Agent-role callers may approve or reject the plans they started themselves."
     )
     github_webhook_secret: SecretStr | None = Field(
         None, description="Verifies X-Hub-Signature-256 on POST /api/webhooks/github; unset: that route answers 503."
@@ -120,15 +155,13 @@ class Settings(BaseModel):
                 ) from exc
             tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
         labels: dict[str, str] = {}
+        grants: dict[str, TokenGrant] = {}
         plain: list[str] = []
         for index, entry in enumerate(tokens, start=1):
-            name, sep, rest = entry.partition("=")
-            if sep and _CALLER_NAME.match(name) and len(rest) >= 16:
-                token = rest  # "agent-name=token": calls with this token are recorded as by agent-name
-            else:
-                name, token = f"http-client-{index}", entry
+            token, grant = parse_token_entry(entry, index)
             plain.append(token)
-            labels[token_label_key(token)] = name
+            labels[token_label_key(token)] = grant.name
+            grants[token_label_key(token)] = grant
         tokens = plain
         for token in tokens:
             if len(token) < 16:
@@ -143,6 +176,7 @@ class Settings(BaseModel):
             "truth": TruthSettings.load(env, truth_path=truth_path),
             "tokens": tuple(SecretStr(t) for t in tokens),
             "token_names": labels,
+            "token_grants": grants,
         }
         if "NEXUS_DB_SYNC" in env:
             values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
@@ -153,6 +187,9 @@ class Settings(BaseModel):
                 values[key] = env[var]
         if "NEXUS_REGISTRATION_AUTO_APPROVE" in env:
             values["registration_auto_approve"] = env["NEXUS_REGISTRATION_AUTO_APPROVE"].lower() in {"1", "true", "yes"}
+        if "NEXUS_AGENTS_MAY_APPROVE" in env:
+            values["agents_may_approve"] = env["NEXUS_AGENTS_MAY_APPROVE"].lower() in {"1", "true", "yes", "on"}
+        values.update(_jwt_values(env))
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
             values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
         secret_file = env.get("NEXUS_GITHUB_WEBHOOK_SECRET_FILE")
@@ -216,6 +253,69 @@ def _trust_values(env: Mapping[str, str]) -> dict[str, object]:
         values["secret_env_allow"] = names
     if env.get("NEXUS_BODY_TIMEOUT_S"):
         values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
+    return values
+
+
+def parse_token_entry(entry: str, index: int) -> tuple[str, TokenGrant]:
+    """One ``NEXUS_TOKENS`` entry: ``name:role[:app]=token``, ``name=token`` or a bare token.
+
+    ``name=token`` and bare tokens are owner tokens (as before roles existed); the bare ones are
+    recorded as ``http-client-N``. Role names and app slugs are checked; the token is never echoed.
+    """
+    left, sep, rest = entry.partition("=")
+    if sep and ":" in left and len(rest) >= 16:
+        name, _, scope = left.partition(":")
+        role, _, app = scope.partition(":")
+        where = f"NEXUS_TOKENS entry {index} ({name!r})"
+        if not _CALLER_NAME.match(name):
+            raise ConfigError(
+                f"{where}: {name!r} is not a valid caller name",
+                hint="Use lower-case letters, digits, '-' or '_' (up to 41 characters), e.g. 'yard:agent=...'.",
+            )
+        if role not in ROLE_NAMES:
+            raise ConfigError(
+                f"{where}: unknown role {role!r}",
+                hint=f"Use one of: {', '.join(ROLE_NAMES)} (the form is name:role[:app]=token).",
+            )
+        if role == "satellite" and not (app and is_slug(app)):
+            raise ConfigError(
+                f"{where}: a satellite token needs the slug of its app"
+                + (f"; {app!r} is not a valid slug" if app else ""),
+                hint="Write it as name:satellite:<app-slug>=token, e.g. yard:satellite:quote-engine=...",
+            )
+        if role != "satellite" and app:
+            raise ConfigError(
+                f"{where}: only satellite tokens are scoped to an app, not {role} tokens",
+                hint=f"Write it as {name}:{role}=token.",
+            )
+        return rest, TokenGrant(name=name, role=role, app=app or None)  # type: ignore[arg-type]
+    if sep and _CALLER_NAME.match(left) and len(rest) >= 16:
+        return rest, TokenGrant(name=left)  # "agent-name=token": an owner token recorded as agent-name
+    return entry, TokenGrant(name=f"http-client-{index}")
+
+
+def _jwt_values(env: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    key_file = env.get("NEXUS_JWT_KEY_FILE")
+    if env.get("NEXUS_JWT_SECRET"):
+        values["jwt_secret"] = SecretStr(env["NEXUS_JWT_SECRET"])
+    elif key_file:
+        try:
+            values["jwt_secret"] = SecretStr(Path(key_file).expanduser().read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read NEXUS_JWT_KEY_FILE {key_file}: {exc.strerror or exc}",
+                hint="Point it at a readable file holding the JWT signing key (32 random bytes or more).",
+            ) from exc
+    secret = values.get("jwt_secret")
+    if isinstance(secret, SecretStr) and len(secret.get_secret_value().encode()) < 32:
+        raise ConfigError(
+            "the JWT signing key is shorter than 32 bytes",
+            hint="Use a long random key, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
+        )
+    for var, key in (("NEXUS_JWT_ISSUER", "jwt_issuer"), ("NEXUS_JWT_AUDIENCE", "jwt_audience")):
+        if env.get(var):
+            values[key] = env[var]
     return values
 
 

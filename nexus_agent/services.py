@@ -21,6 +21,7 @@ from memory.database import Database
 from memory.models import NoteIn
 from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from memory.store import MemoryStore, SqliteMemoryStore
+from nexus_agent.auth.keys import AUTH_MIGRATIONS
 from nexus_agent.config import Settings, known_secrets
 from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
@@ -43,7 +44,14 @@ __all__ = [
 
 log = logging.getLogger("nexus.services")
 
-ALL_MIGRATIONS = (MEMORY_MIGRATIONS, REGISTRY_MIGRATIONS, FLOW_MIGRATIONS, EVENTS_MIGRATIONS, OPS_MIGRATIONS)
+ALL_MIGRATIONS = (
+    MEMORY_MIGRATIONS,
+    REGISTRY_MIGRATIONS,
+    FLOW_MIGRATIONS,
+    EVENTS_MIGRATIONS,
+    OPS_MIGRATIONS,
+    AUTH_MIGRATIONS,
+)
 HEALTH_ACTOR = "nexus-health-monitor"
 INSTRUCTION_EVENT = "instruction.created"
 #: How stale the satellite pool may be against the registry (another process may have changed it).

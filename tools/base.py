@@ -16,9 +16,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from nexus_agent.auth import LOCAL_OWNER, Principal
+from nexus_agent.auth import LOCAL_OWNER, Principal, Role
+from nexus_agent.auth.policy import OWNER_ONLY, RolePolicy
 from nexus_agent.services import NexusServices
 from nexus_agent.wire.errors import InvalidInput
+from tools.scope import ServicesLookup
 
 __all__ = ["ProgressCallback", "ToolCall", "ToolInput", "ToolSpec", "check_argument_size"]
 
@@ -104,6 +106,9 @@ class ToolSpec(Generic[InT, OutT]):
     destructive: bool = False
     open_world: bool = False
     group: str = "nexus"
+    #: Roles that may call it (``nexus_agent.auth.policy``; argument-dependent rules live there too).
+    #: Undeclared: owner only, so a new tool is never opened up by accident.
+    roles: frozenset[Role] = OWNER_ONLY
 
     def parse(self, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> InT:
         """Validate raw arguments; raise InvalidInput naming every bad field."""
@@ -117,7 +122,12 @@ class ToolSpec(Generic[InT, OutT]):
     async def invoke(
         self, call: ToolCall, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None
     ) -> OutT:
-        return await self.handler(call, self.parse(arguments, max_bytes=max_bytes))
+        """Check the caller's role, validate, apply the role policy's scope rule, then run."""
+        policy = RolePolicy.from_settings(getattr(call.services, "settings", None))
+        policy.check(call.principal, self.name, self.roles)  # forbidden before any argument error
+        params = self.parse(arguments, max_bytes=max_bytes)
+        scoped = await policy.authorize(call.principal, self.name, self.roles, params, ServicesLookup(call.services))
+        return await self.handler(call, scoped)  # type: ignore[arg-type]
 
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()

@@ -18,7 +18,7 @@ import httpx
 from nexus_agent.events.models import OutboxEntry
 from nexus_agent.events.store import DeliveryOutcome
 from nexus_agent.wire.secret_guard import redact
-from nexus_agent.wire.signing import WebhookEnvelope, build_signed_request
+from nexus_agent.wire.signing import SIGNATURE_HEADER, WebhookEnvelope, build_signed_request
 
 __all__ = ["send_signed"]
 
@@ -36,11 +36,17 @@ async def send_signed(
     timeout_s: float,
     max_response_bytes: int,
     user_agent: str,
+    signature_header: str | None = None,
 ) -> DeliveryOutcome:
-    """POST ``entry`` signed with ``secret``, stamped ``timestamp``; never raises (but for cancellation)."""
+    """POST ``entry`` signed with ``secret``, stamped ``timestamp``; never raises (but for cancellation).
+
+    ``signature_header``: a header the target reads the signature from besides ``X-Nexus-Signature`` (legacy apps).
+    """
     envelope = WebhookEnvelope(delivery_id=entry.delivery_id, event=entry.event, timestamp=timestamp, data=entry.data)
     body, headers = build_signed_request(envelope, secret)
     headers.update({"User-Agent": user_agent, "Accept-Encoding": "identity"})
+    if signature_header and signature_header.lower() != SIGNATURE_HEADER.lower():
+        headers[signature_header] = headers[SIGNATURE_HEADER]
     try:
         with anyio.fail_after(timeout_s):
             async with http.stream("POST", entry.url, content=body, headers=headers, timeout=timeout_s) as response:

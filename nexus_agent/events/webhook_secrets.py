@@ -43,8 +43,14 @@ class WebhookSecrets:
 
     def update(self, records: Iterable[AppRecord]) -> None:
         """Take the variable names from these records (and re-read secret files on next use)."""
+        records = list(records)
+        self._headers = {r.slug: r.endpoints.signature_header for r in records if r.endpoints.signature_header}
         self._names = {r.slug: r.endpoints.webhook_secret_env or default_secret_env(r.slug) for r in records}
         self._files.clear()
+
+    def signature_header(self, slug: str) -> str | None:
+        """The header ``slug`` reads signatures from, when its registration names one (legacy apps)."""
+        return self._headers.get(slug)
 
     def variable(self, slug: str) -> str:
         """The name of the variable holding ``slug``'s secret."""
