@@ -12,6 +12,14 @@ delivery id and a fresh timestamp, retried with exponential backoff and jitter, 
 after ``RetryPolicy.max_attempts``; ``list``/``get``/``replay``/``stats`` serve the CLI.
 """
 
+from nexus_agent.events.app_webhooks import (
+    APP_WEBHOOK_PREFIX,
+    AppEvent,
+    AppEventStore,
+    AppWebhookTarget,
+    app_webhook_route,
+    parse_app_event,
+)
 from nexus_agent.events.dispatcher import Dispatcher, SecretResolver
 from nexus_agent.events.github_webhooks import (
     GITHUB_EVENTS,
@@ -43,10 +51,14 @@ from nexus_agent.events.store import DeliveryOutcome, OutboxStore
 from nexus_agent.events.webhook_secrets import MIN_SECRET_LENGTH, WebhookSecrets, default_secret_env
 
 __all__ = [
+    "APP_WEBHOOK_PREFIX",
     "EVENTS_MIGRATIONS",
     "GITHUB_EVENTS",
     "GITHUB_WEBHOOK_PATH",
     "MIN_SECRET_LENGTH",
+    "AppEvent",
+    "AppEventStore",
+    "AppWebhookTarget",
     "DeliveryOutcome",
     "DispatchReport",
     "Dispatcher",
@@ -67,9 +79,11 @@ __all__ = [
     "RetryPolicy",
     "SecretResolver",
     "WebhookSecrets",
+    "app_webhook_route",
     "default_secret_env",
     "dispatching",
     "github_webhook_route",
+    "parse_app_event",
     "parse_github_event",
     "subscribes",
     "verify_github_signature",

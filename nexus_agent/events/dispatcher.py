@@ -378,4 +378,9 @@ class Dispatcher:
             timeout_s=self.timeout_s,
             max_response_bytes=self.max_response_bytes,
             user_agent=self._user_agent,
+            signature_header=self._signature_header(entry.target),
         )
+
+    def _signature_header(self, target: str) -> str | None:
+        lookup = getattr(self._secrets, "signature_header", None)  # WebhookSecrets knows legacy apps' headers
+        return lookup(target) if callable(lookup) else None

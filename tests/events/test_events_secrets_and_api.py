@@ -58,7 +58,8 @@ def test_a_missing_or_bad_secret_is_a_config_error_naming_the_variable_not_the_v
 
 def test_every_public_name_is_listed_and_importable() -> None:
     public = {name for name in dir(events) if not name.startswith("_")} - {
-        "dispatcher", "github_webhooks", "lifespan", "models", "outbox", "schema", "store", "webhook_secrets",
+        "app_webhooks", "dispatcher", "github_webhooks", "lifespan", "models", "outbox", "schema", "store",
+        "webhook_secrets",
     }  # fmt: skip
     assert set(events.__all__) == public
     for name in events.__all__:
