@@ -12,6 +12,8 @@ from nexus_agent.wire.secret_guard import redact, scan
 
 #: The shared fixture lives beside the repository clone: <repo>/../shared/fixtures/legacy-portfolio.
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy-portfolio"
+#: The second shared fixture: the shapes real portfolios have (see its README for the traps).
+REAL_SHAPES = FIXTURE.parent / "portfolio-real-shapes"
 
 
 @pytest.fixture
@@ -24,6 +26,15 @@ def legacy_portfolio() -> Path:
     if not (FIXTURE / "apps").is_dir():
         pytest.skip(f"the shared legacy-portfolio fixture is not at {FIXTURE} (clone shared/ beside the repository)")
     return FIXTURE
+
+
+@pytest.fixture
+def real_shapes() -> Path:
+    if not (REAL_SHAPES / "apps").is_dir():
+        pytest.skip(
+            f"the shared portfolio-real-shapes fixture is not at {REAL_SHAPES} (clone shared/ beside the repository)"
+        )
+    return REAL_SHAPES
 
 
 def _resolve(data: Any, path: str) -> Any:

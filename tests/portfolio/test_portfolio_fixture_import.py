@@ -127,8 +127,12 @@ async def test_plaintext_secrets_become_env_references_and_findings(
         ("secret_field", "apps/glazing-scheduler/registration-metadata.json:$.webhook_configuration.webhook_secret")
     ]
     assert glazing.env_vars == {"endpoints.webhook_secret_env": "SATELLITE_GLAZING_SCHEDULER_WEBHOOK_SECRET"}
-    assert report.app("site-survey").env_vars == {"endpoints.webhook_secret_env": "SATELLITE_SITE_SURVEY_WEBHOOK_SECRET"}
-    assert (await registry.get("glazing-scheduler")).endpoints.webhook_secret_env == "SATELLITE_GLAZING_SCHEDULER_WEBHOOK_SECRET"
+    assert report.app("site-survey").env_vars == {
+        "endpoints.webhook_secret_env": "SATELLITE_SITE_SURVEY_WEBHOOK_SECRET"
+    }
+    assert (
+        await registry.get("glazing-scheduler")
+    ).endpoints.webhook_secret_env == "SATELLITE_GLAZING_SCHEDULER_WEBHOOK_SECRET"
     assert (await registry.get("quote-engine")).endpoints.webhook_secret_env is None  # no secret in its files
     assert any("NEXUS_WEBHOOK_SECRET" in n for n in report.app("site-survey").notes)
 
@@ -183,3 +187,27 @@ async def test_the_report_round_trips_as_json(legacy_portfolio: Path, registry: 
     report = await import_portfolio(legacy_portfolio, registry, "owner")
     again = ImportReport.model_validate_json(report.model_dump_json())
     assert again == report
+
+
+async def test_documented_payload_examples_become_message_parameters(
+    legacy_portfolio: Path, registry: SqliteRegistry
+) -> None:
+    await import_portfolio(legacy_portfolio, registry, "owner")
+
+    ledger = await registry.get("stock-ledger")
+    page = (legacy_portfolio / "apps/stock-ledger/workflows/message-handlers.md").read_text(encoding="utf-8")
+    payloads = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", page, re.DOTALL)]
+    specs = {s.type: s for s in ledger.message_specs}
+    assert sorted(specs) == ["action.reserve_stock", "query.stock_level"]
+    for spec, payload in zip([specs["query.stock_level"], specs["action.reserve_stock"]], payloads, strict=True):
+        assert [p.name for p in spec.params or []] == list(payload)
+    qty = next(p for p in specs["action.reserve_stock"].params or [] if p.name == "qty")
+    assert (qty.type, qty.required) == ("integer", False)  # an example shows a value, not whether it is required
+    assert specs["query.stock_level"].description == "Current quantity of a stock item, per yard."
+
+
+async def test_the_duplicate_folder_names_its_evidence(legacy_portfolio: Path, registry: SqliteRegistry) -> None:
+    report = await import_portfolio(legacy_portfolio, registry, "owner")
+
+    evidence = report.app("sitesurvey").merge_evidence
+    assert evidence == "same normalised folder name 'sitesurvey' (apps/site-survey, apps/sitesurvey)"

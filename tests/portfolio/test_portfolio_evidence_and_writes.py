@@ -1,0 +1,170 @@
+"""Merging on evidence only, build folders left alone, and the all-or-nothing registry write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nexus_agent.portfolio import import_portfolio
+from nexus_agent.registry import SqliteRegistry
+from nexus_agent.truth import LocalGitTruthSource, TruthLayout
+from nexus_agent.wire.errors import StorageError
+from nexus_agent.wire.models import AppRecord, RegisterResult
+from tests.portfolio.test_portfolio_edge_cases import write
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "whsec_Q7mK2xLp9Rt4Vb8Nc3Yd6Zs1Hg5JwE0f"
+
+
+def _reg(name: str, **extra: Any) -> dict[str, Any]:
+    return {"app_name": name, "capabilities": [f"{name} work"], **extra}
+
+
+async def test_package_names_alone_never_merge_two_apps(tmp_path: Path, registry: SqliteRegistry) -> None:
+    root = write(
+        tmp_path,
+        {
+            "rota/package.json": {"name": "app"},
+            "rota/registration-metadata.json": _reg("Crew Rota"),
+            "yard/package.json": {"name": "app"},
+            "yard/registration-metadata.json": _reg("Yard Tracker"),
+        },
+    )
+    report = await import_portfolio(root, registry, "owner")
+
+    assert {a.folder: a.outcome for a in report.apps} == {"rota": "imported", "yard": "imported"}
+
+
+async def test_same_normalised_folder_name_merges_and_says_so(tmp_path: Path, registry: SqliteRegistry) -> None:
+    root = write(
+        tmp_path, {"site-survey/metadata.json": _reg("Site Survey"), "SiteSurvey/business-logic.json": _reg("Surveys")}
+    )
+    report = await import_portfolio(root, registry, "owner")
+
+    merged = report.app("SiteSurvey")  # business-logic.json is a weaker registration than metadata.json
+    assert (merged.outcome, merged.merged_into) == ("merged", "site-survey")
+    assert merged.merge_evidence == "same normalised folder name 'sitesurvey' (apps/SiteSurvey, apps/site-survey)"
+    assert f"evidence: {merged.merge_evidence}" in report.to_text()
+
+
+async def test_same_registration_name_and_same_hosts_are_evidence(tmp_path: Path, registry: SqliteRegistry) -> None:
+    root = write(
+        tmp_path,
+        {
+            "quotes/app-registration.json": _reg("Quote Engine"),
+            "quote-tool/business-logic.json": _reg("quote engine"),
+            "stock/metadata.json": _reg("Stock", endpoints={"health_url": "https://stock.example.test/api/health"}),
+            "ledger/metadata.json": _reg("Ledger", endpoints={"webhook_url": "https://stock.example.test/hooks"}),
+        },
+    )
+    report = await import_portfolio(root, registry, "owner")
+
+    names = report.app("quote-tool")
+    assert names.outcome == "merged" and names.merge_evidence is not None
+    assert names.merge_evidence == (
+        "same registration name: 'quote engine' (apps/quote-tool/business-logic.json) "
+        "and 'Quote Engine' (apps/quotes/app-registration.json)"
+    )
+    hosts = report.app("stock")
+    assert (hosts.outcome, hosts.merged_into) == ("merged", "ledger")
+    assert hosts.merge_evidence == "same hosts stock.example.test"
+
+
+async def test_alike_folder_names_without_evidence_stay_two_apps_with_a_note(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    root = write(
+        tmp_path,
+        {"quote-engine-v2/metadata.json": _reg("Quotes Two"), "quote-engine-v3/metadata.json": _reg("Quotes Three")},
+    )
+    report = await import_portfolio(root, registry, "owner")
+
+    assert {a.outcome for a in report.apps} == {"imported"}
+    assert any("similar folder name" in n for n in report.app("quote-engine-v2").notes)
+
+
+async def test_build_folders_and_lock_files_are_not_registrations_and_not_scanned(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    decoy = _reg("Decoy", webhook_configuration={"secret": SECRET})
+    files: dict[str, Any] = {"shop/registration-metadata.json": _reg("Shop")}
+    for folder in ("node_modules/pkg", ".next/server", "dist", ".build/cache", "build"):
+        files[f"shop/{folder}/registration-metadata.json"] = decoy
+    files["shop/yarn.lock"] = f'"jsonwebtoken@^9": integrity sha512-{SECRET}\n'
+    files["shop/tsconfig.tsbuildinfo"] = {"signature": SECRET}
+    files["shop/package.json"] = {"name": "app", "dependencies": {"jsonwebtoken": "9.0.2", "next-auth-token": "1.0.0"}}
+    report = await import_portfolio(write(tmp_path, files), registry, "owner")
+
+    shop = report.app("shop")
+    assert shop.files_used == ["apps/shop/registration-metadata.json"]
+    assert shop.secrets == [] and report.other_secrets == []
+    assert (await registry.get("shop")).name == "Shop"
+
+
+async def test_code_without_a_registration_says_nothing_was_backed_up(tmp_path: Path, registry: SqliteRegistry) -> None:
+    root = write(tmp_path, {"portal/src/index.ts": "export const x = 1;\n"})
+    report = await import_portfolio(root, registry, "owner")
+
+    assert report.app("portal").outcome == "code_only"
+    text = report.to_text()
+    assert "code only, no registration" in text and "nothing backed up" in text and "backup only" not in text
+
+
+async def test_a_refused_app_leaves_the_registry_as_it_was(
+    tmp_path: Path, registry: SqliteRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write(tmp_path, {f"{name}/metadata.json": _reg(name.title()) for name in ("alpha", "beta", "gamma")})
+    await registry.register(AppRecord(slug="alpha", name="Alpha Before"), "owner")
+    before = [r.model_dump(mode="json") for r in await registry.all()]
+    register = registry.register_sync
+
+    def refuse_gamma(record: AppRecord, actor: str, reason: str = "", **kw: Any) -> RegisterResult:
+        if record.slug == "gamma":
+            raise StorageError("disk full while writing gamma")
+        return register(record, actor, reason, **kw)
+
+    monkeypatch.setattr(registry, "register_sync", refuse_gamma)
+    report = await import_portfolio(root, registry, "owner")
+
+    assert [r.model_dump(mode="json") for r in await registry.all()] == before  # alpha and beta rolled back too
+    assert report.write_error == "apps/gamma: disk full while writing gamma" and not report.written
+    assert {a.folder: a.outcome for a in report.apps} == {"alpha": "failed", "beta": "failed", "gamma": "failed"}
+    assert "the registry refused apps/gamma" in report.app("beta").failures[0].reason
+    assert "registry: NOT written" in report.to_text() and not report.ok
+
+
+class BrokenTruth(LocalGitTruthSource):
+    async def write_many(self, files: Any, message: str) -> Any:
+        raise StorageError("the truth repository is read-only")
+
+
+async def test_a_failed_truth_commit_keeps_the_report_and_the_whole_import(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    root = write(tmp_path / "portfolio", {f"{n}/metadata.json": _reg(n.title()) for n in ("alpha", "beta")})
+    truth = BrokenTruth(tmp_path / "truth", author_name="Nexus", author_email="nexus@test.invalid")
+
+    report = await import_portfolio(root, registry, "owner", truth=truth)
+
+    assert [r.slug for r in await registry.all()] == ["alpha", "beta"]  # all of it, not half
+    assert report.written and report.truth_error == "the truth repository is read-only" and not report.ok
+    text = report.to_text()
+    assert "alpha: imported" in text and "beta: imported" in text
+    assert "truth source: NOT updated (the truth repository is read-only)" in text
+    assert "nexus registry sync --direction push" in text
+
+
+async def test_the_import_pushes_the_registry_to_the_truth_source(tmp_path: Path, registry: SqliteRegistry) -> None:
+    root = write(tmp_path / "portfolio", {"alpha/metadata.json": _reg("Alpha")})
+    truth = LocalGitTruthSource(tmp_path / "truth", author_name="Nexus", author_email="nexus@test.invalid")
+
+    report = await import_portfolio(root, registry, "owner", truth=truth)
+
+    assert report.truth_files == 1 and report.truth_commit and report.ok
+    assert json.loads(await truth.read(TruthLayout.app("alpha")))["name"] == "Alpha"
+    dry = await import_portfolio(root, registry, "owner", truth=truth, dry_run=True)
+    assert dry.truth_commit is None and not dry.written
