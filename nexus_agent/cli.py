@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from nexus_agent.cli_parser import build_parser
@@ -28,6 +29,9 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
     overrides: dict[str, Any] = {"home": getattr(args, "home", None), "db_path": getattr(args, "db_path", None)}
     if getattr(args, "token_file", None):
         overrides["token_file"] = args.token_file
+    for flag in ("tls_cert", "tls_key"):
+        if getattr(args, flag, None):
+            overrides[flag] = Path(getattr(args, flag)).expanduser()
     return Settings.load(env, **overrides)
 
 
@@ -48,8 +52,12 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
 
         install_log_redaction(known_secrets(settings, environ))  # configured secret values never reach a log
         from nexus_agent import commands  # late import keeps `nexus --version` fast
+        from nexus_agent.wire.secret_env import SatelliteSecrets
 
-        return commands.dispatch(args, settings)
+        # Satellites' tokens and webhook secrets come only from SATELLITE_* and allow-listed variables:
+        # nothing below sees (or could send) any other variable of this environment.
+        secrets = SatelliteSecrets.from_env(environ, allow=settings.secret_env_allow)
+        return commands.dispatch(args, settings, secrets)
     except (NexusError, BaseExceptionGroup) as raised:
         exc = _nexus_error_in(raised)
         if exc is None:

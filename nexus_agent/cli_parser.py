@@ -48,6 +48,8 @@ def _add_serve(sub: Sub, common: Parser) -> None:
     s = sub.add_parser("serve", parents=[common], help="run the MCP server (stdio by default)")
     s.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp instead of stdio")
     s.add_argument("--token-file", help="file with bearer tokens, one per line (or $NEXUS_TOKEN_FILE)")
+    s.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS (TLS 1.3 only) with this certificate chain (PEM)")
+    s.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
 
 
 def _add_doctor(sub: Sub, common: Parser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from nexus_agent.flow_commands import events_command, instructions_command, regi
 from nexus_agent.registry_commands import registry_command
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import InvalidInput, NexusError
+from nexus_agent.wire.secret_env import SatelliteSecrets
 
 __all__ = ["dispatch"]
 
@@ -84,20 +85,18 @@ async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+def _serve(args: argparse.Namespace, settings: Settings, secrets: Mapping[str, str]) -> int:
     if args.http:
         from nexus_agent.serve import serve_http
 
         host, _, port = args.http.rpartition(":")
         if not host or not port.isdigit():
             raise InvalidInput(f"--http expects HOST:PORT, got {args.http!r}", hint="e.g. --http 127.0.0.1:8765")
-        serve_http(
-            settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}), secrets=os.environ
-        )
+        serve_http(settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}), secrets=secrets)
     else:
         from nexus_agent.serve import serve_stdio
 
-        anyio.run(serve_stdio, settings, dict(os.environ))
+        anyio.run(serve_stdio, settings, secrets)
     return EXIT_OK
 
 
@@ -167,13 +166,15 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, options)
 
 
-def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def dispatch(args: argparse.Namespace, settings: Settings, secrets: Mapping[str, str] | None = None) -> int:
+    """Run one command. ``secrets``: the satellite variables the CLI resolved (never the whole environment)."""
+    secrets = secrets if secrets is not None else SatelliteSecrets()
     if args.command == "satellite":
         return _satellite(args)
     if args.command == "demo":
         return _demo(args, settings)
     if args.command == "serve":
-        return _serve(args, settings)
+        return _serve(args, settings, secrets)
     if args.command == "doctor":
         return anyio.run(_doctor, args, settings)
     if args.command == "keys":
@@ -183,7 +184,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command in {"metrics", "backup", "recover"}:
         from nexus_agent.ops.commands import run_ops_command
 
-        return run_ops_command(args, settings, secrets=os.environ)
+        return run_ops_command(args, settings, secrets=secrets)
 
     handlers = {
         "registry": registry_command,
@@ -199,7 +200,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     wants_satellites = args.command in {"ask", "plan"}
 
     async def run() -> int:
-        async with open_services(settings, secrets=os.environ, satellites=wants_satellites) as services:
+        async with open_services(settings, secrets=secrets, satellites=wants_satellites) as services:
             return await handlers[args.command](args, services)
 
     try:

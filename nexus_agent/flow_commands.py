@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 from nexus_agent.cli_output import EXIT_OK, call_tool, emit, format_table, read_text_file
@@ -118,12 +117,11 @@ async def events_command(args: argparse.Namespace, services: NexusServices) -> i
         stats = await outbox.stats()
         emit(args, stats, stats.to_text())
     elif args.action == "dispatch":
-        import httpx
-
         from nexus_agent.events import Dispatcher, WebhookSecrets
+        from nexus_agent.outbound import OutboundPolicy, httpx_client
 
-        secrets = WebhookSecrets(dict(os.environ), await services.registry.all())
-        async with httpx.AsyncClient(follow_redirects=False) as http:
+        secrets = WebhookSecrets(services.secrets, await services.registry.all())
+        async with httpx_client(OutboundPolicy.from_settings(services.settings)) as http:
             report = await Dispatcher(outbox, secrets, http).drain()
         emit(args, report, report.to_text())
     return EXIT_OK

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import difflib
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -39,6 +40,7 @@ from pydantic import ValidationError
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
+from nexus_agent.registry_policy import EndpointPolicy, check_command, command_note
 from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, StorageError
 from nexus_agent.wire.models import (
     PLANNED_STATUSES,
@@ -113,11 +115,24 @@ def _create_fts(db: sqlite_utils.Database) -> None:
     )
 
 
+@REGISTRY_MIGRATIONS(name="0004_app_commands")
+def _create_app_commands(db: sqlite_utils.Database) -> None:
+    # Who set each app's mcp_command (the owner, locally): the satellite pool runs only a command recorded here.
+    # Rows that existed before this table have no provenance, so their commands wait for the owner to re-register.
+    db.execute(
+        "CREATE TABLE app_commands (slug TEXT PRIMARY KEY, command TEXT NOT NULL, "
+        "set_by TEXT NOT NULL, set_at TEXT NOT NULL)"
+    )
+
+
 # -- the protocol ----------------------------------------------------------------
 class Registry(Protocol):
     """Where Nexus keeps its app records. :class:`SqliteRegistry` is the default."""
 
-    async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult: ...
+    async def register(
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+    ) -> RegisterResult: ...
+    async def trusted_commands(self) -> dict[str, builtins.list[str]]: ...
     async def get(self, slug: str) -> AppRecord: ...
     async def list(self, filter: AppFilter | None = None) -> AppPage: ...
     async def set_status(
@@ -205,15 +220,24 @@ class SqliteRegistry:
         database: Database,
         *,
         clock: Callable[[], datetime] = utcnow,
+        policy: EndpointPolicy | None = None,
         known_secrets: KnownSecrets | None = None,
     ) -> None:
         self._db = database
         self._clock = clock
+        self._policy = policy or EndpointPolicy()
         self._known = known_secrets  # configured secret values no registration may store
 
     # async API: each call runs its sync body in a worker thread; writes are committed on return
-    async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
-        return await self._db.run(self.register_sync, record, actor, reason)
+    async def register(
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+    ) -> RegisterResult:
+        """Store ``record``; ``may_set_command`` only for the owner on the local CLI or stdio server."""
+        return await self._db.run(self.register_sync, record, actor, reason, may_set_command=may_set_command)
+
+    async def trusted_commands(self) -> dict[str, builtins.list[str]]:
+        """slug -> the mcp_command the owner set for it (the only commands the satellite pool may run)."""
+        return await self._db.run(self.trusted_commands_sync)
 
     async def get(self, slug: str) -> AppRecord:
         return await self._db.run(self.get_sync, slug)
@@ -236,14 +260,18 @@ class SqliteRegistry:
         return await self._db.run(self.all_sync)
 
     # sync bodies: each runs in one transaction (write() commits before returning)
-    def register_sync(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
+    def register_sync(
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+    ) -> RegisterResult:
         actor = _checked(actor, "actor", required=True, limit=200)
         reason = _checked(reason, "reason", required=False, limit=4000)
         with self._db.write() as db:
             old = self._load(db, record.slug)
+            notes_before = self._apply_policy(db, record, old, actor, may_set_command)
             now = self._clock()
             data = record.model_dump()
             data["status"], notes = _registered_status(record, old)
+            notes = notes_before + notes
             data["created_at"] = old.created_at if old else (record.created_at or now)
             data["updated_at"] = old.updated_at if old else now
             try:
@@ -359,12 +387,37 @@ class SqliteRegistry:
             counts = dict(db.execute("SELECT status, count(*) FROM apps GROUP BY status").fetchall())
         return {s.value: counts.get(s.value, 0) for s in AppStatus}
 
+    def trusted_commands_sync(self) -> dict[str, builtins.list[str]]:
+        with self._db.read() as db:
+            rows = db.execute("SELECT slug, command FROM app_commands").fetchall()
+        return {slug: json.loads(command) for slug, command in rows}
+
     def all_sync(self) -> builtins.list[AppRecord]:
         with self._db.read() as db:
             rows = db.execute("SELECT slug, record FROM apps ORDER BY slug").fetchall()
         return [self._parse(slug, raw) for slug, raw in rows]
 
     # internals (called inside read()/write(), with the database lock held)
+    def _apply_policy(
+        self, db: sqlite_utils.Database, record: AppRecord, old: AppRecord | None, actor: str, may_set: bool
+    ) -> builtins.list[str]:
+        """Refuse what the endpoint policy forbids; record who set a command. Returns notes for the owner."""
+        others: builtins.list[AppRecord] = []
+        if self._policy.needs_others(record):
+            rows = db.execute("SELECT slug, record FROM apps WHERE slug != ?", [record.slug]).fetchall()
+            others = [self._parse(slug, raw) for slug, raw in rows]
+        self._policy.check(record, others)
+        check_command(record, old, may_set=may_set)
+        command = record.endpoints.mcp_command
+        if not command:
+            db.execute("DELETE FROM app_commands WHERE slug = ?", [record.slug])
+            return []
+        if may_set:
+            row = {"slug": record.slug, "command": json.dumps(command), "set_by": actor, "set_at": str(self._clock())}
+            db.table("app_commands").upsert(row, pk="slug")
+            return [command_note(command)]
+        return []
+
     def _load(self, db: sqlite_utils.Database, slug: str) -> AppRecord | None:
         row = db.execute("SELECT record FROM apps WHERE slug = ?", [slug]).fetchone()
         return None if row is None else self._parse(slug, row[0])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import httpx
 
 from memory.database import Database
 from memory.models import NoteIn
@@ -26,11 +27,14 @@ from nexus_agent.config import Settings, known_secrets
 from nexus_agent.events import EVENTS_MIGRATIONS, Outbox, OutboxEntry, WebhookSecrets, dispatching
 from nexus_agent.flows import FLOW_MIGRATIONS, InstructionService, Notify
 from nexus_agent.ops.schema import OPS_MIGRATIONS  # tables only: no upward import
+from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
+from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
 from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_env import SatelliteSecrets
 from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = [
@@ -75,6 +79,8 @@ class NexusServices:
     outbox: Outbox | None = None
     webhook_secrets: WebhookSecrets | None = None
     pool: SatellitePool | None = None
+    #: The only variables satellites' tokens and webhook secrets are read from (resolved by the CLI).
+    secrets: SatelliteSecrets = field(default_factory=SatelliteSecrets)
     #: Sends an instruction notice to a satellite (the event outbox); None: instructions stay pending.
     notify: Notify | None = None
     instructions: InstructionService | None = None
@@ -105,7 +111,7 @@ class NexusServices:
         if self.pool is None or time.monotonic() - self.registry_synced_at < max_age_s:
             return
         records = await self.registry.all()
-        await self.pool.sync_apps(records)
+        await self.pool.sync_apps(records, commands=await self.registry.trusted_commands())
         if self.webhook_secrets is not None:
             self.webhook_secrets.update(records)
         self.registry_synced_at = time.monotonic()
@@ -182,7 +188,7 @@ def services_from_database(
         settings=settings,
         database=database,
         memory=SqliteMemoryStore(database, known_secrets=known),
-        registry=SqliteRegistry(database, known_secrets=known),
+        registry=SqliteRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
         truth=open_truth_source(settings.truth),
         outbox=Outbox(database),
     )
@@ -235,6 +241,7 @@ async def open_services(
     the CLI passes the environment. ``monitor`` starts the satellite health monitor.
     """
     with open_services_sync(settings, known=known_secrets(settings, secrets)) as services:
+        services.secrets = SatelliteSecrets(secrets or {}, allow=settings.secret_env_allow)
         try:
             if satellites:
                 async with _satellite_pool(services, secrets, monitor, pool_settings):
@@ -251,10 +258,15 @@ async def open_services(
 async def _satellite_pool(
     services: NexusServices, secrets: Mapping[str, str] | None, monitor: bool, pool_settings: PoolSettings | None
 ) -> AsyncIterator[None]:
+    settings = services.settings
+    allowed = services.secrets  # the app's own variables and allow-listed ones; nothing else is ever read
+    outbound = OutboundPolicy.from_settings(settings)
     pool = SatellitePool(
         await services.registry.all(),
-        secrets=dict(secrets or {}),
+        secrets=allowed,
         settings=pool_settings or PoolSettings(),
+        outbound=outbound,
+        commands=await services.registry.trusted_commands(),
         known_secrets=services.known_secrets,
     )
     async with pool, anyio.create_task_group() as tg:
@@ -265,8 +277,13 @@ async def _satellite_pool(
         try:
             if monitor and services.outbox is not None:
                 # A server dispatches the outbox; one-shot CLI commands only enqueue.
-                services.webhook_secrets = WebhookSecrets(dict(secrets or {}), await services.registry.all())
-                async with dispatching(services.outbox, services.webhook_secrets, on_delivered=services.after_delivery):
+                services.webhook_secrets = WebhookSecrets(allowed, await services.registry.all())
+                async with (
+                    httpx_client(outbound, limits=httpx.Limits(max_connections=16)) as http,
+                    dispatching(
+                        services.outbox, services.webhook_secrets, http=http, on_delivered=services.after_delivery
+                    ),
+                ):
                     yield
             else:
                 yield

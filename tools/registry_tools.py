@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from nexus_agent.auth.policy import LISTING, OWNER_ONLY, SATELLITE_SCOPED, SELF_REGISTERING
 from nexus_agent.registry import AppFilter, AppPage, RegisterResult
+from nexus_agent.registry_policy import may_set_command
 from nexus_agent.wire.models import AppRecord, AppStatus, Slug, StatusChange
 from tools.base import ToolCall, ToolInput, ToolSpec
 
@@ -38,7 +39,11 @@ class RegisterInput(ToolInput):
 
 
 async def registry_register(call: ToolCall, params: RegisterInput) -> RegisterResult:
-    result = await call.services.registry.register(params.record, actor=call.actor, reason=params.reason)
+    # A command runs a program on this host: only the owner at the machine may set one (docs/security.md).
+    trusted = may_set_command(call.principal, allow_remote=call.services.settings.allow_remote_commands)
+    result = await call.services.registry.register(
+        params.record, actor=call.actor, reason=params.reason, may_set_command=trusted
+    )
     if result.action != "unchanged":
         note = await call.services.publish_app(result.app, actor=call.actor, reason=params.reason)
         if note:

@@ -31,6 +31,7 @@ from nexus_agent.services import NexusServices, open_services
 from nexus_agent.testing.servers import serve_in_thread
 from nexus_agent.wire.errors import NexusError
 from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_env import app_env_prefix
 from satellite_template import Satellite, SatelliteSettings
 
 __all__ = ["DEMO_INSTRUCTION", "DemoOptions", "RunningSatellite", "demo_settings", "run_demo", "running_satellites"]
@@ -75,7 +76,7 @@ def running_satellites(book: DemoBook) -> Iterator[tuple[list[RunningSatellite],
     with contextlib.ExitStack() as stack:
         for sat in build_satellites(book):
             token = secrets.token_urlsafe(32)
-            token_env = f"NEXUS_DEMO_{sat.slug.upper().replace('-', '_')}_TOKEN"
+            token_env = f"{app_env_prefix(sat.slug)}TOKEN"  # an app may name only its own SATELLITE_<SLUG>_*
             app = sat.create_app(SatelliteSettings(tokens=(SecretStr(token),), log_level="WARNING"))
             base_url = stack.enter_context(serve_in_thread(app, host="127.0.0.1"))
             tokens[token_env] = token

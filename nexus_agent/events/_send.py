@@ -17,6 +17,7 @@ import httpx
 
 from nexus_agent.events.models import OutboxEntry
 from nexus_agent.events.store import DeliveryOutcome
+from nexus_agent.outbound import refusal_of
 from nexus_agent.wire.secret_guard import redact
 from nexus_agent.wire.signing import SIGNATURE_HEADER, WebhookEnvelope, build_signed_request
 
@@ -55,6 +56,11 @@ async def send_signed(
         return DeliveryOutcome(entry, False, f"no answer within {timeout_s:g} s")
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return DeliveryOutcome(entry, False, f"cannot send to {entry.url}: {exc}", permanent=True)
+    except httpx.ConnectError as exc:
+        refusal = refusal_of(exc)  # the outbound URL policy refused the (resolved) address: retrying cannot help
+        if refusal is not None:
+            return DeliveryOutcome(entry, False, f"not sent: {refusal.message}", permanent=True)
+        return DeliveryOutcome(entry, False, f"ConnectError: {exc}" if str(exc) else "ConnectError")
     except httpx.HTTPError as exc:
         return DeliveryOutcome(entry, False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
     except Exception as exc:

@@ -18,6 +18,7 @@ import httpx
 
 from nexus_agent.events.dispatcher import Dispatcher, SecretResolver
 from nexus_agent.events.outbox import Outbox
+from nexus_agent.outbound import OutboundPolicy, httpx_client
 
 __all__ = ["dispatching"]
 
@@ -28,13 +29,14 @@ async def dispatching(
 ) -> AsyncIterator[Dispatcher]:
     """Run a :class:`Dispatcher` in the background; ``options`` are its keyword arguments.
 
-    Without ``http`` it opens (and closes) its own client, sized to the dispatcher's concurrency.
+    Without ``http`` it opens (and closes) its own client, sized to the dispatcher's concurrency, under the
+    default outbound URL policy (pass ``http=nexus_agent.outbound.httpx_client(policy)`` for another).
     """
     async with contextlib.AsyncExitStack() as stack:
         if http is None:
             slots = int(options.get("concurrency", 16))
             limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
-            http = await stack.enter_async_context(httpx.AsyncClient(limits=limits, follow_redirects=False))
+            http = await stack.enter_async_context(httpx_client(OutboundPolicy(), limits=limits))
         dispatcher = Dispatcher(outbox, secrets, http, **options)
         async with anyio.create_task_group() as tg:
             await tg.start(dispatcher.run)

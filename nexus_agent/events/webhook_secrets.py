@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nexus_agent.wire.errors import ConfigError
 from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_env import SatelliteSecrets, secret_env_problem
 
 __all__ = ["MIN_SECRET_LENGTH", "WebhookSecrets", "default_secret_env"]
 
@@ -37,6 +38,9 @@ class WebhookSecrets:
     ) -> None:
         self._env = env
         self._min_length = min_length
+        #: Names any app may use besides its own SATELLITE_<SLUG>_* (the owner's NEXUS_SECRET_ENV_ALLOW).
+        self._allow = env.allow if isinstance(env, SatelliteSecrets) else frozenset()
+        self._records: list[AppRecord] = []
         self._names: dict[str, str] = {}
         self._files: dict[str, str] = {}
         self.update(records)
@@ -45,7 +49,8 @@ class WebhookSecrets:
         """Take the variable names from these records (and re-read secret files on next use)."""
         records = list(records)
         self._headers = {r.slug: r.endpoints.signature_header for r in records if r.endpoints.signature_header}
-        self._names = {r.slug: r.endpoints.webhook_secret_env or default_secret_env(r.slug) for r in records}
+        self._records = list(records)
+        self._names = {r.slug: r.endpoints.webhook_secret_env or default_secret_env(r.slug) for r in self._records}
         self._files.clear()
 
     def signature_header(self, slug: str) -> str | None:
@@ -58,6 +63,13 @@ class WebhookSecrets:
 
     def __call__(self, slug: str) -> str:
         name = self.variable(slug)
+        problem = secret_env_problem(slug, name, self._allow, self._records)
+        if problem is not None:  # enforced here too: the registry refuses it, but a row may predate that rule
+            raise ConfigError(
+                f"Nexus will not read the webhook secret of {slug} from {name}: {problem}",
+                hint=f"Register {slug} with webhook_secret_env {default_secret_env(slug)} (or another of its own "
+                "SATELLITE_<SLUG>_* variables), or add the name to NEXUS_SECRET_ENV_ALLOW.",
+            )
         direct = self._env.get(name, "").strip()
         file_name = self._env.get(f"{name}_FILE", "").strip()
         if direct and file_name:

@@ -207,6 +207,12 @@ def find_duplicates(record: AppRecord, existing: list[AppRecord], *, similarity:
     return out
 
 
+_NO_COMMAND = (
+    "a registration cannot set a command Nexus would run on its host; give endpoints.mcp_url instead "
+    "(only the owner sets mcp_command, on the Nexus machine)"
+)
+
+
 async def review_registration(
     truth: TruthSource,
     registry: Registry,
@@ -237,6 +243,9 @@ async def review_registration(
                 review.add("problem", "invalid", f"{sub.registration} at $.slug", f"must be {sub.slug!r}")
             else:
                 review.record = record
+            if record.endpoints.mcp_command:  # data never becomes a command on the host (docs/security.md)
+                where = f"{sub.registration} at $.endpoints.mcp_command"
+                review.add("problem", "command", where, _NO_COMMAND)
     if sub.business_logic is not None:
         logic = await _read(truth, sub.business_logic, review, "business logic file")
         if logic is not None and not isinstance(_scan_file(sub.business_logic, logic, review), dict):

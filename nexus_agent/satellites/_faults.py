@@ -18,7 +18,8 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
-from nexus_agent.wire.errors import UpstreamError
+from nexus_agent.outbound import refusal_of
+from nexus_agent.wire.errors import NexusError, UpstreamError
 
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
@@ -31,9 +32,10 @@ REJECTED = "rejected"
 SATELLITE_ERROR = "satellite_error"
 CIRCUIT_OPEN = "circuit_open"
 FAILED = "failed"
+REFUSED_BY_POLICY = "refused_by_policy"
 
 #: Reasons that say nothing about the satellite's health (it answered, and said no).
-NOT_A_FAULT = frozenset({REJECTED, CIRCUIT_OPEN, TOKEN_MISSING})
+NOT_A_FAULT = frozenset({REJECTED, CIRCUIT_OPEN, TOKEN_MISSING, REFUSED_BY_POLICY})
 #: Reasons after which the connection is dropped and reopened on next use.
 DROP_CONNECTION = frozenset({UNREACHABLE, PROTOCOL, HTTP_ERROR, DISCONNECTED, TOKEN_REJECTED, TOKEN_MISSING})
 #: Reasons worth a retry (only ever for read-only or idempotent tools).
@@ -139,6 +141,11 @@ def classify(
             TIMEOUT,
             f"satellite '{slug}' did not answer{within} while {action}",
             "The satellite may be overloaded or stuck; try again later or allow a longer timeout.",
+        )
+    refusal = exc if isinstance(exc, NexusError) else refusal_of(exc)
+    if refusal is not None:  # Nexus's own rules (outbound URL policy, untrusted command): nothing was contacted
+        return satellite_error(
+            ctx, REFUSED_BY_POLICY, f"satellite '{slug}' was not contacted: {refusal.message}", refusal.hint
         )
     if http_status is not None and http_status >= 400 and not isinstance(exc, ValidationError):
         return _http_fault(ctx, http_status, action)

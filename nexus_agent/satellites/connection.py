@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -35,6 +35,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from nexus_agent import __version__
+from nexus_agent.outbound import OutboundPolicy, httpx2_client
+from nexus_agent.outbound import ssl_context as outbound_ssl_context
+from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
 from nexus_agent.satellites.models import PoolSettings
 from nexus_agent.wire.errors import UpstreamError
@@ -105,7 +108,11 @@ class SatelliteConnection:
         spawn: Spawn,
         on_tools_changed: Callable[[], None] = lambda: None,
         ssl_context: ssl.SSLContext | None = None,
+        outbound: OutboundPolicy | None = None,
+        trusted_command: Sequence[str] | None = None,
     ) -> None:
+        """``outbound`` decides which addresses may be contacted; ``trusted_command`` is the command the owner
+        set for this app (the registry's provenance): a different ``mcp_command`` is never run."""
         endpoints = record.endpoints
         if endpoints.mcp_url is None and not endpoints.mcp_command:
             raise ValueError(f"satellite {record.slug!r} has no MCP endpoint")
@@ -118,6 +125,8 @@ class SatelliteConnection:
         self._spawn = spawn
         self._on_tools_changed = on_tools_changed
         self._ssl_context = ssl_context
+        self._outbound = outbound or OutboundPolicy()
+        self._trusted_command = list(trusted_command) if trusted_command is not None else None
         self._live: _Live | None = None
         self._lives: set[_Live] = set()
         self._closing = False
@@ -241,10 +250,11 @@ class SatelliteConnection:
         if self._url is not None:
             headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
             if self._ssl_context is None:
-                self._ssl_context = httpx2.create_ssl_context()  # ~20 ms of CPU: share one per pool
-            http = httpx2.AsyncClient(
+                self._ssl_context = outbound_ssl_context(self._outbound)  # ~20 ms of CPU: share one per pool
+            http = httpx2_client(
+                self._outbound,
+                ssl_ctx=self._ssl_context,
                 headers=headers,
-                verify=self._ssl_context,
                 # Reads are bounded per call by the caller's deadline; long tools must not be cut here.
                 timeout=httpx2.Timeout(self._settings.connect_timeout, read=None),
                 event_hooks={"response": [self._on_response]},
@@ -253,6 +263,8 @@ class SatelliteConnection:
             target: object = streamable_http_client(self._url, http_client=http)
         else:
             env = {self._token_env: self._token} if self._token and self._token_env else None
+            if self._command != self._trusted_command:  # the pool checks too; a command runs on this host
+                raise untrusted_command_error(self.slug)
             target = StdioServerParameters(command=self._command[0], args=self._command[1:], env=env)
         client = Client(
             target,  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ import httpx
 import mcp_types as types
 
 from nexus_agent import __version__
+from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.satellites._faults import (
     DISCONNECTED,
     HTTP_ERROR,
@@ -80,10 +81,16 @@ Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
 SecretLookup = Callable[[], str]
 
 
-def new_http_client(settings: PoolSettings, ssl_context: ssl.SSLContext | None) -> httpx.AsyncClient:
-    """The one place a message-handler HTTP client is made (reads are bounded by each call's deadline)."""
-    return httpx.AsyncClient(
-        verify=ssl_context if ssl_context is not None else True,
+def new_http_client(
+    settings: PoolSettings, ssl_context: ssl.SSLContext | None, outbound: OutboundPolicy | None = None
+) -> httpx.AsyncClient:
+    """The one place a message-handler HTTP client is made (reads are bounded by each call's deadline).
+
+    Every connection obeys the outbound URL policy, checked on the resolved address.
+    """
+    return httpx_client(
+        outbound or OutboundPolicy(),
+        ssl_ctx=ssl_context,
         timeout=httpx.Timeout(settings.connect_timeout, read=None),
         follow_redirects=False,
         headers={"User-Agent": f"nexus/{__version__}"},
@@ -114,6 +121,7 @@ class MessageHandlerConnection:
         settings: PoolSettings,
         spawn: Spawn,
         ssl_context: ssl.SSLContext | None = None,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
         url = record.endpoints.message_handler_url
         if url is None:
@@ -127,6 +135,7 @@ class MessageHandlerConnection:
         self._settings = settings
         self._spawn = spawn
         self._ssl_context = ssl_context
+        self._outbound = outbound
         self.tools = {t.tool.name: t for t in legacy_tools(record)}
         self._http: httpx.AsyncClient | None = None
         self._closed = anyio.Event()
@@ -156,7 +165,7 @@ class MessageHandlerConnection:
                 self.fault_context, DISCONNECTED, f"app '{self.slug}' was removed from Nexus's registry"
             )
         if self._http is None or self._http.is_closed:
-            self._http = new_http_client(self._settings, self._ssl_context)
+            self._http = new_http_client(self._settings, self._ssl_context, self._outbound)
             self.opens += 1
         yield MessageClient(self, self._http)
 

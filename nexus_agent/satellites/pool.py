@@ -17,16 +17,17 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import anyio
 import httpx
-import httpx2
 from anyio.abc import TaskGroup
 
 from nexus_agent.events.webhook_secrets import WebhookSecrets
+from nexus_agent.outbound import OutboundPolicy, httpx_client, ssl_context
+from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection, copy_error
 from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
@@ -46,6 +47,7 @@ from nexus_agent.satellites.models import (
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.wire.errors import ConfigError, NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_env import SatelliteSecrets
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = ["SatellitePool"]
@@ -56,11 +58,13 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _wiring(record: AppRecord, token: str | None, callable_statuses: frozenset[AppStatus]) -> tuple[Any, ...]:
+def _wiring(
+    record: AppRecord, token: str | None, callable_statuses: frozenset[AppStatus], trusted: tuple[str, ...] | None
+) -> tuple[Any, ...]:
     """What a connection depends on: a change in any of it means a new connection."""
     ep = record.endpoints
     url = str(ep.mcp_url) if ep.mcp_url else None
-    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses)
+    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses, trusted)
     if not is_legacy(record):
         return mcp
     # A legacy app's tools are made from its record: new message types or docs mean a new tool list.
@@ -80,6 +84,14 @@ def is_legacy(record: AppRecord) -> bool:
     )
 
 
+def _as_satellite_secrets(secrets: Mapping[str, str] | None) -> SatelliteSecrets:
+    return secrets if isinstance(secrets, SatelliteSecrets) else SatelliteSecrets(secrets or {})
+
+
+def _as_commands(commands: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+    return {slug: tuple(command) for slug, command in (commands or {}).items()}
+
+
 class SatellitePool:
     def __init__(
         self,
@@ -90,13 +102,20 @@ class SatellitePool:
         known_secrets: KnownSecrets | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = anyio.sleep,
+        outbound: OutboundPolicy | None = None,
+        commands: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``secrets``: where tokens are read from (each app only its own variables, see SatelliteSecrets);
+        ``outbound``: which addresses may be contacted; ``commands``: the owner-set commands
+        (``Registry.trusted_commands()``), the only ``mcp_command`` values the pool runs."""
         self.settings = settings or PoolSettings()
         #: Configured secret values no satellite answer may carry (plus the satellites' own tokens).
         self.known_secrets = known_secrets or KnownSecrets()
         self._known_with_tokens: tuple[frozenset[str], KnownSecrets] = (frozenset(), self.known_secrets)
         self._initial = list(records)
-        self._secrets: Mapping[str, str] = dict(secrets or {})
+        self._secrets = _as_satellite_secrets(secrets)
+        self._outbound = outbound or OutboundPolicy()
+        self._commands = _as_commands(commands)
         self._clock = clock
         self._sleep = sleep
         self._records: dict[str, AppRecord] = {}
@@ -116,7 +135,8 @@ class SatellitePool:
     async def __aenter__(self) -> SatellitePool:
         if self._tg is not None:
             raise RuntimeError("SatellitePool is already open")
-        self._http = httpx.AsyncClient(timeout=self.settings.health_timeout)
+        self._ssl_context = ssl_context(self._outbound)  # ~20 ms of CPU: one for health checks and connections
+        self._http = httpx_client(self._outbound, ssl_ctx=self._ssl_context, timeout=self.settings.health_timeout)
         await self._http.__aenter__()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -147,29 +167,41 @@ class SatellitePool:
 
     # -- registry ------------------------------------------------------------------------------------------------
 
-    async def sync_apps(self, records: Iterable[AppRecord], *, secrets: Mapping[str, str] | None = None) -> None:
+    async def sync_apps(
+        self,
+        records: Iterable[AppRecord],
+        *,
+        secrets: Mapping[str, str] | None = None,
+        commands: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """Make the pool match the registry: add new satellites, rewire changed ones, drop removed ones."""
         if secrets is not None:
-            self._secrets = dict(secrets)
+            self._secrets = _as_satellite_secrets(secrets)
+        if commands is not None:
+            self._commands = _as_commands(commands)
         by_slug = {r.slug: r for r in records}
         live = self.settings.callable_statuses
         for slug in set(self._satellites) - set(by_slug):
             self._forget(slug)
         self._records = by_slug
         for slug, record in by_slug.items():
-            token = self._secrets.get(record.endpoints.token_env) if record.endpoints.token_env else None
+            # Only the app's own variables (or allow-listed ones) are read, whatever its record names.
+            token = self._secrets.for_app(slug, record.endpoints.token_env, by_slug.values())
+            trusted = self._commands.get(slug)
             # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
-            wiring = _wiring(record, self._legacy_secret(record) if is_legacy(record) else token, live)
+            wiring = _wiring(record, self._legacy_secret(record) if is_legacy(record) else token, live, trusted)
             current = self._satellites.get(slug)
             if current is not None and current.wiring == wiring:
                 current.record = record
                 continue
             if current is not None:
                 self._forget(slug)
-            self._satellites[slug] = self._make_satellite(record, token)
-            self._satellites[slug].wiring = wiring
+            self._satellites[slug] = sat = self._make_satellite(record, token, trusted)
+            sat.wiring = wiring
+            if sat.blocked is None:
+                sat.blocked = self._secrets.refusal(record, by_slug.values())
 
-    def _make_satellite(self, record: AppRecord, token: str | None) -> Satellite:
+    def _make_satellite(self, record: AppRecord, token: str | None, trusted: tuple[str, ...] | None) -> Satellite:
         slug = record.slug
 
         def on_breaker_change(old: BreakerState, new: BreakerState) -> None:
@@ -193,7 +225,11 @@ class SatellitePool:
             sleep=self._sleep,
         )
         ep = record.endpoints
-        if record.status in self.settings.callable_statuses and (ep.mcp_url is not None or ep.mcp_command):
+        if ep.mcp_url is None and ep.mcp_command and tuple(ep.mcp_command) != trusted:
+            # Defence in depth: the registry refuses such a command, but a row may predate that rule.
+            sat.blocked = untrusted_command_error(slug)
+            logger.warning("satellite %s: its command was not set by the owner locally; not running it", slug)
+        elif record.status in self.settings.callable_statuses and (ep.mcp_url is not None or ep.mcp_command):
 
             def tools_changed() -> None:
                 sat.generation += 1
@@ -201,7 +237,7 @@ class SatellitePool:
                 event.set()
 
             if self._ssl_context is None and ep.mcp_url is not None:
-                self._ssl_context = httpx2.create_ssl_context()  # ~20 ms of CPU each: share one
+                self._ssl_context = ssl_context(self._outbound)  # ~20 ms of CPU each: share one
             sat.connection = SatelliteConnection(
                 record,
                 token=token,
@@ -209,6 +245,8 @@ class SatellitePool:
                 spawn=self._spawn,
                 on_tools_changed=tools_changed,
                 ssl_context=self._ssl_context,
+                outbound=self._outbound,
+                trusted_command=trusted,
             )
         elif record.status in self.settings.callable_statuses and is_legacy(record):
             sat.connection = self._legacy_connection(record)
@@ -217,7 +255,7 @@ class SatellitePool:
     def _legacy_connection(self, record: AppRecord) -> MessageHandlerConnection:
         secrets = WebhookSecrets(self._secrets, [record])
         if self._ssl_context is None and str(record.endpoints.message_handler_url).startswith("https:"):
-            self._ssl_context = httpx2.create_ssl_context()
+            self._ssl_context = ssl_context(self._outbound)
         return MessageHandlerConnection(
             record,
             secret=lambda: secrets(record.slug),
@@ -225,6 +263,7 @@ class SatellitePool:
             settings=self.settings,
             spawn=self._spawn,
             ssl_context=self._ssl_context,
+            outbound=self._outbound,
         )
 
     def _legacy_secret(self, record: AppRecord) -> str | None:
@@ -475,6 +514,9 @@ class SatellitePool:
         record = self._records.get(health.slug)
         if record is None or not record.endpoints.mcp_command:
             return health
+        sat = self._satellites.get(health.slug)
+        if sat is not None and sat.blocked is not None:
+            return health.model_copy(update={"state": HealthState.down, "detail": sat.blocked.message})
         began = anyio.current_time()
         with anyio.move_on_after(self.settings.health_timeout) as scope:
             listing = await self.list_tools(health.slug, refresh=True)

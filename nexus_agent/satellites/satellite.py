@@ -32,7 +32,7 @@ from nexus_agent.satellites.discovery import Listing, build_listing
 from nexus_agent.satellites.fanout import ProgressCallback
 from nexus_agent.satellites.message_handler import MessageHandlerConnection
 from nexus_agent.satellites.models import BreakerState, PoolSettings, SatelliteCallResult, SatelliteTool
-from nexus_agent.wire.errors import ConfigError, NotFound, UpstreamError
+from nexus_agent.wire.errors import ConfigError, NexusError, NotFound, UpstreamError
 from nexus_agent.wire.models import AppRecord
 
 __all__ = ["Satellite"]
@@ -65,6 +65,8 @@ class Satellite:
         self._sleep = sleep
         self.listing: Listing | None = None
         self.wiring: tuple[Any, ...] = ()  # what the pool built the connection from (a change rebuilds it)
+        #: Why Nexus refuses to contact this satellite at all (e.g. a command the owner did not set), if it does.
+        self.blocked: NexusError | None = None
         self.generation = 0  # bumped when the satellite says its tools changed
         self._listed_generation = -1
         self._lock = anyio.Lock()
@@ -76,6 +78,9 @@ class Satellite:
     def ready(self) -> SatelliteConnection | MessageHandlerConnection:
         """The connection, if Nexus may call this satellite; else a NotFound or ConfigError saying why not."""
         slug, ep = self.slug, self.record.endpoints
+        if self.blocked is not None:  # a fresh instance per raise (tasks must not share a traceback)
+            blocked = self.blocked
+            raise type(blocked)(blocked.message, hint=blocked.hint, details=blocked.details)
         if self.connection is None:
             if ep.mcp_url is None and not ep.mcp_command and ep.message_handler_url is None:
                 raise NotFound(

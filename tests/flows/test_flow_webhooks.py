@@ -27,7 +27,7 @@ from tests.flows.flow_support import World
 pytestmark = pytest.mark.anyio
 
 SECRET = "flows-webhook-secret-0123456789abcdef"
-SECRET_ENV = "QUOTE_ENGINE_WEBHOOK_SECRET"
+SECRET_ENV = "SATELLITE_QUOTE_ENGINE_WEBHOOK_SECRET"
 
 
 class SignedWebhooks:

@@ -102,7 +102,7 @@ def test_demo_with_yes_chases_the_big_old_quotes_and_remembers_it(tmp_path: Path
     for slug in SATELLITES:  # registered through registry_register, so committed to the local git truth source
         stored = json.loads((home / "truth" / "registry" / "apps" / f"{slug}.json").read_text())
         assert stored["status"] == "active"
-        assert stored["endpoints"]["token_env"].startswith("NEXUS_DEMO_")
+        assert stored["endpoints"]["token_env"].startswith("SATELLITE_")
     log = subprocess.run(["git", "-C", str(home / "truth"), "log", "--format=%s"], capture_output=True, text=True)
     assert "quote-engine" in log.stdout
 

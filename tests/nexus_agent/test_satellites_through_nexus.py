@@ -52,10 +52,11 @@ def serve_satellite(sat: Satellite) -> Any:
     return serve_in_thread(sat.create_app(settings))
 
 
-def nexus_settings(tmp_path: Path) -> Settings:
-    return Settings.load(
-        {"NEXUS_HOME": str(tmp_path / "nexus"), "NEXUS_DB_SYNC": "normal", "NEXUS_TOKENS": NEXUS_TOKEN}
-    )
+def nexus_settings(tmp_path: Path, **env: str) -> Settings:
+    # SAT_TOKEN is shared by these satellites, so the owner allow-lists it (an app may otherwise name only
+    # its own SATELLITE_<SLUG>_* variables).
+    base = {"NEXUS_HOME": str(tmp_path / "nexus"), "NEXUS_DB_SYNC": "normal", "NEXUS_TOKENS": NEXUS_TOKEN}
+    return Settings.load({**base, "NEXUS_SECRET_ENV_ALLOW": "SAT_TOKEN", **env})
 
 
 def nexus_client(base: str) -> Any:
@@ -154,7 +155,8 @@ async def test_satellite_rejecting_nexus_token_is_a_clear_error(tmp_path: Path) 
 async def test_mcp_server_time_over_stdio_as_a_satellite(tmp_path: Path) -> None:
     command = shutil.which("mcp-server-time", path=os.path.dirname(sys.executable)) or shutil.which("mcp-server-time")
     assert command, "mcp-server-time is a test dependency; install the project with '.[test]'"
-    app = create_app(nexus_settings(tmp_path), secrets={})
+    # Over HTTP only the owner may set a command, and only when the owner turned that on.
+    app = create_app(nexus_settings(tmp_path, NEXUS_ALLOW_REMOTE_COMMANDS="true"), secrets={})
     with serve_in_thread(app) as nexus:
         http, client = nexus_client(nexus)
         async with http, client:

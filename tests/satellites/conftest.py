@@ -46,7 +46,7 @@ from nexus_agent.testing import free_port, serve_in_thread
 from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
 SECRET = "sesame-open-please-0123456789"
-TOKEN_ENV = "SEC_TOKEN"
+TOKEN_ENV = "SATELLITE_SEC_TOKEN"  # the "sec" app's own variable: an app may name no other
 
 
 @pytest.fixture
@@ -356,6 +356,8 @@ def pool_for(
     return SatellitePool(
         records,
         secrets=secrets if secrets is not None else {TOKEN_ENV: SECRET},
+        # Commands in these records stand for ones the owner registered locally (the registry's provenance).
+        commands={r.slug: r.endpoints.mcp_command for r in records if r.endpoints.mcp_command},
         settings=PoolSettings(**settings),
         clock=clock,
         sleep=sleep or SleepRecorder(),
