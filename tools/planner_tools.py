@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import PLAN_ROLES
 from nexus_agent.wire.errors import ConfigError, Conflict
 from tools.base import ToolCall, ToolInput, ToolSpec
@@ -128,6 +129,8 @@ class PlanResult(BaseModel):
     plan_id: int
     conversation_id: int | None = None
     instruction: str
+    started_by: str = Field("owner", description="Who gave the instruction; the plan's calls run with their role.")
+    started_by_role: str = Field("owner", description="That caller's role (owner, agent).")
     status: PlanState
     dry_run: bool = False
     answer: str = Field("", description="What was done, what failed and what is left, in plain words.")
@@ -170,6 +173,7 @@ class PlanRunner(Protocol):
         approver: Approver | None = None,
         progress: Progress | None = None,
         actor: str = "owner",
+        principal: Principal | None = None,
     ) -> PlanResult: ...
     async def get(self, plan_id: int) -> PlanResult: ...
     async def approve(
@@ -325,6 +329,7 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
             approver=_approver_for(ctx),
             progress=_progress(call),
             actor=call.actor,
+            principal=call.principal,  # the plan runs with the instructing caller's role, whoever approves it
         )
         if result.status == "awaiting_approval" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
             return _input_required(result)  # type: ignore[no-any-return]  # the SDK passes it through

@@ -47,6 +47,8 @@ class ToolDescriptor:
     app_capabilities: tuple[str, ...] = ()
     app_status: str | None = None
     title: str = ""
+    #: Roles that may call a Nexus tool (its ``ToolSpec.roles``); satellite tools follow the proxy rule.
+    roles: tuple[str, ...] = ()
 
     def key(self) -> tuple[Any, ...]:
         """What the search index depends on (the schema is fingerprinted separately)."""
@@ -146,6 +148,7 @@ class NexusToolProvider:
                 source="nexus",
                 app_capabilities=(f"nexus {s.group}",),
                 app_status="active",
+                roles=tuple(sorted(r.value for r in getattr(s, "roles", ()))),
             )
             for s in self._specs.values()
         ]
@@ -157,12 +160,17 @@ class NexusToolProvider:
         return True if name in self._specs else f"Nexus has no tool named {name!r}"
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolOutcome:
+        from nexus_agent.planner.roles import acting_principal
         from tools.base import ToolCall
 
         spec = self._specs.get(name)
         if spec is None:
             return ToolOutcome(ok=False, error=f"Nexus has no tool named {name!r}")
-        call = ToolCall(services=self._services, actor=self._actor)
+        principal = acting_principal()  # whoever gave the instruction; the tool checks its role again
+        if principal is None:
+            call = ToolCall(services=self._services, actor=self._actor)
+        else:
+            call = ToolCall(services=self._services, actor=principal.name, principal=principal)
         max_bytes = getattr(getattr(self._services, "settings", None), "max_input_bytes", None)
         try:
             result = await spec.invoke(call, arguments, max_bytes=max_bytes)

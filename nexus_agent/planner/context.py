@@ -16,7 +16,9 @@ from typing import Any
 
 from memory.models import SearchHit
 from memory.store import MemoryStore
+from nexus_agent.auth import Principal
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolProvider
+from nexus_agent.planner.roles import catalogue_for
 from nexus_agent.planner.selection import RankedTool, ToolSelector
 from nexus_agent.planner.text import terms
 from nexus_agent.planner.validation import UNCALLABLE_STATUSES
@@ -29,8 +31,11 @@ __all__ = ["Offer", "first_message", "load_catalogue", "offer_tools", "recall_me
 LOG_TAGS = frozenset({"planner-turn", "planner-selection", "planner-approval", "planner-resume"})
 
 
-async def load_catalogue(provider: ToolProvider, registry: Registry | None) -> tuple[Catalogue, list[Any]]:
-    catalogue = Catalogue(await provider.descriptors())
+async def load_catalogue(
+    provider: ToolProvider, registry: Registry | None, principal: Principal | None = None
+) -> tuple[Catalogue, list[Any]]:
+    """Every tool ``principal`` may call (its role's share of the providers' tools), and the registry."""
+    catalogue = catalogue_for(Catalogue(await provider.descriptors()), principal)
     records = await registry.all() if registry is not None else []
     apps = {r.slug: (r.status.value, tuple(r.capability_names())) for r in records}
     return catalogue.with_apps(apps), records

@@ -19,6 +19,7 @@ import anyio
 from memory.store import MemoryStore
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolOutcome, ToolProvider, summarise_content
+from nexus_agent.planner.roles import acting_as
 from nexus_agent.planner.state import RunState
 from nexus_agent.planner.validation import CallValidator
 from nexus_agent.wire.errors import NexusError
@@ -135,7 +136,7 @@ class TurnSettler:
             await self.step(state, c, "running")
 
         async def one(c: PlannedCall) -> None:
-            outcome = await self._call(c)
+            outcome = await self._call(c, state)
             c.status = "succeeded" if outcome.ok else "failed"
             if outcome.ok:  # secrets in a result go neither to the model nor to memory
                 content = redact_data(outcome.content)
@@ -155,9 +156,9 @@ class TurnSettler:
             for c in ready:
                 tg.start_soon(one, c)
 
-    async def _call(self, c: PlannedCall) -> ToolOutcome:
+    async def _call(self, c: PlannedCall, state: RunState) -> ToolOutcome:
         try:
-            with anyio.fail_after(self.call_timeout):
+            with anyio.fail_after(self.call_timeout), acting_as(state.principal()):
                 return await self.provider.call(c.tool, c.arguments)
         except TimeoutError:
             return ToolOutcome(ok=False, error=f"{c.tool} did not answer within {self.call_timeout:g} s")

@@ -28,6 +28,7 @@ import anyio
 import prompts
 from memory.models import PlanStatus
 from memory.store import MemoryStore
+from nexus_agent.auth import Principal
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolProvider
 from nexus_agent.planner.context import first_message, load_catalogue, offer_tools, recall_memory, sources_of
@@ -35,6 +36,7 @@ from nexus_agent.planner.execution import TurnSettler
 from nexus_agent.planner.llm import ModelTurn, OfferedTool, PlannerModel
 from nexus_agent.planner.recovery import reconcile
 from nexus_agent.planner.report import apps_text, final_answer, memory_text, result_block, selection_rationale
+from nexus_agent.planner.roles import owner_named
 from nexus_agent.planner.selection import DEFAULT_TOP_K, ToolSelector
 from nexus_agent.planner.state import RunState, SqlitePlanStateStore
 from nexus_agent.planner.validation import CallValidator
@@ -122,7 +124,9 @@ class Planner:
         approver: Approver | None = None,
         progress: Progress | None = None,
         actor: str = "owner",
+        principal: Principal | None = None,
     ) -> PlanResult:
+        principal = principal or owner_named(actor)  # the plan's calls run as whoever gave the instruction
         instruction = " ".join(instruction.split())
         if not instruction:
             raise InvalidInput("the instruction is empty", hint="Say what Nexus should do, in plain words.")
@@ -135,7 +139,7 @@ class Planner:
         conversation = await self.memory.start_conversation({"title": logged[:200], "created_by": actor})
         await self.memory.add_message(conversation.id, {"role": "user", "content": logged, "author": actor})
         await emit("recall", "reading the registry and memory")
-        catalogue, records = await load_catalogue(self.provider, self.registry)
+        catalogue, records = await load_catalogue(self.provider, self.registry, principal)
         hits = await recall_memory(self.memory, instruction, self.recall_limit)
         await emit("select", f"ranking {len(catalogue)} tools")
         offer = offer_tools(self.selector, catalogue, self.provider, instruction, self.top_k)
@@ -162,6 +166,9 @@ class Planner:
             conversation_id=conversation.id,
             instruction=instruction,
             actor=actor,
+            started_by=principal.name,
+            started_by_role=principal.role.value,
+            started_by_app=principal.app,
             dry_run=dry_run,
             budget=budget,
             backend=self.model.name,
@@ -212,7 +219,7 @@ class Planner:
             chosen = list(call_ids) if call_ids else [c.id for c in pending]
             state.actor = actor
             await self.settler.apply_answer(state, pending, approved=chosen, how="through plan_approve", note=note)
-            catalogue, _ = await load_catalogue(self.provider, self.registry)
+            catalogue, _ = await load_catalogue(self.provider, self.registry, state.principal())
             return await self._drive(state, catalogue, None, _emitter(progress, state.budget))
         finally:
             await self._release(plan_id, state)
@@ -248,7 +255,7 @@ class Planner:
             if state.status == "running":
                 await reconcile(self.memory, self.settler, state)
             state.actor = actor
-            catalogue, _ = await load_catalogue(self.provider, self.registry)
+            catalogue, _ = await load_catalogue(self.provider, self.registry, state.principal())
             return await self._drive(state, catalogue, approver, _emitter(progress, state.budget))
         finally:
             await self._release(plan_id, state)

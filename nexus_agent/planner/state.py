@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
+from nexus_agent.auth import Principal
+from nexus_agent.planner.roles import plan_principal
 from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
 
@@ -46,6 +48,10 @@ class RunState(BaseModel):
     conversation_id: int | None = None
     instruction: str
     actor: str = "owner"
+    #: Who gave the instruction: the plan's calls run as them, whoever approves (``nexus_agent.planner.roles``).
+    started_by: str = "owner"
+    started_by_role: str = "owner"
+    started_by_app: str | None = None
     status: PlanState = "running"
     dry_run: bool = False
     budget: Budget = Field(default_factory=Budget)
@@ -62,9 +68,14 @@ class RunState(BaseModel):
     model_text: str = ""
     next_action: str = ""
 
+    def principal(self) -> Principal:
+        return plan_principal(self.started_by, self.started_by_role, self.started_by_app)
+
     def view(self, *, status: PlanState | None = None) -> PlanResult:
         return PlanResult(
             plan_id=self.plan_id,
+            started_by=self.started_by,
+            started_by_role=self.started_by_role,
             conversation_id=self.conversation_id,
             instruction=self.instruction,
             status=status or self.status,
