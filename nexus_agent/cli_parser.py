@@ -16,7 +16,6 @@ from typing import TypeAlias
 from nexus_agent import __version__
 from nexus_agent.key_commands import add_keys
 from nexus_agent.ops.cli_args import add_backup, add_metrics, add_recover
-from nexus_agent.tool_commands import add_tools
 
 __all__ = ["COMMANDS", "build_parser"]
 
@@ -208,7 +207,6 @@ COMMANDS: tuple[Callable[[Sub, Parser], None], ...] = (
     _add_satellite,
     _add_demo,
     _add_gaps,
-    add_tools,
     add_metrics,
     add_backup,
     add_recover,
