@@ -33,6 +33,7 @@ from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.github_inbox import GitHubInbox
+from nexus_agent.ops.web import OpsWeb, RequestTimer
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
@@ -188,6 +189,7 @@ def create_app(
         )
     resolver = CredentialResolver(settings)
     mcp_endpoint = _LateBoundApp()
+    ops = OpsWeb(settings)  # /metrics, /status and the daily backup (nexus_agent.ops; who may use them: ops.web.ROLES)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -199,6 +201,7 @@ def create_app(
                 else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
             )
             app.state.services = svc
+            await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
             resolver.attach(svc.database)
             if svc.planner is None:
                 attach_planner(svc)
@@ -259,13 +262,17 @@ def create_app(
             token_exchange_route(resolver),
             github,
             app_events.route(),
+            *ops.routes,
             Mount("/", app=mcp_endpoint),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: nexus_error},
         middleware=[
+            Middleware(RequestTimer, ops=ops),
             Middleware(
-                BearerTokenGate, resolver=resolver, open_paths=frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX})
+                BearerTokenGate,
+                resolver=resolver,
+                open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX}),
             )
         ],
     )
