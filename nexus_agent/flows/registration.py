@@ -189,6 +189,7 @@ async def _wait(truth: TruthSource, memory: MemoryStore, review: Review, actor: 
         body += "\n\nNotes:\n" + _bullets(notes)
     body += f"\n\n<!-- nexus-review key={review.key} outcome=waiting -->"
     await truth.comment(review.issue.number, body)
+    await _relabel(truth, review.issue, LABEL_PENDING)  # an issue opened without labels gets them now
     rationale = "Valid and free of secrets; the policy leaves approval to the owner."
     if flags:
         rationale += "\nFor the owner to check:\n" + _bullets(flags)
