@@ -201,6 +201,7 @@ def create_app(
                 else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
             )
             app.state.services = svc
+            await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
             install_log_redaction(svc.known_secrets)  # the exact configured secret values, on every handler
             await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
             resolver.attach(svc.database)

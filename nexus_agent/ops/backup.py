@@ -211,7 +211,15 @@ def prune_backups(folder: Path, keep: int) -> list[Path]:
 
 
 def record_backup(
-    database: Database, *, started: float, ok: bool, trigger: str, path: str = "", size: int = 0, error: str = ""
+    database: Database,
+    *,
+    started: float,
+    ok: bool,
+    trigger: str,
+    path: str = "",
+    size: int = 0,
+    error: str = "",
+    finished: float | None = None,
 ) -> None:
     """Remember a backup in ``ops_backups`` (status page, health, metrics)."""
     try:
@@ -219,7 +227,7 @@ def record_backup(
             db.execute(
                 "INSERT INTO ops_backups (started_at, finished_at, ok, trigger, path, bytes, error) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [started, time.time(), int(ok), trigger, path, size, error[:2000]],
+                [started, time.time() if finished is None else finished, int(ok), trigger, path, size, error[:2000]],
             )
     except NexusError as exc:
         log.warning("backup not recorded in the database: %s", exc.message)

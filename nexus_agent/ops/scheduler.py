@@ -77,8 +77,8 @@ class BackupScheduler:
         if newest is None:
             files = list_backups(self.folder)
             newest = files[-1].stat().st_mtime if files else None
-        if last is not None and not last.ok:  # a failure: retry within the hour
-            return max(0.0, min(RETRY_S - (self._clock() - last.finished_at), self._due(newest)))
+        if last is not None and not last.ok:  # a failure: try again an hour after it, not in a loop
+            return max(0.0, RETRY_S - (self._clock() - last.finished_at))
         return self._due(newest)
 
     def _due(self, newest: float | None) -> float:
@@ -88,17 +88,29 @@ class BackupScheduler:
         """One backup now, recorded; old ones pruned. Never raises a NexusError."""
         started = self._clock()
         try:
-            result = await anyio.to_thread.run_sync(create_backup, self.settings, self.folder)
+            result = await anyio.to_thread.run_sync(
+                lambda: create_backup(self.settings, self.folder, clock=self._clock)
+            )
         except (NexusError, OSError) as exc:
             message = exc.message if isinstance(exc, NexusError) else str(exc)
             log.error("daily backup FAILED: %s", message)
             await self.database.run(
-                record_backup, self.database, started=started, ok=False, trigger="daily", error=message
+                lambda: record_backup(
+                    self.database, started=started, ok=False, trigger="daily", error=message, finished=self._clock()
+                )
             )
             return False
         log.info("daily backup written: %s (%d bytes, %.1f s)", result.path, result.bytes, result.seconds)
         await self.database.run(
-            record_backup, self.database, started=started, ok=True, trigger="daily", path=result.path, size=result.bytes
+            lambda: record_backup(
+                self.database,
+                started=started,
+                ok=True,
+                trigger="daily",
+                path=result.path,
+                size=result.bytes,
+                finished=self._clock(),
+            )
         )
         removed = await anyio.to_thread.run_sync(prune_backups, self.folder, self.keep)
         if removed:
