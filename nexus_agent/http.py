@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
@@ -38,12 +40,14 @@ from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
+from nexus_agent.wire.inbound import BodyDeadline, SameOriginOnly
 from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health
 
 __all__ = ["BearerTokenGate", "create_app", "error_response"]
 
 log = logging.getLogger("nexus.http")
+HEALTH_PATH = "/api/health"
 
 
 def error_response(exc: NexusError) -> JSONResponse:
@@ -227,12 +231,19 @@ def create_app(
                 tg.cancel_scope.cancel()
 
     async def health(request: Request) -> JSONResponse:
+        """Bare liveness without a credential (load balancers); the details only with a valid one."""
         svc: NexusServices = request.app.state.services
+        token = _bearer(request.scope)
         try:
+            if token is None and not await resolver.open_locally():
+                return JSONResponse({"status": "ok"})
+            if token is not None:
+                await resolver.resolve(token)  # a wrong credential is 401 here as everywhere
             report = await collect_health(svc)
         except NexusError as exc:
             return error_response(exc)
-        return JSONResponse(json.loads(report.model_dump_json()), status_code=200 if report.status != "down" else 503)
+        body = _without_paths(json.loads(report.model_dump_json()))
+        return JSONResponse(body, status_code=200 if report.status != "down" else 503)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
@@ -260,7 +271,7 @@ def create_app(
     )
     return Starlette(
         routes=[
-            Route("/api/health", health, methods=["GET"]),
+            Route(HEALTH_PATH, health, methods=["GET"]),
             token_exchange_route(resolver),
             github,
             app_events.route(),
@@ -270,14 +281,34 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={NexusError: nexus_error},
         middleware=[
+            # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
+            Middleware(
+                SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]
+            ),
+            Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
             Middleware(RequestTimer, ops=ops),
             Middleware(
                 BearerTokenGate,
                 resolver=resolver,
-                open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX}),
-            )
+                # /api/health answers liveness to anyone and checks a credential itself for the details.
+                open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH}),
+            ),
         ],
     )
+
+
+_PATH = re.compile(r"(?<![\w.:/])(?:~|[A-Za-z]:)?(?:/[\w.@+-]+){2,}/?")
+
+
+def _without_paths(value: Any) -> Any:
+    """The health report with every filesystem path replaced: it is served over the network."""
+    if isinstance(value, str):
+        return _PATH.sub("<path>", value)
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items()}
+    return value
 
 
 class _LateInbox:

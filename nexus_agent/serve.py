@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import anyio
 import uvicorn
@@ -14,6 +15,8 @@ from nexus_agent.http import create_app
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import open_services
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.inbound import tls13_server_context
 
 __all__ = ["serve_http", "serve_stdio"]
 
@@ -33,9 +36,18 @@ async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
 
 def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve streamable HTTP at /mcp and GET /api/health under uvicorn."""
+    tls: dict[str, Any] = {}
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError(
+            "HTTPS needs both --tls-cert and --tls-key", hint="Give both (or NEXUS_TLS_CERT and NEXUS_TLS_KEY)."
+        )
+    if settings.tls_cert is not None:
+        context = tls13_server_context(settings.tls_cert, settings.tls_key)  # TLS 1.3 only; fails early if unreadable
+        tls["ssl_context_factory"] = lambda config, default: context
     app = create_app(settings, secrets=secrets)
+    scheme = "https" if tls else "http"
     print(
-        f"Nexus listening on http://{settings.http_host}:{settings.http_port}/mcp "
+        f"Nexus listening on {scheme}://{settings.http_host}:{settings.http_port}/mcp "
         f"(health: /api/health; database {settings.db_path})",
         file=sys.stderr,
         flush=True,
@@ -47,4 +59,5 @@ def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **tls,
     )

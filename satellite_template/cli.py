@@ -15,11 +15,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from nexus_agent.wire.errors import ConfigError, NexusError
+from nexus_agent.wire.inbound import tls13_server_context
 from satellite_template.settings import SatelliteSettings
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def _parser(sat: Satellite) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the MCP tools (stdio, or HTTP with --http)")
     serve.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP on HOST:PORT instead of stdio")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS (TLS 1.3 only) with this certificate (PEM)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the private key (PEM) of --tls-cert")
     for name, text in (("register", "register this satellite with Nexus"), ("record", "print its AppRecord")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--base-url", help="public base URL of this satellite (default: SATELLITE_PUBLIC_URL)")
@@ -55,6 +58,9 @@ def run_cli(sat: Satellite, argv: Sequence[str] | None = None, env: Mapping[str,
         overrides: dict[str, object] = {}
         if getattr(args, "http", None):
             overrides["host"], overrides["port"] = parse_host_port(args.http)
+        for flag in ("tls_cert", "tls_key"):
+            if getattr(args, flag, None):
+                overrides[flag] = getattr(args, flag)
         settings = SatelliteSettings.from_env(environ, **overrides)
         logging.basicConfig(level=settings.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
         if args.command == "serve":
@@ -78,6 +84,12 @@ def _serve(sat: Satellite, settings: SatelliteSettings, *, http: bool) -> None:
         return
     import uvicorn
 
+    tls: dict[str, Any] = {}
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("HTTPS needs both --tls-cert and --tls-key", hint="Give both, or neither for plain HTTP.")
+    if settings.tls_cert is not None:
+        context = tls13_server_context(settings.tls_cert, settings.tls_key)  # TLS 1.3 only
+        tls["ssl_context_factory"] = lambda config, default: context
     app = sat.create_app(settings)
     uvicorn.run(
         app,
@@ -86,6 +98,7 @@ def _serve(sat: Satellite, settings: SatelliteSettings, *, http: bool) -> None:
         log_level=settings.log_level.lower(),
         # Nexus keeps a long-lived listen stream open; do not wait for it forever on shutdown.
         timeout_graceful_shutdown=5,
+        **tls,
     )
 
 

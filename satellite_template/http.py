@@ -25,6 +25,7 @@ from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAut
 from mcp.server.auth.provider import AccessToken
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -32,6 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from nexus_agent.wire.errors import ConfigError, NexusError
+from nexus_agent.wire.inbound import BodyDeadline, SameOriginOnly
 from nexus_agent.wire.signing import InMemoryReplayGuard, ReplayGuard, WebhookRejected, verify_request
 from nexus_agent.wire.webhook_body import read_webhook_body
 from satellite_template.kit import HEALTH_PATH, MCP_PATH, WEBHOOK_PATH
@@ -77,7 +79,12 @@ def build_app(
         Route(WEBHOOK_PATH, endpoints.webhook, methods=["POST"]),
         Route(MCP_PATH, endpoint=mcp_app),  # an ASGI app: every method goes to the MCP transport
     ]
-    return Starlette(routes=routes, lifespan=endpoints.lifespan)
+    origins = [o for h in settings.allowed_hosts for o in (f"http://{h}", f"https://{h}")]
+    middleware = [  # browsers only from the satellite's own origin; bodies within a deadline (408)
+        Middleware(SameOriginOnly, allowed=origins),
+        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
+    ]
+    return Starlette(routes=routes, lifespan=endpoints.lifespan, middleware=middleware)
 
 
 def _mcp_app(sat: Satellite, settings: SatelliteSettings) -> ASGIApp:
@@ -118,6 +125,8 @@ class _Endpoints:
         self.given_guard = replay_guard
         self.guard: ReplayGuard = InMemoryReplayGuard()
         self.started = time.monotonic()
+        tokens = settings.token_values()
+        self.verifier = StaticTokenVerifier(tokens) if tokens else None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -134,7 +143,14 @@ class _Endpoints:
                 await anyio.to_thread.run_sync(owned.close)
 
     async def health(self, request: Request) -> JSONResponse:
+        """Bare liveness without a token (load balancers); the checks only with one of the satellite's tokens."""
         sat = self.sat
+        if self.verifier is not None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if not (scheme.lower() == "bearer" and token.strip()):
+                return JSONResponse({"status": "ok"})
+            if await self.verifier.verify_token(token.strip()) is None:
+                return JSONResponse({"error": "invalid_token"}, status_code=401)
         checks: dict[str, dict[str, str]] = {"mcp": {"status": "pass"}}
         if self.secret:
             checks["webhooks"] = {"status": "pass"}

@@ -57,6 +57,11 @@ class SatelliteSettings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     nexus_url: HttpUrl | None = None
     nexus_token: SecretStr | None = None
+    #: A request body must arrive in full within this many seconds (a client that trickles it gets 408).
+    body_timeout_s: float = Field(10.0, gt=0)
+    #: HTTPS (TLS 1.3 only) with this certificate chain and key (PEM).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: object) -> SatelliteSettings:
@@ -82,6 +87,9 @@ class SatelliteSettings(BaseModel):
             "SATELLITE_MAX_WEBHOOK_BYTES": "max_webhook_bytes",
             "SATELLITE_REPLAY_DB": "replay_db",
             "NEXUS_URL": "nexus_url",
+            "SATELLITE_BODY_TIMEOUT_S": "body_timeout_s",
+            "SATELLITE_TLS_CERT": "tls_cert",
+            "SATELLITE_TLS_KEY": "tls_key",
         }
         for var, field in plain.items():
             if env.get(var, "").strip():
@@ -116,7 +124,7 @@ class SatelliteSettings(BaseModel):
             )
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
 
 def is_loopback_host(host: str) -> bool:

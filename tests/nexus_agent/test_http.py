@@ -42,14 +42,20 @@ async def test_mcp_over_http_without_tokens_on_loopback(tmp_path: Path) -> None:
 
 async def test_tokens_required_when_configured(tmp_path: Path) -> None:
     with serve_in_thread(create_app(_settings(tmp_path, NEXUS_TOKENS=TOKEN))) as base:
-        no_token = httpx.get(f"{base}/api/health", timeout=5)
+        no_token = httpx.post(f"{base}/mcp", json={}, timeout=5)
         assert no_token.status_code == 401
         assert no_token.json()["error"]["code"] == "unauthorized"
         assert "Bearer" in no_token.headers["www-authenticate"]
         wrong = httpx.post(f"{base}/mcp", headers={"Authorization": "Bearer nope"}, json={}, timeout=5)
         assert wrong.status_code == 401
+        # Health: bare liveness without a token (load balancers), 401 with a wrong one, details with a right one.
+        alive = httpx.get(f"{base}/api/health", timeout=5)
+        assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
+        wrong_health = httpx.get(f"{base}/api/health", headers={"Authorization": "Bearer nope"}, timeout=5)
+        assert wrong_health.status_code == 401
         ok = httpx.get(f"{base}/api/health", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
-        assert ok.status_code == 200
+        assert ok.status_code == 200 and ok.json()["checks"]
+        assert str(tmp_path) not in ok.text  # never a filesystem path
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
             result = await client.call_tool("nexus_health", {})

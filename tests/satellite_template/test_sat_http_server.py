@@ -70,7 +70,12 @@ async def test_health_is_json_with_status_version_uptime_and_checks(served) -> N
     base_url, _ = served
     with anyio.fail_after(10):
         async with httpx2.AsyncClient() as http:
-            response = await http.get(f"{base_url}/api/health")
+            bare = await http.get(f"{base_url}/api/health")
+            wrong = await http.get(f"{base_url}/api/health", headers=bearer("wrong-token-0123456789abcdef"))
+            response = await http.get(f"{base_url}/api/health", headers=bearer(TOKEN))
+    # Without a token: bare liveness for load balancers; a wrong token: 401; the details need a token.
+    assert (bare.status_code, bare.json()) == (200, {"status": "ok"})
+    assert wrong.status_code == 401 and "slug" not in wrong.text
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"

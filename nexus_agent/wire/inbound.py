@@ -1,0 +1,164 @@
+"""Inbound HTTP hygiene shared by Nexus and the satellite kit: body deadlines and same-origin checks.
+
+Both are pure ASGI middleware (they wrap ``receive``/``send``; nothing is buffered):
+
+- :class:`BodyDeadline` — a request body must arrive in full within ``timeout_s`` of the
+  request's start. A client that trickles its body is answered ``408`` with a JSON error and
+  ``Connection: close``; the application sees the client as gone (``http.disconnect``), so
+  no worker waits on it any longer.
+- :func:`tls13_server_context` — the TLS context both servers hand to uvicorn: TLS 1.3 only.
+- :class:`SameOriginOnly` — a browser request whose ``Origin`` is not this server's own
+  origin (scheme-independent host *and port*, compared in full) or an explicitly allowed one is
+  refused with ``403``. Requests without an ``Origin`` (non-browser clients) pass.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Collection
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nexus_agent.wire.errors import ConfigError
+
+__all__ = ["BodyDeadline", "SameOriginOnly", "origin_netloc", "tls13_server_context"]
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, hint: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message, "hint": hint}}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyDeadline:
+    """Cut off a request whose body has not fully arrived ``timeout_s`` after the request began (408)."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float = 10.0) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = anyio.current_time() + self.timeout_s
+        state = {"body_done": False, "timed_out": False, "started": False}
+
+        async def guarded_receive() -> Message:
+            if state["body_done"] or state["timed_out"]:
+                return await receive() if not state["timed_out"] else {"type": "http.disconnect"}
+            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                message = await receive()
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    state["body_done"] = True
+                return message
+            state["timed_out"] = True
+            if not state["started"]:
+                state["started"] = True
+                await _send_error(
+                    send,
+                    408,
+                    "request_timeout",
+                    f"the request body did not arrive within {self.timeout_s:g} s",
+                    "Send the whole body at once; a client that trickles it is cut off.",
+                )
+            return {"type": "http.disconnect"}
+
+        async def guarded_send(message: Message) -> None:
+            if state["timed_out"]:
+                return  # the 408 went out; whatever the application answers now is dropped
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        await self.app(scope, guarded_receive, guarded_send)
+
+
+def origin_netloc(origin: str) -> str | None:
+    """``https://Nexus.example.com`` -> ``nexus.example.com:443`` (default ports spelled out), None if malformed."""
+    try:
+        parts = urlsplit(origin.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname or port is None or parts.path not in ("", "/"):
+        return None
+    host = parts.hostname.lower()
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _own_netlocs(host: str, scheme: str) -> set[str]:
+    """The netlocs a ``Host`` header stands for: with its port, or either default port when it names none
+    (behind a TLS-terminating proxy the request's scheme is not the browser's)."""
+    if not host:
+        return set()
+    try:
+        explicit = urlsplit(f"//{host}").port is not None
+    except ValueError:
+        return set()
+    if explicit:
+        found = origin_netloc(f"{scheme}://{host}")
+        return {found} if found else set()
+    return {n for n in (origin_netloc(f"http://{host}"), origin_netloc(f"https://{host}")) if n}
+
+
+class SameOriginOnly:
+    """Refuse (403) a request whose ``Origin`` is neither this server's own origin nor in ``allowed``.
+
+    "Own origin" is the request's ``Host`` with its port (the default port of the request's scheme when
+    the header has none), compared in full: ``http://127.0.0.1:9999`` is not the origin of a server on
+    ``127.0.0.1:8765``. ``allowed`` lists extra full origins such as ``https://console.example.com``.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Collection[str] = ()) -> None:
+        self.app = app
+        self.allowed = {n for n in (origin_netloc(o) for o in allowed) if n}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        origin = headers.get(b"origin", b"").decode("latin-1").strip()
+        if origin and origin != "null":
+            host = headers.get(b"host", b"").decode("latin-1").strip()
+            wanted = origin_netloc(origin)
+            own = _own_netlocs(host, str(scope.get("scheme", "http")))
+            if wanted is None or (wanted not in own and wanted not in self.allowed):
+                await _send_error(
+                    send,
+                    403,
+                    "forbidden",
+                    f"requests from the web origin {origin[:200]} are not accepted",
+                    "Call from the server's own origin (host and port), or without an Origin header.",
+                )
+                return
+        elif origin == "null":
+            message = "requests from an opaque ('null') origin are not accepted"
+            await _send_error(send, 403, "forbidden", message, "Call from the server's own origin.")
+            return
+        await self.app(scope, receive, send)
+
+
+def tls13_server_context(cert: Path, key: Path | None) -> ssl.SSLContext:
+    """A server TLS context that refuses every protocol older than TLS 1.3 (a ConfigError if unreadable)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    try:
+        ctx.load_cert_chain(str(cert), str(key) if key is not None else None)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise ConfigError(
+            f"cannot load the TLS certificate {cert}" + (f" with key {key}" if key else "") + f": {reason}",
+            hint="Point --tls-cert at the PEM certificate chain and --tls-key at its PEM private key.",
+        ) from None
+    return ctx
