@@ -25,9 +25,11 @@ from pydantic import SecretStr
 
 from nexus_agent.config import Settings
 from nexus_agent.demo._data import DemoBook, sample_book
+from nexus_agent.demo.legacy import StockBook, format_legacy, format_legacy_record, running_legacy_apps
 from nexus_agent.demo.report import Links, format_outcome, format_satellites, format_side_effects, results_of
 from nexus_agent.demo.satellites import build_satellites
 from nexus_agent.services import NexusServices, open_services
+from nexus_agent.testing.fake_legacy_app import FakeLegacyApp
 from nexus_agent.testing.servers import serve_in_thread
 from nexus_agent.wire.errors import NexusError
 from nexus_agent.wire.models import AppRecord, AppStatus
@@ -39,7 +41,8 @@ __all__ = ["DEMO_INSTRUCTION", "DemoOptions", "RunningSatellite", "demo_settings
 Say = Callable[[str], None]
 
 DEMO_INSTRUCTION = (
-    "Chase every quote over £25k that has been waiting more than a week and tell me which need my approval"
+    "Chase every quote over £25k that has been waiting more than a week and tell me which need my approval, "
+    "and which extrusions are running low in the yards"
 )
 
 
@@ -124,11 +127,14 @@ def run_demo(
     say("Nexus demo: embedded defaults (SQLite memory, local git truth source, offline planner, no API keys)")
     say(f"home: {home}" + ("  (a fresh folder; your own ~/.nexus is not touched)" if fresh else ""))
     book = sample_book(today or date.today())
-    with running_satellites(book) as (running, tokens):
+    stock = StockBook()
+    with running_satellites(book) as (running, tokens), running_legacy_apps(stock) as (legacy, signing):
         say("")
         say(format_satellites(running))
+        say(format_legacy(legacy))
+        tokens = {**tokens, **signing}  # bearer tokens of the kit satellites, HMAC secrets of the legacy apps
         try:
-            code, plan_id = anyio.run(_plan, settings, options, running, tokens, links, say, err)
+            code, plan_id = anyio.run(_plan, settings, options, (running, legacy), tokens, links, say, err)
         except BaseExceptionGroup as group:  # the services' task group wraps a NexusError; the CLI reports it
             inner = _single(group)
             if isinstance(inner, NexusError):
@@ -136,6 +142,7 @@ def run_demo(
             raise
         say("")
         say(format_side_effects(book))
+        say(format_legacy_record(legacy, stock))
         say("")
         say(links.where(plan_id))
         if options.serve is not None:
@@ -147,7 +154,7 @@ def run_demo(
 async def _plan(
     settings: Settings,
     options: DemoOptions,
-    running: list[RunningSatellite],
+    apps: tuple[list[RunningSatellite], list[FakeLegacyApp]],
     tokens: Mapping[str, str],
     links: Links,
     say: Say,
@@ -161,7 +168,7 @@ async def _plan(
     actor = f"{settings.actor} (nexus demo --yes)" if options.yes else settings.actor
     async with open_services(settings, secrets=tokens, satellites=True) as services:
         say("")
-        say(await _register(services, running))
+        say(await _register(services, *apps))
         planner = attach_planner(services)
         progress = StderrProgress(err)
         say("")
@@ -189,16 +196,17 @@ async def _plan(
         return exit_code(result), result.plan_id
 
 
-async def _register(services: NexusServices, running: list[RunningSatellite]) -> str:
-    """Register each satellite as active through ``registry_register`` (registry, truth source, pool)."""
+async def _register(services: NexusServices, running: list[RunningSatellite], legacy: list[FakeLegacyApp]) -> str:
+    """Register each satellite and legacy app as active through ``registry_register`` (registry, truth, pool)."""
     from tools import tool_by_name
     from tools.base import ToolCall
 
     spec = tool_by_name("registry_register")
     call = ToolCall(services=services, actor=services.settings.actor)
     lines = ["Registered in the app registry (status active) and committed to the truth source:"]
-    for r in running:
-        arguments = {"record": r.record().model_dump(mode="json"), "reason": "nexus demo satellite"}
+    records = [r.record() for r in running] + [app.record() for app in legacy]
+    for record in records:
+        arguments = {"record": record.model_dump(mode="json"), "reason": "nexus demo satellite"}
         result = await spec.invoke(call, arguments, max_bytes=services.settings.max_input_bytes)
         lines.append(f"  {result.app.slug:<24} {result.action} ({result.app.status.value})")
         lines += [f"    note: {n}" for n in result.notes]

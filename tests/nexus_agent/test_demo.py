@@ -66,6 +66,10 @@ def test_demo_with_yes_chases_the_big_old_quotes_and_remembers_it(tmp_path: Path
     for slug in SATELLITES:
         assert re.search(rf"{slug}\s+http://127\.0\.0\.1:\d+/mcp", out), slug
         assert re.search(rf"{slug}\s+created \(active\)", out), slug
+    # ... and one legacy app beside them, reached through its message handler
+    assert "Started 1 legacy app (not MCP" in out
+    assert re.search(r"stock-ledger\s+http://127\.0\.0\.1:\d+/api/messages/handle\s+query\.low_stock", out)
+    assert re.search(r"stock-ledger\s+created \(active\)", out)
     assert f'Instruction: "{DEMO_INSTRUCTION}"' in out
     assert "--yes given, so calls with side effects are approved automatically" in out
 
@@ -78,6 +82,10 @@ def test_demo_with_yes_chases_the_big_old_quotes_and_remembers_it(tmp_path: Path
     recorded = out.split("What the satellites recorded:", 1)[1].split("Where it is kept:", 1)[0]
     assert all(q in recorded for q in OVER_25K_WAITING)
     assert not any(q in recorded for q in NOT_TO_CHASE)
+    # ... asked the legacy stock ledger which extrusions run low (a signed message, its answer shown) ...
+    assert "stock-ledger__query_low_stock({})  [read-only] -> succeeded" in out
+    assert "EXT-6060-CW52 (curtain-wall mullion 52 mm): 18 in the north yard" in out
+    assert "stock-ledger received 1 message(s), each signed correctly: query.low_stock" in out
     # ... and says which quotes need the owner's approval.
     approval = out.split("Needs your approval:", 1)[1].split("What the satellites recorded:", 1)[0]
     assert "2 quote(s) held for your approval" in approval
