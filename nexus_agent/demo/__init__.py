@@ -2,7 +2,9 @@
 
 Five satellites built with the satellite kit (quote-engine, enquiries, credit-check,
 installation-scheduler, invoicing) serve MCP over HTTP on 127.0.0.1 with sample
-data; Nexus registers them, plans the owner's instruction with the offline planner,
+data, beside one legacy app (stock-ledger: a message handler taking signed JSON
+messages, see :mod:`nexus_agent.demo.legacy`); Nexus registers them, plans the
+owner's instruction with the offline planner,
 asks for approval of anything with side effects, runs it and keeps it all in memory
 and the local git truth source.
 
