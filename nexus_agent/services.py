@@ -189,7 +189,7 @@ def services_from_database(
         database=database,
         memory=SqliteMemoryStore(database, known_secrets=known),
         registry=SqliteRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
-        truth=open_truth_source(settings.truth),
+        truth=open_truth_source(settings.truth, known_secrets=known),
         outbox=Outbox(database),
     )
     assert services.outbox is not None

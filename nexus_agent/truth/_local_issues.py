@@ -18,7 +18,7 @@ from typing import Any
 from nexus_agent.truth.base import check_labels
 from nexus_agent.truth.models import Commit, Issue, IssueComment
 from nexus_agent.wire.errors import InvalidInput, NotFound, StorageError
-from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 ISSUES_DIR = ".nexus/issues"
 COUNTERS = ".nexus/counters.json"
@@ -34,20 +34,20 @@ def check_state(state: str) -> str:
     return state
 
 
-def check_title(title: str) -> str:
+def check_title(title: str, known: KnownSecrets | None = None) -> str:
     text = (title or "").strip()
     if not text or len(text) > 256:
         raise InvalidInput("an issue title must be 1..256 characters", hint="Say what the issue is about.")
-    ensure_no_secrets(text, "issue title", "publish")
+    ensure_no_secrets(text, "issue title", "publish", known=known)
     return text
 
 
-def check_body(body: str, what: str = "body") -> str:
+def check_body(body: str, what: str = "body", known: KnownSecrets | None = None) -> str:
     if not isinstance(body, str) or len(body) > 65_536:
         raise InvalidInput(f"the issue {what} must be text of at most 65536 characters", hint="Shorten it.")
     if what == "comment" and not body.strip():
         raise InvalidInput("the comment is empty", hint="Say something.")
-    ensure_no_secrets(body, f"issue {what}", "publish")
+    ensure_no_secrets(body, f"issue {what}", "publish", known=known)
     return body
 
 

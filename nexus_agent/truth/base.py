@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
 
 from nexus_agent.wire.errors import InvalidInput
-from nexus_agent.wire.secret_guard import ensure_no_secrets
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 from nexus_agent.wire.truth import RESERVED_PREFIX, Commit, Issue, IssueComment, IssueState, TruthFile, check_path
 
 __all__ = [
@@ -50,23 +50,23 @@ def check_prefix(prefix: str) -> str:
     return check_path(prefix.removesuffix("/"), what="prefix", allow_reserved=True)
 
 
-def check_message(message: str) -> str:
+def check_message(message: str, known: KnownSecrets | None = None) -> str:
     text = (message or "").strip()
     if not text:
         raise InvalidInput("the commit message is empty", hint="Say what the change is, e.g. 'Register quote-engine'.")
     if len(text) > 10_000:
         raise InvalidInput("the commit message is longer than 10000 characters", hint="Keep it short.")
-    ensure_no_secrets(text, "commit message", "commit")
+    ensure_no_secrets(text, "commit message", "commit", known=known)
     return text
 
 
-def check_content(content: object, path: str) -> bytes:
+def check_content(content: object, path: str, known: KnownSecrets | None = None) -> bytes:
     if not isinstance(content, bytes | bytearray | memoryview):
         raise InvalidInput(
             f"the content for {path!r} must be bytes, not {type(content).__name__}",
             hint="Encode text first, e.g. text.encode('utf-8').",
         )
-    ensure_no_secrets(bytes(content), path, "commit")
+    ensure_no_secrets(bytes(content), path, "commit", known=known)
     return bytes(content)
 
 

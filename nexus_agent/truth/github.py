@@ -48,6 +48,7 @@ from nexus_agent.truth.base import (
 from nexus_agent.truth.layout import truth_readme
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
 from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound, UpstreamError
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["DEFAULT_API_URL", "GitHubTruthSource"]
 
@@ -71,7 +72,9 @@ class GitHubTruthSource:
         seconds_between_requests: float | None = 0.25,
         seconds_between_writes: float | None = 1.0,
         user_agent: str = "nexus-agent",
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
+        self.known_secrets = known_secrets  # configured secret values no commit or issue may carry
         if not _REPO_NAME.match(repo_full_name or ""):
             raise ConfigError(
                 f"{repo_full_name!r} is not a GitHub repository name",
@@ -342,16 +345,20 @@ class GitHubTruthSource:
         return await self._run(f"the folder {prefix or '/'!r}", self._list_sync, prefix)
 
     async def write(self, path: str, content: bytes, message: str, *, expected_sha: str | None = None) -> Commit | None:
-        path, message = check_path(path), check_message(message)
-        return await self._run(repr(path), self._write_sync, path, check_content(content, path), message, expected_sha)
+        path, message = check_path(path), check_message(message, self.known_secrets)
+        return await self._run(
+            repr(path), self._write_sync, path, check_content(content, path, self.known_secrets), message, expected_sha
+        )
 
     async def write_many(self, files: Mapping[str, bytes | None], message: str) -> Commit | None:
-        message = check_message(message)
-        changes = {check_path(p): (None if c is None else check_content(c, p)) for p, c in files.items()}
+        message = check_message(message, self.known_secrets)
+        changes = {
+            check_path(p): (None if c is None else check_content(c, p, self.known_secrets)) for p, c in files.items()
+        }
         return await self._run(f"{len(changes)} files", self._write_many_sync, changes, message)
 
     async def delete(self, path: str, message: str, *, expected_sha: str | None = None) -> Commit:
-        path, message = check_path(path), check_message(message)
+        path, message = check_path(path), check_message(message, self.known_secrets)
         return await self._run(repr(path), self._delete_sync, path, message, expected_sha)
 
     async def history(self, path: str | None = None, limit: int = 20) -> builtins.list[Commit]:
@@ -360,7 +367,11 @@ class GitHubTruthSource:
         return await self._run(f"the history of {path or self.branch!r}", self._history_sync, path, limit)
 
     async def create_issue(self, title: str, body: str = "", labels: Iterable[str] = ()) -> Issue:
-        title, body, names = check_title(title), check_body(body), check_labels(labels)
+        title, body, names = (
+            check_title(title, self.known_secrets),
+            check_body(body, known=self.known_secrets),
+            check_labels(labels),
+        )
 
         def create() -> Issue:
             return issue_from(raw(self._repo.create_issue(title, body=body, labels=names)))
@@ -375,7 +386,7 @@ class GitHubTruthSource:
         return await self._run("the issues", self._list_issues_sync, names, state)
 
     async def comment(self, number: int, body: str) -> IssueComment:
-        body = check_body(body, "comment")
+        body = check_body(body, "comment", self.known_secrets)
         return await self._run(
             f"issue #{number}", lambda: comment_from(raw(self._issue_obj(number).create_comment(body)))
         )

@@ -33,6 +33,7 @@ from nexus_agent.truth.layout import truth_readme
 from nexus_agent.truth.models import Commit, Issue, IssueComment, IssueState, TruthFile
 from nexus_agent.wire.errors import ConfigError, Conflict, InvalidInput, NotFound, StorageError
 from nexus_agent.wire.models import utcnow
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["LocalGitTruthSource"]
 
@@ -73,8 +74,10 @@ class LocalGitTruthSource(LocalIssueStore):
         git: str = "git",
         timeout: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
         self.root = Path(path).expanduser()
+        self.known_secrets = known_secrets  # configured secret values no commit may carry
         self.author_name = author_name
         self.author_email = author_email
         self.branch = branch
@@ -313,20 +316,22 @@ class LocalGitTruthSource(LocalIssueStore):
         return entry
 
     def _write_sync(self, path: str, content: bytes, message: str, expected_sha: str | None) -> Commit | None:
-        path, message = check_path(path), check_message(message)
-        content = check_content(content, path)
+        path, message = check_path(path), check_message(message, self.known_secrets)
+        content = check_content(content, path, self.known_secrets)
         with self._locked():
             self._check_expected(path, expected_sha)
             return self._commit_sync({path: content}, message)
 
     def _write_many_sync(self, files: Mapping[str, bytes | None], message: str) -> Commit | None:
-        message = check_message(message)
-        changes = {check_path(p): (None if c is None else check_content(c, p)) for p, c in files.items()}
+        message = check_message(message, self.known_secrets)
+        changes = {
+            check_path(p): (None if c is None else check_content(c, p, self.known_secrets)) for p, c in files.items()
+        }
         with self._locked():
             return self._commit_sync(changes, message)
 
     def _delete_sync(self, path: str, message: str, expected_sha: str | None) -> Commit:
-        path, message = check_path(path), check_message(message)
+        path, message = check_path(path), check_message(message, self.known_secrets)
         with self._locked():
             if self._check_expected(path, expected_sha) is None:
                 raise NotFound(f"{path!r} does not exist in {self.description}", hint="Nothing to delete.")

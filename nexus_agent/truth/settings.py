@@ -26,6 +26,7 @@ from nexus_agent.truth.auth import DEFAULT_API_URL, GitHubAppAuth, GitHubAuth, G
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.truth.local_git import LocalGitTruthSource
 from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["TruthSettings", "open_truth_source"]
 
@@ -120,11 +121,20 @@ def _github_auth(env: Mapping[str, str]) -> GitHubTokenAuth | GitHubAppAuth:
         raise ConfigError(f"the GitHub App settings are invalid: {problems}", hint="Check the App variables.") from None
 
 
-def open_truth_source(settings: TruthSettings, **github_options: object) -> TruthSource:
-    """The truth source ``settings`` describe. ``github_options`` pass through to :class:`GitHubTruthSource`."""
+def open_truth_source(
+    settings: TruthSettings, *, known_secrets: KnownSecrets | None = None, **github_options: object
+) -> TruthSource:
+    """The truth source ``settings`` describe. ``github_options`` pass through to :class:`GitHubTruthSource`.
+
+    ``known_secrets``: configured secret values no commit or issue may carry.
+    """
     if settings.kind == "local":
         return LocalGitTruthSource(
-            settings.path, author_name=settings.author_name, author_email=settings.author_email, branch=settings.branch
+            settings.path,
+            author_name=settings.author_name,
+            author_email=settings.author_email,
+            branch=settings.branch,
+            known_secrets=known_secrets,
         )
     from nexus_agent.truth.github import GitHubTruthSource  # PyGithub loads only when GitHub is used
 
@@ -134,5 +144,6 @@ def open_truth_source(settings: TruthSettings, **github_options: object) -> Trut
         settings.github_auth,
         base_url=settings.github_api_url,
         branch=settings.branch,
+        known_secrets=known_secrets,
         **github_options,  # type: ignore[arg-type]
     )

@@ -155,3 +155,19 @@ def test_install_log_redaction_hands_new_values_to_installed_filters() -> None:
     finally:
         root.removeHandler(handler)
         root.filters[:] = before
+
+
+@pytest.mark.anyio
+async def test_truth_commits_refuse_known_values(tmp_path: Path) -> None:
+    from nexus_agent.truth import LocalGitTruthSource
+
+    source = LocalGitTruthSource(tmp_path / "truth", known_secrets=KnownSecrets([WEBHOOK]))
+    try:
+        await source.write("notes/plain.md", b"quotes are priced weekly\n", "Add a note")
+        with pytest.raises(SecretLeakRefused, match="configured_secret at notes/hook.md"):
+            await source.write("notes/hook.md", f"hook: {WEBHOOK}\n".encode(), "Add the hook")
+        with pytest.raises(SecretLeakRefused, match="commit message"):
+            await source.write("notes/other.md", b"x\n", f"Rotate {WEBHOOK}")
+        assert await source.list("notes") == ["notes/plain.md"]
+    finally:
+        await source.aclose()
