@@ -57,8 +57,8 @@ class NexusMetrics:
             ["app", "tool", "outcome"], registry=r,
         )  # fmt: skip
         self.tool_seconds = Histogram(
-            "nexus_tool_call_duration_seconds", "Time to answer an MCP tool call, by app.",
-            ["app"], buckets=LATENCY_BUCKETS, registry=r,
+            "nexus_tool_call_duration_seconds", "Time to answer an MCP tool call: Nexus's own tools or a satellite's.",
+            ["source"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.satellite_calls = Counter(
             "nexus_satellite_calls", "Calls Nexus made to satellite tools (server, planner, fan-out), by outcome.",

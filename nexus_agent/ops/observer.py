@@ -120,7 +120,7 @@ class OpsObserver:
             seconds = watch.elapsed()
             app, tool = self.labels(name, not_found=watch.kind == "not_found")
             self.metrics.tool_calls.labels(app, tool, watch.outcome).inc()
-            self.metrics.tool_seconds.labels(app).observe(seconds)
+            self.metrics.tool_seconds.labels("nexus" if app == NEXUS_APP else "satellite").observe(seconds)
             if watch.outcome == "error":
                 self.metrics.errors.labels(watch.kind, "tool").inc()
             self._log("tool", app, tool, watch, seconds)

@@ -74,8 +74,8 @@ async def test_metrics_count_tool_calls_with_bounded_labels_and_figures_survive_
     assert _value(text, "nexus_tool_calls_total", app="other", tool="unknown", outcome="error") == 1
     assert "made-up" not in text and "no-such-app" not in text  # free text never becomes a label
     assert _value(text, "nexus_errors_total", kind="not_found", source="tool") >= 1
-    assert _value(text, "nexus_tool_call_duration_seconds_count", app="nexus") == 4
-    assert _value(text, "nexus_tool_call_duration_seconds_count", app="other") == 1
+    assert _value(text, "nexus_tool_call_duration_seconds_count", source="nexus") == 4
+    assert _value(text, "nexus_tool_call_duration_seconds_count", source="satellite") == 1
     assert _value(text, "nexus_registrations_total", outcome="registered") == 1
     assert _value(text, "nexus_apps", status="approved") == 1
     families = _families(text)
