@@ -207,7 +207,6 @@ def create_app(
             app.state.services = svc
             await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
             install_log_redaction(svc.known_secrets)  # the exact configured secret values, on every handler
-            await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
             resolver.attach(svc.database)
             if svc.planner is None:
                 attach_planner(svc)
