@@ -366,14 +366,3 @@ def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
     if env.get("NEXUS_BACKUP_KEEP", "").strip():
         values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
     return values
-
-
-def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
-    """NEXUS_BACKUP_DIR (``off`` turns the daily backup off) and NEXUS_BACKUP_KEEP."""
-    where = env.get("NEXUS_BACKUP_DIR", "").strip()
-    values: dict[str, object] = {}
-    if where.lower() not in {"off", "none", "false", "0"}:
-        values["backup_dir"] = Path(where).expanduser() if where else home / "backups"
-    if env.get("NEXUS_BACKUP_KEEP", "").strip():
-        values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
-    return values
