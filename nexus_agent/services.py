@@ -190,7 +190,7 @@ def services_from_database(
         memory=SqliteMemoryStore(database, known_secrets=known),
         registry=SqliteRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
         truth=open_truth_source(settings.truth, known_secrets=known),
-        outbox=Outbox(database),
+        outbox=Outbox(database, known_secrets=known),
     )
     assert services.outbox is not None
     services.known_secrets = known

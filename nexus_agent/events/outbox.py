@@ -41,6 +41,7 @@ from nexus_agent.events.models import (
 from nexus_agent.events.schema import EVENTS_MIGRATIONS
 from nexus_agent.events.store import DeliveryOutcome, OutboxStore
 from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["EVENTS_MIGRATIONS", "DeliveryOutcome", "Outbox", "subscribes"]
 
@@ -68,9 +69,17 @@ class Outbox:
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         max_payload_bytes: int = 256 * 1024,
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
         self._db = database
-        self.store = OutboxStore(database, clock=clock, policy=policy, rng=rng, max_payload_bytes=max_payload_bytes)
+        self.store = OutboxStore(
+            database,
+            clock=clock,
+            policy=policy,
+            rng=rng,
+            max_payload_bytes=max_payload_bytes,
+            known_secrets=known_secrets,  # configured secret values no event may carry
+        )
         self._listeners: list[Callable[[], None]] = []
 
     @property

@@ -31,7 +31,7 @@ from nexus_agent.events.models import (
     RetryPolicy,
 )
 from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound
-from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets, redact
 
 __all__ = ["DeliveryOutcome", "OutboxStore"]
 
@@ -106,12 +106,15 @@ class OutboxStore:
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
         max_payload_bytes: int = 256 * 1024,
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
         self._db = database
         self._clock = clock
         self.policy = policy or RetryPolicy()
         self._rng = rng or random.Random()
         self.max_payload_bytes = max_payload_bytes
+        #: Configured secret values no queued event may carry to a satellite.
+        self.known_secrets = known_secrets
 
     def _prepare(self, raw: EnqueueItem | Mapping[str, Any]) -> tuple[EnqueueItem, str]:
         try:
@@ -119,8 +122,8 @@ class OutboxStore:
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc, "the event to queue") from None
         where = f"event {item.event} for {item.target}"
-        ensure_no_secrets(item.data, f"{where}: data", "queue")
-        ensure_no_secrets(item.url, f"{where}: url", "queue")
+        ensure_no_secrets(item.data, f"{where}: data", "queue", known=self.known_secrets)
+        ensure_no_secrets(item.url, f"{where}: url", "queue", known=self.known_secrets)
         try:
             payload = json.dumps(item.data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:

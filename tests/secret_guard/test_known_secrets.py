@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from nexus_agent.config import Settings, known_secrets
 from nexus_agent.wire.errors import SecretLeakRefused
+from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import (
     KnownSecrets,
     RedactingFilter,
@@ -164,10 +165,28 @@ async def test_truth_commits_refuse_known_values(tmp_path: Path) -> None:
     source = LocalGitTruthSource(tmp_path / "truth", known_secrets=KnownSecrets([WEBHOOK]))
     try:
         await source.write("notes/plain.md", b"quotes are priced weekly\n", "Add a note")
-        with pytest.raises(SecretLeakRefused, match="configured_secret at notes/hook.md"):
+        with pytest.raises(SecretLeakRefused, match=r"configured_secret at notes/hook\.md"):
             await source.write("notes/hook.md", f"hook: {WEBHOOK}\n".encode(), "Add the hook")
         with pytest.raises(SecretLeakRefused, match="commit message"):
             await source.write("notes/other.md", b"x\n", f"Rotate {WEBHOOK}")
         assert await source.list("notes") == ["notes/plain.md"]
     finally:
         await source.aclose()
+
+
+@pytest.mark.anyio
+async def test_memory_registry_and_outbox_of_services_refuse_known_values(tmp_path: Path) -> None:
+    """open_services_sync(known=...) hands the values to every store it builds."""
+    from nexus_agent.services import open_services_sync
+
+    settings = Settings.load({"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal"})
+    with open_services_sync(settings, known=KnownSecrets([WEBHOOK])) as services:
+        with pytest.raises(SecretLeakRefused, match="configured_secret"):
+            await services.memory.add_note({"title": "hook", "text": f"it is {WEBHOOK}"})
+        record = {"slug": "quote-engine", "name": "Quote Engine", "description": f"uses {WEBHOOK}"}
+        with pytest.raises(SecretLeakRefused, match=r"configured_secret at registration of quote-engine\.description"):
+            await services.registry.register(AppRecord.model_validate(record), actor="owner")
+        assert services.outbox is not None
+        with pytest.raises(SecretLeakRefused, match="configured_secret"):
+            await services.outbox.enqueue("note", "quote-engine", "http://127.0.0.1:9/hook", {"said": WEBHOOK})
+        await services.memory.add_note({"title": "hook", "text": "the hook secret was rotated"})  # honest text passes
