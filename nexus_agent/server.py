@@ -36,6 +36,7 @@ from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFoun
 from nexus_agent.wire.secret_guard import ensure_no_secrets
 from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec, check_argument_size
+from tools.scope import ServicesLookup
 
 __all__ = [
     "SERVER_INSTRUCTIONS",
@@ -176,6 +177,14 @@ class NexusMCPServer(MCPServer[Any]):
         except NexusError as exc:
             raise ToolError(exc.user_message()) from exc
 
+    async def _authorize_scope(self, spec: ToolSpec[Any, Any], params: Any, context: Context | None) -> None:
+        """The role policy's argument checks (own app, own plan), refused here so the refusal reads plainly."""
+        principal = self.principal_of(context)
+        try:
+            await self._policy.authorize(principal, spec.name, spec.roles, params, ServicesLookup(self._services))
+        except Forbidden as exc:
+            raise await refused(self._services, principal, spec.name, exc) from exc
+
     async def list_tools(self) -> list[Any]:
         tools = await super().list_tools()
         for tool in tools:
@@ -228,9 +237,10 @@ class NexusMCPServer(MCPServer[Any]):
             )
         await self._authorize(name, spec, context)
         try:
-            spec.parse(arguments, max_bytes=self._services.settings.max_input_bytes)
+            params = spec.parse(arguments, max_bytes=self._services.settings.max_input_bytes)
         except NexusError as exc:
             raise ToolError(exc.user_message()) from exc
+        await self._authorize_scope(spec, params, context)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:

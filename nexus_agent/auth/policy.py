@@ -157,11 +157,11 @@ class RolePolicy:
 # -- scope rules: checks that depend on the arguments (never applied to the owner) ---------------
 def _own_app(principal: Principal, slug: str | None, what: str) -> None:
     if principal.role is _S and (principal.app is None or slug != principal.app):
-        raise _refuse(principal, f"{what} of {slug or 'every app'!s} (it is scoped to {principal.app})")
+        raise _refuse(principal, f"{what} {slug or 'every app'} (it is scoped to {principal.app})")
 
 
 async def _registry_get(policy: RolePolicy, principal: Principal, params: BaseModel, lookup: ScopeLookup) -> BaseModel:
-    _own_app(principal, getattr(params, "slug", None), "read the registry record")
+    _own_app(principal, getattr(params, "slug", None), "read the registry record of")
     return params
 
 
@@ -190,7 +190,7 @@ async def _instruction_list(
     target = getattr(params, "target", None)
     if target is None:
         return params.model_copy(update={"target": principal.app})
-    _own_app(principal, target, "list the instructions")
+    _own_app(principal, target, "list the instructions of")
     return params
 
 
@@ -200,7 +200,7 @@ async def _instruction_get(
     if principal.role is _S:
         target = await lookup.instruction_target(str(params.id))  # type: ignore[attr-defined]
         # An unknown id is refused like another app's: a satellite cannot probe which ids exist.
-        _own_app(principal, target or "another app", "read an instruction")
+        _own_app(principal, target or "another app", "read an instruction for")
     return params
 
 
