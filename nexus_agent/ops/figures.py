@@ -21,6 +21,8 @@ from nexus_agent.wire.errors import InvalidInput
 
 __all__ = ["DayFigures", "SeedFigures", "compute_figures", "daily_series", "parse_since"]
 
+#: Percentiles are exact up to this many calls in the window, from an even sample of this size beyond.
+LATENCY_SAMPLE = 20_000
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 
@@ -93,15 +95,18 @@ def _percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
 
 
-def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, list[float]]:
+def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, int, list[float]]:
+    """(calls, errors, sorted latencies in ms): every call up to LATENCY_SAMPLE, an even sample beyond."""
+    where = "FROM ops_calls WHERE kind = 'tool' AND at >= ? AND at < ?"
     try:
-        rows = conn.execute(
-            "SELECT seconds, outcome FROM ops_calls WHERE kind = 'tool' AND at >= ? AND at < ? ORDER BY seconds",
-            [since, until],
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return 0, []
-    return sum(1 for _, outcome in rows if outcome == "error"), [s * 1000 for s, _ in rows]
+        calls, errors = conn.execute(
+            f"SELECT count(*), coalesce(sum(outcome = 'error'), 0) {where}", [since, until]
+        ).fetchone()
+        step = max(1, calls // LATENCY_SAMPLE)
+        rows = conn.execute(f"SELECT seconds {where} AND id % ? = 0", [since, until, step]).fetchall()
+    except sqlite3.OperationalError:  # a database without the call log yet
+        return 0, 0, []
+    return int(calls), int(errors), sorted(s * 1000 for (s,) in rows)
 
 
 def compute_figures(conn: sqlite3.Connection, since: float, until: float | None = None) -> SeedFigures:
@@ -115,7 +120,7 @@ def compute_figures(conn: sqlite3.Connection, since: float, until: float | None 
     finished_sql = "SELECT count(*) FROM instruction_history WHERE to_status IN ({}) AND at >= ? AND at < ?"
     finished = _scalar(conn, finished_sql.format("'completed', 'failed', 'expired'"), [lo, hi])
     completed = _scalar(conn, finished_sql.format("'completed'"), [lo, hi])
-    errors, latencies = _calls(conn, since, until)
+    calls, errors, latencies = _calls(conn, since, until)
     days = max((until - since) / 86_400, 1 / 24)
     return SeedFigures(
         since=datetime.fromtimestamp(since, UTC),
@@ -125,29 +130,38 @@ def compute_figures(conn: sqlite3.Connection, since: float, until: float | None 
         instructions_finished=finished,
         instructions_completed=completed,
         instruction_completion_rate=completed / finished if finished else None,
-        tool_calls=len(latencies),
+        tool_calls=calls,
         tool_errors=errors,
-        error_rate=errors / len(latencies) if latencies else None,
+        error_rate=errors / calls if calls else None,
         response_ms_p50=_percentile(latencies, 0.5),
         response_ms_p95=_percentile(latencies, 0.95),
     )
 
 
-def daily_series(conn: sqlite3.Connection, days: int = 7, now: float | None = None) -> list[DayFigures]:
-    """One entry per UTC day, oldest first, the last one being today so far."""
+def daily_series(
+    conn: sqlite3.Connection, days: int = 7, now: float | None = None, cache: dict[float, DayFigures] | None = None
+) -> list[DayFigures]:
+    """One entry per UTC day, oldest first, the last one being today so far.
+
+    ``cache`` keeps the figures of days that are over (they cannot change) between calls.
+    """
     now = time.time() if now is None else now
     today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     series = []
     for back in range(days - 1, -1, -1):
         start = today - back * 86_400
+        if cache is not None and start in cache:
+            series.append(cache[start])
+            continue
         f = compute_figures(conn, start, min(start + 86_400, now))
-        series.append(
-            DayFigures(
-                day=datetime.fromtimestamp(start, UTC).strftime("%m-%d"),
-                registrations=f.registrations,
-                completion_rate=f.instruction_completion_rate,
-                error_rate=f.error_rate,
-                response_ms_p50=f.response_ms_p50,
-            )
+        day = DayFigures(
+            day=datetime.fromtimestamp(start, UTC).strftime("%m-%d"),
+            registrations=f.registrations,
+            completion_rate=f.instruction_completion_rate,
+            error_rate=f.error_rate,
+            response_ms_p50=f.response_ms_p50,
         )
+        if cache is not None and back > 0:
+            cache[start] = day
+        series.append(day)
     return series

@@ -52,3 +52,10 @@ def _backups(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX ops_backups_by_time ON ops_backups (finished_at)")
+
+
+@OPS_MIGRATIONS(name="0003_call_log_covering_index")
+def _covering_index(db: sqlite_utils.Database) -> None:
+    # Figures over a day of calls read only this index (counts, errors, a latency sample): no table lookups.
+    db.execute("CREATE INDEX ops_calls_covering ON ops_calls (kind, at, seconds, outcome)")
+    db.execute("DROP INDEX ops_calls_by_time")

@@ -60,6 +60,7 @@ class StatusPage:
     def __init__(self, *, clock: Any = time.time) -> None:
         self._clock = clock
         self._page = _TEMPLATES.get_template("status.html")
+        self._past_days: dict[float, DayFigures] = {}  # figures of days that are over do not change
 
     def login(self, error: str = "") -> str:
         return _TEMPLATES.get_template("login.html").render(error=error)
@@ -92,7 +93,7 @@ class StatusPage:
         with services.database.read() as db:
             conn = db.conn
             figures = compute_figures(conn, now - DAY, now)
-            series = daily_series(conn, 7, now)
+            series = daily_series(conn, 7, now, cache=self._past_days)
             rows = conn.execute("SELECT status, count(*) FROM instructions GROUP BY status").fetchall()
         return _Data(figures, series, [(str(s), int(n)) for s, n in rows], last_backup(services.database))
 
