@@ -229,6 +229,30 @@ def create_app(
                 mcp_endpoint.app = None
                 tg.cancel_scope.cancel()
 
+    inbox = _LateInbox()
+    app_events = LateAppInbox()  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
+    github_secret = settings.github_webhook_secret
+    github = github_webhook_route(
+        lambda: github_secret.get_secret_value() if github_secret else None,
+        inbox.on_event,
+        lambda: inbox.database(),
+    )
+    return Starlette(
+        routes=[
+            _health_route(resolver),
+            token_exchange_route(resolver),
+            github,
+            app_events.route(),
+            *ops.routes,
+            Mount("/", app=mcp_endpoint),
+        ],
+        lifespan=lifespan,
+        exception_handlers={NexusError: _nexus_error},
+        middleware=_middleware(settings, resolver, ops, allowed_hosts),
+    )
+
+
+def _health_route(resolver: CredentialResolver) -> Route:
     async def health(request: Request) -> JSONResponse:
         """Bare liveness without a credential (load balancers); the details only with a valid one."""
         svc: NexusServices = request.app.state.services
@@ -244,56 +268,29 @@ def create_app(
         body = _without_paths(json.loads(report.model_dump_json()))
         return JSONResponse(body, status_code=200 if report.status != "down" else 503)
 
-    async def not_found(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(
-            {
-                "error": {
-                    "code": "not_found",
-                    "message": f"no route {request.url.path}",
-                    "hint": "Use /mcp or /api/health.",
-                }
-            },
-            status_code=404,
-        )
+    return Route(HEALTH_PATH, health, methods=["GET"])
 
-    async def nexus_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, NexusError)
-        return error_response(exc)
 
-    inbox = _LateInbox()
-    app_events = LateAppInbox()  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
-    github_secret = settings.github_webhook_secret
-    github = github_webhook_route(
-        lambda: github_secret.get_secret_value() if github_secret else None,
-        inbox.on_event,
-        lambda: inbox.database(),
-    )
-    return Starlette(
-        routes=[
-            Route(HEALTH_PATH, health, methods=["GET"]),
-            token_exchange_route(resolver),
-            github,
-            app_events.route(),
-            *ops.routes,
-            Mount("/", app=mcp_endpoint),
-        ],
-        lifespan=lifespan,
-        exception_handlers={NexusError: nexus_error},
-        middleware=[
-            # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
-            Middleware(
-                SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]
-            ),
-            Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
-            Middleware(RequestTimer, ops=ops),
-            Middleware(
-                BearerTokenGate,
-                resolver=resolver,
-                # /api/health answers liveness to anyone and checks a credential itself for the details.
-                open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH}),
-            ),
-        ],
-    )
+async def _nexus_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NexusError)
+    return error_response(exc)
+
+
+def _middleware(
+    settings: Settings, resolver: CredentialResolver, ops: OpsWeb, allowed_hosts: list[str] | None
+) -> list[Middleware]:
+    return [
+        # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
+        Middleware(SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]),
+        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
+        Middleware(RequestTimer, ops=ops),
+        Middleware(
+            BearerTokenGate,
+            resolver=resolver,
+            # /api/health answers liveness to anyone and checks a credential itself for the details.
+            open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH}),
+        ),
+    ]
 
 
 _PATH = re.compile(r"(?<![\w.:/])(?:~|[A-Za-z]:)?(?:/[\w.@+-]+){2,}/?")
