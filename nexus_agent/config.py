@@ -142,41 +142,12 @@ class Settings(BaseModel):
         home = Path(str(overrides.pop("home", None) or env.get("NEXUS_HOME") or "~/.nexus")).expanduser()
         db_path = Path(str(overrides.pop("db_path", None) or env.get("NEXUS_DB") or home / "nexus.db")).expanduser()
         truth_path = Path(str(overrides.pop("truth_path", None) or env.get("NEXUS_TRUTH_PATH") or home / "truth"))
-        tokens = [t.strip() for t in env.get("NEXUS_TOKENS", "").split(",") if t.strip()]
-        token_file = overrides.pop("token_file", None) or env.get("NEXUS_TOKEN_FILE")
-        if token_file:
-            path = Path(str(token_file)).expanduser()
-            try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read the token file {path}: {exc.strerror or exc}",
-                    hint="Point NEXUS_TOKEN_FILE at a readable file with one token per line.",
-                ) from exc
-            tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-        labels: dict[str, str] = {}
-        grants: dict[str, TokenGrant] = {}
-        plain: list[str] = []
-        for index, entry in enumerate(tokens, start=1):
-            token, grant = parse_token_entry(entry, index)
-            plain.append(token)
-            labels[token_label_key(token)] = grant.name
-            grants[token_label_key(token)] = grant
-        tokens = plain
-        for token in tokens:
-            if len(token) < 16:
-                raise ConfigError(
-                    "a configured bearer token is shorter than 16 characters",
-                    hint="Use long random tokens, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
-                )
         values: dict[str, object] = {
             "home": home,
             "db_path": db_path,
             "truth_path": truth_path,
             "truth": TruthSettings.load(env, truth_path=truth_path),
-            "tokens": tuple(SecretStr(t) for t in tokens),
-            "token_names": labels,
-            "token_grants": grants,
+            **_token_values(env, overrides.pop("token_file", None) or env.get("NEXUS_TOKEN_FILE")),
         }
         if "NEXUS_DB_SYNC" in env:
             values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
@@ -292,6 +263,35 @@ def parse_token_entry(entry: str, index: int) -> tuple[str, TokenGrant]:
     if sep and _CALLER_NAME.match(left) and len(rest) >= 16:
         return rest, TokenGrant(name=left)  # "agent-name=token": an owner token recorded as agent-name
     return entry, TokenGrant(name=f"http-client-{index}")
+
+
+def _token_values(env: Mapping[str, str], token_file: object) -> dict[str, object]:
+    """``tokens``, ``token_names`` and ``token_grants`` from NEXUS_TOKENS and the token file."""
+    tokens = [t.strip() for t in env.get("NEXUS_TOKENS", "").split(",") if t.strip()]
+    if token_file:
+        path = Path(str(token_file)).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the token file {path}: {exc.strerror or exc}",
+                hint="Point NEXUS_TOKEN_FILE at a readable file with one token per line.",
+            ) from exc
+        tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    labels: dict[str, str] = {}
+    grants: dict[str, TokenGrant] = {}
+    plain: list[str] = []
+    for index, entry in enumerate(tokens, start=1):
+        token, grant = parse_token_entry(entry, index)
+        if len(token) < 16:
+            raise ConfigError(
+                "a configured bearer token is shorter than 16 characters",
+                hint="Use long random tokens, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+            )
+        plain.append(token)
+        labels[token_label_key(token)] = grant.name
+        grants[token_label_key(token)] = grant
+    return {"tokens": tuple(SecretStr(t) for t in plain), "token_names": labels, "token_grants": grants}
 
 
 def _jwt_values(env: Mapping[str, str]) -> dict[str, object]:
