@@ -29,7 +29,7 @@ def default_secret_env(slug: str) -> str:
 class WebhookSecrets:
     """A :data:`~nexus_agent.events.dispatcher.SecretResolver`: ``secrets("quote-engine") -> str``.
 
-    ``WebhookSecrets(os.environ, await registry.all())``; call :meth:`update` when the registry changes.
+    ``WebhookSecrets(satellite_secrets, await registry.all())``; call :meth:`update` when the registry changes.
     Raises :class:`ConfigError` naming the variable when the secret is missing, unreadable or too short.
     """
 

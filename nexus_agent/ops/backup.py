@@ -10,7 +10,6 @@ layout and :mod:`nexus_agent.ops.restore` for verify and restore.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -27,6 +26,7 @@ from nexus_agent import __version__
 from nexus_agent.config import Settings
 from nexus_agent.ops.archive import pack, sha256_file
 from nexus_agent.ops.secrets_box import SecretsKey, encrypt
+from nexus_agent.truth.local_git import git_search_path
 from nexus_agent.wire.errors import InvalidInput, NexusError, StorageError
 
 __all__ = [
@@ -69,7 +69,7 @@ class BackupResult(BaseModel):
 
 def git(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run git with a fixed argument list (never a shell), no prompts, no user config."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_TERMINAL_PROMPT": "0", "HOME": tempfile.gettempdir()}
+    env = {"PATH": git_search_path(), "GIT_TERMINAL_PROMPT": "0", "HOME": tempfile.gettempdir()}
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False

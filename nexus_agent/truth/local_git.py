@@ -35,11 +35,17 @@ from nexus_agent.wire.errors import ConfigError, Conflict, InvalidInput, NotFoun
 from nexus_agent.wire.models import utcnow
 from nexus_agent.wire.secret_guard import KnownSecrets
 
-__all__ = ["LocalGitTruthSource"]
+__all__ = ["LocalGitTruthSource", "git_search_path"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 _FORMAT = "--format=%H%x1f%an%x1f%ae%x1f%cI%x1f%B%x1e"
+
+
+def git_search_path(git: str = "git") -> str:
+    """``PATH`` for a git child process: git's own folder, then the system default; nothing else of ours."""
+    found = shutil.which(git)
+    return os.pathsep.join(p for p in (os.path.dirname(found or ""), os.defpath) if p)
 
 
 def _parse_log(out: bytes) -> list[Commit]:
@@ -94,9 +100,8 @@ class LocalGitTruthSource(LocalIssueStore):
 
     # -- running git -------------------------------------------------------------------
     def _git(self, *args: str, input: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        found = shutil.which(self._git_binary)
         env = {
-            "PATH": os.pathsep.join(p for p in (os.path.dirname(found or ""), os.defpath) if p),
+            "PATH": git_search_path(self._git_binary),
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_TERMINAL_PROMPT": "0",

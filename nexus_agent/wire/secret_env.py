@@ -81,7 +81,7 @@ def check_secret_env(record: AppRecord, allow: Collection[str] = (), others: Ite
 class SatelliteSecrets(Mapping[str, str]):
     """The only variables satellites' tokens and webhook secrets are read from.
 
-    ``SatelliteSecrets.from_env(os.environ, allow=settings.secret_env_allow)`` keeps
+    ``SatelliteSecrets.from_env(env, allow=settings.secret_env_allow)`` (the CLI passes its environment) keeps
     ``SATELLITE_*`` and the allow-listed names (with their ``_FILE`` variants) and nothing else.
     Its ``repr`` shows names, never values.
     """
