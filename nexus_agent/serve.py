@@ -25,7 +25,13 @@ log = logging.getLogger("nexus.serve")
 
 async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout (desktop clients). Logs go to stderr only."""
-    async with open_services(settings, secrets=secrets, monitor=True) as services, anyio.create_task_group() as tg:
+    from nexus_agent.ops.measure import measuring  # the call log: `nexus metrics` counts stdio calls too
+
+    async with (
+        open_services(settings, secrets=secrets, monitor=True) as services,
+        measuring(services),
+        anyio.create_task_group() as tg,
+    ):
         attach_planner(services)
         server = build_mcp_server(services)
         tg.start_soon(relay_satellite_tool_changes, server, services)

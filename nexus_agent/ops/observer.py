@@ -15,13 +15,15 @@ import contextlib
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from nexus_agent.ops.calllog import CallLog
-from nexus_agent.ops.metrics import NexusMetrics
 from nexus_agent.wire.errors import NexusError
+
+if TYPE_CHECKING:  # prometheus_client loads only where metrics are served (stdio logs calls without it)
+    from nexus_agent.ops.metrics import NexusMetrics
 
 __all__ = ["MAX_TOOL_LABELS", "CallWatch", "OpsObserver", "TimedProvider", "error_kind"]
 
@@ -68,7 +70,7 @@ class CallWatch:
 class OpsObserver:
     def __init__(
         self,
-        metrics: NexusMetrics,
+        metrics: NexusMetrics | None,
         calllog: CallLog | None,
         *,
         nexus_tools: Iterable[str],
@@ -119,34 +121,39 @@ class OpsObserver:
         finally:
             seconds = watch.elapsed()
             app, tool = self.labels(name, not_found=watch.kind == "not_found")
-            self.metrics.tool_calls.labels(app, tool, watch.outcome).inc()
-            self.metrics.tool_seconds.labels("nexus" if app == NEXUS_APP else "satellite").observe(seconds)
-            if watch.outcome == "error":
-                self.metrics.errors.labels(watch.kind, "tool").inc()
+            if (m := self.metrics) is not None:
+                m.tool_calls.labels(app, tool, watch.outcome).inc()
+                m.tool_seconds.labels("nexus" if app == NEXUS_APP else "satellite").observe(seconds)
+                if watch.outcome == "error":
+                    m.errors.labels(watch.kind, "tool").inc()
             self._log("tool", app, tool, watch, seconds)
 
     def satellite_call(self, slug: str, tool: str, outcome: str, kind: str, seconds: float) -> None:
         """The satellite pool's hook (one call, retries included)."""
         app, tool_label = self.labels(f"{slug}{_SEPARATOR}{tool}", not_found=kind == "not_found")
-        self.metrics.satellite_calls.labels(app, outcome).inc()
-        self.metrics.satellite_seconds.labels(app).observe(seconds)
-        if outcome == "error":
-            self.metrics.errors.labels(kind or "internal", "satellite").inc()
+        if (m := self.metrics) is not None:
+            m.satellite_calls.labels(app, outcome).inc()
+            m.satellite_seconds.labels(app).observe(seconds)
+            if outcome == "error":
+                m.errors.labels(kind or "internal", "satellite").inc()
         if self.calllog is not None:
             self.calllog.record("satellite", app, tool_label, outcome, seconds, kind)
 
     def planner_step(self, name: str, ok: bool, seconds: float) -> None:
         source = "nexus" if name in self._nexus_tools else "satellite"
         outcome = "ok" if ok else "error"
-        self.metrics.planner_steps.labels(source, outcome).inc()
-        self.metrics.planner_seconds.labels(source).observe(seconds)
-        if not ok:
-            self.metrics.errors.labels("step_failed", "planner").inc()
+        if (m := self.metrics) is not None:
+            m.planner_steps.labels(source, outcome).inc()
+            m.planner_seconds.labels(source).observe(seconds)
+            if not ok:
+                m.errors.labels("step_failed", "planner").inc()
         if self.calllog is not None:
             app, tool = self.labels(name)
             self.calllog.record("planner", app, tool, outcome, seconds, "" if ok else "step_failed")
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if self.metrics is None:
+            return
         status_class = f"{status // 100}xx" if 100 <= status < 600 else "other"
         method = method if method in {"GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS"} else "other"
         self.metrics.http_seconds.labels(route, method, status_class).observe(seconds)
@@ -158,7 +165,7 @@ class OpsObserver:
             return
         before = self.calllog.dropped
         self.calllog.record(kind, app, tool, watch.outcome, seconds, watch.kind)
-        if self.calllog.dropped > before:
+        if self.calllog.dropped > before and self.metrics is not None:
             self.metrics.dropped_calls.inc()
 
     def timed_provider(self, provider: Any) -> TimedProvider:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import anyio
 from starlette.requests import Request
@@ -27,14 +28,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nexus_agent.auth import Role
 from nexus_agent.config import Settings
-from nexus_agent.ops.calllog import CallLog
-from nexus_agent.ops.metrics import CONTENT_TYPE, DatabaseCollector, NexusMetrics, PoolSnapshot
-from nexus_agent.ops.observer import OpsObserver
-from nexus_agent.ops.scheduler import BackupScheduler
-from nexus_agent.ops.status_page import StatusPage
 from nexus_agent.ops.web_auth import COOKIE, SESSION_S, Resolver, WebAuth
 from nexus_agent.services import NexusServices
-from tools import NEXUS_TOOLS
+
+if TYPE_CHECKING:  # the heavy parts (prometheus_client, jinja2) load when the HTTP app is built, not on import:
+    # `nexus serve` over stdio imports this module too, and its cold start must not pay for them.
+    from nexus_agent.ops.metrics import DatabaseCollector, PoolSnapshot
+    from nexus_agent.ops.observer import OpsObserver
 
 __all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer"]
 
@@ -46,12 +46,16 @@ ROLES: dict[str, frozenset[Role]] = {
     "/status": frozenset({Role.OWNER, Role.MONITOR}),  # the monitor reads it; nothing on it changes anything
 }
 #: Route labels of ``nexus_http_request_duration_seconds``; any other path is ``other``.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the Prometheus text format
 KNOWN_ROUTES = frozenset({"/mcp", "/api/health", "/metrics", "/status", "/login", "/logout", "/api/webhooks/github"})
 
 
 class OpsWeb:
     def __init__(self, settings: Settings, *, resolve: Resolver | None = None, backup_first_delay: float = 300.0):
         self.settings = settings
+        from nexus_agent.ops.metrics import NexusMetrics
+        from nexus_agent.ops.status_page import StatusPage
+
         self.auth = WebAuth(settings, resolve)
         self.page = StatusPage()
         self.metrics = NexusMetrics()
@@ -71,40 +75,29 @@ class OpsWeb:
     # -- lifespan --------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def running(self, services: NexusServices) -> AsyncIterator[None]:
-        calllog = CallLog(services.database)
-        pool = services.pool
-        self.observer = OpsObserver(
-            self.metrics,
-            calllog,
-            nexus_tools=[spec.name for spec in NEXUS_TOOLS],
-            known_apps=lambda: frozenset(pool.records) if pool is not None else frozenset(),
-        )
-        self._collector = DatabaseCollector(services.database)
-        self.metrics.registry.register(self._collector)
-        services.observer = self.observer
-        if pool is not None:
-            pool.observer = self.observer.satellite_call
-        self._services = services
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(calllog.run)
-            if self.settings.backup_dir is not None:
-                scheduler = BackupScheduler(
-                    self.settings,
-                    services.database,
-                    folder=self.settings.backup_dir,
-                    keep=self.settings.backup_keep,
-                    first_delay=self._backup_first_delay,
-                )
-                tg.start_soon(scheduler.run)
-            try:
+        from nexus_agent.ops.measure import measuring
+        from nexus_agent.ops.metrics import DatabaseCollector
+        from nexus_agent.ops.scheduler import BackupScheduler
+
+        collector = DatabaseCollector(services.database)
+        self.metrics.registry.register(collector)
+        try:
+            async with measuring(services, self.metrics) as observer, anyio.create_task_group() as tg:
+                self.observer, self._collector, self._services = observer, collector, services
+                if self.settings.backup_dir is not None:
+                    scheduler = BackupScheduler(
+                        self.settings,
+                        services.database,
+                        folder=self.settings.backup_dir,
+                        keep=self.settings.backup_keep,
+                        first_delay=self._backup_first_delay,
+                    )
+                    tg.start_soon(scheduler.run)
                 yield
-            finally:
                 tg.cancel_scope.cancel()
-                services.observer = None
-                if pool is not None:
-                    pool.observer = None
-                self.metrics.registry.unregister(self._collector)
-                self._services = None
+        finally:
+            self.observer = self._collector = self._services = None
+            self.metrics.registry.unregister(collector)
 
     # -- routes ----------------------------------------------------------------------------------
     async def metrics_endpoint(self, request: Request) -> Response:
@@ -116,7 +109,7 @@ class OpsWeb:
         async with self._scrape_lock:
             self._collector.snapshot = _snapshot(self._services)
             body = await anyio.to_thread.run_sync(self.metrics.render)
-        return Response(body, media_type=CONTENT_TYPE)
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     async def status_endpoint(self, request: Request) -> Response:
         principal = await self.auth.principal(request)
@@ -174,6 +167,8 @@ def _denied(authenticated: bool, path: str) -> Response:
 
 
 def _snapshot(services: NexusServices) -> PoolSnapshot:
+    from nexus_agent.ops.metrics import PoolSnapshot
+
     snapshot = PoolSnapshot()
     pool = services.pool
     if pool is None:
