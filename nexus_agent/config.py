@@ -48,9 +48,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from nexus_agent.truth.settings import TruthSettings
 from nexus_agent.wire.errors import ConfigError
-from nexus_agent.wire.known_secrets import KnownSecrets
+from nexus_agent.wire.known_secrets import KnownSecrets, is_secret_variable
 from nexus_agent.wire.models import is_slug
-from nexus_agent.wire.secret_guard import is_secret_name
 
 __all__ = [
     "ROLE_NAMES",
@@ -338,23 +337,27 @@ def known_secrets(settings: Settings, env: Mapping[str, str] | None = None) -> K
 
     From ``settings``: bearer tokens, the JWT key, the GitHub token or App key, the GitHub webhook
     secret, the Anthropic key (every ``SecretStr`` it holds). From ``env``, the mapping satellite
-    tokens and webhook secrets are resolved from: ``SATELLITE_*`` variables, variables named like a
-    secret (``QUOTE_ENGINE_TOKEN``), those on ``NEXUS_SECRET_ENV_ALLOW``, and the files their
-    ``*_FILE`` companions name. Built once at start-up by the edge and passed down.
+    tokens and webhook secrets are resolved from: variables named like a secret
+    (``SATELLITE_QUOTE_ENGINE_TOKEN``, ``..._WEBHOOK_SECRET``), those on ``NEXUS_SECRET_ENV_ALLOW``,
+    and the files their ``*_FILE`` companions name. Built once at start-up by the edge and passed down.
     """
     env = env or {}
     allowed = set(settings.secret_env_allow)
-    names = [*allowed, *(n for n in env if n.startswith("SATELLITE_"))]
-    known = KnownSecrets.from_config(settings, env=env, names=names)
+    known = KnownSecrets.from_config(settings, env=env, names=allowed)
     from_files: list[str] = []
     for name, path in env.items():
         stem = name.removesuffix("_FILE")
-        if stem != name and path.strip() and (stem in allowed or stem.startswith("SATELLITE_") or is_secret_name(stem)):
-            try:
-                from_files.append(Path(path.strip()).expanduser().read_text(encoding="utf-8").strip())
-            except (OSError, UnicodeDecodeError):
-                continue  # the consumer of that file reports it; the guard just cannot know this value
+        if stem == name or not path.strip() or not (stem in allowed or is_secret_variable(stem)):
+            continue
+        try:
+            with Path(path.strip()).expanduser().open("rb") as file:
+                from_files.append(file.read(_SECRET_FILE_MAX).decode("utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            continue  # the consumer of that file reports it; the guard just cannot know this value
     return known.merged(from_files) if from_files else known
+
+
+_SECRET_FILE_MAX = 64 * 1024  # a key or token file; anything longer is not one
 
 
 def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:

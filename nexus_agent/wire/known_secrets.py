@@ -26,10 +26,22 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 
 from nexus_agent.wire._secret_text import is_secret_name
 
-__all__ = ["MIN_KNOWN_SECRET_LENGTH", "KnownSecrets"]
+__all__ = ["MIN_KNOWN_SECRET_LENGTH", "KnownSecrets", "is_secret_variable"]
 
 #: Shorter configured values are not treated as secrets (they would match ordinary words).
 MIN_KNOWN_SECRET_LENGTH = 8
+
+
+_SECRET_WORDS = frozenset({"KEY", "AUTH", "PASS", "PWD"})
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret.
+
+    ``QUOTE_ENGINE_TOKEN``, ``SATELLITE_X_WEBHOOK_SECRET``, ``ANTHROPIC_API_KEY``, ``SATELLITE_X_KEY``: yes.
+    ``SATELLITE_X_URL``, ``NEXUS_TOKEN_FILE``, ``MONKEY``: no (a URL or a path is configuration, not a secret).
+    """
+    return is_secret_name(name) or ("_" in name and name.upper().rsplit("_", 1)[-1] in _SECRET_WORDS)
 
 
 def _plain(value: object) -> str | None:
@@ -87,13 +99,14 @@ class KnownSecrets:
 
         From ``env`` (the mapping satellite tokens and webhook secrets are resolved
         from) it takes every variable whose name says it holds a secret
-        (``QUOTE_ENGINE_TOKEN``, ``SATELLITE_X_WEBHOOK_SECRET``, ``ANTHROPIC_API_KEY``),
-        every ``SATELLITE_*`` variable, and the variables listed in ``names``.
+        (:func:`is_secret_variable`: ``SATELLITE_X_TOKEN``, ``SATELLITE_X_WEBHOOK_SECRET``,
+        ``ANTHROPIC_API_KEY``) and the variables listed in ``names`` (an owner's allow-list).
+        Other variables, ``SATELLITE_X_URL`` say, are configuration and would only cause false alarms.
         """
         values = [v for config in configs for v in _secret_fields(config)]
         wanted = set(names)
         for name, value in (env or {}).items():
-            if name in wanted or name.startswith("SATELLITE_") or is_secret_name(name):
+            if name in wanted or is_secret_variable(name):
                 values.append(value.strip())
         return cls(values)
 

@@ -95,6 +95,7 @@ def test_from_settings_and_environment(tmp_path: Path) -> None:
         "SATELLITE_QUOTE_ENGINE_WEBHOOK_SECRET_FILE": str(secret_file),
         "STOCK_LEDGER_WEBHOOK_SECRET": SAT_HOOK,
         "HOME": "/home/someone-long",
+        "SATELLITE_QUOTE_ENGINE_URL": "http://127.0.0.1:8001/mcp",  # configuration, not a secret
         "PATH": "/usr/local/bin:/usr/bin",
         "NEXUS_TOKEN_FILE": str(tmp_path / "tokens"),
     }
@@ -102,7 +103,8 @@ def test_from_settings_and_environment(tmp_path: Path) -> None:
     for value in (OWNER_TOKEN, WEBHOOK, JWT_KEY, "anthropic-key-for-tests-0001", ALLOWED, SAT_TOKEN, SAT_HOOK):
         assert value in known, value
     assert FILE_SECRET in known
-    for ordinary in ("/home/someone-long", "/usr/local/bin:/usr/bin", str(tmp_path / "tokens"), str(tmp_path)):
+    ordinary_values = ("/home/someone-long", "/usr/local/bin:/usr/bin", str(tmp_path / "tokens"), str(tmp_path))
+    for ordinary in (*ordinary_values, "http://127.0.0.1:8001/mcp"):
         assert ordinary not in known
 
 
