@@ -130,12 +130,12 @@ class OutboundPolicy:
             return "link-local"
         if ip.is_multicast:
             return "multicast"
-        if ip.is_reserved or (isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address(0xFFFFFFFF)):
-            return "reserved"
         if isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK:
             return "unspecified"
-        if ip.is_loopback:
+        if ip.is_loopback:  # before 'reserved': Python counts ::1 in the reserved ::/8
             return None if self.allow_loopback else "loopback"
+        if ip.is_reserved or (isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address(0xFFFFFFFF)):
+            return "reserved"
         if not ip.is_global:
             return None if self.allow_private else "private"
         return None

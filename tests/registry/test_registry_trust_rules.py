@@ -1,0 +1,111 @@
+"""What a registration may store: allowed URLs, the app's own secret variables, commands only from the owner."""
+
+from __future__ import annotations
+
+import pytest
+
+from nexus_agent.outbound import OutboundPolicy
+from nexus_agent.registry import SqliteRegistry
+from nexus_agent.registry_policy import EndpointPolicy
+from nexus_agent.wire.errors import Forbidden
+from nexus_agent.wire.models import AppRecord, AppStatus
+from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, check_secret_env
+
+pytestmark = pytest.mark.anyio
+
+COMMAND = ["/usr/bin/mcp-server-stock", "--read-only"]
+
+
+def stdio(slug: str = "stock", command: list[str] | None = None) -> AppRecord:
+    return AppRecord(slug=slug, name="Stock", status=AppStatus.active, endpoints={"mcp_command": command or COMMAND})
+
+
+async def test_a_command_from_anyone_but_the_local_owner_is_refused(registry: SqliteRegistry) -> None:
+    with pytest.raises(Forbidden) as refused:
+        await registry.register(stdio(), "satellite-token")
+    assert "mcp_command" in refused.value.message and refused.value.details["rule"] == "command-owner-local"
+    assert await registry.trusted_commands() == {}
+
+
+async def test_the_owners_command_is_recorded_with_who_set_it_and_shown(registry: SqliteRegistry) -> None:
+    result = await registry.register(stdio(), "owner", may_set_command=True)
+    assert any("runs the command `/usr/bin/mcp-server-stock --read-only`" in n for n in result.notes)
+    assert await registry.trusted_commands() == {"stock": COMMAND}
+    # Data re-registering the same record is fine; changing the command is not.
+    again = await registry.register(stdio(), "truth-sync")
+    assert again.action == "unchanged"
+    with pytest.raises(Forbidden):
+        await registry.register(stdio(command=["/bin/sh", "-c", "id"]), "truth-sync")
+    assert await registry.trusted_commands() == {"stock": COMMAND}
+
+
+async def test_dropping_the_command_drops_its_provenance(registry: SqliteRegistry) -> None:
+    await registry.register(stdio(), "owner", may_set_command=True)
+    record = AppRecord(slug="stock", name="Stock", endpoints={"mcp_url": "https://stock.example.com/mcp"})
+    await registry.register(record, "satellite-token")
+    assert await registry.trusted_commands() == {}
+
+
+async def test_every_endpoint_url_passes_the_outbound_policy(registry: SqliteRegistry) -> None:
+    for field in ("mcp_url", "health_url", "webhook_url", "message_handler_url"):
+        record = AppRecord(slug="meta", name="Meta", endpoints={field: "http://169.254.169.254/"})
+        with pytest.raises(Forbidden, match=f"endpoints.{field} of 'meta'"):
+            await registry.register(record, "owner", may_set_command=True)
+
+
+async def test_private_addresses_follow_the_owners_setting(database) -> None:
+    record = AppRecord(slug="lan", name="LAN", endpoints={"mcp_url": "http://10.1.2.3:8800/mcp"})
+    with pytest.raises(Forbidden, match="private addresses"):
+        await SqliteRegistry(database).register(record, "owner")
+    allowing = SqliteRegistry(database, policy=EndpointPolicy(OutboundPolicy(allow_private=True)))
+    assert (await allowing.register(record, "owner")).action == "created"
+
+
+@pytest.mark.parametrize(
+    ("slug", "name", "ok"),
+    [
+        ("quote-engine", "SATELLITE_QUOTE_ENGINE_TOKEN", True),
+        ("quote-engine", "SATELLITE_QUOTE_ENGINE_ANY_NAME", True),
+        ("quote-engine", "NEXUS_GITHUB_WEBHOOK_SECRET", False),
+        ("quote-engine", "ANTHROPIC_API_KEY", False),
+        ("quote-engine", "SATELLITE_STOCK_TOKEN", False),  # another app's
+        ("quote-engine", "SATELLITE_QUOTE_ENGINE_", False),
+        ("quote", "SATELLITE_QUOTE_ENGINE_TOKEN", False),  # under the longer prefix of the registered quote-engine
+        ("quote", "SATELLITE_QUOTE_TOKEN", True),
+    ],
+)
+def test_an_app_may_name_only_its_own_variables(slug: str, name: str, ok: bool) -> None:
+    others = [AppRecord(slug="quote-engine", name="QE"), AppRecord(slug="stock", name="Stock")]
+    record = AppRecord(slug=slug, name=slug, endpoints={"token_env": name})
+    if ok:
+        check_secret_env(record, others=others)
+    else:
+        with pytest.raises(Forbidden) as refused:
+            check_secret_env(record, others=others)
+        assert name in refused.value.message and app_env_prefix(slug) in (refused.value.hint or "")
+
+
+async def test_the_registry_refuses_a_foreign_variable_and_the_allow_list_admits_one(database) -> None:
+    record = AppRecord(slug="quote-engine", name="QE", endpoints={"webhook_secret_env": "SHARED_PARTNER_SECRET"})
+    with pytest.raises(Forbidden, match="SHARED_PARTNER_SECRET"):
+        await SqliteRegistry(database).register(record, "owner")
+    allowing = SqliteRegistry(database, policy=EndpointPolicy(secret_env_allow=frozenset({"SHARED_PARTNER_SECRET"})))
+    assert (await allowing.register(record, "owner")).action == "created"
+
+
+def test_satellite_secrets_hold_only_satellite_and_allow_listed_variables() -> None:
+    env = {
+        "SATELLITE_QUOTE_ENGINE_TOKEN": "t" * 20,
+        "NEXUS_GITHUB_WEBHOOK_SECRET": "g" * 20,
+        "ANTHROPIC_API_KEY": "a" * 20,
+        "SHARED": "s" * 20,
+        "SHARED_FILE": "/run/secrets/shared",
+        "PATH": "/usr/bin",
+    }
+    secrets = SatelliteSecrets.from_env(env, allow=["SHARED"])
+    assert set(secrets) == {"SATELLITE_QUOTE_ENGINE_TOKEN", "SHARED", "SHARED_FILE"}
+    assert "t" * 20 not in repr(secrets)
+    qe = AppRecord(slug="quote-engine", name="QE")
+    assert secrets.for_app("quote-engine", "SATELLITE_QUOTE_ENGINE_TOKEN", [qe]) == "t" * 20
+    assert secrets.for_app("stock", "SATELLITE_QUOTE_ENGINE_TOKEN", [qe]) is None  # not stock's to read
+    assert secrets.for_app("stock", "NEXUS_GITHUB_WEBHOOK_SECRET") is None
