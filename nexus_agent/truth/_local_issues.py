@@ -61,6 +61,7 @@ class LocalIssueStore:
     """Mixin: the issue half of :class:`~nexus_agent.truth.local_git.LocalGitTruthSource`."""
 
     author_name: str
+    known_secrets: KnownSecrets | None
     _clock: Callable[[], datetime]
 
     def _locked(self) -> AbstractContextManager[None]:
@@ -136,7 +137,8 @@ class LocalIssueStore:
 
     # -- sync bodies (run in a worker thread) -----------------------------------------------
     def create_issue_sync(self, title: str, body: str, labels: Iterable[str]) -> Issue:
-        title, body, names = check_title(title), check_body(body), check_labels(labels)
+        title, body = check_title(title, self.known_secrets), check_body(body, known=self.known_secrets)
+        names = check_labels(labels)
         with self._locked():
             counters = self._counters()
             existing = issue_numbers(self._list_sync(ISSUES_DIR))
@@ -163,7 +165,7 @@ class LocalIssueStore:
         return [i for i in issues if (state == "all" or i.state == state) and i.has_labels(*wanted)]
 
     def comment_sync(self, number: int, body: str) -> IssueComment:
-        body = check_body(body, "comment")
+        body = check_body(body, "comment", self.known_secrets)
         with self._locked():
             issue, comments = self._load_issue(number)
             counters = self._counters()

@@ -192,3 +192,18 @@ async def test_memory_registry_and_outbox_of_services_refuse_known_values(tmp_pa
         with pytest.raises(SecretLeakRefused, match="configured_secret"):
             await services.outbox.enqueue("note", "quote-engine", "http://127.0.0.1:9/hook", {"said": WEBHOOK})
         await services.memory.add_note({"title": "hook", "text": "the hook secret was rotated"})  # honest text passes
+
+
+@pytest.mark.anyio
+async def test_local_issues_refuse_known_values(tmp_path: Path) -> None:
+    from nexus_agent.truth import LocalGitTruthSource
+
+    source = LocalGitTruthSource(tmp_path / "truth", known_secrets=KnownSecrets([WEBHOOK]))
+    try:
+        issue = await source.create_issue("Rotate the hook", "The hook secret needs rotating.")
+        with pytest.raises(SecretLeakRefused, match="configured_secret at issue body"):
+            await source.create_issue("Hook", f"it is {WEBHOOK}")
+        with pytest.raises(SecretLeakRefused, match="configured_secret at issue comment"):
+            await source.comment(issue.number, f"new value: {WEBHOOK}")
+    finally:
+        await source.aclose()
