@@ -1,40 +1,62 @@
 """Importing an existing satellite portfolio (``apps/<slug>/...``) into the registry.
 
-    report = await import_portfolio(Path("legacy-portfolio"), registry, actor="owner")
+    report = await import_portfolio(Path("legacy-portfolio"), registry, actor="owner", truth=truth)
     print(report.to_text())
 
 Each ``apps/<folder>`` ends as one :data:`ImportOutcome`: ``imported`` (or
 ``updated`` / ``unchanged`` when it was registered before), ``merged`` into
-another folder holding the same app, ``backup_only`` (code without a
-registration: no app is created) or ``failed`` with each file and the reason.
+another folder holding the same app (``merge_evidence`` says why), ``code_only``
+(code without a registration: no app is created, nothing is backed up) or
+``failed`` with each file and the reason.
 
 How the files map onto :class:`~nexus_agent.wire.models.AppRecord`:
 
 - name: a ``full_name`` first, then a display name ("Glazing Scheduler") over a
-  slug-like one; category, description and owner (``contact_email``) from the
-  registration files first (``registration-metadata.json``, ``app-registration.json``,
-  ``metadata.json``), then ``business-logic.json``, then the rest; a generic category
-  such as ``sfg-aluminium-app`` is ignored; the highest version wins.
+  slug-like one; category, description (``description``, ``summary``, ``purpose``) and
+  owner (``owner``, ``contact_email``, ``support.email``) from the registration files
+  first (``registration-metadata.json``, ``app-registration.json``, ``metadata.json``),
+  then ``business-logic.json``, then the rest; a generic category such as
+  ``sfg-aluminium-app`` is ignored; the highest version of a registration wins (a
+  ``package.json`` version only when no registration has one).
 - capabilities, workflows (triggers and outputs go into the description),
   business rules (rendered as text), integrations, tags: merged from every file.
-- endpoints: webhook, message-handler, health and MCP URLs, in any of the shapes.
-- subscribes_to: incoming webhook events and the events a webhook says it supports;
-  message_types: the handler's supported types, including Markdown headings in
-  ``*message*/*handler*.md`` pages (not those under an "Outgoing" heading).
+- endpoints: webhook, message-handler, health and MCP URLs in any of the shapes
+  (``endpoints``, ``webhook_configuration.*``, ``message_handler_configuration.*``,
+  ``deployment.*``, ``config/webhooks.json``'s ``*_endpoint``), the deployment URL as
+  ``app_url``, the signature header; never a command (``mcp_command`` is the owner's).
+- subscribes_to / publishes: incoming and outgoing webhooks, ``events.subscribes`` /
+  ``events.publishes``, the events a webhook says it supports.
+- message_types: only ``family.name`` strings; parameter names and prose mixed into the
+  list, ``*message*/*handler*.md`` pages (not under an "Outgoing" heading) and payload
+  examples become ``message_specs`` (:mod:`._messages`).
 - status: ``approved`` when a file says production (or live / deployed) *and* a
-  health or MCP URL is known; otherwise ``placeholder``. The import never claims
-  ``active``: only a health check can say an app is up.
-- secrets: never copied. A webhook secret becomes ``endpoints.webhook_secret_env =
-  <SLUG>_WEBHOOK_SECRET``, an endpoint token ``endpoints.token_env = <SLUG>_TOKEN``;
-  each is a finding in the report (file, JSON path, kind; no value).
+  health or MCP URL is known; otherwise ``placeholder`` (``beta`` is not production).
+  The import never claims ``active``: only a health check can say an app is up.
+- secrets: never copied. Build output and lock files are skipped; every other file of the
+  tree is scanned (a root ``.env``, Markdown such as ``Password: ...``), each secret a
+  finding (file, line or JSON path, kind; the preview shows only its length). A webhook
+  secret becomes ``endpoints.webhook_secret_env = SATELLITE_<SLUG>_WEBHOOK_SECRET``, an
+  endpoint token ``endpoints.token_env = SATELLITE_<SLUG>_TOKEN``.
 
-Duplicates: two folders whose normalised folder names, slugs or app names are
-equal, that share an endpoint URL, or whose folder names are nearly the same
-(difflib ratio >= 0.9) are one app; the folder with the stronger registration
-wins and the other is reported ``merged`` into it.
+Duplicates: folders are one app only on evidence (:mod:`._merge`): the same normalised
+folder name, registration name or slug, endpoint URL, or hosts; never a package name.
+The folder with the stronger registration wins and the other is reported ``merged``.
+
+Writes: the registry is written all at once or not at all, then (with ``truth``) pushed
+to the truth source; a failed commit is reported, not raised. :func:`map_registration_issue`
+applies the same mapping to a Markdown ``[Registration]`` issue body.
 """
 
 from nexus_agent.portfolio.importer import import_portfolio
+from nexus_agent.portfolio.issue import IssueRegistration, map_registration_issue
 from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
 
-__all__ = ["AppImportResult", "FileFailure", "ImportOutcome", "ImportReport", "import_portfolio"]
+__all__ = [
+    "AppImportResult",
+    "FileFailure",
+    "ImportOutcome",
+    "ImportReport",
+    "IssueRegistration",
+    "import_portfolio",
+    "map_registration_issue",
+]
