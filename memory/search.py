@@ -50,6 +50,7 @@ _DAY = 86_400.0
 _KNOT_AGES_DAYS = (365, 180, 90, 60, 30, 14, 7, 3, 1, 0.25, 1 / 24)
 _TIE_BREAK = 1e-12  # boost per rowid: of two equally scored entries the newer ranks first
 _TERM = re.compile(r"[^\W_]+")
+_POSSESSIVE = re.compile(r"(\w)['’]s\b")
 # A private-use character: FTS5 keeps it inside tokens, search_terms() never emits it.
 _FACET_MARK = "\ue000"
 _SNIPPET_SOURCE_CHARS = 65_536
@@ -170,7 +171,8 @@ def _first_line(text: str, width: int = 80) -> str:
 # -- query text ----------------------------------------------------------------
 def search_terms(text: str) -> list[str]:
     """The distinct words of ``text``; all FTS5 syntax and punctuation is dropped."""
-    terms = list(dict.fromkeys(t.casefold() for t in _TERM.findall(text)))
+    plain = _POSSESSIVE.sub(r"\1", text)  # "Schuco's" is about Schuco
+    terms = list(dict.fromkeys(t.casefold() for t in _TERM.findall(plain)))
     if not terms:
         raise InvalidInput(
             f"the search query {text[:80]!r} has no words to search for",
@@ -185,8 +187,13 @@ def search_terms(text: str) -> list[str]:
 
 
 def safe_match(terms: Sequence[str]) -> str:
-    """An FTS5 expression requiring every term; each is quoted, so none is syntax."""
-    return " ".join(f'"{t}"' for t in terms)
+    """An FTS5 expression requiring every term; each is quoted, so none is syntax.
+
+    A term of three or more characters matches as itself (the index stems both sides) *or* as the
+    prefix of a word: a name a caller has already stemmed or cut short ('schuc', 'kawn') still finds
+    'Schuco' and 'Kawneer', and 'hart' finds 'Hartley'.
+    """
+    return " AND ".join(f'("{t}" OR "{t}"*)' if len(t) >= 3 else f'"{t}"' for t in terms)
 
 
 def _filters_match(query: SearchQuery) -> list[str]:

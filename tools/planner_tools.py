@@ -95,8 +95,10 @@ CallStatus = Literal[
 PlanState = Literal[
     "running",
     "awaiting_approval",
-    "succeeded",
-    "partial",  # the model answered, but some calls failed and were not made good later
+    "succeeded",  # every call the plan needed was made and the instruction was answered
+    "partial",  # some calls failed (and were not made good later), or part of the ask could not be served
+    "no_action",  # nothing reachable covers the ask: the answer says what is missing; no call was made
+    "needs_input",  # the ask was unclear: the answer is a question for the owner; no call was made
     "failed",
     "cancelled",
     "budget_exhausted",
@@ -140,6 +142,8 @@ class PlanResult(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     backend: str = Field("", description="Which planner model ran: 'offline' or 'anthropic:<model>'.")
     next_action: str = Field("", description="What the owner can do next, if anything.")
+    question: str = Field("", description="Status needs_input: what the owner must say before anything is done.")
+    unmet: list[str] = Field(default_factory=list, description="Capabilities asked for that no reachable tool has.")
 
     @property
     def pending(self) -> list[PlannedCall]:

@@ -60,6 +60,12 @@ class Filled:
     arguments: dict[str, Any] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # property -> the words that justify it
     missing: list[str] = field(default_factory=list)  # required properties it could not fill
+    guessed: set[str] = field(default_factory=set)  # filled from the instruction's leftover words, not a value
+
+    @property
+    def carried(self) -> int:
+        """How many stated constraints the call carries (leftover words do not count)."""
+        return len({self.reasons.get(p, p) for p in set(self.arguments) - self.guessed})  # one value, once
 
     @property
     def complete(self) -> bool:
@@ -122,6 +128,7 @@ class _Context:
         self.terms = set(terms(instruction))
         self.tool_words = _words(tool_name) | {t.lstrip("=") for t in terms(split_identifier(tool_name))}
         self.tool_terms = set(terms(f"{split_identifier(tool_name)} {tool_text}"))
+        self.tool_text = tool_text
         self.slugs = list(slugs)
 
 
@@ -168,6 +175,9 @@ def _string(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, s
     if words & {"id", "ref", "reference", "number"} or any(w.endswith("id") for w in words):
         found_id = _id_for(words, ctx.tool_words, e.ids)
         return (found_id.value, found_id.text) if found_id else None
+    described = _described_value(prop, str(schema.get("description", "")), words, ctx)
+    if described is not None:
+        return described
     if "email" in words and e.emails:
         return e.emails[0].value, e.emails[0].text
     if words & {"postcode", "zip", "post"} and e.postcodes:
@@ -184,15 +194,46 @@ def _string(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, s
     if words & _QUERY_WORDS:
         if e.quoted:
             return e.quoted[0].value, e.quoted[0].text
+        if e.postcodes and "postcode" in ctx.tool_text.lower():
+            return e.postcodes[0].value, e.postcodes[0].text
+        if e.names:
+            return e.names[0].value, e.names[0].text
         # the instruction's own words, less those about the tool itself ('what did we decide about X')
         own = [
             w
             for w in re.findall(r"[A-Za-z][\w&'-]*", ctx.instruction)
-            if terms(w) and not set(terms(w)) & ctx.tool_terms
+            if (terms(w) and not set(terms(w)) & ctx.tool_terms) or (re.search(r"\d", w) and len(w) > 2)
         ]
         if own:
             text = " ".join(own[:6])
-            return text, text
+            return text, _GUESSED + text
+    return None
+
+
+_GUESSED = "\x00"  # marks a value taken from the instruction's leftover words
+_OPTIONS = re.compile(r"\b([A-Z][\w-]*)(?=,| or | and |\.|$)")
+
+
+def _described_value(prop: str, description: str, words: set[str], ctx: _Context) -> tuple[Any, str] | None:
+    """Values a string property's description lists ('Leeds, Bradford or Harrogate.'; 'Crew A, B or C'),
+    when the instruction names one; an id of the kind the description shows ('(CUST-...)')."""
+    e = ctx.entities
+    shown = re.findall(r"\b([A-Z]{2,6})-", description)
+    if shown:
+        found = next((f for f in e.ids if str(f.value).split("-", 1)[0] in shown), None)
+        if found is not None:
+            return found.value, found.text
+    label = re.search(rf"\b({re.escape(prop.replace('_', ' '))})\s+([A-Z0-9])\b", description, re.I)
+    if label:  # 'Crew A, B or C': the instruction says 'crew b'
+        said = re.search(rf"\b{re.escape(label[1])}\s+([A-Za-z0-9])\b", ctx.instruction, re.I)
+        if said:
+            return f"{label[1]} {said[1].upper()}", said[0]
+    options = [o for o in _OPTIONS.findall(description) if len(o) >= 3]
+    if len(options) >= 2:
+        for option in options:
+            m = re.search(rf"\b{re.escape(option)}\b", ctx.instruction, re.I)
+            if m:
+                return option, m[0]
     return None
 
 
@@ -258,9 +299,38 @@ def fill_arguments(
     properties = schema.get("properties") or {}
     required = set(schema.get("required") or [])
     for prop, raw in properties.items():
-        found = _value(prop, _resolve(raw, schema), ctx) if isinstance(raw, Mapping) else None
+        resolved = _resolve(raw, schema) if isinstance(raw, Mapping) else {}
+        found = _value(prop, resolved, ctx) if isinstance(raw, Mapping) else None
+        if found is None and prop in required and _free_text(prop, resolved):
+            said = _said(instruction)
+            found = (said, said) if said else None
         if found is not None:
-            out.arguments[prop], out.reasons[prop] = found
+            out.arguments[prop], reason = found
+            if reason.startswith(_GUESSED):
+                out.guessed.add(prop)
+                reason = reason[1:]
+            out.reasons[prop] = reason
         elif prop in required:
             out.missing.append(prop)
     return out
+
+
+_TEXT_PROPS = {"text", "note", "body", "message", "content", "decision", "description", "summary"}
+_LEAD = re.compile(
+    r"^\s*(?:(?:please|pls|can you|could you|just)\s+)*"
+    r"(?:remember(?:\s+that)?|note(?:\s+down)?(?:\s+that)?|make a note(?:\s+that)?|jot(?:\s+down)?(?:\s+that)?|"
+    r"write down(?:\s+that)?|log(?:\s+that)?|record(?:\s+that)?|keep in mind(?:\s+that)?)\s*[:,-]?\s*",
+    re.I,
+)
+
+
+def _free_text(prop: str, schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    plain = kind in {"string", None} and not {"enum", "pattern", "format"} & set(schema)
+    return plain and bool(_words(prop) & _TEXT_PROPS)
+
+
+def _said(instruction: str) -> str:
+    """What the owner asked to be written down: the instruction less its leading 'remember that'."""
+    m = _LEAD.match(instruction)
+    return instruction[m.end() :].strip() if m and m.end() < len(instruction) else ""

@@ -62,9 +62,7 @@ def build_planner(
     services.database.migrate([PLANNER_MIGRATIONS])
     if exclude_nexus_tools is None:
         exclude_nexus_tools = SATELLITE_PROXY_TOOLS if providers else ()
-    provider: ToolProvider = CompositeProvider(
-        [NexusToolProvider(services, exclude=exclude_nexus_tools), *providers]
-    )
+    provider: ToolProvider = CompositeProvider([NexusToolProvider(services, exclude=exclude_nexus_tools), *providers])
     observer = getattr(services, "observer", None)
     if observer is not None:  # nexus_agent.ops times each planner step
         provider = observer.timed_provider(provider)

@@ -18,6 +18,7 @@ from memory.models import SearchHit
 from memory.store import MemoryStore
 from nexus_agent.auth import Principal
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolProvider
+from nexus_agent.planner.entities import proper_nouns
 from nexus_agent.planner.roles import catalogue_for
 from nexus_agent.planner.selection import RankedTool, ToolSelector
 from nexus_agent.planner.text import terms
@@ -25,10 +26,20 @@ from nexus_agent.planner.validation import UNCALLABLE_STATUSES
 from nexus_agent.registry import Registry
 from nexus_agent.wire.errors import NexusError
 
-__all__ = ["Offer", "first_message", "load_catalogue", "offer_tools", "recall_memory", "sources_of"]
+__all__ = [
+    "Offer",
+    "first_message",
+    "load_catalogue",
+    "offer_tools",
+    "recall_memory",
+    "sources_of",
+    "with_memory_search",
+]
 
 #: Tags of the planner's own step logs, which recall leaves out.
-LOG_TAGS = frozenset({"planner-turn", "planner-selection", "planner-approval", "planner-resume"})
+LOG_TAGS = frozenset(
+    {"planner-turn", "planner-selection", "planner-approval", "planner-resume", "planner-outcome", "unmet-capability"}
+)
 
 
 async def load_catalogue(
@@ -43,7 +54,8 @@ async def load_catalogue(
 
 async def recall_memory(memory: MemoryStore, instruction: str, limit: int = 5) -> list[SearchHit]:
     """Earlier decisions and notes sharing the instruction's key words, best first."""
-    words = [t.lstrip("=").split()[0] for t in dict.fromkeys(terms(instruction))][:4]
+    names = [n for n in proper_nouns(instruction) if len(n) > 2][:3]  # exact words first: 'Kawneer', 'Schuco'
+    words = names + [t.lstrip("=").split()[0] for t in dict.fromkeys(terms(instruction))][:4]
     found: dict[tuple[str, int], SearchHit] = {}
     for word in words:
         try:
@@ -92,6 +104,14 @@ def offer_tools(
         if d.source != "nexus" and scores.get(name, 0.0) > cutoff
     }
     return Offer(offered, unavailable)
+
+
+def with_memory_search(offer: Offer, catalogue: Catalogue, hits: Sequence[SearchHit]) -> Offer:
+    """When memory recalled something, ``memory_search`` is offered too: the answer may be in a note."""
+    tool = catalogue.get("memory_search")
+    if not hits or tool is None or any(r.descriptor.name == tool.name for r in offer.tools):
+        return offer
+    return Offer([*offer.tools, RankedTool(tool, 0.0, len(offer.tools) + 1)], offer.unavailable)
 
 
 def first_message(context: str, instruction: str) -> dict[str, Any]:

@@ -21,7 +21,11 @@ def _wordlist(text: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["ID_PREFIXES", "Amount", "Duration", "Entities", "Found", "extract"]
+def _set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+__all__ = ["ID_PREFIXES", "Amount", "Duration", "Entities", "Found", "extract", "proper_nouns"]
 
 Bound = Literal["min", "max", "exact"]
 
@@ -70,7 +74,7 @@ ID_PREFIXES = frozenset(
         "Q QU QUO QT ENQ EQ INV IN ORD SO PO JOB J CUST CUS ACC SUR SV SITE INS FAB CN CR DN TASK REQ APP NCR TKT"
     )
 )
-_QUOTED = re.compile(r"[\"“‘']([^\"”’']{2,200})[\"”’']")
+_QUOTED = re.compile(r"(?:(?<=\s)|^)[\"“‘']([^\"”’']{2,200})[\"”’'](?=\s|$|[.,;:!?)])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
@@ -79,6 +83,43 @@ _TEXT_DATE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]{3,9}
 _NAME = re.compile(r"\b(?:for|from|to|with|at|customer|client)\s+((?:[A-Z][\w&'-]*\s?){1,4})")
 _QTY = re.compile(r"\b(\d+)\s+(?:x\s+)?(?:lengths?|units?|pieces?|pcs|sheets?|panels?|windows?|doors?|items?)\b", re.I)
 _NOT_NAMES = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "I", "Nexus"}
+
+
+_CAPS = re.compile(r"(?<![\w'’-])([A-Z][\w&’'-]*(?:\s+(?:of\s+|&\s+)?[A-Z][\w&’'-]*)*)")
+_NOT_CAPS = _set(
+    "I Nexus Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July "
+    "August September October November December Easter Christmas OK"
+)
+
+
+#: Words that open a sentence without being part of a name ('Is Leeds Dental Care on stop?').
+_LEADING = _set(
+    "what what's whats which who who's whose when where why how how's is are was were do does did has have any "
+    "anything can could should will would show list give tell find search look pull get check see please pls "
+    "chase book send remind nudge email remember note make run raise put"
+)
+
+
+def proper_nouns(text: str) -> list[str]:
+    """Capitalised names in the text ('Hartley Construction', 'Kawneer'), the sentence's first word excluded
+    unless it is followed by another capitalised word."""
+    found: list[str] = []
+    for m in _CAPS.finditer(text):
+        words = m[1].replace("’", "'").split()
+        if m.start() == 0 or text[: m.start()].rstrip().endswith((".", "?", "!", ":")):
+            words = words[1:] if len(words) == 1 or words[0].lower() in _LEADING else words
+            if words and words[0].lower() in _LEADING:
+                words = words[1:]
+        words = [w for w in words if not re.search(r"\d", w)]
+        while words and (words[0] in _NOT_CAPS or (words[0].isupper() and len(words[0]) <= 4 and "-" in words[0])):
+            words = words[1:]
+        while words and words[-1] in _NOT_CAPS:
+            words = words[:-1]
+        name = " ".join(words).strip(" ,.;:!?")
+        name = re.sub(r"'s?$", "", name).strip()
+        if name and name not in _NOT_CAPS and len(name) > 1:
+            found.append(name)
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -135,6 +176,8 @@ def _money(text: str, out: Entities) -> None:
 
 
 def _durations(text: str, out: Entities) -> None:
+    for m in re.finditer(r"\b(?:this|the coming|the next)\s+(week|fortnight|month)\b", text, re.I):
+        out.durations.append(Duration(_UNIT_DAYS[m[1].lower()], "exact", m[0]))
     for m in _DURATION.finditer(text):
         raw = (m.group("n") or "").lower()
         cmp = (m.group("cmp") or "").lower()
@@ -219,5 +262,12 @@ def extract(text: str, now: datetime | None = None) -> Entities:
                 break
             words.append(w)
         if words:
-            out.names.append(Found(" ".join(words).strip(" ,.;"), m[0].strip()))
+            out.names.append(Found(" ".join(words).strip(" ,.;").removesuffix("'s").rstrip("'’"), m[0].strip()))
+    known = {n.value for n in out.names}
+    unquoted = _QUOTED.sub(" ", text)
+    out.names += [Found(n, n) for n in proper_nouns(unquoted) if n not in known and not _is_code(n)]
     return out
+
+
+def _is_code(name: str) -> bool:
+    return bool(_CODE.fullmatch(name)) or name.lower() in _MONTHS

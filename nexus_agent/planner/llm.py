@@ -62,6 +62,10 @@ class ModelTurn:
     tool_calls: list[ToolCallRequest] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     stop_reason: str = ""
+    #: A question for the owner instead of a guess (the plan ends ``needs_input``).
+    question: str = ""
+    #: Capabilities asked for that no reachable tool has (recorded for ``nexus gaps``).
+    unmet: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from memory.store import MemoryStore
 from nexus_agent.auth import Principal
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolProvider
-from nexus_agent.planner.context import first_message, load_catalogue, offer_tools, recall_memory, sources_of
+from nexus_agent.planner.context import (
+    first_message,
+    load_catalogue,
+    offer_tools,
+    recall_memory,
+    sources_of,
+    with_memory_search,
+)
 from nexus_agent.planner.execution import TurnSettler
 from nexus_agent.planner.llm import ModelTurn, OfferedTool, PlannerModel
 from nexus_agent.planner.recovery import reconcile
@@ -55,11 +62,15 @@ _MEMORY_STATUS: dict[str, PlanStatus] = {
     "dry_run": "draft",
     "succeeded": "succeeded",
     "partial": "failed",
+    "no_action": "cancelled",
+    "needs_input": "draft",
     "failed": "failed",
     "budget_exhausted": "failed",
     "cancelled": "cancelled",
 }
-TERMINAL: frozenset[str] = frozenset({"succeeded", "partial", "failed", "cancelled", "budget_exhausted", "dry_run"})
+TERMINAL: frozenset[str] = frozenset(
+    {"succeeded", "partial", "no_action", "needs_input", "failed", "cancelled", "budget_exhausted", "dry_run"}
+)
 assert set(_MEMORY_STATUS) | {"interrupted"} == set(get_args(PlanState))
 
 
@@ -142,7 +153,9 @@ class Planner:
         catalogue, records = await load_catalogue(self.provider, self.registry, principal)
         hits = await recall_memory(self.memory, instruction, self.recall_limit)
         await emit("select", f"ranking {len(catalogue)} tools")
-        offer = offer_tools(self.selector, catalogue, self.provider, instruction, self.top_k)
+        offer = with_memory_search(
+            offer_tools(self.selector, catalogue, self.provider, instruction, self.top_k), catalogue, hits
+        )
         plan = await self.memory.create_plan(
             {
                 "instruction": logged,
@@ -156,7 +169,7 @@ class Planner:
         notes = "This is a DRY RUN: read-only tools run, nothing with side effects is made.\n" if dry_run else ""
         context = prompts.render_prompt(
             "planner_context",
-            apps=apps_text(records, offer.sources, offer.unavailable),
+            apps=apps_text(records, offer.sources, offer.unavailable, {d.source for d in catalogue.tools.values()}),
             memory=memory_text(hits),
             notes=notes,
         )
@@ -300,14 +313,10 @@ class Planner:
                 tick()
                 if turn is None:
                     return await self._finish(state, "budget_exhausted", "the wall-time budget ran out")
+                state.unmet = list(dict.fromkeys([*state.unmet, *turn.unmet]))
                 if not turn.tool_calls:
                     state.model_text = turn.text
-                    if state.dry_run:
-                        return await self._finish(state, "dry_run")
-                    unrecovered = _unrecovered_failures(state)
-                    if unrecovered:
-                        return await self._finish(state, "partial", f"{len(unrecovered)} call(s) failed")
-                    return await self._finish(state, "succeeded")
+                    return await self._conclude(state, turn)
                 await self._open_turn(state, turn)
                 reason = self._exhausted(state)
                 if reason:
@@ -321,6 +330,26 @@ class Planner:
             return await self._finish(state, "failed", exc.message)
         finally:
             self._active.discard(state.plan_id)
+
+    async def _conclude(self, state: RunState, turn: ModelTurn) -> PlanResult:
+        """The model answered without calls: say what happened (see :data:`PlanState`)."""
+        made = [c for c in state.calls if c.status not in {"invalid", "skipped", "rejected"}]
+        question = turn.question or (turn.text.strip() if not made and turn.text.strip().endswith("?") else "")
+        if question and not made:
+            state.question = question
+            return await self._finish(state, "needs_input", "the instruction is unclear; Nexus asked instead")
+        if state.dry_run:
+            return await self._finish(state, "dry_run")
+        unrecovered = _unrecovered_failures(state)
+        if unrecovered:
+            return await self._finish(state, "partial", f"{len(unrecovered)} call(s) failed")
+        if not made and any(c.status == "rejected" for c in state.calls):
+            return await self._finish(state, "cancelled", "the owner declined every call")
+        if not made:
+            return await self._finish(state, "no_action", "no reachable tool covers what was asked")
+        if state.unmet:
+            return await self._finish(state, "partial", "part of the instruction could not be served")
+        return await self._finish(state, "succeeded")
 
     async def _ask_model(self, state: RunState, catalogue: Catalogue, emit: Any) -> ModelTurn | None:
         offered = [

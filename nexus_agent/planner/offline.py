@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from nexus_agent.planner.arguments import Filled, fill_arguments, ids_for, is_id_property
+from nexus_agent.planner.arguments import fill_arguments, ids_for, is_id_property
+from nexus_agent.planner.choice import Choice, Chooser
+from nexus_agent.planner.coverage import Portfolio, parse_context
 from nexus_agent.planner.entities import extract
+from nexus_agent.planner.intent import proper_nouns
 from nexus_agent.planner.llm import Message, ModelTurn, OfferedTool, ToolCallRequest
 from nexus_agent.planner.selection import ToolIndex
 from nexus_agent.planner.text import terms
@@ -32,7 +34,7 @@ def _wordlist(text: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["OFFLINE_PREFIX", "OfflineModel", "instruction_of", "split_clauses"]
+__all__ = ["OFFLINE_PREFIX", "OfflineModel", "cited_notes", "context_of", "instruction_of", "split_clauses"]
 
 OFFLINE_PREFIX = "Offline planner (no language model)"
 _VERBS = _wordlist(
@@ -40,46 +42,18 @@ _VERBS = _wordlist(
     "mark flag ask notify remind arrange order approve get put record log confirm cancel move issue "
     "prepare draft"
 )
-_QUESTIONS = "what|which|how|who|when|where|whether|is|are"
+_QUESTIONS = "what|which|how|who|who's|whose|when|where|whether"
 _SPLIT = re.compile(
     r"\s*(?:;\s*(?:then\s+)?|\.\s+|,?\s+then\s+|,?\s+and\s+(?=(?:also\s+)?(?:"
     + "|".join(_VERBS)
-    + r")\b)|,\s+and\s+(?=(?:"
+    + r")\b)|,?\s+and\s+(?=(?:"
     + _QUESTIONS
     + r")\b))\s*",
     re.I,
 )
 
 
-_ASK = frozenset(
-    _wordlist("which what whats what's how is are show list find get give tell who when where do does any check see")
-)
-_ACT = frozenset(
-    _wordlist(
-        "chase send book schedule raise create reserve email update mark approve issue log record move cancel "
-        "order assign arrange notify remind release estimate price quote set change add"
-    )
-)
-
-
 _EVERY = re.compile(r"\b(every|all|each)\b", re.I)
-_POLITE = frozenset(_wordlist("please kindly just"))
-
-
-def _intent(clause: str) -> str | None:
-    """'ask' for a question, 'act' for an order, None when the first word does not say."""
-    words = clause.strip().lower().split()
-    request = len(words) > 2 and words[0] in {"can", "could", "would", "will"} and words[1] == "you"
-    if request:
-        words = words[2:]  # 'Can you chase ...?' is an order put politely, not a question
-    while words and words[0] in _POLITE:
-        words = words[1:]
-    first = (words[0] if words else "").strip(",.:;!?")
-    if first in _ACT:
-        return "act"
-    if not request and (first in _ASK or clause.rstrip().endswith("?")):
-        return "ask"
-    return None
 
 
 def split_clauses(instruction: str) -> list[str]:
@@ -96,6 +70,28 @@ def instruction_of(messages: Sequence[Message]) -> str:
     return texts[-1] if texts else ""
 
 
+def context_of(messages: Sequence[Message]) -> str:
+    """The context Nexus recalled (apps, memory): the text blocks of the first user message but the last."""
+    content = messages[0]["content"] if messages else ""
+    if isinstance(content, str):
+        return ""
+    texts = [b.get("text", "") for b in content if b.get("type") == "text"]
+    return "\n".join(texts[:-1])
+
+
+def cited_notes(instruction: str, portfolio: Portfolio, limit: int = 3) -> list[str]:
+    """The recalled notes that bear on the instruction (a name it states, or two of its terms), with dates."""
+    names = [n.lower() for n in proper_nouns(instruction)]
+    wanted = set(terms(instruction))
+    lines = []
+    for note in portfolio.notes:
+        text = note.text.lower()
+        by_name = any(re.search(rf"\b{re.escape(n.split()[0])}", text) for n in names)
+        if by_name or len(wanted & set(terms(note.text))) >= 2:
+            lines.append(f"- {note.kind} {note.id} ({note.date}): {note.text[:300]}")
+    return ["From memory (what I recalled that bears on this):", *lines[:limit]] if lines else []
+
+
 class OfflineModel:
     """A :class:`~nexus_agent.planner.llm.PlannerModel` that needs no model."""
 
@@ -105,9 +101,9 @@ class OfflineModel:
         self,
         *,
         clock: Callable[[], datetime] = utcnow,
-        max_calls: int = 4,
+        max_calls: int = 6,
         max_follow_ups: int = 10,
-        window: float = 0.7,
+        window: float = 0.4,
         slugs: Sequence[str] = (),
     ) -> None:
         self._clock = clock
@@ -118,87 +114,67 @@ class OfflineModel:
 
     async def next_turn(self, system: str, messages: Sequence[Message], tools: Sequence[OfferedTool]) -> ModelTurn:
         turns = sum(1 for m in messages if m["role"] == "assistant")
+        context = context_of(messages)
         if turns == 0:
-            return self.plan(instruction_of(messages), tools)
+            return self.plan(instruction_of(messages), tools, context)
         if turns == 1:
-            follow = self.follow_up(instruction_of(messages), tools, messages)
+            follow = self.follow_up(instruction_of(messages), tools, messages, context)
             if follow is not None:
                 return follow
-        return ModelTurn(text=self._answer(messages), stop_reason="end_turn")
+        return ModelTurn(text=self._answer(messages, instruction_of(messages), context), stop_reason="end_turn")
 
     # -- turn 1 -----------------------------------------------------------------
-    def plan(self, instruction: str, tools: Sequence[OfferedTool]) -> ModelTurn:
-        if not tools:
-            return ModelTurn(
-                text=f"{OFFLINE_PREFIX}: none of the tools I can reach matches this instruction, so I did nothing.",
-                stop_reason="end_turn",
-            )
-        choice = self._choose(instruction, tools)
+    def plan(self, instruction: str, tools: Sequence[OfferedTool], context: str = "") -> ModelTurn:
+        choice = self._choose(instruction, tools, context)
         calls = [
-            ToolCallRequest(id=f"offline_{i}", name=name, arguments=choice.fills[name].arguments)
-            for i, name in enumerate(choice.chosen, start=1)
+            ToolCallRequest(id=f"offline_{i}", name=c.tool, arguments=c.arguments)
+            for i, c in enumerate(choice.calls, start=1)
         ]
         lines = [f"{OFFLINE_PREFIX}: calling {', '.join(choice.chosen)}." if calls else f"{OFFLINE_PREFIX}:"]
-        for name in choice.chosen:
-            filled = choice.fills[name]
-            for prop, words in filled.reasons.items():
-                lines.append(f"- {name}.{prop} = {json.dumps(filled.arguments[prop])} (from '{words}')")
-        for name, missing in choice.unfillable.items():
-            lines.append(
-                f"I could not call {name}: it needs {', '.join(missing)}, which the instruction does not state."
+        for c in choice.calls:
+            for prop, words in c.reasons.items():
+                lines.append(f"- {c.tool}.{prop} = {json.dumps(c.arguments[prop])} (from '{words}')")
+        lines += choice.cants
+        if calls and choice.asks:
+            lines += [f"Not done, because it is unclear: {q}" for q in choice.asks]
+        if choice.not_applied:
+            lines.append("Not applied (no tool I chose has a field for it): " + "; ".join(choice.not_applied))
+        if calls:
+            return ModelTurn(text="\n".join(lines), tool_calls=calls, stop_reason="tool_use", unmet=tuple(choice.unmet))
+        if choice.asks:
+            question = " ".join(choice.asks)
+            return ModelTurn(
+                text="\n".join([*lines, question]), stop_reason="end_turn", question=question, unmet=tuple(choice.unmet)
             )
-        if not calls:
-            lines.append("I found no tool whose required details the instruction gives, so I did nothing.")
-        return ModelTurn(text="\n".join(lines), tool_calls=calls, stop_reason="tool_use" if calls else "end_turn")
+        if not choice.cants:
+            lines.append("I can't do that: none of the tools I can reach matches this instruction, so I did nothing.")
+            return ModelTurn(text="\n".join(lines), stop_reason="end_turn", unmet=(instruction[:200],))
+        return ModelTurn(text="\n".join(lines), stop_reason="end_turn", unmet=tuple(choice.unmet))
 
-    def _choose(self, instruction: str, tools: Sequence[OfferedTool]) -> _Choice:
-        """Per clause, the best offered tool it can fill; and the best it could not, with what served instead."""
-        entities = extract(instruction, self._clock())
-        slugs = self._slugs or sorted({t.descriptor.source for t in tools})
-        by_name = {t.name: t for t in tools}
-        choice = _Choice()
-
-        def fill(name: str) -> Filled:
-            if name not in choice.fills:
-                d = by_name[name].descriptor
-                choice.fills[name] = fill_arguments(
-                    d.input_schema, instruction, entities, tool_name=d.name, tool_text=d.description, slugs=slugs
-                )
-            return choice.fills[name]
-
-        rank = _ranker(tools)
-        clauses = split_clauses(instruction)
-        for clause in [instruction, *clauses] if len(clauses) > 1 else [instruction]:
-            ranked = rank(clause)
-            if not ranked:
-                continue
-            served: str | None = None
-            best_unfillable: tuple[str, list[str]] | None = None
-            for name, _score in self._window(ranked, _intent(clause), by_name):
-                if name in choice.chosen or fill(name).complete:
-                    served = name  # already chosen for an earlier clause, or chosen now
-                    if name not in choice.chosen:
-                        choice.chosen.append(name)
-                    break
-                best_unfillable = best_unfillable or (name, fill(name).missing)
-            whole = clause is instruction and len(clauses) > 1  # the clauses say what cannot be done
-            if best_unfillable is not None and best_unfillable[0] not in choice.chosen and not whole:
-                choice.unfillable.setdefault(*best_unfillable)
-                if served is not None and _EVERY.search(clause) and _intent(clause) == "act":
-                    choice.served_by.setdefault(best_unfillable[0], served)  # 'chase every quote ...': follow up
-            if len(choice.chosen) >= self.max_calls:
-                break
-        return choice
+    def _choose(self, instruction: str, tools: Sequence[OfferedTool], context: str = "") -> Choice:
+        if not tools:
+            return Choice(cants=["I can't do that: no tool is reachable right now."], unmet=[instruction[:200]])
+        clauses = split_clauses(instruction) or [instruction]
+        chooser = Chooser(
+            instruction,
+            tools,
+            parse_context(context),
+            now=self._clock(),
+            rank=_ranker(tools),
+            window=self.window,
+            max_calls=self.max_calls,
+        )
+        return chooser.run(clauses)
 
     # -- turn 2: act on what turn 1 found ('chase every quote ...') ----------------
     def follow_up(
-        self, instruction: str, tools: Sequence[OfferedTool], messages: Sequence[Message]
+        self, instruction: str, tools: Sequence[OfferedTool], messages: Sequence[Message], context: str = ""
     ) -> ModelTurn | None:
         """For an 'every/all/each' order ('chase every quote over £25k'): call the tool it could not fill in
         turn 1 once per id that the tool serving the same clause returned (at most ``max_follow_ups``)."""
         if not _EVERY.search(instruction):
             return None
-        choice = self._choose(instruction, tools)
+        choice = self._choose(instruction, tools, context)
         results = _results_by_tool(messages)
         by_name = {t.name: t for t in tools}
         calls: list[ToolCallRequest] = []
@@ -222,24 +198,8 @@ class OfflineModel:
             return None
         return ModelTurn(text="\n".join(lines), tool_calls=calls, stop_reason="tool_use")
 
-    def _window(
-        self, ranked: list[tuple[str, float]], intent: str | None, by_name: dict[str, OfferedTool]
-    ) -> list[tuple[str, float]]:
-        """A clause's candidates, in the order to try them: tools of the kind the clause asks for
-        ('which ...?' reads, 'book ...' acts) first, each group within ``window`` of its own best."""
-        head = ranked[:8]
-        top = head[0][1]
-        if intent is None:
-            return [x for x in head if x[1] >= self.window * top]
-        wanted = [x for x in head if by_name[x[0]].descriptor.read_only == (intent == "ask")]
-        rest = [x for x in head if x not in wanted]
-        best = wanted[0][1] if wanted else 0.0
-        first = [x for x in wanted if x[1] >= max(self.window * best, 0.5 * top)]
-        # the other kind is a fallback ('I could not chase them, but here they are'): a lower bar
-        return first + [x for x in rest if x[1] >= (self.window - 0.1) * top]
-
-    # -- turn 2 -----------------------------------------------------------------
-    def _answer(self, messages: Sequence[Message]) -> str:
+    # -- last turn ----------------------------------------------------------------
+    def _answer(self, messages: Sequence[Message], instruction: str = "", context: str = "") -> str:
         texts: list[str] = []
         uses: dict[str, str] = {}
         results: list[tuple[str, bool, str]] = []
@@ -257,13 +217,10 @@ class OfflineModel:
         for name, is_error, text in results:
             first = text.splitlines()[0] if text else ""
             lines.append(f"- {name}: {'FAILED: ' if is_error else ''}{first[:400]}")
-        called = set(uses.values())
+        keep = ("I can't", "Not done", "Not applied")
         for text in texts:
-            lines += [
-                ln
-                for ln in text.splitlines()
-                if ln.startswith("I could not") and ln.split()[4].rstrip(":") not in called
-            ]
+            lines += [ln for ln in text.splitlines() if ln.startswith(keep)]
+        lines += cited_notes(instruction, parse_context(context))
         return "\n".join(lines)
 
 
@@ -280,14 +237,6 @@ def _ranker(tools: Sequence[OfferedTool]) -> Callable[[str], list[tuple[str, flo
         return by_terms
     index = ToolIndex([t.descriptor for t in tools])
     return lambda clause: [(r.descriptor.name, r.score) for r in index.search(clause, k=6)]
-
-
-@dataclass
-class _Choice:
-    chosen: list[str] = field(default_factory=list)
-    unfillable: dict[str, list[str]] = field(default_factory=dict)  # tool -> required properties it lacks
-    served_by: dict[str, str] = field(default_factory=dict)  # unfillable tool -> the tool that lists its ids
-    fills: dict[str, Filled] = field(default_factory=dict)
 
 
 def _results_by_tool(messages: Sequence[Message]) -> dict[str, str]:

@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 MAX_RESULT_CHARS = 16_000
+MAX_OTHER_APPS = 60
 
 _DECLINED = "The owner declined this call; it was not made. Do not try to get around that; say so in your answer."
 _WOULD_RUN = (
@@ -35,7 +36,14 @@ _UNKNOWN = (
 )
 
 
-def apps_text(records: Iterable[AppRecord], sources: Iterable[str], unavailable: Mapping[str, str]) -> str:
+def apps_text(
+    records: Iterable[AppRecord],
+    sources: Iterable[str],
+    unavailable: Mapping[str, str],
+    reachable: Iterable[str] | None = None,
+) -> str:
+    """The offered apps, then every other registered app marked ``[not reachable]`` (at most
+    ``MAX_OTHER_APPS``), one line each: ``- slug (Name, status, category): capability; capability``."""
     by_slug = {r.slug: r for r in records}
     lines = []
     for slug in sorted(set(sources)):
@@ -43,14 +51,21 @@ def apps_text(records: Iterable[AppRecord], sources: Iterable[str], unavailable:
             lines.append("- nexus (Nexus itself): registry, memory, gap analysis, health")
             continue
         r = by_slug.get(slug)
-        if r is None:
-            lines.append(f"- {slug} (not in the registry)")
-            continue
-        caps = "; ".join(r.capability_names()[:8]) or r.description[:200] or "no capabilities listed"
-        lines.append(f"- {slug} ({r.name}, {r.status.value}): {caps}")
+        lines.append(_app_line(r) if r is not None else f"- {slug} (not in the registry)")
     for slug, reason in sorted(unavailable.items()):
         lines.append(f"- {slug} is UNAVAILABLE right now ({reason}): its tools were left out")
+    callable_apps = set(sources) if reachable is None else set(reachable)
+    others = [r for r in records if r.slug not in set(sources)][:MAX_OTHER_APPS]
+    if others:
+        lines.append("Other apps in the registry (tools not offered for this instruction):")
+        lines += [_app_line(r, " [not offered]" if r.slug in callable_apps else " [not reachable]") for r in others]
     return "\n".join(lines) or "(none)"
+
+
+def _app_line(r: AppRecord, mark: str = "") -> str:
+    caps = "; ".join(r.capability_names()[:8]) or r.description[:200] or "no capabilities listed"
+    caps = " ".join(caps.split())
+    return f"- {r.slug} ({r.name.replace(',', ' ')}, {r.status.value}, {r.category}){mark}: {caps}"
 
 
 def memory_text(hits: Sequence[SearchHit]) -> str:
@@ -58,7 +73,8 @@ def memory_text(hits: Sequence[SearchHit]) -> str:
     for h in hits:
         when = f"{h.created_at:%Y-%m-%d}"
         snippet = " ".join(h.snippet.split())[:240]
-        lines.append(f"- {h.kind} {h.id} ({when}): {h.title[:160]}" + (f" — {snippet}" if snippet else ""))
+        title = " ".join(h.title.split())[:160]
+        lines.append(f"- {h.kind} {h.id} ({when}): " + " — ".join(p for p in (title, snippet) if p))
     return "\n".join(lines) or "(nothing relevant found)"
 
 

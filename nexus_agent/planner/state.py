@@ -67,6 +67,8 @@ class RunState(BaseModel):
     answer: str = ""
     model_text: str = ""
     next_action: str = ""
+    question: str = ""
+    unmet: list[str] = Field(default_factory=list)
 
     def principal(self) -> Principal:
         return plan_principal(self.started_by, self.started_by_role, self.started_by_app)
@@ -87,6 +89,8 @@ class RunState(BaseModel):
             budget=self.budget,
             backend=self.backend,
             next_action=self.next_action,
+            question=self.question,
+            unmet=list(self.unmet),
         )
 
     def call(self, call_id: str) -> PlannedCall:

@@ -27,15 +27,6 @@ PLANNER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "overdue": ("overdue", "late payment", "unpaid", "owe", "owes", "owing", "arrears", "aged debt"),
     "approval": ("approval", "approve", "sign off", "sign-off", "authorise", "authorize", "authorisation"),
     "margin": ("margin", "profitability", "profit", "markup", "mark-up"),
-    "credit check": (
-        "credit check",
-        "credit vetting",
-        "credit vet",
-        "credit rating",
-        "credit score",
-        "creditworthiness",
-        "credit worthy",
-    ),
     "holiday": ("holiday", "annual leave", "time off", "leave request"),
     "complaint": ("complaint", "complain", "complained", "unhappy customer"),
     "drawing": ("drawing", "cad", "shop drawing", "technical drawing"),
@@ -47,7 +38,51 @@ PLANNER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "timesheet": ("timesheet", "hours worked", "clock in"),
     "stock": ("stock", "lengths", "bars", "extrusion", "extrusions", "inventory", "stock level"),
     "decision": ("decision", "decide", "decided", "agreed", "agree"),
-    "remember": ("remember", "memory", "recall", "remind me what"),
+    "remember": (
+        "remember",
+        "memory",
+        "recall",
+        "remind me what",
+        "note",
+        "notes",
+        "make a note",
+        "jot down",
+        "write down",
+        "keep in mind",
+        "note down",
+    ),
+    "schedule": (
+        "schedule",
+        "book",
+        "booking",
+        "booked",
+        "pencil",
+        "arrange",
+        "slot in",
+        "put in the diary",
+        "appointment",
+    ),
+    "credit check": (
+        "credit check",
+        "credit vetting",
+        "credit vet",
+        "credit rating",
+        "credit score",
+        "creditworthiness",
+        "credit worthy",
+        "credit-wise",
+        "credit wise",
+        "ok to trade",
+        "safe to trade",
+        "good for credit",
+    ),
+    "web": ("web", "website", "online", "internet", "web form"),
+    "phone": ("phone", "telephone", "phoned", "rang", "called in", "over the phone"),
+    "email": ("email", "e-mail", "emailed", "mail"),
+    "referral": ("referral", "referred", "recommendation", "word of mouth"),
+    "sent": ("sent", "sent out", "still out", "gone out", "issued"),
+    "search": ("search", "mentioning", "mention", "mentions", "containing", "look for", "look up"),
+    "wait": ("wait", "waiting", "await", "awaiting", "held", "pending"),
 }
 
 _EXTRA_STOPWORDS = frozenset(
@@ -74,7 +109,7 @@ def _build_phrases() -> tuple[dict[tuple[str, ...], str], int]:
     for table in (PLANNER_SYNONYMS, SYNONYMS):
         for concept, variants in table.items():
             for variant in (concept, *variants):
-                key = tuple(stem(w) for w in _WORD.findall(variant.lower()))
+                key = tuple(stem(w) for w in _words(variant))  # as the text side sees it: no stopwords
                 if key:
                     phrases.setdefault(key, "=" + concept)
     return phrases, max(len(k) for k in phrases)

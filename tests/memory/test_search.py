@@ -291,3 +291,24 @@ async def test_snippets_show_the_matching_part_of_long_text(store: SqliteMemoryS
     assert "**retention** release for **Harrogate**" in hit.snippet
     assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
     assert len(hit.snippet) < 260
+
+
+@pytest.mark.parametrize("query", ["Kawneer", "kawneer", "Kawn", "schuc", "Schuco's", "hartle"])
+async def test_names_are_found_by_their_exact_word_or_its_start(store: SqliteMemoryStore, query: str) -> None:
+    """A supplier or customer named in a note is found by its name, a stem of it, or its first letters."""
+    await add_filler(store)
+    wanted = {
+        "kawn": "Kawneer raised prices 8% from 1 April",
+        "schu": "Schuco confirmed the AWS 75 lead time",
+        "hart": "Hartley Construction prefer a phone call",
+    }
+    ids = {k: (await store.add_note({"text": v})).id for k, v in wanted.items()}
+    page = await store.search({"query": query, "kinds": ["note"]})
+    assert [h.id for h in page.hits] == [ids[query.lower()[:4]]]
+
+
+async def test_a_prefix_still_needs_every_word(store: SqliteMemoryStore) -> None:
+    await store.add_note({"text": "Kawneer raised prices 8%"})
+    await store.add_note({"text": "Kawneer delivered the AA100 mullions"})
+    page = await store.search({"query": "kawn pric"})
+    assert [h.snippet for h in page.hits] == ["**Kawneer** raised **prices** 8%"]

@@ -176,7 +176,7 @@ async def test_approval_path_both_ways_with_the_model(
         reply(tool_use("quote-engine__send_quote_chaser", {"quote_id": "Q-1042"}, id="c3")), reply(text("Not sent."))
     )
     declined = await planner.run("Chase Q-1042", approver=StaticApprover(False))
-    assert declined.status == "succeeded" and declined.calls[0].status == "rejected"
+    assert declined.status == "cancelled" and declined.calls[0].status == "rejected"  # nothing done: not success
     assert results_of(fake.requests[-1])["c3"]["is_error"] is True
     assert satellites.calls["quote-engine__send_quote_chaser"] == 1
 

@@ -125,7 +125,7 @@ async def test_an_approver_that_says_yes_or_no_is_asked_at_once(
     assert satellites.calls["quote-engine__send_quote_chaser"] == 1
 
     declined = await make_planner(OfflineModel()).run(CHASER, approver=StaticApprover(False))
-    assert declined.status == "succeeded"
+    assert declined.status == "cancelled"  # the owner said no to the only call: nothing was done
     assert declined.calls[0].status == "rejected"
     assert satellites.calls["quote-engine__send_quote_chaser"] == 1  # not called again
 
@@ -189,11 +189,10 @@ async def test_circuit_broken_and_suspended_apps_are_not_offered(
     assert not satellites.calls["quote-engine__list_quotes"]
 
 
-async def test_offline_planner_says_plainly_when_it_cannot(make_planner: MakePlanner) -> None:
+async def test_offline_planner_asks_when_the_target_of_an_order_is_missing(make_planner: MakePlanner) -> None:
     result = await make_planner(OfflineModel()).run("Approve the quote for the Leeds job")
-    assert result.status == "succeeded"
-    assert all(c.read_only for c in result.calls)  # at most it looks; it never guesses an id to act on
-    assert "could not call quote-engine__approve_quote: it needs quote_id" in result.answer
+    assert result.status == "needs_input" and not result.calls  # it never guesses an id to act on
+    assert "quote-engine__approve_quote" in result.question and "quote_id" in result.question
 
 
 async def test_unknown_or_finished_plans_are_refused(make_planner: MakePlanner) -> None:
@@ -231,7 +230,7 @@ async def test_recall_brings_earlier_decisions_into_the_prompt(
     state = await planner.states.load(result.plan_id)
     context = state.messages[0]["content"][0]["text"]
     assert "Never chase Hartley quotes" in context
-    assert "quote-engine (Quote Engine, active)" in context
+    assert "quote-engine (Quote Engine, active, sales)" in context
     assert state.messages[0]["content"][1]["text"] == CHASE
 
 

@@ -126,7 +126,7 @@ async def test_instruct_asks_the_owner_by_elicitation(
     async with Client(server, mode=mode, elicitation_callback=answering(*answer, asked=asked)) as client:  # type: ignore[arg-type]
         result = structured(await client.call_tool("instruct", {"instruction": CHASER}))
     assert asked and "quote-engine__send_quote_chaser" in asked[0] and "Q-1043" in asked[0]
-    declined = "succeeded" if mode == "legacy" else "cancelled"  # declined inline, or the plan is rejected
+    declined = "cancelled"  # declined inline or the plan rejected: either way nothing was done
     assert result["status"] == (expected_status or declined)
     assert satellites.calls["quote-engine__send_quote_chaser"] == sent
     if sent == 0 and expected_status != "awaiting_approval":
