@@ -40,7 +40,9 @@ def flows_for_github_event(event: str, payload: Mapping[str, Any], *, branch: st
     wanted: set[FlowName] = set()
     if event == "issues" and payload.get("action") in _ISSUE_ACTIONS:
         issue = payload.get("issue")
-        if isinstance(issue, Mapping) and LABEL_REGISTRATION in _labels(issue):
+        # an app's own script may open "[Registration] <name>" without labels (its body holds the fields)
+        titled = isinstance(issue, Mapping) and str(issue.get("title", "")).lower().startswith("[registration]")
+        if isinstance(issue, Mapping) and (LABEL_REGISTRATION in _labels(issue) or titled):
             wanted.add("registrations")
     elif event == "push" and payload.get("ref") == f"refs/heads/{branch}":
         paths = _pushed_paths(payload)

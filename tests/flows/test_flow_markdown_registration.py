@@ -11,6 +11,7 @@ import pytest
 
 from memory.store import SqliteMemoryStore
 from nexus_agent.flows import approve_registration, process_pending_registrations
+from nexus_agent.flows.github_events import flows_for_github_event
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.testing.fake_github import FakeGitHub
 from nexus_agent.truth import GitHubTruthSource, TruthLayout
@@ -106,3 +107,11 @@ async def test_a_clean_unlabelled_markdown_registration_is_reviewed_and_approved
     assert app.endpoints.webhook_secret_env == "SATELLITE_YARD_TRACKER_WEBHOOK_SECRET"
     assert app.endpoints.mcp_command is None
     assert b'"yard-tracker"' in await nexus.read(TruthLayout.app("yard-tracker"))
+
+
+def test_an_unlabelled_registration_issue_wakes_the_registration_flow() -> None:
+    opened = {"action": "opened", "issue": {"title": "[Registration] Yard Tracker", "labels": []}}
+    other = {"action": "opened", "issue": {"title": "Bug in the yard page", "labels": []}}
+
+    assert flows_for_github_event("issues", opened) == {"registrations"}
+    assert flows_for_github_event("issues", other) == frozenset()
