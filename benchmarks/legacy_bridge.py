@@ -1,0 +1,276 @@
+"""Legacy bridge benchmark: a message-handler call through Nexus vs the same POST sent directly.
+
+    PYTHONPATH=. python benchmarks/legacy_bridge.py                  # 200 calls each, fan-out to 50 apps
+    PYTHONPATH=. python benchmarks/legacy_bridge.py --calls 500 --apps 50 --rounds 5
+
+1. One fake legacy app (``nexus_agent.testing.FakeLegacyApp``, its own process, real HTTP
+   on 127.0.0.1) answers ``query.stock_level``.
+2. ``nexus serve --http`` (its own process, a fresh home) has the app registered; an MCP
+   client calls ``ledger-000__query_stock_level`` over streamable HTTP, one call at a
+   time, and the median latency is taken. The direct figure is the same signed POST sent
+   by a plain ``httpx`` client with a kept-alive connection. Target: ratio <= 1.5. For
+   scale, the same run times a Nexus tool that contacts nothing (``registry_get``: the MCP
+   hop alone) and the bare satellite pool calling the app in this process (the bridge
+   alone). The four are alternated call by call, so load on the machine hits each alike.
+3. Fan-out: ``--apps`` legacy apps (one process serving each under its own path) are
+   registered in the same Nexus and ``satellite_fan_out`` calls ``query_stock_level`` on
+   all of them through MCP; the median of ``--rounds`` is reported, with the same fan-out
+   made by a bare ``SatellitePool`` in this process for reference.
+
+Prints one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from nexus_agent.satellites import PoolSettings, SatellitePool
+from nexus_agent.satellites.message_handler import build_message
+from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.signing import sign_body
+
+SECRET = "bench-legacy-secret-0123456789abcdef"
+TOOL = "query_stock_level"
+ARGS = {"sku": "EXT-6063-50x50", "yard": "north"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the legacy apps' process -----------------------------------------------------------------------------------------
+def serve_apps(port: int, count: int) -> None:
+    """Serve ``count`` fake legacy apps under /a{i}/ on one uvicorn (run as a child process)."""
+    import logging
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from nexus_agent.testing.fake_legacy_app import FakeLegacyApp
+
+    logging.disable(logging.WARNING)
+    apps = [FakeLegacyApp(f"ledger-{i:03d}", SECRET) for i in range(count)]
+    routes = [Mount(f"/a{i}", app=a.asgi_app()) for i, a in enumerate(apps)]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        print("READY", flush=True)
+        yield
+
+    uvicorn.run(Starlette(routes=routes, lifespan=lifespan), host="127.0.0.1", port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def app_process(count: int) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, __file__, "--serve-apps", str(port), "--apps", str(count)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if "READY" not in proc.stdout.readline():
+            raise RuntimeError("the legacy apps did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def record(base: str, i: int) -> AppRecord:
+    from nexus_agent.testing.fake_legacy_app import stock_ledger_handlers
+
+    handlers, specs = stock_ledger_handlers()
+    return AppRecord.model_validate(
+        {
+            "slug": f"ledger-{i:03d}",
+            "name": f"Ledger {i}",
+            "status": "active",
+            "capabilities": ["stock levels per yard"],
+            "message_types": list(handlers),
+            "message_specs": [s.model_dump() for s in specs],
+            "endpoints": {
+                "message_handler_url": f"{base}/a{i}/api/messages/handle",
+                "health_url": f"{base}/a{i}/api/health",
+            },
+        }
+    )
+
+
+def secret_env(i: int) -> str:
+    return f"SATELLITE_LEDGER_{i:03d}_WEBHOOK_SECRET"
+
+
+# -- Nexus's process -----------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def nexus_process(base: str, count: int) -> Iterator[str]:
+    home = Path(tempfile.mkdtemp(prefix="nexus-bench-legacy-"))
+    env = {**os.environ, "NEXUS_HOME": str(home), "NEXUS_DB_SYNC": "normal", "NEXUS_LOG_LEVEL": "WARNING"}
+    env.update({secret_env(i): SECRET for i in range(count)})
+    nexus = [sys.executable, "-m", "nexus_agent"]
+    for i in range(count):
+        path = home / f"a{i}.json"
+        path.write_text(record(base, i).model_dump_json())
+        subprocess.run([*nexus, "registry", "register", str(path)], env=env, check=True, capture_output=True)
+    port = free_port()
+    log = (home / "serve.log").open("w")
+    proc = subprocess.Popen([*nexus, "serve", "--http", f"127.0.0.1:{port}"], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code < 500:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"nexus serve did not start; see {home / 'serve.log'}")
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+# -- measurements ---------------------------------------------------------------------------------------------------
+async def _post(http: httpx.AsyncClient, url: str) -> None:
+    request_id = uuid.uuid4().hex
+    body = build_message("query.stock_level", ARGS, request_id=request_id, now=datetime.now(UTC))
+    headers = {"Content-Type": "application/json", "X-Nexus-Signature": sign_body(body, SECRET)}
+    answer = (await http.post(url, content=body, headers=headers)).json()
+    if answer.get("request_id") != request_id or answer["result"]["qty"] != 42:
+        raise RuntimeError(f"unexpected direct answer: {answer}")
+
+
+async def single_calls(base: str, mcp_url: str, calls: int, warmup: int) -> dict[str, list[float]]:
+    """Alternating, one reused client each: the direct POST, the call through Nexus, a Nexus tool of its own
+    (the MCP hop alone: Nexus reads its registry, contacts nothing) and the bare pool in this process."""
+    times: dict[str, list[float]] = {"direct": [], "nexus": [], "own_tool": [], "pool": []}
+    url = f"{base}/a0/api/messages/handle"
+    secrets = {secret_env(0): SECRET}
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
+        mcp_http = await stack.enter_async_context(httpx2.AsyncClient(timeout=30))
+        client = await stack.enter_async_context(Client(streamable_http_client(mcp_url, http_client=mcp_http)))
+        pool = await stack.enter_async_context(SatellitePool([record(base, 0)], secrets=secrets))
+        await client.list_tools()
+
+        async def through() -> None:
+            result = await client.call_tool(f"ledger-000__{TOOL}", ARGS)
+            if result.is_error or (result.structured_content or {}).get("qty") != 42:
+                raise RuntimeError(f"unexpected answer through Nexus: {result.content}")
+
+        async def own() -> None:
+            result = await client.call_tool("registry_get", {"slug": "ledger-000"})
+            if result.is_error:
+                raise RuntimeError(f"registry_get failed: {result.content}")
+
+        async def bare() -> None:
+            await pool.call(f"ledger-000__{TOOL}", ARGS)
+
+        steps = {"direct": lambda: _post(http, url), "nexus": through, "own_tool": own, "pool": bare}
+        for n in range(warmup + calls):
+            for name, step in steps.items():
+                began = time.perf_counter()
+                await step()
+                if n >= warmup:
+                    times[name].append(time.perf_counter() - began)
+    return times
+
+
+async def fan_out_through_nexus(url: str, count: int, rounds: int) -> list[float]:
+    times: list[float] = []
+    apps = [f"ledger-{i:03d}" for i in range(count)]
+    async with httpx2.AsyncClient(timeout=60) as http, Client(streamable_http_client(url, http_client=http)) as c:
+        for n in range(rounds + 1):
+            began = time.perf_counter()
+            result = await c.call_tool("satellite_fan_out", {"tool": TOOL, "arguments": ARGS, "apps": apps})
+            elapsed = time.perf_counter() - began
+            items = (result.structured_content or {}).get("items", [])
+            ok = sum(1 for item in items if item.get("ok"))
+            if result.is_error or ok != count:
+                raise RuntimeError(f"fan-out through Nexus: {ok}/{count} ok: {str(result.content)[:300]}")
+            if n:  # the first round opens the connections
+                times.append(elapsed)
+    return times
+
+
+async def fan_out_in_process(base: str, count: int, rounds: int) -> list[float]:
+    times: list[float] = []
+    secrets = {secret_env(i): SECRET for i in range(count)}
+    settings = PoolSettings(fanout_concurrency=count, call_timeout=30)
+    async with SatellitePool([record(base, i) for i in range(count)], secrets=secrets, settings=settings) as pool:
+        for n in range(rounds + 1):
+            began = time.perf_counter()
+            result = await pool.fan_out(TOOL, ARGS, slugs=[f"ledger-{i:03d}" for i in range(count)])
+            elapsed = time.perf_counter() - began
+            if len(result.succeeded) != count:
+                raise RuntimeError(f"in-process fan-out: {len(result.succeeded)}/{count} ok: {result.failed[:1]}")
+            if n:
+                times.append(elapsed)
+    return times
+
+
+def ms(values: list[float]) -> float:
+    return round(statistics.median(values) * 1000, 2)
+
+
+async def measure(args: argparse.Namespace, base: str, mcp_url: str) -> dict[str, Any]:
+    single = await single_calls(base, mcp_url, args.calls, args.warmup)
+    fan_nexus = await fan_out_through_nexus(mcp_url, args.apps, args.rounds)
+    fan_pool = await fan_out_in_process(base, args.apps, args.rounds)
+    direct_ms, nexus_ms, own_ms, pool_ms = (ms(single[k]) for k in ("direct", "nexus", "own_tool", "pool"))
+    return {
+        "calls": args.calls,
+        "direct_post_median_ms": direct_ms,
+        "through_nexus_median_ms": nexus_ms,
+        "ratio": round(nexus_ms / direct_ms, 2),
+        "ratio_target": 1.5,
+        "nexus_own_tool_median_ms": own_ms,
+        "bridge_above_mcp_hop_ms": round(nexus_ms - own_ms, 2),
+        "pool_in_process_median_ms": pool_ms,
+        "pool_in_process_ratio": round(pool_ms / direct_ms, 2),
+        "fan_out_apps": args.apps,
+        "fan_out_through_nexus_median_ms": ms(fan_nexus),
+        "fan_out_in_process_pool_median_ms": ms(fan_pool),
+        "rounds": args.rounds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--apps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--serve-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_apps:
+        serve_apps(args.serve_apps, args.apps)
+        return
+    with app_process(args.apps) as base, nexus_process(base, args.apps) as mcp_url:
+        figures = anyio.run(measure, args, base, mcp_url)
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()
