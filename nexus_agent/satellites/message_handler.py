@@ -55,7 +55,7 @@ from nexus_agent.satellites._faults import (
 )
 from nexus_agent.satellites.legacy_tools import LegacyTool, legacy_tools
 from nexus_agent.satellites.models import PoolSettings
-from nexus_agent.wire.errors import ConfigError, NotFound
+from nexus_agent.wire.errors import NotFound
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import redact
 from nexus_agent.wire.signing import TIMESTAMP_HEADER, sign_body
@@ -363,11 +363,3 @@ def _judge(
         )
     return answer.get("result")
 
-
-def check_secret(lookup: SecretLookup) -> ConfigError | None:
-    """The ConfigError a lookup raises, or None when the secret is there."""
-    try:
-        lookup()
-    except ConfigError as exc:
-        return exc
-    return None
