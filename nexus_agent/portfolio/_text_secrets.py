@@ -53,9 +53,10 @@ def _credential_word(value: str) -> str | None:
         word = word.strip(".*_")
         if len(word) < 8 or "://" in word or _ENV_NAME.match(word) or is_env_reference(word) or is_placeholder(word):
             continue
-        letters, digits = re.search(r"[A-Za-z]", word), re.search(r"\d", word)
+        letters, digits = re.search(r"[A-Za-z]", word), len(re.findall(r"\d", word))
         symbols = re.search(r"[^A-Za-z0-9]", word)
-        if letters and (digits or (symbols and re.search(r"[A-Z]", word) and re.search(r"[a-z]", word))):
+        # two digits or more ('1Password' is a product, 'hunter22' is not); or symbols in mixed case
+        if letters and (digits >= 2 or (symbols and re.search(r"[A-Z]", word) and re.search(r"[a-z]", word))):
             return word
     return None
 
