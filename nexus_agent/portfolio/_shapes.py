@@ -183,8 +183,19 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+_DOTTED = re.compile(r"^`?[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+`?$")
+
+
+def _listed(text: str) -> list[str]:
+    """'query.a, action.b' (as a Markdown field says it) -> both; any other text stays whole."""
+    parts = [p.strip() for p in text.split(",")]
+    return parts if len(parts) > 1 and all(_DOTTED.match(p) for p in parts) else [text]
+
+
 def _events(value: Any) -> list[str]:
-    """Event names from a list of strings or of ``{event: ...}`` objects (incoming webhooks)."""
+    """Event names from a list of strings or of ``{event: ...}`` objects (incoming webhooks), or 'a, b'."""
+    if isinstance(value, str):
+        value = _listed(value)
     if not isinstance(value, list):
         return []
     out = []
@@ -220,7 +231,7 @@ def _norm_map(value: Any) -> dict[str, Any]:
 
 def _message_types(draft: Draft, value: Any) -> None:
     """A message-type list (or a dict of lists): the types, and the parameters and prose mixed in beside them."""
-    items = _strings(value)
+    items = [part for text in _strings(value) for part in _listed(text)]
     if items:
         messages, notes = split_message_list(items)
         draft.add("message_types", [m.name for m in messages])
@@ -280,7 +291,9 @@ def _event_lists(draft: Draft, value: Any) -> None:
 
 
 def _contact(value: Any) -> str | None:
-    """``support: {email, team}`` -> the e-mail (else the team or name)."""
+    """``support: {email, team}`` -> the e-mail (else the team or name); ``support: "a@b"`` -> itself."""
+    if isinstance(value, str):
+        return _text(value.removeprefix("mailto:"))
     contact = _norm_map(value)
     return _text(contact.get("email") or contact.get("mail") or contact.get("team") or contact.get("name"))
 

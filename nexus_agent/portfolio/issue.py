@@ -60,6 +60,8 @@ _SECTIONS = (
     ("security", "webhook_configuration"),
 )
 
+_FIELD_SECTIONS = {target for _, target in _SECTIONS}
+
 
 @dataclass
 class IssueRegistration:
@@ -80,7 +82,7 @@ def looks_like_registration(body: str) -> bool:
 
 
 def _clean(value: str) -> str:
-    value = _LINK.sub(lambda m: m.group(2) or m.group(1), value)
+    value = _LINK.sub(lambda m: m.group(1) if m.group(2).startswith("mailto:") else m.group(2) or m.group(1), value)
     return " ".join(value.replace("`", "").strip().strip("<>").split())
 
 
@@ -123,7 +125,9 @@ def _fields(body: str) -> tuple[dict[str, Any], list[str]]:
         elif heading := _HEADING.match(line):
             section = _section(heading["title"])
         elif match := _FIELD.match(line):
-            _put(doc, section, match["key"], _clean(match["value"]))
+            # a bullet belongs to its section; a '**Key:** value' line to the top unless the section holds fields
+            inside = _BULLET.match(line) is not None or section in _FIELD_SECTIONS
+            _put(doc, section if inside else None, match["key"], _clean(match["value"]))
         elif (bullet := _BULLET.match(line)) and section is not None:
             items = doc.setdefault(section, [])
             if isinstance(items, list):

@@ -65,3 +65,26 @@ def test_a_body_without_fields_is_not_a_registration_and_a_nameless_one_fails() 
     mapped = map_registration_issue('```json\n{"capabilities": ["x"]}\n```', "")
 
     assert mapped.record is None and mapped.failures and "no slug" in mapped.failures[0]
+
+
+def test_fields_listed_on_one_line_and_list_sections_are_read() -> None:
+    body = (
+        "## New Satellite App Registration\n"
+        "**App name:** Crew Rota\n"
+        "**Message types:** query.crew_schedule, action.publish_rota\n"
+        "### Message handler\n- URL: <https://crew-rota.example.test/api/messages/handle>\n"
+        "### Events\n- Publishes: rota.published, holiday.approved\n- Subscribes: installation.scheduled\n"
+        "### Capabilities\n- Crew rota planning\n- Holiday requests\n"
+        "**Support:** [rota-owner@example.test](mailto:rota-owner@example.test)\n"
+    )
+
+    mapped = map_registration_issue(body, "[Registration] Crew Rota")
+
+    assert mapped.slug == "crew-rota" and mapped.record is not None, mapped.failures
+    record = mapped.record
+    assert record.message_types == ["query.crew_schedule", "action.publish_rota"]
+    assert str(record.endpoints.message_handler_url) == "https://crew-rota.example.test/api/messages/handle"
+    assert record.publishes == ["rota.published", "holiday.approved"]
+    assert record.subscribes_to == ["installation.scheduled"]
+    assert record.capability_names() == ["Crew rota planning", "Holiday requests"]
+    assert record.owner == "rota-owner@example.test"
