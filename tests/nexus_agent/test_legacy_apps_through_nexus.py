@@ -31,6 +31,7 @@ TOKEN = "nexus-token-0123456789abcdef"
 SECRET = "ledger-secret-0123456789abcdef"
 ENV = "SATELLITE_STOCK_LEDGER_WEBHOOK_SECRET"
 TOOL = "stock-ledger__query_stock_level"
+OTHER_SECRET = "yard-secret-0123456789abcdefgh"
 
 
 def _settings(home: Path) -> Settings:
@@ -46,7 +47,8 @@ def app() -> Iterator[FakeLegacyApp]:
 @pytest.fixture
 def nexus(tmp_path: Path, app: FakeLegacyApp) -> Iterator[str]:
     settings = _settings(tmp_path / "nexus")
-    with serve_in_thread(create_app(settings, secrets={ENV: SECRET})) as url:
+    secrets = {ENV: SECRET, "SATELLITE_YARD_LEDGER_WEBHOOK_SECRET": OTHER_SECRET}
+    with serve_in_thread(create_app(settings, secrets=secrets)) as url:
         yield url
 
 
@@ -167,3 +169,29 @@ async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_r
         found = await client.call_tool("memory_search", {"query": "posted", "app": "stock-ledger"})
     assert not found.is_error, found.content
     assert "EXT-6063-50x50" in json.dumps(found.structured_content)
+
+
+async def test_an_app_cannot_report_another_apps_instruction_and_an_app_without_a_secret_is_refused(
+    nexus: str, app: FakeLegacyApp
+) -> None:
+    yard = FakeLegacyApp("yard-ledger", OTHER_SECRET)
+    quiet = FakeLegacyApp("quiet-ledger", "quiet-secret-0123456789abcdef")
+    http, client = _client(nexus)
+    async with http, client:
+        await _register(client, app)
+        for other in (yard, quiet):
+            record = app.record().model_copy(update={"slug": other.slug, "name": other.name})  # never contacted
+            result = await client.call_tool("registry_register", {"record": record.model_dump(mode="json")})
+            assert not result.is_error, result.content
+        created = await client.call_tool("instruction_create", {"targets": ["stock-ledger"], "action": "count"})
+        instruction_id = created.structured_content["instructions"][0]["id"]  # type: ignore[index]
+        await _wait_for(lambda: app.webhooks)
+        report = {"instruction_id": instruction_id, "status": "completed", "summary": "not mine to say"}
+        answer = await yard.post_event(nexus, "instruction.completed", report)
+        refused = await quiet.post_event(nexus, "stock.low", {})
+        got = await client.call_tool("instruction_get", {"id": instruction_id})
+    assert answer.status_code == 202
+    assert answer.json()["outcome"] == f"instruction {instruction_id} is for stock-ledger, not yard-ledger: not applied"
+    assert got.structured_content["status"] != "completed"  # type: ignore[index]
+    assert refused.status_code == 503 and refused.json()["error"]["details"]["reason"] == "not_configured"
+    assert "SATELLITE_QUIET_LEDGER_WEBHOOK_SECRET" in refused.json()["error"]["message"]
