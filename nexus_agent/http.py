@@ -29,12 +29,13 @@ from nexus_agent.access import PRINCIPAL_SCOPE_KEY
 from nexus_agent.app_inbox import LateAppInbox
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.credentials import CredentialResolver
-from nexus_agent.auth.policy import EVERY_ROLE, LISTING
+from nexus_agent.auth.policy import EVERY_ROLE
 from nexus_agent.auth_routes import TOKEN_EXCHANGE_PATH, token_exchange_route
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.github_inbox import GitHubInbox
+from nexus_agent.ops.web import ROLES as OPS_ROLES
 from nexus_agent.ops.web import OpsWeb, RequestTimer
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
@@ -61,9 +62,7 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
     "/mcp": EVERY_ROLE,
     TOKEN_EXCHANGE_PATH: EVERY_ROLE,
     "/api/health": EVERY_ROLE,
-    "/metrics": LISTING,
-    "/api/metrics": LISTING,
-    "/status": LISTING,
+    **OPS_ROLES,  # /metrics, /status: owner and monitor (nexus_agent.ops.web.ROLES)
 }
 
 
