@@ -104,7 +104,7 @@ async def test_github_webhooks_are_verified_without_a_bearer_token(tmp_path: Pat
         ok = _github_post(nexus, "push", push, GITHUB_SECRET, "d-1")
         again = _github_post(nexus, "push", push, GITHUB_SECRET, "d-1")
         forged = _github_post(nexus, "push", push, "not-the-secret-0123456789", "d-2")
-        other_route = httpx.get(f"{nexus}/api/health", timeout=5)
+        other_route = httpx.post(f"{nexus}/mcp", json={}, timeout=5)
     assert ok.status_code == 202
     assert again.status_code == 200  # a redelivery of the same id is not processed twice
     assert forged.status_code == 401
