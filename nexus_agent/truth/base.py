@@ -16,11 +16,20 @@ from __future__ import annotations
 import builtins
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from nexus_agent.wire.errors import InvalidInput
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
-from nexus_agent.wire.truth import RESERVED_PREFIX, Commit, Issue, IssueComment, IssueState, TruthFile, check_path
+from nexus_agent.wire.truth import (
+    RESERVED_PREFIX,
+    Commit,
+    Issue,
+    IssueComment,
+    IssueState,
+    TruthFile,
+    TruthRepository,
+    check_path,
+)
 
 __all__ = [
     "NULL_SHA",
@@ -164,3 +173,9 @@ class TruthSource(Protocol):
     async def aclose(self) -> None:
         """Release connections (a no-op for local git)."""
         ...
+
+
+if TYPE_CHECKING:  # the type checker proves every truth source is a repository the satellite kit accepts
+
+    def _is_a_truth_repository(source: TruthSource) -> TruthRepository:
+        return source
