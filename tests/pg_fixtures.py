@@ -1,0 +1,49 @@
+"""PostgreSQL for the tests: ``pg_server`` (session) and ``pg_url`` (a fresh database per test).
+
+With ``NEXUS_TEST_DATABASE_URL`` set, its server is used (the role must be allowed to CREATE
+DATABASE). Otherwise a throwaway cluster is started with the machine's ``initdb``/``pg_ctl``
+(as the ``postgres`` user when root) on a free port and stopped when the session ends. Where
+neither is possible the PostgreSQL tests skip, saying how to enable them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from nexus_agent.testing.postgres import ClusterUnavailable, ThrowawayCluster, create_database, drop_database
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The URL of a PostgreSQL server the tests may create databases on."""
+    url = os.environ.get("NEXUS_TEST_DATABASE_URL", "").strip()
+    if url:
+        yield url
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("PostgreSQL tests need psycopg: pip install -e '.[test]'")
+    try:
+        cluster = ThrowawayCluster.start()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test (dropped afterwards)."""
+    name = f"nexus_test_{os.getpid()}_{next(_counter)}"
+    url = create_database(pg_server, name)
+    yield url
+    drop_database(pg_server, name)
