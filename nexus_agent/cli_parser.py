@@ -124,6 +124,16 @@ def _add_plan(sub: Sub, common: Parser) -> None:
         pp.add_argument("plan_id", type=int)
         if name in {"approve", "reject"}:
             pp.add_argument("--reason", default="", help="kept with the decision in memory")
+        if name == "approve":
+            pp.add_argument(
+                "--call",
+                dest="calls",
+                action="append",
+                default=[],
+                metavar="CALL_ID",
+                help="approve only this call (repeatable); a call that may already have taken effect runs again "
+                "only when named",
+            )
 
 
 def _add_instructions(sub: Sub, common: Parser) -> None:
@@ -190,7 +200,7 @@ def _add_demo(sub: Sub, common: Parser) -> None:
 
 def _add_gaps(sub: Sub, common: Parser) -> None:
     g = sub.add_parser("gaps", parents=[common], help="which apps cover each capability, and what nothing covers")
-    g.add_argument("capabilities", nargs="+", metavar="CAPABILITY")
+    g.add_argument("capabilities", nargs="*", metavar="CAPABILITY", help="none: what the owner asked for, uncovered")
 
 
 #: Every ``nexus`` command, in the order ``nexus --help`` lists them.

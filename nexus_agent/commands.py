@@ -134,6 +134,8 @@ async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
     arguments: dict[str, Any] = {"plan_id": args.plan_id}
     if args.action == "approve":
         arguments["note"] = args.reason
+        if args.calls:
+            arguments["call_ids"] = args.calls
     elif args.action == "reject":
         arguments["reason"] = args.reason
     tool = {"show": "plan_get"}.get(args.action, f"plan_{args.action}")

@@ -211,6 +211,11 @@ class GapReport(BaseModel):
     apps_considered: int
     threshold: float = COVER_THRESHOLD
     summary: str
+    asked_not_covered: list[str] = Field(
+        default_factory=list,
+        description="Capabilities the owner asked Nexus for (instructions it answered 'I can't') that no live app "
+        "covers yet.",
+    )
 
     def to_text(self) -> str:
         """A plain-text rendering for people (CLI, logs): one block per capability, best evidence first."""
@@ -222,6 +227,8 @@ class GapReport(BaseModel):
                 lines.append(f"  - {m.slug} ({m.status.value}, score {m.score:.2f}): {m.evidence[0]}")
         if self.gaps:
             lines += ["", "Nothing covers: " + "; ".join(self.gaps)]
+        if self.asked_not_covered:
+            lines += ["", "Asked for by the owner, not covered: " + "; ".join(self.asked_not_covered)]
         return "\n".join(lines)
 
 

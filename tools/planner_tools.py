@@ -65,6 +65,9 @@ class Budget(BaseModel):
         200_000, ge=1_000, le=5_000_000, description="Model input + output tokens at most, all turns together."
     )
     max_seconds: float = Field(300.0, gt=0, le=3_600, description="Wall time at most (waiting for approval excluded).")
+    max_calls_per_turn: int = Field(
+        10, ge=1, le=100, description="Tool calls one model turn may ask for; the rest are not made and said so."
+    )
 
 
 class BudgetUsage(BaseModel):
@@ -232,6 +235,22 @@ class ElicitationApprover:
         return False if action == "decline" else None
 
 
+class Clarification(BaseModel):
+    answer: str = Field(min_length=1, max_length=500, description="Your answer (for example the quote id).")
+
+
+async def _clarify(ctx: Any, plan: PlanResult) -> str:
+    """Ask the planner's question by elicitation; '' when the owner declines or cannot answer (fail closed)."""
+    try:
+        outcome = await ctx.elicit(f"Nexus needs to know before doing anything: {plan.question}", Clarification)
+    except Exception as exc:  # no back-channel or no capability: the plan stays needs_input
+        log.info("plan %s: could not ask the question (%s)", plan.plan_id, exc)
+        return ""
+    if getattr(outcome, "action", None) != "accept":
+        return ""
+    return " ".join(str(getattr(outcome.data, "answer", "")).split())[:500]
+
+
 def _context(call: ToolCall) -> Any:
     """The MCP request context, when the edge passed one (``ToolCall.context``)."""
     return getattr(call, "context", None)
@@ -289,7 +308,8 @@ class ApproveInput(PlanIdInput):
     call_ids: list[str] = Field(
         default_factory=list,
         max_length=200,
-        description="Approve only these pending calls (their ids); the others are rejected. Empty: approve all.",
+        description="Approve only these pending calls (their ids); the others are rejected. Empty: approve all "
+        "but those interrupted mid-call (they may already have taken effect: name them to run them again).",
     )
     note: str = Field("", max_length=2000, description="Why you approve (kept with the decision).")
 
@@ -335,6 +355,10 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
             actor=call.actor,
             principal=call.principal,  # the plan runs with the instructing caller's role, whoever approves it
         )
+        if result.status == "needs_input" and _approver_for(ctx) is not None:
+            said = await _clarify(ctx, result)  # the owner answers the planner's question, or nothing is done
+            if said:
+                return await instruct(call, params.model_copy(update={"instruction": f"{params.instruction} ({said})"}))
         if result.status == "awaiting_approval" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
             return _input_required(result)  # type: ignore[no-any-return]  # the SDK passes it through
         return result

@@ -90,5 +90,7 @@ def attach_planner(services: Any) -> Planner:
         tools=[t for t in allowed if not t.endswith("__*")],
         sources=[t.removesuffix("__*") for t in allowed if t.endswith("__*")],
     )
-    services.planner = build_planner(services, model=model, providers=providers, policy=policy)
+    services.planner = build_planner(
+        services, model=model, providers=providers, policy=policy, known_secrets=services.known_secrets
+    )
     return services.planner

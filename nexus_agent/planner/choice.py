@@ -97,7 +97,7 @@ def _free_text_tool(d: ToolDescriptor) -> bool:
 
 
 def _what(stripped: str) -> str:
-    words = [w for w in re.findall(r"[A-Za-z][\w'-]*", stripped) if w.lower() not in _FILLER]
+    words = [w for w in re.findall(r"(?<![\w-])[A-Za-z][\w'-]*", stripped) if w.lower() not in _FILLER and len(w) > 2]
     return " ".join(words[:6]).lower()
 
 
@@ -370,7 +370,7 @@ class Chooser:
         if name and "memory_search" in self.by_name:
             self._add("memory_search", Filled({"query": name}, {"query": name}))
             return
-        what = _what(stripped) or clause.lower()
+        what = _what(strip_values(clause, extract(clause, self.now))) or _what(stripped) or clause.lower()
         apps = {a.slug: a for t in wanted for a in self.elsewhere.get(t, [])}
         extra = "".join(
             f" {a.name} ({a.slug}) is in the registry as {a.status}, but none of its tools can be called."

@@ -18,12 +18,13 @@ import anyio
 
 from memory.store import MemoryStore
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
-from nexus_agent.planner.catalogue import Catalogue, ToolOutcome, ToolProvider, summarise_content
+from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolOutcome, ToolProvider, summarise_content
+from nexus_agent.planner.intent import is_question
 from nexus_agent.planner.roles import acting_as
 from nexus_agent.planner.state import RunState
-from nexus_agent.planner.validation import CallValidator
+from nexus_agent.planner.validation import CallValidator, Verdict
 from nexus_agent.wire.errors import NexusError
-from nexus_agent.wire.secret_guard import redact, redact_data
+from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data, scan
 from tools.planner_tools import PlannedCall
 
 __all__ = ["Emit", "TurnSettler"]
@@ -31,6 +32,8 @@ __all__ = ["Emit", "TurnSettler"]
 log = logging.getLogger("nexus.planner")
 
 Emit = Callable[[str, str], Awaitable[None]]
+#: Call statuses of calls that were never made (a repeat of one of these may be made).
+_NOT_MADE = frozenset({"invalid", "rejected", "skipped"})
 
 
 class TurnSettler:
@@ -43,6 +46,7 @@ class TurnSettler:
         validator: CallValidator,
         call_timeout: float,
         dry_run_reads: bool,
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
         self.memory = memory
         self.provider = provider
@@ -50,6 +54,7 @@ class TurnSettler:
         self.validator = validator
         self.call_timeout = call_timeout
         self.dry_run_reads = dry_run_reads
+        self.known_secrets = known_secrets
 
     async def step(self, state: RunState, call: PlannedCall, status: str, **fields: Any) -> None:
         if call.seq is not None:
@@ -65,6 +70,9 @@ class TurnSettler:
             d = verdict.descriptor
             if d is not None:
                 c.source, c.read_only, c.idempotent = d.source, d.read_only, d.idempotent
+            refusal = self._refusal(state, c, d)
+            if refusal:
+                verdict = Verdict(d, refusal)
             if not verdict.ok or d is None:
                 c.status, c.error = "invalid", verdict.error
                 await self.step(state, c, "failed", error=f"not run: {verdict.error}"[:4000])
@@ -75,6 +83,29 @@ class TurnSettler:
                 await self.step(state, c, "skipped", result_summary="dry run: valid, would be made; not made")
             else:
                 c.status = "awaiting_approval" if c.needs_approval else "approved"
+
+    def _refusal(self, state: RunState, c: PlannedCall, d: ToolDescriptor | None) -> str:
+        """Why a well-formed call is still refused: a secret in its arguments (read-only or not), a side
+        effect for a question, or the same side effect twice in one plan."""
+        findings = scan(c.arguments, location="arguments", known=self.known_secrets)
+        if findings:
+            where = "; ".join(f.describe() for f in findings[:5])
+            return (
+                f"Refused: the arguments to {c.tool} carry a secret ({where}). Nexus never sends a secret "
+                "through a plan, to any tool. Do not retry it; tell the owner."
+            )
+        if d is None or d.read_only:
+            return ""
+        if is_question(state.instruction):
+            return (
+                f"Refused: {c.tool} has side effects and the instruction is a question. Answer it with read-only "
+                "tools; suggest the action in your answer instead."
+            )
+        earlier = state.calls[: next(i for i, o in enumerate(state.calls) if o is c)]
+        same = [o for o in earlier if o.tool == c.tool and o.arguments == c.arguments and o.status not in _NOT_MADE]
+        if same:
+            return f"Not made again: the same call is already in this plan as [{same[0].id}]; it is made once."
+        return ""
 
     # -- 2. approval --------------------------------------------------------------
     async def ask(self, state: RunState, calls: Sequence[PlannedCall], approver: Approver | None, emit: Emit) -> None:
@@ -99,13 +130,21 @@ class TurnSettler:
         for c in yes:
             c.status, c.error = "approved", ""
         for c in no:
-            c.status = "unknown" if c.interrupted else "rejected"
+            if c.interrupted:  # it may already have taken effect: one record, and it says unknown
+                c.status = "unknown"
+                c.error = "outcome unknown: interrupted while running; the owner declined re-running it"
+                await self.step(state, c, "failed", error=f"[unknown] {c.error}")
+                continue
+            c.status = "rejected"
             await self.step(state, c, "skipped", error="declined by the owner; not made")
         parts = []
         if yes:
             parts.append("approved " + ", ".join(f"{c.tool} [{c.id}]" for c in yes))
-        if no:
-            parts.append("declined " + ", ".join(f"{c.tool} [{c.id}]" for c in no))
+        if [c for c in no if not c.interrupted]:
+            parts.append("declined " + ", ".join(f"{c.tool} [{c.id}]" for c in no if not c.interrupted))
+        if [c for c in no if c.interrupted]:
+            unknown = ", ".join(f"{c.tool} [{c.id}]" for c in no if c.interrupted)
+            parts.append(f"did not re-run {unknown} (interrupted; outcome unknown)")
         await self.memory.log_decision(
             {
                 "decision": f"Plan {state.plan_id}: the owner {' and '.join(parts)}"[:2000],
@@ -128,14 +167,14 @@ class TurnSettler:
         ready = [c for c in calls if c.status == "approved"]
         if not ready:
             return
-        for c in ready:
-            c.status = "running"
         if checkpoint is not None:
-            await checkpoint()  # the state says which calls were cleared and are about to run
-        for c in ready:  # durable before anything is made: after a crash, 'running' means 'may have run'
-            await self.step(state, c, "running")
+            await checkpoint()  # the state says which calls were cleared (approved) before any is sent
 
         async def one(c: PlannedCall) -> None:
+            # Marked running when it is sent, durably, and not before: after a crash a call still
+            # 'approved' (its step 'pending') was never sent and runs under its original approval.
+            c.status = "running"
+            await self.step(state, c, "running")
             outcome = await self._call(c, state)
             c.status = "succeeded" if outcome.ok else "failed"
             if outcome.ok:  # secrets in a result go neither to the model nor to memory

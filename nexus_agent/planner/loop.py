@@ -49,10 +49,13 @@ from nexus_agent.planner.state import RunState, SqlitePlanStateStore
 from nexus_agent.planner.validation import CallValidator
 from nexus_agent.registry import Registry
 from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
-from nexus_agent.wire.secret_guard import redact, redact_data
+from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data
 from tools.planner_tools import Budget, PlannedCall, PlanResult, PlanState, Progress, ProgressEvent
 
-__all__ = ["Planner"]
+__all__ = ["UNMET_TAG", "Planner"]
+
+#: Tag of the memory notes that record a capability asked for that nothing covers (read by gaps_analyse).
+UNMET_TAG = "unmet-capability"
 
 log = logging.getLogger("nexus.planner")
 
@@ -105,6 +108,7 @@ class Planner:
         recall_limit: int = 5,
         owner: str = "The owner",
         clock: Callable[[], float] = time.monotonic,
+        known_secrets: KnownSecrets | None = None,
     ) -> None:
         self.memory, self.registry, self.provider, self.model, self.states = memory, registry, provider, model, states
         self.policy = policy or ApprovalPolicy()
@@ -122,6 +126,7 @@ class Planner:
             validator=self.validator,
             call_timeout=call_timeout,
             dry_run_reads=dry_run_reads,
+            known_secrets=known_secrets,
         )
         self._active: set[int] = set()
 
@@ -229,7 +234,17 @@ class Planner:
                     f"plan {plan_id} has no pending call(s) {', '.join(unknown)}",
                     hint=f"Pending calls: {', '.join(c.id for c in pending) or 'none'} (see plan_get).",
                 )
-            chosen = list(call_ids) if call_ids else [c.id for c in pending]
+            # Calls that may already have taken effect are re-run only when the owner names them.
+            chosen = list(call_ids) if call_ids else [c.id for c in pending if not c.interrupted]
+            if not chosen:
+                maybe = ", ".join(f"{c.id} ({c.tool})" for c in pending)
+                raise InvalidInput(
+                    f"every call plan {plan_id} waits on was interrupted and may already have taken effect: {maybe}",
+                    hint="Check each one, then approve by name (plan_approve call_ids, or nexus plan approve "
+                    f"{plan_id} --call ID) only those to run again; or reject the plan.",
+                )
+            held = [c for c in pending if c.interrupted and c.id not in chosen]
+            pending = [c for c in pending if c not in held]  # left waiting, not declined
             state.actor = actor
             await self.settler.apply_answer(state, pending, approved=chosen, how="through plan_approve", note=note)
             catalogue, _ = await load_catalogue(self.provider, self.registry, state.principal())
@@ -371,7 +386,10 @@ class Planner:
         n = state.usage.steps
         blocks: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
         seen = {c.id for c in state.calls}
-        for req in turn.tool_calls:
+        cap = state.budget.max_calls_per_turn
+        for over in turn.tool_calls[cap:]:
+            state.notes.append(f"not made: {over.name} (over the cap of {cap} calls per turn)")
+        for req in turn.tool_calls[:cap]:
             call_id = req.id if req.id and req.id not in seen else f"{req.id or 'call'}_{n}_{len(seen)}"
             seen.add(call_id)
             blocks.append({"type": "tool_use", "id": call_id, "name": req.name, "input": req.arguments})
@@ -416,7 +434,22 @@ class Planner:
         await emit("approve", f"plan {state.plan_id} waits for approval of {n} call(s)")
         return state.view()
 
+    async def _record_unmet(self, state: RunState) -> None:
+        """Capabilities the owner asked for that nothing reachable covers: kept for ``nexus gaps``."""
+        for what in state.unmet[:5]:
+            await self.memory.add_note(
+                {
+                    "title": f"Unmet capability: {redact(what)[:150]}",
+                    "text": f"The owner asked for '{redact(what)}' (plan {state.plan_id}); no reachable tool covers "
+                    "it. Reported by nexus gaps until an app covers it.",
+                    "author": "nexus-planner",
+                    "tags": [UNMET_TAG],
+                }
+            )
+
     async def _finish(self, state: RunState, status: PlanState, reason: str = "") -> PlanResult:
+        if status in {"no_action", "partial"} and state.unmet:
+            await self._record_unmet(state)
         state.status = status
         state.open_turn = None
         state.answer = redact(final_answer(state, reason))

@@ -216,12 +216,45 @@ class OfflineModel:
         lines = [f"{OFFLINE_PREFIX}. What I did:"]
         for name, is_error, text in results:
             first = text.splitlines()[0] if text else ""
-            lines.append(f"- {name}: {'FAILED: ' if is_error else ''}{first[:400]}")
+            lines.append(f"- {name}: {'FAILED: ' + first[:400] if is_error else readable(text)}")
         keep = ("I can't", "Not done", "Not applied")
         for text in texts:
             lines += [ln for ln in text.splitlines() if ln.startswith(keep)]
         lines += cited_notes(instruction, parse_context(context))
         return "\n".join(lines)
+
+
+_KEYS = ("slug", "quote_id", "enquiry_id", "invoice_id", "customer_id", "order_id", "installation_id", "id", "kind")
+_DETAILS = ("name", "customer", "crew", "title", "status", "region", "date", "total", "amount", "days_overdue")
+
+
+def readable(text: str, limit: int = 8) -> str:
+    """A tool result in a line people read: 'found 2 quotes: Q-1042 (Hartley Construction, sent, 48500), ...'."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:400]
+    if isinstance(data, dict):
+        lists = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
+        if lists:
+            parts = []
+            for key, items in lists.items():
+                shown = "; ".join(_item(i) for i in items[:limit]) + ("; ..." if len(items) > limit else "")
+                parts.append(f"{len(items)} {key}: {shown}")
+            return " | ".join(parts)[:1200]
+        if any(k in data for k in _KEYS):
+            return _item(data)
+    return text[:400] if text.strip() not in {"{}", "[]"} else "nothing found"
+
+
+def _item(item: dict[str, Any]) -> str:
+    key = next((str(item[k]) for k in _KEYS if item.get(k) not in (None, "")), "")
+    details = [str(item[k]) for k in _DETAILS if item.get(k) not in (None, "", [])]
+    caps = item.get("capabilities")
+    if isinstance(caps, list) and caps:
+        names = [c.get("name", "") if isinstance(c, dict) else str(c) for c in caps[:4]]
+        details.append("can: " + ", ".join(n for n in names if n))
+    return f"{key} ({', '.join(details)})" if details else key or json.dumps(item, default=str)[:200]
 
 
 def _ranker(tools: Sequence[OfferedTool]) -> Callable[[str], list[tuple[str, float]]]:

@@ -10,6 +10,7 @@ from memory.models import SearchHit
 from nexus_agent.planner.selection import RankedTool
 from nexus_agent.planner.state import RunState
 from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_guard import redact_data
 from tools.planner_tools import PlannedCall
 
 __all__ = [
@@ -116,7 +117,7 @@ def result_block(call: PlannedCall, output: Any) -> dict[str, Any]:
 
 
 def _line(c: PlannedCall) -> str:
-    args = json.dumps(c.arguments, ensure_ascii=False, default=str)
+    args = json.dumps(redact_data(c.arguments), ensure_ascii=False, default=str)
     args = args if len(args) <= 160 else args[:157] + "..."
     return f"{c.tool}({args})"
 
@@ -143,5 +144,7 @@ def final_answer(state: RunState, reason: str = "") -> str:
         record.append("Declined by the owner: " + "; ".join(_line(c) for c in by["rejected"]))
     if by.get("unknown"):
         record.append("Outcome unknown (interrupted, not re-run): " + "; ".join(_line(c) for c in by["unknown"]))
+    if state.notes:
+        record.append("Also: " + "; ".join(state.notes[:20]))
     parts.append("\n".join(record))
     return "\n\n".join(parts)

@@ -10,6 +10,8 @@ same database). Every save is one durable write.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any
 
@@ -21,6 +23,7 @@ from memory.database import Database
 from nexus_agent.auth import Principal
 from nexus_agent.planner.roles import plan_principal
 from nexus_agent.wire.errors import Conflict, NotFound, StorageError
+from nexus_agent.wire.secret_guard import redact_data
 from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
 
 __all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]
@@ -39,6 +42,12 @@ def _runs(db: sqlite_utils.Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX planner_runs_by_status ON planner_runs(status)")
+
+
+@PLANNER_MIGRATIONS(name="0002_claim_owner")
+def _claim_owner(db: sqlite_utils.Database) -> None:
+    # Who carries a plan out right now ('host:pid'), so a claim whose process is gone is taken over at once.
+    db.execute("ALTER TABLE planner_runs ADD COLUMN claimed_by TEXT")
 
 
 class RunState(BaseModel):
@@ -69,6 +78,7 @@ class RunState(BaseModel):
     next_action: str = ""
     question: str = ""
     unmet: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="What the planner left out and why (caps).")
 
     def principal(self) -> Principal:
         return plan_principal(self.started_by, self.started_by_role, self.started_by_app)
@@ -83,7 +93,7 @@ class RunState(BaseModel):
             status=status or self.status,
             dry_run=self.dry_run,
             answer=self.answer,
-            calls=[c.model_copy() for c in self.calls],
+            calls=[c.model_copy(update={"arguments": redact_data(c.arguments)}) for c in self.calls],
             tools_offered=list(self.offered),
             usage=self.usage.model_copy(),
             budget=self.budget,
@@ -105,8 +115,34 @@ class RunState(BaseModel):
 
 #: The row status while one process carries a plan out (its state keeps the real status).
 CLAIMED = "claimed"
-#: Longest a plan may be carried out (the wall-time budget's maximum) plus a margin.
+#: A claim by a process on another host (whose life cannot be checked) lapses after the longest
+#: wall-time budget plus a margin; on this host a claim lapses the moment its process is gone.
 STALE_CLAIM_S = 3_600 + 300
+_HOST = socket.gethostname()
+
+
+def this_process() -> str:
+    return f"{_HOST}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def claim_holds(claimed_by: str | None, updated_at: float, now: float) -> bool:
+    """Whether a claim still stands: its process lives (same host), or it is recent (another host)."""
+    if not claimed_by:
+        return False
+    host, _, pid = claimed_by.rpartition(":")
+    if host == _HOST and pid.isdigit():
+        return _alive(int(pid))
+    return now - updated_at < STALE_CLAIM_S
 
 
 class SqlitePlanStateStore:
@@ -159,16 +195,16 @@ class SqlitePlanStateStore:
     def _claim(self, plan_id: int, statuses: list[str]) -> RunState:
         with self._db.write() as db:
             row = db.execute(
-                "SELECT status, state, updated_at FROM planner_runs WHERE plan_id = ?", [plan_id]
+                "SELECT status, state, updated_at, claimed_by FROM planner_runs WHERE plan_id = ?", [plan_id]
             ).fetchone()
             if row is None:
                 raise NotFound(
                     f"plan {plan_id} was not made by the planner (or does not exist)",
                     hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
                 )
-            status, payload, updated_at = row
-            # A claim older than the longest wall-time budget was left by a process that died: take it over.
-            if status == CLAIMED and time.time() - float(updated_at or 0) < STALE_CLAIM_S:
+            _status, payload, updated_at, claimed_by = row
+            # A claim whose process is gone (or, from another host, that is stale) is taken over at once.
+            if claim_holds(claimed_by, float(updated_at or 0), time.time()):
                 raise Conflict(
                     f"plan {plan_id} is being carried out by another Nexus process right now",
                     hint="Wait for it to finish, then inspect it with plan_get.",
@@ -180,7 +216,8 @@ class SqlitePlanStateStore:
                     hint="plan_get shows the plan and its answer.",
                 )
             db.execute(
-                "UPDATE planner_runs SET status = ?, updated_at = ? WHERE plan_id = ?", [CLAIMED, time.time(), plan_id]
+                "UPDATE planner_runs SET status = ?, updated_at = ?, claimed_by = ? WHERE plan_id = ?",
+                [CLAIMED, time.time(), this_process(), plan_id],
             )
         return state
 
@@ -192,6 +229,10 @@ class SqlitePlanStateStore:
         with self._db.write() as db:
             db.execute(
                 "UPDATE planner_runs SET status = ? WHERE plan_id = ? AND status = ?", [status, plan_id, CLAIMED]
+            )
+            db.execute(
+                "UPDATE planner_runs SET claimed_by = NULL WHERE plan_id = ? AND claimed_by = ?",
+                [plan_id, this_process()],
             )
 
     async def ids_with_status(self, status: str) -> list[int]:

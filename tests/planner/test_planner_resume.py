@@ -17,6 +17,7 @@ from planner_catalogue import FakeSatellites
 
 from nexus_agent.planner import ModelTurn, OfferedTool, OfflineModel, Planner, StaticApprover, ToolCallRequest
 from nexus_agent.services import NexusServices
+from nexus_agent.wire.errors import InvalidInput
 
 pytestmark = pytest.mark.anyio
 
@@ -83,7 +84,10 @@ async def test_a_side_effect_interrupted_mid_call_is_not_re_run_without_approval
     step = (await registered.memory.get_plan(plan_id)).steps[0]
     assert step.status == "failed" and step.error.startswith("[unknown]")
 
-    done = await second.approve(plan_id, note="checked: the email never went")
+    with pytest.raises(InvalidInput, match="may already have taken effect"):
+        await second.approve(plan_id)  # approving the plan does not re-approve a possibly-done call
+    assert not restarted.calls
+    done = await second.approve(plan_id, [interrupted.id], note="checked: the email never went")
     assert done.status == "succeeded" and restarted.calls[CHASER] == 1
     step = (await registered.memory.get_plan(plan_id)).steps[0]
     assert step.status == "succeeded" and step.error == ""
@@ -110,6 +114,10 @@ async def test_completed_side_effects_are_never_repeated_and_the_unknown_one_can
     assert {c.tool: c.status for c in dropped.calls} == {CHASER: "succeeded", REMINDER: "unknown"}
     assert "Outcome unknown (interrupted, not re-run): invoicing__send_payment_reminder" in dropped.answer
     assert not restarted.calls and satellites.calls[CHASER] == 1
+    step = next(s for s in (await registered.memory.get_plan(plan_id)).steps if s.tool == REMINDER)
+    assert step.error.startswith("[unknown]") and "not made" not in step.error  # one record, and it says unknown
+    said = await registered.memory.search({"query": "reject plan", "kinds": ["decision"], "limit": 50})
+    assert not any("declined" in h.title and REMINDER in h.title for h in said.hits)
 
 
 class StepWatcher:
@@ -141,7 +149,8 @@ async def test_a_call_that_finished_in_the_crashed_turn_counts_as_done(
                 approver=StaticApprover(True))  # fmt: skip
     plan_id = await last_plan_id(registered)
     state = await make_planner(OfflineModel()).states.load(plan_id)
-    assert {c.tool: c.status for c in state.calls} == {CHASER: "running", REMINDER: "running"}  # as last saved
+    # As last saved: cleared to run. Memory's steps say which were sent (each is marked when it is sent).
+    assert {c.tool: c.status for c in state.calls} == {CHASER: "approved", REMINDER: "approved"}
 
     restarted = FakeSatellites()
     resumed = await make_planner(Scripted([]), satellites=restarted).resume(plan_id)
@@ -173,3 +182,62 @@ async def test_a_crash_during_the_model_call_resumes_from_the_saved_transcript(
     assert done.status == "succeeded" and done.answer.startswith("Chased Q-1043.")
     assert second.seen == [3]  # context + instruction, the call, its result: nothing asked twice
     assert satellites.calls[CHASER] == 1
+
+
+class SaveCrash:
+    """Plan state that 'crashes' the process at the first save where a call is cleared but not yet sent."""
+
+    def __init__(self, states: Any) -> None:
+        self._states, self.reached = states, anyio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._states, name)
+
+    async def save(self, state: Any) -> None:
+        await self._states.save(state)
+        if any(c.status == "approved" and not c.read_only for c in state.calls):
+            self.reached.set()
+            await anyio.sleep_forever()
+
+
+async def test_calls_never_sent_before_a_crash_run_on_resume_under_their_original_approval(
+    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices
+) -> None:
+    model = Scripted([ModelTurn(tool_calls=[
+        ToolCallRequest("a", CHASER, {"quote_id": "Q-1043"}),
+        ToolCallRequest("b", REMINDER, {"invoice_id": "INV-2025-0193"}),
+    ]), ModelTurn(text="Chased and reminded.")])  # fmt: skip
+    first = make_planner(model)
+    first.states = SaveCrash(first.states)  # type: ignore[assignment]
+    await crash(first, "Chase and remind", first.states.reached.wait, approver=StaticApprover(True))  # type: ignore[attr-defined]
+    plan_id = await last_plan_id(registered)
+    assert not satellites.calls  # approved, but nothing was sent
+    assert {s.status for s in (await registered.memory.get_plan(plan_id)).steps} == {"pending"}
+
+    restarted = FakeSatellites()
+    asked = StaticApprover(False)  # would decline, were it asked: it must not be
+    done = await make_planner(model, satellites=restarted).resume(plan_id, approver=asked)
+    assert done.status == "succeeded" and not asked.asked
+    assert restarted.calls == {CHASER: 1, REMINDER: 1}
+
+
+async def test_a_claim_left_by_a_dead_process_is_taken_over_at_once(
+    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices
+) -> None:
+    import subprocess
+    import sys
+
+    from nexus_agent.planner.state import _HOST
+
+    pending = await make_planner(OfflineModel()).run("Chase Q-1043")
+    assert pending.status == "awaiting_approval"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{_HOST}:{int(gone.stdout)}"  # a process that has exited
+    with registered.database.write() as db:  # as a `nexus plan approve` killed mid-way leaves it
+        db.execute(
+            "UPDATE planner_runs SET status = 'claimed', claimed_by = ?, updated_at = strftime('%s','now') "
+            "WHERE plan_id = ?",
+            [dead, pending.plan_id],
+        )
+    done = await make_planner(OfflineModel()).approve(pending.plan_id)
+    assert done.status == "succeeded" and satellites.calls[CHASER] == 1
