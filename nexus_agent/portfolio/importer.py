@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from memory.database import Database
 from nexus_agent.portfolio._files import scan_outside_apps
 from nexus_agent.portfolio._plan import FolderPlan, plan_portfolio
 from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
@@ -72,11 +73,12 @@ def _changed(old: AppRecord, new: AppRecord) -> list[str]:
 
 
 class _WriteRefused(Exception):
-    """One app of the batch was refused: the whole batch is rolled back."""
+    """One app of the batch was refused. ``done``: what was written before it (only a backend without a
+    batch write leaves any; on SQLite the whole batch is rolled back)."""
 
-    def __init__(self, folder: str, message: str) -> None:
+    def __init__(self, folder: str, message: str, done: list[RegisterResult] | None = None) -> None:
         super().__init__(message)
-        self.folder, self.message = folder, message
+        self.folder, self.message, self.done = folder, message, done or []
 
 
 async def _prepare(plan: FolderPlan, result: AppImportResult, registry: Registry) -> AppRecord | None:
@@ -119,15 +121,18 @@ async def _write_all(
     registry: Registry, batch: list[tuple[str, AppRecord]], actor: str, reason: str
 ) -> list[RegisterResult]:
     """Every record at once: in one savepoint of the SQLite writer, so a refusal leaves the registry as it was."""
-    if isinstance(registry, SqliteRegistry):
+    database = getattr(registry, "_db", None)
+    if isinstance(registry, SqliteRegistry) and isinstance(database, Database):
         # The group-commit writer runs the batch in one savepoint (register_sync's own write() joins it).
-        return await registry._db.run_write(_write_batch, registry, batch, actor, reason)
-    done = []  # another Registry: each record was checked by _prepare, so a refusal here is rare
+        return await database.run_write(_write_batch, registry, batch, actor, reason)
+    # Another backend (PostgreSQL): one transaction per app. Each record passed _prepare's checks, so a
+    # refusal here is rare; a registry with a batch write of its own would make this atomic too.
+    done: list[RegisterResult] = []
     for folder, record in batch:
         try:
             done.append(await registry.register(record, actor, reason))
         except NexusError as exc:
-            raise _WriteRefused(folder, exc.message) from exc
+            raise _WriteRefused(folder, exc.message, done) from exc
     return done
 
 
@@ -140,13 +145,24 @@ def _apply(results: dict[str, AppImportResult], batch: list[tuple[str, AppRecord
         result.notes += registered.notes
 
 
-def _refuse_all(report: ImportReport, results: dict[str, AppImportResult], refused: _WriteRefused) -> None:
+def _refuse_all(
+    report: ImportReport,
+    results: dict[str, AppImportResult],
+    batch: list[tuple[str, AppRecord]],
+    refused: _WriteRefused,
+) -> None:
     report.write_error = f"apps/{refused.folder}: {refused.message}"
-    for folder, result in results.items():
+    written = len(refused.done)
+    if written:  # a backend without a batch write: say exactly what went in
+        _apply(results, batch[:written], refused.done)
+        report.written = True
+        report.write_error += f" ({written} app(s) before it were written; this registry writes one app at a time)"
+    for folder, _ in batch[written:]:
+        result = results[folder]
         result.outcome = "failed"
         why = refused.message if folder == refused.folder else f"the registry refused apps/{refused.folder}"
-        reason = f"not written: {why} (the import writes every app or none)"
-        result.failures.append(FileFailure(file=f"apps/{folder}/", reason=reason))
+        scope = "" if written else " (the import writes every app or none)"
+        result.failures.append(FileFailure(file=f"apps/{folder}/", reason=f"not written: {why}{scope}"))
 
 
 async def _push(report: ImportReport, registry: Registry, truth: TruthSource, actor: str) -> None:
@@ -211,7 +227,7 @@ async def import_portfolio(
             _apply(results, batch, await _write_all(registry, batch, actor, reason))
             report.written = True
         except _WriteRefused as refused:
-            _refuse_all(report, results, refused)
+            _refuse_all(report, results, batch, refused)
     for result in report.apps:
         for finding in result.secrets:
             log.warning("portfolio import: not copying the %s at %s", finding.kind, finding.location)

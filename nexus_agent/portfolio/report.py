@@ -128,8 +128,10 @@ class ImportReport(BaseModel):
     def _writes(self) -> list[str]:
         if self.dry_run:
             return []
-        if self.write_error:
+        if self.write_error and not self.written:
             return [f"registry: NOT written ({self.write_error}); nothing was changed, fix it and import again"]
+        if self.write_error:
+            return [f"registry: partly written ({self.write_error}); fix it and import again"]
         lines = []
         if self.truth_commit:
             lines.append(f"truth source: {self.truth_files} app file(s) written in commit {self.truth_commit[:12]}")

@@ -185,3 +185,37 @@ async def test_a_command_in_a_portfolio_file_never_becomes_an_mcp_command(
     assert report.app("sly").outcome == "imported"
     assert record.endpoints.mcp_command is None and str(record.endpoints.mcp_url) == "https://sly.example.test/mcp"
     assert "curl" not in record.model_dump_json()
+
+
+class OneAtATime:
+    """A registry backend without a batch write (as PostgreSQL's is today), refusing one slug."""
+
+    def __init__(self, inner: SqliteRegistry, refuse: str) -> None:
+        self.inner, self.refuse = inner, refuse
+
+    async def register(self, record: AppRecord, actor: str, reason: str = "") -> RegisterResult:
+        if record.slug == self.refuse:
+            raise StorageError(f"the database refused {record.slug}")
+        return await self.inner.register(record, actor, reason)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_backend_without_a_batch_write_reports_exactly_what_went_in(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    root = write(
+        tmp_path, {f"{name}/metadata.json": _reg(name.title()) for name in ("alpha", "beta", "gamma", "delta")}
+    )
+
+    report = await import_portfolio(root, OneAtATime(registry, "delta"), "owner")  # type: ignore[arg-type]
+
+    assert [r.slug for r in await registry.all()] == ["alpha", "beta"]  # folders are written in name order
+    outcomes = {a.folder: a.outcome for a in report.apps}
+    assert outcomes == {"alpha": "imported", "beta": "imported", "delta": "failed", "gamma": "failed"}
+    assert report.write_error == (
+        "apps/delta: the database refused delta "
+        "(2 app(s) before it were written; this registry writes one app at a time)"
+    )
+    assert "registry: partly written" in report.to_text() and not report.ok
