@@ -232,8 +232,12 @@ def _endpoints(plan: FolderPlan, drafts: list[Draft], notes: list[str]) -> dict[
             if refs.get(kind) and refs[kind] != env:
                 notes.append(f"the app's own files name {refs[kind]} for its {kind} secret; Nexus reads it from {env}")
     for finding in plan.secrets:
-        if not _secret_slot(finding) and finding.severity != "low":
+        if _secret_slot(finding) or finding.severity == "low":
+            continue
+        if ":$" in finding.location:
             notes.append(f"secret at {finding.location} has no Nexus field; it stays in the app's own environment")
+        else:  # written in a document or source file: nobody should find it there
+            notes.append(f"secret at {finding.location} is written in a file; remove it from there and rotate it")
     return endpoints
 
 
