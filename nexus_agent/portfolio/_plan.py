@@ -22,6 +22,7 @@ from nexus_agent.portfolio._shapes import Draft, draft_from_json, draft_from_mar
 from nexus_agent.portfolio.report import FileFailure, ImportOutcome
 from nexus_agent.wire.errors import describe_validation_error
 from nexus_agent.wire.models import AppRecord, AppStatus, is_slug, slugify
+from nexus_agent.wire.secret_env import app_env_prefix
 from nexus_agent.wire.secret_guard import SecretFinding, is_secret_name, scan
 
 __all__ = ["FolderPlan", "build_record", "env_name", "plan_portfolio"]
@@ -148,9 +149,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def env_name(slug: str, suffix: str) -> str:
-    """The environment variable Nexus reads an app's secret from: ``SATELLITE_<SLUG>_<SUFFIX>``."""
-    base = re.sub(r"[^A-Z0-9]+", "_", slug.upper()).strip("_")
-    return f"SATELLITE_{base}_{suffix}"
+    """The environment variable Nexus reads an app's secret from: ``SATELLITE_<SLUG>_<SUFFIX>`` (its own)."""
+    return f"{app_env_prefix(slug)}{suffix}"
 
 
 def _clean_url(slot: str, value: str, notes: list[str]) -> str | None:
