@@ -1,29 +1,42 @@
 """Planner tools: give Nexus an instruction, then inspect, approve, reject or resume its plan.
 
-The wire models of the planner live here, at the ``tools`` layer, because the
-MCP tools, the CLI and :mod:`nexus_agent.planner` (which sits above ``tools``
-and imports them from here) all speak them. The planner itself is reached
-through ``call.services.planner`` (any object with the :class:`PlanRunner`
-methods), so nothing here imports the layer above at runtime.
+The planner's models (:data:`~nexus_agent.planner.models.PlanStatus`, ``Budget``, ``PlannedCall``,
+``PlanResult``, ``PlanRunner``...) live with the planner in :mod:`nexus_agent.planner.models`; these MCP
+tool specs speak them. The planner itself is reached through ``call.services.planner`` (any object with
+the :class:`PlanRunner` methods). The models are re-exported here for older importers.
 
 Approval of side effects fails closed. ``instruct`` asks the owner through MCP
 elicitation when the client can answer: over a back-channel (``ctx.elicit``,
 handshake-era clients) or as an ``input_required`` round (2026-07-28 clients).
 Otherwise, or when nobody answers, the plan waits with an id; ``plan_approve``
-or ``plan_reject`` settles it later. No answer means no call.
+or ``plan_reject`` settles it later. No answer means no call. An unclear
+instruction becomes a question the same way (status ``needs_input`` when
+nobody can answer).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import PLAN_ROLES
+from nexus_agent.planner.approval import ApprovalAnswer, ElicitationApprover, approval_message
+from nexus_agent.planner.models import (
+    Approver,
+    Budget,
+    BudgetUsage,
+    CallStatus,
+    PlannedCall,
+    PlanResult,
+    PlanRunner,
+    PlanState,
+    PlanStatus,
+    Progress,
+    ProgressEvent,
+)
 from nexus_agent.wire.errors import ConfigError, Conflict
 from tools.base import ToolCall, ToolInput, ToolSpec
 
@@ -36,10 +49,12 @@ __all__ = [
     "Budget",
     "BudgetUsage",
     "CallStatus",
+    "Clarification",
     "ElicitationApprover",
     "PlanResult",
     "PlanRunner",
     "PlanState",
+    "PlanStatus",
     "PlannedCall",
     "Progress",
     "ProgressEvent",
@@ -52,187 +67,6 @@ log = logging.getLogger("nexus.planner.tools")
 #: Key of the approval question in an ``input_required`` round.
 APPROVAL_REQUEST_KEY = "nexus_plan_approval"
 _STATE_PREFIX = "nexus-plan:"
-
-
-# -- wire models ---------------------------------------------------------------
-class Budget(BaseModel):
-    """What one plan may spend; when any runs out, the planner stops and reports."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_steps: int = Field(8, ge=1, le=50, description="Model turns at most (each may request several tool calls).")
-    max_tokens: int = Field(
-        200_000, ge=1_000, le=5_000_000, description="Model input + output tokens at most, all turns together."
-    )
-    max_seconds: float = Field(300.0, gt=0, le=3_600, description="Wall time at most (waiting for approval excluded).")
-    max_calls_per_turn: int = Field(
-        10, ge=1, le=100, description="Tool calls one model turn may ask for; the rest are not made and said so."
-    )
-
-
-class BudgetUsage(BaseModel):
-    steps: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    seconds: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
-
-
-CallStatus = Literal[
-    "proposed",  # the model asked for it; not checked yet
-    "invalid",  # refused before running: unknown tool, unavailable app or bad arguments
-    "awaiting_approval",  # has side effects; waits for the owner
-    "approved",  # cleared to run (read-only, allowed by policy, or approved)
-    "rejected",  # the owner said no
-    "would_run",  # dry run: cleared, but not made
-    "running",
-    "succeeded",
-    "failed",
-    "unknown",  # interrupted while running; it may or may not have taken effect
-    "skipped",  # not made: the plan stopped (budget ran out) before it could run
-]
-
-PlanState = Literal[
-    "running",
-    "awaiting_approval",
-    "succeeded",  # every call the plan needed was made and the instruction was answered
-    "partial",  # some calls failed (and were not made good later), or part of the ask could not be served
-    "no_action",  # nothing reachable covers the ask: the answer says what is missing; no call was made
-    "needs_input",  # the ask was unclear: the answer is a question for the owner; no call was made
-    "failed",
-    "cancelled",
-    "budget_exhausted",
-    "dry_run",
-    "interrupted",
-]
-
-
-class PlannedCall(BaseModel):
-    """One tool call the model asked for, and what became of it."""
-
-    id: str = Field(description="The model's tool-use id; pass it to plan_approve to approve only some calls.")
-    turn: int = Field(description="The model turn that asked for it (1-based).")
-    tool: str
-    source: str = Field("", description="'nexus' or the slug of the satellite app that runs the tool.")
-    arguments: dict[str, Any] = Field(default_factory=dict)
-    read_only: bool = False
-    idempotent: bool = False
-    needs_approval: bool = False
-    status: CallStatus = "proposed"
-    seq: int | None = Field(None, description="Step number in the plan stored in memory.")
-    result_summary: str = ""
-    error: str = ""
-    interrupted: bool = Field(False, description="It was running when Nexus stopped; it was not re-run blindly.")
-
-
-class PlanResult(BaseModel):
-    """A plan as the planner reports it: calls, status, answer and what it cost."""
-
-    plan_id: int
-    conversation_id: int | None = None
-    instruction: str
-    started_by: str = Field("owner", description="Who gave the instruction; the plan's calls run with their role.")
-    started_by_role: str = Field("owner", description="That caller's role (owner, agent).")
-    status: PlanState
-    dry_run: bool = False
-    answer: str = Field("", description="What was done, what failed and what is left, in plain words.")
-    calls: list[PlannedCall] = Field(default_factory=list)
-    tools_offered: list[str] = Field(default_factory=list, description="Tools the model was shown, best first.")
-    usage: BudgetUsage = Field(default_factory=BudgetUsage)
-    budget: Budget = Field(default_factory=Budget)
-    backend: str = Field("", description="Which planner model ran: 'offline' or 'anthropic:<model>'.")
-    next_action: str = Field("", description="What the owner can do next, if anything.")
-    question: str = Field("", description="Status needs_input: what the owner must say before anything is done.")
-    unmet: list[str] = Field(default_factory=list, description="Capabilities asked for that no reachable tool has.")
-
-    @property
-    def pending(self) -> list[PlannedCall]:
-        return [c for c in self.calls if c.status == "awaiting_approval"]
-
-
-class ProgressEvent(BaseModel):
-    stage: str = Field(description="recall, select, plan, validate, approve, run, answer")
-    message: str
-    step: int = 0
-    max_steps: int = 0
-
-
-# -- what the tools need from the planner -----------------------------------------
-class Approver(Protocol):
-    async def confirm(self, plan: PlanResult, calls: Sequence[PlannedCall]) -> bool | None: ...
-
-
-Progress = Callable[[ProgressEvent], Awaitable[None]]
-
-
-class PlanRunner(Protocol):
-    """What the planner tools call; :class:`nexus_agent.planner.Planner` implements it."""
-
-    async def run(
-        self,
-        instruction: str,
-        *,
-        dry_run: bool = False,
-        budget: Budget | None = None,
-        approver: Approver | None = None,
-        progress: Progress | None = None,
-        actor: str = "owner",
-        principal: Principal | None = None,
-    ) -> PlanResult: ...
-    async def get(self, plan_id: int) -> PlanResult: ...
-    async def approve(
-        self,
-        plan_id: int,
-        call_ids: Sequence[str] | None = None,
-        *,
-        actor: str = "owner",
-        note: str = "",
-        progress: Progress | None = None,
-    ) -> PlanResult: ...
-    async def reject(self, plan_id: int, reason: str = "", *, actor: str = "owner") -> PlanResult: ...
-    async def resume(
-        self, plan_id: int, *, approver: Approver | None = None, progress: Progress | None = None, actor: str = "owner"
-    ) -> PlanResult: ...
-
-
-# -- approval through MCP elicitation ------------------------------------------
-class ApprovalAnswer(BaseModel):
-    approve: bool = Field(description="Run these calls now? (No: nothing is run.)")
-
-
-def approval_message(plan: PlanResult, calls: Sequence[PlannedCall]) -> str:
-    lines = [f"Nexus plan {plan.plan_id} wants to make {len(calls)} call(s) with side effects:"]
-    for call in calls:
-        args = json.dumps(call.arguments, ensure_ascii=False, default=str)
-        lines.append(f"- {call.tool}({args if len(args) <= 300 else args[:297] + '...'})")
-        if call.interrupted:
-            lines.append("  (it was running when Nexus stopped: it may already have taken effect)")
-    lines.append(f'For: "{plan.instruction[:300]}"')
-    return "\n".join(lines)
-
-
-Elicit = Callable[[str, type[ApprovalAnswer]], Awaitable[Any]]
-
-
-class ElicitationApprover:
-    """Ask the owner with ``ctx.elicit``. Accept+yes: run; decline or no: refuse; cannot ask: ``None``."""
-
-    def __init__(self, elicit: Elicit) -> None:
-        self._elicit = elicit
-
-    async def confirm(self, plan: PlanResult, calls: Sequence[PlannedCall]) -> bool | None:
-        try:
-            outcome = await self._elicit(approval_message(plan, calls), ApprovalAnswer)
-        except Exception as exc:  # no back-channel, no capability, transport error: fail closed
-            log.info("plan %s: could not ask for approval (%s); leaving it pending", plan.plan_id, exc)
-            return None
-        action = getattr(outcome, "action", None)
-        if action == "accept":
-            return bool(getattr(outcome.data, "approve", False))
-        return False if action == "decline" else None
 
 
 class Clarification(BaseModel):
@@ -323,7 +157,7 @@ PlannerLookup = Callable[[Any], PlanRunner]
 
 
 def _planner_of_services(services: Any) -> PlanRunner:
-    planner = getattr(services, "planner", None)
+    planner = services.planner
     if planner is None:
         raise ConfigError(
             "the planner is not configured in this Nexus process",

@@ -10,9 +10,10 @@ The pieces, each a module of one concept:
 - :mod:`~nexus_agent.planner.approval`: policy and approvers (fail closed)
 - :mod:`~nexus_agent.planner.loop`: the ``Planner`` itself
 - :mod:`~nexus_agent.planner.state`: durable run state, for inspection and resume
+- :mod:`~nexus_agent.planner.models`: the plan-status vocabulary, budgets, planned calls, results
 """
 
-from nexus_agent.planner.approval import ApprovalPolicy, Approver, CallbackApprover, StaticApprover
+from nexus_agent.planner.approval import ApprovalPolicy, Approver, CallbackApprover, ElicitationApprover, StaticApprover
 from nexus_agent.planner.build import build_planner, select_model
 from nexus_agent.planner.catalogue import (
     Catalogue,
@@ -33,22 +34,25 @@ from nexus_agent.planner.llm import (
     Usage,
 )
 from nexus_agent.planner.loop import Planner
+from nexus_agent.planner.models import (
+    PLAN_STATUSES,
+    Budget,
+    BudgetUsage,
+    PlannedCall,
+    PlanResult,
+    PlanRunner,
+    PlanStatus,
+    ProgressEvent,
+)
 from nexus_agent.planner.offline import OfflineModel
 from nexus_agent.planner.selection import DEFAULT_TOP_K, RankedTool, ToolIndex, ToolSelector, recall_at_k
 from nexus_agent.planner.state import PLANNER_MIGRATIONS, RunState, SqlitePlanStateStore
-from tools.planner_tools import (
-    Budget,
-    BudgetUsage,
-    ElicitationApprover,
-    PlannedCall,
-    PlanResult,
-    ProgressEvent,
-)
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_TOP_K",
     "PLANNER_MIGRATIONS",
+    "PLAN_STATUSES",
     "AnthropicModel",
     "ApprovalPolicy",
     "Approver",
@@ -63,6 +67,8 @@ __all__ = [
     "OfferedTool",
     "OfflineModel",
     "PlanResult",
+    "PlanRunner",
+    "PlanStatus",
     "PlannedCall",
     "Planner",
     "PlannerModel",

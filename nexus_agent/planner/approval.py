@@ -9,13 +9,65 @@ are not destructive). An :class:`Approver` answers ``True`` (run), ``False``
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 from nexus_agent.planner.catalogue import ToolDescriptor
-from tools.planner_tools import Approver, ElicitationApprover, PlannedCall, PlanResult
+from nexus_agent.planner.models import Approver, PlannedCall, PlanResult
 
-__all__ = ["ApprovalPolicy", "Approver", "CallbackApprover", "ElicitationApprover", "StaticApprover"]
+__all__ = [
+    "ApprovalAnswer",
+    "ApprovalPolicy",
+    "Approver",
+    "CallbackApprover",
+    "ElicitationApprover",
+    "StaticApprover",
+    "approval_message",
+]
+
+log = logging.getLogger("nexus.planner")
+
+
+# -- approval through MCP elicitation ------------------------------------------
+class ApprovalAnswer(BaseModel):
+    approve: bool = Field(description="Run these calls now? (No: nothing is run.)")
+
+
+def approval_message(plan: PlanResult, calls: Sequence[PlannedCall]) -> str:
+    lines = [f"Nexus plan {plan.plan_id} wants to make {len(calls)} call(s) with side effects:"]
+    for call in calls:
+        args = json.dumps(call.arguments, ensure_ascii=False, default=str)
+        lines.append(f"- {call.tool}({args if len(args) <= 300 else args[:297] + '...'})")
+        if call.interrupted:
+            lines.append("  (it was running when Nexus stopped: it may already have taken effect)")
+    lines.append(f'For: "{plan.instruction[:300]}"')
+    return "\n".join(lines)
+
+
+Elicit = Callable[[str, type[ApprovalAnswer]], Awaitable[Any]]
+
+
+class ElicitationApprover:
+    """Ask the owner with ``ctx.elicit``. Accept+yes: run; decline or no: refuse; cannot ask: ``None``."""
+
+    def __init__(self, elicit: Elicit) -> None:
+        self._elicit = elicit
+
+    async def confirm(self, plan: PlanResult, calls: Sequence[PlannedCall]) -> bool | None:
+        try:
+            outcome = await self._elicit(approval_message(plan, calls), ApprovalAnswer)
+        except Exception as exc:  # no back-channel, no capability, transport error: fail closed
+            log.info("plan %s: could not ask for approval (%s); leaving it pending", plan.plan_id, exc)
+            return None
+        action = getattr(outcome, "action", None)
+        if action == "accept":
+            return bool(getattr(outcome.data, "approve", False))
+        return False if action == "decline" else None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from typing import TextIO
 
 import anyio.to_thread
 
-from tools.planner_tools import Budget, PlannedCall, PlanResult, PlanRunner, ProgressEvent, approval_message
+from nexus_agent.planner.approval import approval_message
+from nexus_agent.planner.models import Budget, PlannedCall, PlanResult, PlanRunner, ProgressEvent
 
 __all__ = ["StderrProgress", "TerminalApprover", "exit_code", "format_plan", "run_ask"]
 

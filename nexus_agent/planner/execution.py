@@ -20,12 +20,12 @@ from memory.store import MemoryStore
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolOutcome, ToolProvider, summarise_content
 from nexus_agent.planner.intent import is_question
+from nexus_agent.planner.models import PlannedCall
 from nexus_agent.planner.roles import acting_as
 from nexus_agent.planner.state import RunState
 from nexus_agent.planner.validation import CallValidator, Verdict
 from nexus_agent.wire.errors import NexusError
 from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data, scan
-from tools.planner_tools import PlannedCall
 
 __all__ = ["Emit", "TurnSettler"]
 

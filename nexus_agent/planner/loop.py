@@ -21,12 +21,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, get_args
+from typing import Any
 
 import anyio
 
 import prompts
-from memory.models import PlanStatus
+from memory.models import PlanStatus as MemoryPlanStatus
 from memory.store import MemoryStore
 from nexus_agent.auth import Principal
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
@@ -41,6 +41,7 @@ from nexus_agent.planner.context import (
 )
 from nexus_agent.planner.execution import TurnSettler
 from nexus_agent.planner.llm import ModelTurn, OfferedTool, PlannerModel
+from nexus_agent.planner.models import Budget, PlannedCall, PlanResult, PlanStatus, Progress, ProgressEvent
 from nexus_agent.planner.recovery import reconcile
 from nexus_agent.planner.report import apps_text, final_answer, memory_text, result_block, selection_rationale
 from nexus_agent.planner.roles import owner_named
@@ -50,16 +51,16 @@ from nexus_agent.planner.validation import CallValidator
 from nexus_agent.registry import Registry
 from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data
-from tools.planner_tools import Budget, PlannedCall, PlanResult, PlanState, Progress, ProgressEvent
 
-__all__ = ["UNMET_TAG", "Planner"]
+__all__ = ["MEMORY_STATUS", "UNMET_TAG", "Planner"]
 
 #: Tag of the memory notes that record a capability asked for that nothing covers (read by gaps_analyse).
 UNMET_TAG = "unmet-capability"
 
 log = logging.getLogger("nexus.planner")
 
-_MEMORY_STATUS: dict[str, PlanStatus] = {
+#: The one mapping from the planner's :data:`PlanStatus` to memory's coarser plan record.
+MEMORY_STATUS: dict[str, MemoryPlanStatus] = {
     "running": "running",
     "awaiting_approval": "draft",
     "dry_run": "draft",
@@ -70,11 +71,8 @@ _MEMORY_STATUS: dict[str, PlanStatus] = {
     "failed": "failed",
     "budget_exhausted": "failed",
     "cancelled": "cancelled",
+    "interrupted": "running",
 }
-TERMINAL: frozenset[str] = frozenset(
-    {"succeeded", "partial", "no_action", "needs_input", "failed", "cancelled", "budget_exhausted", "dry_run"}
-)
-assert set(_MEMORY_STATUS) | {"interrupted"} == set(get_args(PlanState))
 
 
 def _unrecovered_failures(state: RunState) -> list[str]:
@@ -347,7 +345,7 @@ class Planner:
             self._active.discard(state.plan_id)
 
     async def _conclude(self, state: RunState, turn: ModelTurn) -> PlanResult:
-        """The model answered without calls: say what happened (see :data:`PlanState`)."""
+        """The model answered without calls: say what happened (see :data:`PlanStatus`)."""
         made = [c for c in state.calls if c.status not in {"invalid", "skipped", "rejected"}]
         question = turn.question or (turn.text.strip() if not made and turn.text.strip().endswith("?") else "")
         if question and not made:
@@ -429,7 +427,7 @@ class Planner:
             f"(optionally call_ids) to run them, or plan_reject to drop the plan."
         )
         state.answer = redact(final_answer(state, "waiting for the owner's approval"))
-        await self.memory.set_plan_status(state.plan_id, _MEMORY_STATUS["awaiting_approval"])
+        await self.memory.set_plan_status(state.plan_id, MEMORY_STATUS["awaiting_approval"])
         await self.states.save(state)
         await emit("approve", f"plan {state.plan_id} waits for approval of {n} call(s)")
         return state.view()
@@ -447,14 +445,14 @@ class Planner:
                 }
             )
 
-    async def _finish(self, state: RunState, status: PlanState, reason: str = "") -> PlanResult:
+    async def _finish(self, state: RunState, status: PlanStatus, reason: str = "") -> PlanResult:
         if status in {"no_action", "partial"} and state.unmet:
             await self._record_unmet(state)
         state.status = status
         state.open_turn = None
         state.answer = redact(final_answer(state, reason))
         state.next_action = ""
-        await self.memory.set_plan_status(state.plan_id, _MEMORY_STATUS[status])  # type: ignore[arg-type]
+        await self.memory.set_plan_status(state.plan_id, MEMORY_STATUS[status])  # type: ignore[arg-type]
         if state.conversation_id is not None:
             await self.memory.add_message(
                 state.conversation_id, {"role": "assistant", "content": state.answer[:128_000], "author": "nexus"}

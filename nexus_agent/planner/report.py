@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from memory.models import SearchHit
+from nexus_agent.planner.models import PlannedCall
 from nexus_agent.planner.selection import RankedTool
 from nexus_agent.planner.state import RunState
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import redact_data
-from tools.planner_tools import PlannedCall
 
 __all__ = [
     "MAX_RESULT_CHARS",

@@ -21,10 +21,10 @@ from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
 from nexus_agent.auth import Principal
+from nexus_agent.planner.models import Budget, BudgetUsage, PlannedCall, PlanResult, PlanStatus
 from nexus_agent.planner.roles import plan_principal
 from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 from nexus_agent.wire.secret_guard import redact_data
-from tools.planner_tools import Budget, BudgetUsage, PlannedCall, PlanResult, PlanState
 
 __all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]
 
@@ -61,7 +61,7 @@ class RunState(BaseModel):
     started_by: str = "owner"
     started_by_role: str = "owner"
     started_by_app: str | None = None
-    status: PlanState = "running"
+    status: PlanStatus = "running"
     dry_run: bool = False
     budget: Budget = Field(default_factory=Budget)
     usage: BudgetUsage = Field(default_factory=BudgetUsage)
@@ -83,7 +83,7 @@ class RunState(BaseModel):
     def principal(self) -> Principal:
         return plan_principal(self.started_by, self.started_by_role, self.started_by_app)
 
-    def view(self, *, status: PlanState | None = None) -> PlanResult:
+    def view(self, *, status: PlanStatus | None = None) -> PlanResult:
         return PlanResult(
             plan_id=self.plan_id,
             started_by=self.started_by,
