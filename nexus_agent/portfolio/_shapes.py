@@ -328,10 +328,15 @@ def _communication(draft: Draft, keys: _Keys) -> list[str]:
     _endpoints(draft, {k: keys.view[k][1] for k in top})
     keys.used |= set(top)
     _deployment(draft, keys.take("deployment"))
-    for key in ("appurl", "baseurl", "productionurl", "homepage", "url"):
-        if isinstance(value := keys.take(key), str) and value.strip():
-            draft.endpoints.setdefault("app_url", value.strip())
-            break
+    # a bare 'url' is the app's own only in a registration file (in config/ it may be a vendor's API);
+    # a package.json's homepage is usually its repository
+    own = draft.file.rsplit("/", 1)[-1] in _REGISTRATION_FILES or draft.file.startswith("issue body")
+    names = ("appurl", "baseurl", "productionurl") + (("homepage", "url") if own else ())
+    if not draft.file.endswith("/package.json"):
+        for key in names:
+            if isinstance(value := keys.take(key), str) and value.strip():
+                draft.endpoints.setdefault("app_url", value.strip())
+                break
     realtime = keys.take("realtimecommunication", "communication")
     if isinstance(realtime, Mapping):
         _endpoints(draft, realtime)

@@ -219,3 +219,14 @@ async def test_a_backend_without_a_batch_write_reports_exactly_what_went_in(
         "(2 app(s) before it were written; this registry writes one app at a time)"
     )
     assert "registry: partly written" in report.to_text() and not report.ok
+
+
+async def test_a_vendor_url_in_a_config_file_is_not_the_apps_address(tmp_path: Path, registry: SqliteRegistry) -> None:
+    files = {
+        "shop/registration-metadata.json": _reg("Shop"),
+        "shop/config/vendor.json": {"name": "Glass supplier", "url": "https://vendor.example.test/api"},
+        "shop/package.json": {"name": "app", "homepage": "https://github.com/example/shop"},
+    }
+    await import_portfolio(write(tmp_path, files), registry, "owner")
+
+    assert (await registry.get("shop")).endpoints.app_url is None
