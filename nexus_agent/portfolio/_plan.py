@@ -275,7 +275,9 @@ def build_record(plan: FolderPlan) -> None:
     """Merge ``plan.drafts`` into ``plan.record`` (or a failure saying which fields are invalid)."""
     drafts = sorted(plan.drafts, key=lambda d: d.rank)
     notes = plan.notes
-    name = max((n for d in drafts for n in d.names), key=lambda n: n[0], default=(0, plan.folder))[1]
+    # a package.json name ("app") names the code, not the app: the folder name beats it
+    names = [n for d in drafts if d.registration for n in d.names]
+    name = max(names, key=lambda n: n[0], default=(0, plan.folder))[1]
     data: dict[str, Any] = {"slug": plan.slug, "name": _clip(name, 200), **_scalars(drafts, notes), **_lists(drafts)}
     data["endpoints"] = _endpoints(plan, drafts, notes)
     if header := _signature_header(drafts, notes):

@@ -230,3 +230,15 @@ async def test_a_vendor_url_in_a_config_file_is_not_the_apps_address(tmp_path: P
     await import_portfolio(write(tmp_path, files), registry, "owner")
 
     assert (await registry.get("shop")).endpoints.app_url is None
+
+
+async def test_an_app_without_a_name_is_named_after_its_folder_not_its_package(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    files = {
+        "crew-rota/config/webhooks.json": {"webhook_endpoint": "https://crew-rota.example.test/hooks"},
+        "crew-rota/package.json": {"name": "app"},
+    }
+    await import_portfolio(write(tmp_path, files), registry, "owner")
+
+    assert (await registry.get("crew-rota")).name == "crew-rota"
