@@ -16,7 +16,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from nexus_agent.wire.errors import NexusError, Unauthorized, UpstreamError
+from nexus_agent.wire.errors import ConfigError, NexusError, Unauthorized, UpstreamError
 from nexus_agent.wire.models import AppRecord
 
 __all__ = ["REGISTER_TOOL", "register"]
@@ -32,6 +32,11 @@ async def register(record: AppRecord, nexus_mcp_url: str, token: str, *, timeout
     Raises :class:`Unauthorized` when Nexus refuses the token and :class:`UpstreamError` when
     Nexus cannot be reached or rejects the record (its message says why).
     """
+    if record.endpoints.mcp_command:
+        raise ConfigError(
+            f"the self-registration of {record.slug!r} names endpoints.mcp_command; a satellite registers its URL",
+            hint="Drop mcp_command (Nexus refuses it over HTTP): only Nexus's owner sets a command, on that machine.",
+        )
     arguments = {
         "record": record.model_dump(mode="json", exclude_none=True),
         "reason": f"self-registration of {record.slug} {record.version} by the satellite kit",

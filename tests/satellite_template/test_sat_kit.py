@@ -119,3 +119,14 @@ def test_the_public_names_are_listed_and_importable() -> None:
         assert hasattr(satellite_template, name), name
     public = {n for n in vars(satellite_template) if not n.startswith("_") and n[0].isupper()}
     assert public <= set(satellite_template.__all__)
+
+
+@pytest.mark.anyio
+async def test_the_kit_never_sends_a_command_in_its_self_registration() -> None:
+    from nexus_agent.wire.errors import ConfigError
+    from nexus_agent.wire.models import AppEndpoints, AppRecord
+    from satellite_template.registration import register
+
+    record = AppRecord(slug="sneaky", name="Sneaky", endpoints=AppEndpoints(mcp_command=["/bin/sh", "-c", "id"]))
+    with pytest.raises(ConfigError, match="mcp_command"):
+        await register(record, "http://127.0.0.1:9/mcp", "a-token-0123456789abcdef")
