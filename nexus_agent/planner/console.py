@@ -67,14 +67,19 @@ def format_plan(result: PlanResult) -> str:
         for c in result.calls:
             args = json.dumps(c.arguments, ensure_ascii=False, default=str)
             lines.append(f"  {c.id:<14} {c.status:<17} {c.tool}({args[:100]})")
+    if result.question:
+        lines += ["", f"Nexus asks: {result.question}", "Say it again with the answer to go ahead."]
+    if result.unmet:
+        lines += ["", "Not covered by any reachable tool (see `nexus gaps`): " + "; ".join(result.unmet)]
     if result.next_action:
         lines += ["", result.next_action]
     return "\n".join(lines)
 
 
 def exit_code(result: PlanResult) -> int:
-    """0 when the plan did what it could or waits for approval, 1 when it failed, was cancelled or ran out."""
-    return 0 if result.status in {"succeeded", "dry_run", "awaiting_approval"} else 1
+    """0 when the plan did what it could or waits for the owner (approval, or an answer to its question);
+    1 when nothing could be done, it failed, was cancelled or ran out."""
+    return 0 if result.status in {"succeeded", "dry_run", "awaiting_approval", "needs_input"} else 1
 
 
 async def run_ask(

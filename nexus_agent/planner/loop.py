@@ -26,7 +26,6 @@ from typing import Any
 import anyio
 
 import prompts
-from memory.models import PlanStatus as MemoryPlanStatus
 from memory.store import MemoryStore
 from nexus_agent.auth import Principal
 from nexus_agent.planner.approval import ApprovalPolicy, Approver
@@ -42,6 +41,7 @@ from nexus_agent.planner.context import (
 from nexus_agent.planner.execution import TurnSettler
 from nexus_agent.planner.llm import ModelTurn, OfferedTool, PlannerModel
 from nexus_agent.planner.models import Budget, PlannedCall, PlanResult, PlanStatus, Progress, ProgressEvent
+from nexus_agent.planner.outcome import MEMORY_STATUS, UNMET_TAG, conclusion, record_unmet
 from nexus_agent.planner.recovery import reconcile
 from nexus_agent.planner.report import apps_text, final_answer, memory_text, result_block, selection_rationale
 from nexus_agent.planner.roles import owner_named
@@ -52,38 +52,9 @@ from nexus_agent.registry import Registry
 from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data
 
-__all__ = ["MEMORY_STATUS", "UNMET_TAG", "Planner"]
-
-#: Tag of the memory notes that record a capability asked for that nothing covers (read by gaps_analyse).
-UNMET_TAG = "unmet-capability"
+__all__ = ["MEMORY_STATUS", "UNMET_TAG", "Planner"]  # MEMORY_STATUS and UNMET_TAG: from .outcome
 
 log = logging.getLogger("nexus.planner")
-
-#: The one mapping from the planner's :data:`PlanStatus` to memory's coarser plan record.
-MEMORY_STATUS: dict[str, MemoryPlanStatus] = {
-    "running": "running",
-    "awaiting_approval": "draft",
-    "dry_run": "draft",
-    "succeeded": "succeeded",
-    "partial": "failed",
-    "no_action": "cancelled",
-    "needs_input": "draft",
-    "failed": "failed",
-    "budget_exhausted": "failed",
-    "cancelled": "cancelled",
-    "interrupted": "running",
-}
-
-
-def _unrecovered_failures(state: RunState) -> list[str]:
-    """Calls that failed with no later successful call of the same tool (the model did not make them good)."""
-    failed: list[str] = []
-    for call in state.calls:
-        if call.status in {"failed", "unknown"}:
-            later_ok = any(c.tool == call.tool and c.turn > call.turn and c.status == "succeeded" for c in state.calls)
-            if not later_ok:
-                failed.append(call.id)
-    return failed
 
 
 class Planner:
@@ -345,24 +316,9 @@ class Planner:
             self._active.discard(state.plan_id)
 
     async def _conclude(self, state: RunState, turn: ModelTurn) -> PlanResult:
-        """The model answered without calls: say what happened (see :data:`PlanStatus`)."""
-        made = [c for c in state.calls if c.status not in {"invalid", "skipped", "rejected"}]
-        question = turn.question or (turn.text.strip() if not made and turn.text.strip().endswith("?") else "")
-        if question and not made:
-            state.question = question
-            return await self._finish(state, "needs_input", "the instruction is unclear; Nexus asked instead")
-        if state.dry_run:
-            return await self._finish(state, "dry_run")
-        unrecovered = _unrecovered_failures(state)
-        if unrecovered:
-            return await self._finish(state, "partial", f"{len(unrecovered)} call(s) failed")
-        if not made and any(c.status == "rejected" for c in state.calls):
-            return await self._finish(state, "cancelled", "the owner declined every call")
-        if not made:
-            return await self._finish(state, "no_action", "no reachable tool covers what was asked")
-        if state.unmet:
-            return await self._finish(state, "partial", "part of the instruction could not be served")
-        return await self._finish(state, "succeeded")
+        """The model answered without calls: say what happened (see :func:`.outcome.conclusion`)."""
+        status, reason = conclusion(state, turn)
+        return await self._finish(state, status, reason)
 
     async def _ask_model(self, state: RunState, catalogue: Catalogue, emit: Any) -> ModelTurn | None:
         offered = [
@@ -432,22 +388,9 @@ class Planner:
         await emit("approve", f"plan {state.plan_id} waits for approval of {n} call(s)")
         return state.view()
 
-    async def _record_unmet(self, state: RunState) -> None:
-        """Capabilities the owner asked for that nothing reachable covers: kept for ``nexus gaps``."""
-        for what in state.unmet[:5]:
-            await self.memory.add_note(
-                {
-                    "title": f"Unmet capability: {redact(what)[:150]}",
-                    "text": f"The owner asked for '{redact(what)}' (plan {state.plan_id}); no reachable tool covers "
-                    "it. Reported by nexus gaps until an app covers it.",
-                    "author": "nexus-planner",
-                    "tags": [UNMET_TAG],
-                }
-            )
-
     async def _finish(self, state: RunState, status: PlanStatus, reason: str = "") -> PlanResult:
         if status in {"no_action", "partial"} and state.unmet:
-            await self._record_unmet(state)
+            await record_unmet(self.memory, state)
         state.status = status
         state.open_turn = None
         state.answer = redact(final_answer(state, reason))

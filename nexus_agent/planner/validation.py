@@ -13,13 +13,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import FormatChecker
-from jsonschema.exceptions import SchemaError, ValidationError
-from jsonschema.validators import validator_for
+from typing import TYPE_CHECKING, Any
 
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 __all__ = ["UNCALLABLE_STATUSES", "CallValidator", "Verdict"]
 
@@ -54,6 +53,10 @@ class CallValidator:
         cached = self._validators.get(key)
         if cached is not None and cached[0] is d.input_schema:
             return cached[1]
+        from jsonschema import FormatChecker  # loads on the first check, not on every `nexus serve` start
+        from jsonschema.exceptions import SchemaError
+        from jsonschema.validators import validator_for
+
         schema = dict(d.input_schema) or {"type": "object"}
         cls = validator_for(schema)
         try:

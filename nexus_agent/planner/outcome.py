@@ -1,0 +1,84 @@
+"""How a plan ends: its status from what happened, the record kept in memory, what was asked for and missing.
+
+:func:`conclusion` is the one place a finished plan's :data:`~nexus_agent.planner.models.PlanStatus` is
+decided: ``needs_input`` (the model asked a question, nothing was made), ``no_action`` (nothing reachable
+covers it), ``cancelled`` (the owner declined every call), ``partial`` (a call failed and was not made good,
+or part of the ask could not be served), else ``succeeded``. "Done (0): nothing" is never a success.
+"""
+
+from __future__ import annotations
+
+from memory.models import PlanStatus as MemoryPlanStatus
+from memory.store import MemoryStore
+from nexus_agent.planner.llm import ModelTurn
+from nexus_agent.planner.models import PlanStatus
+from nexus_agent.planner.state import RunState
+from nexus_agent.wire.secret_guard import redact
+
+__all__ = ["MEMORY_STATUS", "UNMET_TAG", "conclusion", "record_unmet", "unrecovered_failures"]
+
+#: Tag of the memory notes that record a capability asked for that nothing covers (read by gaps_analyse).
+UNMET_TAG = "unmet-capability"
+_NOT_MADE = frozenset({"invalid", "skipped", "rejected"})
+
+#: The one mapping from the planner's :data:`PlanStatus` to memory's coarser plan record.
+MEMORY_STATUS: dict[str, MemoryPlanStatus] = {
+    "running": "running",
+    "awaiting_approval": "draft",
+    "dry_run": "draft",
+    "succeeded": "succeeded",
+    "partial": "failed",
+    "no_action": "cancelled",
+    "needs_input": "draft",
+    "failed": "failed",
+    "budget_exhausted": "failed",
+    "cancelled": "cancelled",
+    "interrupted": "running",
+}
+
+
+def unrecovered_failures(state: RunState) -> list[str]:
+    """Calls that failed with no later successful call of the same tool (the model did not make them good)."""
+    failed: list[str] = []
+    for call in state.calls:
+        if call.status in {"failed", "unknown"}:
+            later_ok = any(c.tool == call.tool and c.turn > call.turn and c.status == "succeeded" for c in state.calls)
+            if not later_ok:
+                failed.append(call.id)
+    return failed
+
+
+def conclusion(state: RunState, turn: ModelTurn) -> tuple[PlanStatus, str]:
+    """The status of a plan whose model answered without calls, and why."""
+    made = [c for c in state.calls if c.status not in _NOT_MADE]
+    text = turn.text.strip()
+    question = turn.question or (text if not made and text.endswith("?") else "")
+    if question and not made:
+        state.question = question
+        return "needs_input", "the instruction is unclear; Nexus asked instead"
+    if state.dry_run:
+        return "dry_run", ""
+    unrecovered = unrecovered_failures(state)
+    if unrecovered:
+        return "partial", f"{len(unrecovered)} call(s) failed"
+    if not made and any(c.status == "rejected" for c in state.calls):
+        return "cancelled", "the owner declined every call"
+    if not made:
+        return "no_action", "no reachable tool covers what was asked"
+    if state.unmet:
+        return "partial", "part of the instruction could not be served"
+    return "succeeded", ""
+
+
+async def record_unmet(memory: MemoryStore, state: RunState) -> None:
+    """Capabilities the owner asked for that nothing reachable covers: kept for ``nexus gaps``."""
+    for what in state.unmet[:5]:
+        await memory.add_note(
+            {
+                "title": f"Unmet capability: {redact(what)[:150]}",
+                "text": f"The owner asked for '{redact(what)}' (plan {state.plan_id}); no reachable tool covers it. "
+                "Reported by nexus gaps until an app covers it.",
+                "author": "nexus-planner",
+                "tags": [UNMET_TAG],
+            }
+        )
