@@ -33,6 +33,8 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_SECRET_ENV_ALLOW`` | variables apps may name besides ``SATELLITE_<SLUG>_*`` | none          |
 | ``NEXUS_BODY_TIMEOUT_S`` | deadline for an HTTP request body                 | ``10``             |
 | ``NEXUS_TLS_CERT`` / ``NEXUS_TLS_KEY`` | HTTPS (TLS 1.3 only) for ``serve --http`` | none       |
+| ``NEXUS_DATABASE_URL`` | ``postgresql://`` URL: memory and registry shared by replicas | none (SQLite) |
+| ``NEXUS_HTTP_STATELESS`` | Streamable HTTP without sessions (legacy clients behind a balancer) | ``false`` |
 """
 
 from __future__ import annotations
@@ -134,6 +136,12 @@ class Settings(BaseModel):
     body_timeout_s: float = Field(10.0, gt=0, description="Deadline for an HTTP request body to arrive in full.")
     tls_cert: Path | None = Field(None, description="Certificate chain (PEM) for HTTPS; with tls_key.")
     tls_key: Path | None = Field(None, description="Private key (PEM) for HTTPS; with tls_cert.")
+    database_url: SecretStr | None = Field(
+        None, description="postgresql:// URL: memory and the registry live there, shared by replicas; None: SQLite."
+    )
+    http_stateless: bool = Field(
+        False, description="Streamable HTTP without sessions, so legacy-protocol clients work behind any balancer."
+    )
 
     @classmethod
     def load(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -184,6 +192,7 @@ class Settings(BaseModel):
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
         values.update(_trust_values(env))
+        values.update(_scale_values(env))
         values.update(_backup_values(env, home))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
@@ -223,6 +232,22 @@ def _trust_values(env: Mapping[str, str]) -> dict[str, object]:
         values["secret_env_allow"] = names
     if env.get("NEXUS_BODY_TIMEOUT_S"):
         values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
+    return values
+
+
+def _scale_values(env: Mapping[str, str]) -> dict[str, object]:
+    """NEXUS_DATABASE_URL (PostgreSQL shared by replicas) and NEXUS_HTTP_STATELESS."""
+    values: dict[str, object] = {}
+    url = env.get("NEXUS_DATABASE_URL", "").strip()
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "NEXUS_DATABASE_URL must start with postgresql:// (the value is not shown: it may hold a password)",
+                hint="Write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to keep SQLite.",
+            )
+        values["database_url"] = SecretStr(url)
+    if "NEXUS_HTTP_STATELESS" in env:
+        values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
     return values
 
 

@@ -31,6 +31,7 @@ from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
+from nexus_agent.services_pg import open_shared_stores
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
 from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.models import AppRecord, AppStatus
@@ -91,6 +92,8 @@ class NexusServices:
     planner: Any = None
     #: ``nexus_agent.ops.observer.OpsObserver`` when this process measures itself (the HTTP server); else None.
     observer: Any = None
+    #: The PostgreSQL stores (``nexus_agent.services_pg.SharedStores``) when NEXUS_DATABASE_URL is set; else None.
+    shared: Any = None
     started_at: float = field(default_factory=time.monotonic)
     registry_synced_at: float = 0.0
 
@@ -184,13 +187,17 @@ def services_from_database(
 ) -> NexusServices:
     """``known``: the configured secret values (default: those in ``settings``; the edge adds the environment's)."""
     known = known if known is not None else known_secrets(settings)
+    shared = open_shared_stores(settings, known)  # NEXUS_DATABASE_URL: memory and registry on PostgreSQL
     services = NexusServices(
         settings=settings,
         database=database,
-        memory=SqliteMemoryStore(database, known_secrets=known),
-        registry=SqliteRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
+        memory=shared.memory if shared else SqliteMemoryStore(database, known_secrets=known),
+        registry=shared.registry
+        if shared
+        else SqliteRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
         truth=open_truth_source(settings.truth, known_secrets=known),
         outbox=Outbox(database, known_secrets=known),
+        shared=shared,
     )
     assert services.outbox is not None
     services.known_secrets = known
@@ -220,9 +227,13 @@ def outbox_notify(outbox: Outbox) -> Notify:
 def open_services_sync(settings: Settings, *, known: KnownSecrets | None = None) -> Iterator[NexusServices]:
     """Database, memory and registry only (CLI commands, tests): no satellite connections."""
     database = open_database(settings)
+    services = None
     try:
-        yield services_from_database(settings, database, known=known)
+        services = services_from_database(settings, database, known=known)
+        yield services
     finally:
+        if services is not None and services.shared is not None:
+            services.shared.close()
         database.close()
 
 

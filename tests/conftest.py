@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_fixtures import pg_server, pg_url  # noqa: F401  (PostgreSQL: a real server, or a skip saying how)
+from pg_fixtures import engine, pg_database, pg_server, pg_url  # noqa: F401  (PostgreSQL: a real server, or a skip)
 
 from memory.database import Database
 from nexus_agent.config import Settings

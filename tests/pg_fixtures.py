@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -47,3 +48,27 @@ def pg_url(pg_server: str) -> Iterator[str]:
     url = create_database(pg_server, name)
     yield url
     drop_database(pg_server, name)
+
+
+#: Tests of the shared suites that look inside the SQLite file itself, so they run on SQLite only.
+SQLITE_ONLY = {"test_writes_are_committed_when_the_call_returns"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """The storage engine a contract test runs on; the memory and registry suites run on both."""
+    if request.param == "postgresql" and request.node.originalname in SQLITE_ONLY:
+        pytest.skip("this test reads the SQLite file directly")
+    return str(request.param)
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[Any]:
+    """A :class:`memory.pg.database.PgDatabase` on a fresh database, every PostgreSQL migration applied."""
+    from memory.pg.database import PgDatabase
+    from nexus_agent.services_pg import PG_MIGRATIONS
+
+    database = PgDatabase(pg_url)
+    database.migrate(PG_MIGRATIONS)
+    yield database
+    database.close()

@@ -50,5 +50,10 @@ def database(db_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def store(database: Database, clock: Clock) -> SqliteMemoryStore:
-    return SqliteMemoryStore(database, clock=clock)
+def store(engine: str, request: pytest.FixtureRequest, clock: Clock) -> SqliteMemoryStore:
+    """The memory store under test, on each engine (``engine``: sqlite, then postgresql)."""
+    if engine == "postgresql":
+        from memory.pg.store import PgMemoryStore
+
+        return PgMemoryStore(request.getfixturevalue("pg_database"), clock=clock)
+    return SqliteMemoryStore(request.getfixturevalue("database"), clock=clock)

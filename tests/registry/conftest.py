@@ -23,5 +23,11 @@ def clock() -> TickingClock:
 
 
 @pytest.fixture
-def registry(database: Database, clock: TickingClock) -> SqliteRegistry:
+def registry(engine: str, request: pytest.FixtureRequest, clock: TickingClock) -> SqliteRegistry:
+    """The registry under test, on each engine (``engine``: sqlite, then postgresql)."""
+    if engine == "postgresql":
+        from nexus_agent.registry_pg import PgRegistry
+
+        return PgRegistry(request.getfixturevalue("pg_database"), clock=clock)
+    database: Database = request.getfixturevalue("database")
     return SqliteRegistry(database, clock=clock)
