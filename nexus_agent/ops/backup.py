@@ -57,6 +57,7 @@ class BackupResult(BaseModel):
     counts: dict[str, int]
     truth: str = Field(description="What was copied of the truth source.")
     secrets: bool = False
+    warnings: list[str] = Field(default_factory=list, description="What this backup does not hold.")
 
     def to_text(self) -> str:
         rows = ", ".join(f"{k} {v}" for k, v in self.counts.items() if v)
@@ -64,7 +65,7 @@ class BackupResult(BaseModel):
             f"backup written: {self.path} ({self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s)\n"
             f"rows: {rows or 'none'}\ntruth: {self.truth}\n"
             f"secrets: {'encrypted copy included' if self.secrets else 'not included'}"
-        )
+        ) + "".join(f"\nWARNING: {w}" for w in self.warnings)
 
 
 def git(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -162,6 +163,7 @@ def create_backup(
             "nexus_version": __version__,
             "counts": table_counts(db_copy),
             "truth": {"kind": settings.truth.kind, "head": head, "detail": truth_text},
+            "warnings": _not_included(settings),
         }
         if secrets_file is not None and key is not None:
             manifest["secrets"] = _encrypt_secrets(secrets_file, key, workdir / "secrets.enc")
@@ -175,7 +177,17 @@ def create_backup(
         counts=manifest["counts"],
         truth=truth_text,
         secrets=secrets_file is not None,
+        warnings=manifest["warnings"],
     )
+
+
+def _not_included(settings: Settings) -> list[str]:
+    if getattr(settings, "database_url", None) is None:
+        return []
+    return [
+        "memory and the registry live in PostgreSQL (NEXUS_DATABASE_URL), which this backup does not hold: "
+        "back that database up with pg_dump; this file holds the local SQLite database and the truth repository"
+    ]
 
 
 def _encrypt_secrets(source: Path, key: SecretsKey, dest: Path) -> dict[str, Any]:
