@@ -43,6 +43,8 @@ class PoolSnapshot:
 
     breakers: dict[str, int] = field(default_factory=dict)
     health: dict[str, int] = field(default_factory=dict)
+    #: Apps by status from the registry itself (it may live in PostgreSQL); None: count the SQLite table.
+    apps: dict[str, int] | None = None
 
 
 class NexusMetrics:
@@ -125,7 +127,13 @@ class DatabaseCollector(Collector):
 
     def _apps(self, conn: sqlite3.Connection) -> Iterator[Metric]:
         apps = GaugeMetricFamily("nexus_apps", "Registered apps by registry status.", labels=["status"])
-        for status, count in self._rows(conn, "SELECT status, count(*) FROM apps GROUP BY status"):
+        counted = self.snapshot.apps
+        rows = (
+            counted.items()
+            if counted is not None
+            else self._rows(conn, "SELECT status, count(*) FROM apps GROUP BY status")
+        )
+        for status, count in rows:
             apps.add_metric([status], count)
         yield apps
 

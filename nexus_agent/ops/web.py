@@ -108,6 +108,7 @@ class OpsWeb:
             return Response("Nexus is starting\n", status_code=503, media_type="text/plain")
         async with self._scrape_lock:
             self._collector.snapshot = _snapshot(self._services)
+            self._collector.snapshot.apps = await self._services.registry.count_by_status()
             body = await anyio.to_thread.run_sync(self.metrics.render)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
