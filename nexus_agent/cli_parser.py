@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TypeAlias
 
 from nexus_agent import __version__
+from nexus_agent.db_commands import add_db
 from nexus_agent.key_commands import add_keys
 from nexus_agent.ops.cli_args import add_backup, add_metrics, add_recover
 
@@ -221,4 +222,5 @@ COMMANDS: tuple[Callable[[Sub, Parser], None], ...] = (
     add_backup,
     add_recover,
     add_keys,
+    add_db,
 )

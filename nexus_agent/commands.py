@@ -183,6 +183,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
         from nexus_agent.key_commands import run_keys_command
 
         return run_keys_command(args, settings)
+    if args.command == "db":
+        from nexus_agent.db_commands import run_db_command
+
+        return run_db_command(args, settings)
     if args.command in {"metrics", "backup", "recover"}:
         from nexus_agent.ops.commands import run_ops_command
 

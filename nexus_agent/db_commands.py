@@ -1,0 +1,64 @@
+"""``nexus db migrate|copy|status``: the databases behind Nexus.
+
+``migrate`` applies every pending migration to the SQLite home and, with
+``NEXUS_DATABASE_URL``, to PostgreSQL. ``copy --to postgresql://…`` moves a SQLite home's
+memory and registry into an empty PostgreSQL database (verified by row counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from nexus_agent.cli_output import EXIT_OK
+from nexus_agent.config import Settings
+from nexus_agent.db_copy import copy_sqlite_to_pg
+from nexus_agent.services import ALL_MIGRATIONS, open_database
+from nexus_agent.services_pg import PG_MIGRATIONS, SHARED_STORES, open_pg_database
+from nexus_agent.wire.errors import ConfigError
+
+__all__ = ["add_db", "run_db_command"]
+
+
+def add_db(sub: Any, common: argparse.ArgumentParser) -> None:
+    """The parser of ``nexus db`` (listed in ``cli_parser.COMMANDS``)."""
+    group = sub.add_parser("db", help="database migrations and moving a SQLite home to PostgreSQL")
+    group.set_defaults(needs_action=True)
+    actions = group.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("migrate", parents=[common], help="apply pending migrations (SQLite, and PostgreSQL if set)")
+    actions.add_parser("status", parents=[common], help="which engine holds what, and pending migrations")
+    c = actions.add_parser("copy", parents=[common], help="copy this home's memory and registry into PostgreSQL")
+    c.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST:PORT/DB (an empty database)")
+
+
+def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
+    print(json.dumps(data, indent=2) if args.json else "\n".join(lines))
+
+
+def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    if args.action == "copy":
+        if not str(args.to).startswith(("postgresql://", "postgres://")):
+            raise ConfigError("--to must be a postgresql:// URL", hint="e.g. --to postgresql://nexus@db:5432/nexus")
+        open_database(settings).close()  # the SQLite home, migrated, so every copied table exists
+        with open_pg_database(args.to) as target:
+            report = copy_sqlite_to_pg(settings.db_path, target)
+            where = target.path
+        _out(args, {"copied": report.counts, "to": where}, [f"copied {settings.db_path} -> {where}", *report.lines()])
+        return EXIT_OK
+    sqlite_db = open_database(settings)  # applies SQLite migrations
+    sqlite_db.close()
+    data: dict[str, Any] = {"sqlite": str(settings.db_path), "postgresql": None, "shared": []}
+    lines = [f"SQLite {settings.db_path}: up to date"]
+    if url:
+        with open_pg_database(url, migrate=args.action == "migrate") as pg:
+            pending = pg.pending_migrations(PG_MIGRATIONS)
+            data.update(postgresql=pg.path, shared=list(SHARED_STORES), pending=pending)
+            lines.append(f"PostgreSQL {pg.path}: " + (f"pending {', '.join(pending)}" if pending else "up to date"))
+        lines.append(f"on PostgreSQL: {', '.join(SHARED_STORES)}; everything else in the SQLite file")
+    else:
+        lines.append("NEXUS_DATABASE_URL is not set: everything is in the SQLite file")
+    data["sqlite_sets"] = [m.name for m in ALL_MIGRATIONS]
+    _out(args, data, lines)
+    return EXIT_OK
