@@ -1,4 +1,6 @@
-"""Reading one app folder of a legacy portfolio: every file parsed, scanned, or failed with a reason."""
+"""Reading a portfolio's files: every file of an app folder parsed, scanned, or failed with a reason;
+every other file of the tree scanned for secrets. Build output, dependencies and lock files are
+neither (:data:`SKIPPED_DIRS`, :func:`is_generated`)."""
 
 from __future__ import annotations
 
