@@ -300,10 +300,8 @@ def fill_arguments(
     required = set(schema.get("required") or [])
     for prop, raw in properties.items():
         resolved = _resolve(raw, schema) if isinstance(raw, Mapping) else {}
-        found = _value(prop, resolved, ctx) if isinstance(raw, Mapping) else None
-        if found is None and prop in required and _free_text(prop, resolved):
-            said = _said(instruction)
-            found = (said, said) if said else None
+        said = _said(instruction) if _free_text(prop, resolved) else ""
+        found = (said, said) if said else _value(prop, resolved, ctx) if isinstance(raw, Mapping) else None
         if found is not None:
             out.arguments[prop], reason = found
             if reason.startswith(_GUESSED):

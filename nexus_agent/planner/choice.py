@@ -238,8 +238,8 @@ class Chooser:
         out = []
         for name, score in ranked[:12]:
             d = self.by_name[name].descriptor
-            if d.read_only or self.question or foreign(wanted, d, self.elsewhere):
-                continue
+            if d.read_only or self.question or (foreign(wanted, d, self.elsewhere) and not _free_text_tool(d)):
+                continue  # what a note-taking tool is given is the note, not a capability asked for
             verbs = verb_terms(d)
             named = verb & set(terms(split_identifier(d.name.split("__", 1)[-1])))
             if not (verbs & said or named) or not self._takes_ids(d, ids):

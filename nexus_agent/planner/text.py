@@ -77,11 +77,11 @@ PLANNER_SYNONYMS: dict[str, tuple[str, ...]] = {
         "good for credit",
     ),
     "web": ("web", "website", "online", "internet", "web form"),
-    "phone": ("phone", "telephone", "phoned", "rang", "called in", "over the phone"),
+    "phone": ("phone", "telephone", "phoned", "rang", "over the phone"),
     "email": ("email", "e-mail", "emailed", "mail"),
     "referral": ("referral", "referred", "recommendation", "word of mouth"),
     "sent": ("sent", "sent out", "still out", "gone out", "issued"),
-    "search": ("search", "mentioning", "mention", "mentions", "containing", "look for", "look up"),
+    "search": ("search", "mentioning", "mention", "mentions", "containing"),
     "wait": ("wait", "waiting", "await", "awaiting", "held", "pending"),
 }
 
