@@ -212,6 +212,7 @@ def create_app(
             server = build_mcp_server(svc, over_http=True)
             mcp_endpoint.app = server.streamable_http_app(
                 streamable_http_path="/mcp",
+                stateless_http=settings.http_stateless,  # NEXUS_HTTP_STATELESS: legacy clients behind a balancer
                 transport_security=_transport_security(settings, allowed_hosts),
                 host=settings.http_host,
             )
