@@ -382,7 +382,8 @@ class Chooser:
     def _report_unapplied(self) -> None:
         used = " ".join(v for c in self.choice.calls for v in c.reasons.values()).lower()
         e = self.entities
-        stated = [a.text for a in e.money + e.percents] + [d.text for d in e.durations]
+        stated = [a.text for a in e.money + e.percents] + [d.text for d in e.durations + e.dates]
+        stated += [str(n.value) for n in e.names]
         for text in stated:
             if text.lower() not in used and self.choice.calls:
                 self.choice.not_applied.append(text)
