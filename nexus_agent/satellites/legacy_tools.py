@@ -90,7 +90,7 @@ def _summary(record: AppRecord, message_type: str) -> str:
 def _description(record: AppRecord, message_type: str, spec: MessageSpec | None) -> str:
     parts = [spec.description.strip() if spec and spec.description.strip() else _summary(record, message_type)]
     parts.append(f"Message '{message_type}' to the message handler of {record.name} ({record.slug}), a legacy app.")
-    if record.description:
+    if record.description and message_type != "test.ping":  # a ping says nothing about what the app does
         parts.append(f"The app: {record.description.strip()}")
     keywords = {w for w in re.split(r"[^a-z0-9]+", _words(message_type).lower()) if len(w) > 3}
     rules = [r for r in record.business_rules if keywords & set(re.split(r"[^a-z0-9]+", r.lower()))]
