@@ -362,4 +362,3 @@ def _judge(
             "The app must echo the request_id of each message in its answer.",
         )
     return answer.get("result")
-
