@@ -34,7 +34,10 @@ def principal_resolver(local: Principal | None) -> PrincipalOf:
     """
 
     def principal_of(ctx: Any) -> Principal:
-        request_context = getattr(ctx, "request_context", ctx)  # a tool's Context, or a handler's request context
+        try:  # a tool's Context, or a handler's request context
+            request_context = getattr(ctx, "request_context", ctx)
+        except ValueError:  # a Context outside any request: no verified caller
+            request_context = None
         request = getattr(request_context, "request", None)
         scope = getattr(request, "scope", None)
         found = scope.get(PRINCIPAL_SCOPE_KEY) if isinstance(scope, Mapping) else None
