@@ -173,11 +173,14 @@ def _progress(call: ToolCall) -> Progress:
     return report
 
 
-def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list[ToolSpec[Any, Any]]:
-    """The planner's MCP tools; ``planner_of(services)`` returns the planner to use."""
+class _Handlers:
+    """The planner tools' handlers over ``planner_of(services)``."""
 
-    async def instruct(call: ToolCall, params: InstructInput) -> PlanResult:
-        planner, ctx = planner_of(call.services), _context(call)
+    def __init__(self, planner_of: PlannerLookup) -> None:
+        self.planner_of = planner_of
+
+    async def instruct(self, call: ToolCall, params: InstructInput) -> PlanResult:
+        planner, ctx = self.planner_of(call.services), _context(call)
         if ctx is not None and _modern(ctx) and getattr(ctx, "request_state", None):
             return await _answer_round(planner, call, ctx)
         result = await planner.run(
@@ -192,108 +195,108 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
         if result.status == "needs_input" and _approver_for(ctx) is not None:
             said = await _clarify(ctx, result)  # the owner answers the planner's question, or nothing is done
             if said:
-                return await instruct(call, params.model_copy(update={"instruction": f"{params.instruction} ({said})"}))
+                again = params.model_copy(update={"instruction": f"{params.instruction} ({said})"})
+                return await self.instruct(call, again)
         if result.status == "awaiting_approval" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
             return _input_required(result)  # type: ignore[no-any-return]  # the SDK passes it through
         return result
 
-    async def plan_get(call: ToolCall, params: PlanIdInput) -> PlanResult:
-        return await planner_of(call.services).get(params.plan_id)
+    async def plan_get(self, call: ToolCall, params: PlanIdInput) -> PlanResult:
+        return await self.planner_of(call.services).get(params.plan_id)
 
-    async def plan_approve(call: ToolCall, params: ApproveInput) -> PlanResult:
-        return await planner_of(call.services).approve(
+    async def plan_approve(self, call: ToolCall, params: ApproveInput) -> PlanResult:
+        return await self.planner_of(call.services).approve(
             params.plan_id, params.call_ids or None, actor=call.actor, note=params.note, progress=_progress(call)
         )
 
-    async def plan_reject(call: ToolCall, params: RejectInput) -> PlanResult:
-        return await planner_of(call.services).reject(params.plan_id, params.reason, actor=call.actor)
+    async def plan_reject(self, call: ToolCall, params: RejectInput) -> PlanResult:
+        return await self.planner_of(call.services).reject(params.plan_id, params.reason, actor=call.actor)
 
-    async def plan_resume(call: ToolCall, params: PlanIdInput) -> PlanResult:
-        return await planner_of(call.services).resume(
+    async def plan_resume(self, call: ToolCall, params: PlanIdInput) -> PlanResult:
+        return await self.planner_of(call.services).resume(
             params.plan_id, approver=_approver_for(_context(call)), progress=_progress(call), actor=call.actor
         )
 
+
+# name, title, description, input model, annotations
+_TABLE: list[tuple[str, str, str, type[ToolInput], dict[str, bool]]] = [
+    (
+        "instruct",
+        "Give Nexus an instruction",
+        (
+            "Tell Nexus what to do in plain words ('Chase every quote over £25k that has been waiting more "
+            "than a week and tell me which need my approval'). Nexus picks the satellite apps and tools it "
+            "needs, checks every call, runs read-only calls, asks the owner before anything with side "
+            "effects, and answers with what was done, what failed and what is left. When approval cannot "
+            "be asked here, the plan waits: its id comes back with status 'awaiting_approval' (use "
+            "plan_approve or plan_reject). When nothing reachable covers the instruction the answer says "
+            "so (status 'no_action', no call); when it is unclear Nexus asks the owner (elicitation) or "
+            "returns status 'needs_input' with the question. A question is answered with read-only tools "
+            "only. dry_run=true only plans. Everything is logged to memory."
+        ),
+        InstructInput,
+        {"read_only": False, "open_world": True},
+    ),
+    (
+        "plan_get",
+        "Inspect a plan",
+        (
+            "Show one plan made by instruct: its status, every call with its arguments, status and result "
+            "summary, the calls waiting for approval, the answer and the budget used. Works for finished, "
+            "waiting and interrupted plans. Arguments are shown with secrets redacted."
+        ),
+        PlanIdInput,
+        {"read_only": True, "idempotent": True},
+    ),
+    (
+        "plan_approve",
+        "Approve a waiting plan",
+        (
+            "The owner approves the calls a plan is waiting on (all, or only the call_ids given; the rest "
+            "are rejected). Nexus then runs them and carries on with the plan. A call that was interrupted "
+            "mid-run may already have taken effect: it runs again only when named in call_ids. Only the owner "
+            "should approve: these calls change data in the satellite apps."
+        ),
+        ApproveInput,
+        {"read_only": False, "destructive": True, "open_world": True},
+    ),
+    (
+        "plan_reject",
+        "Reject a waiting plan",
+        ("Reject the calls a plan is waiting on and close the plan; nothing more is run."),
+        RejectInput,
+        {"read_only": False, "idempotent": True},
+    ),
+    (
+        "plan_resume",
+        "Resume an interrupted plan",
+        (
+            "Carry on with a plan that was interrupted (Nexus stopped mid-plan). Calls that already "
+            "succeeded are not repeated; a call with side effects that was running when Nexus stopped is "
+            "not re-run without the owner's approval."
+        ),
+        PlanIdInput,
+        {"read_only": False, "open_world": True},
+    ),
+]
+
+
+def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list[ToolSpec[Any, Any]]:
+    """The planner's MCP tools; ``planner_of(services)`` returns the planner to use."""
+    handlers = _Handlers(planner_of)
     return [
         ToolSpec(
-            name="instruct",
+            name=name,
             roles=PLAN_ROLES,
-            title="Give Nexus an instruction",
-            description=(
-                "Tell Nexus what to do in plain words ('Chase every quote over £25k that has been waiting more "
-                "than a week and tell me which need my approval'). Nexus picks the satellite apps and tools it "
-                "needs, checks every call, runs read-only calls, asks the owner before anything with side "
-                "effects, and answers with what was done, what failed and what is left. When approval cannot "
-                "be asked here, the plan waits: its id comes back with status 'awaiting_approval' (use "
-                "plan_approve or plan_reject). dry_run=true only plans. Everything is logged to memory."
-            ),
-            input_model=InstructInput,
+            title=title,
+            description=description,
+            input_model=model,
             output_model=PlanResult,
-            handler=instruct,
-            read_only=False,
-            open_world=True,
+            handler=getattr(handlers, name),
             group="planner",
-        ),
-        ToolSpec(
-            name="plan_get",
-            roles=PLAN_ROLES,
-            title="Inspect a plan",
-            description=(
-                "Show one plan made by instruct: its status, every call with its arguments, status and result "
-                "summary, the calls waiting for approval, the answer and the budget used. Works for finished, "
-                "waiting and interrupted plans."
-            ),
-            input_model=PlanIdInput,
-            output_model=PlanResult,
-            handler=plan_get,
-            read_only=True,
-            idempotent=True,
-            group="planner",
-        ),
-        ToolSpec(
-            name="plan_approve",
-            roles=PLAN_ROLES,
-            title="Approve a waiting plan",
-            description=(
-                "The owner approves the calls a plan is waiting on (all, or only the call_ids given; the rest "
-                "are rejected). Nexus then runs them and carries on with the plan. Only the owner should approve: "
-                "these calls change data in the satellite apps."
-            ),
-            input_model=ApproveInput,
-            output_model=PlanResult,
-            handler=plan_approve,
-            read_only=False,
-            destructive=True,
-            open_world=True,
-            group="planner",
-        ),
-        ToolSpec(
-            name="plan_reject",
-            roles=PLAN_ROLES,
-            title="Reject a waiting plan",
-            description="Reject the calls a plan is waiting on and close the plan; nothing more is run.",
-            input_model=RejectInput,
-            output_model=PlanResult,
-            handler=plan_reject,
-            read_only=False,
-            idempotent=True,
-            group="planner",
-        ),
-        ToolSpec(
-            name="plan_resume",
-            roles=PLAN_ROLES,
-            title="Resume an interrupted plan",
-            description=(
-                "Carry on with a plan that was interrupted (Nexus stopped mid-plan). Calls that already "
-                "succeeded are not repeated; a call with side effects that was running when Nexus stopped is "
-                "not re-run without the owner's approval."
-            ),
-            input_model=PlanIdInput,
-            output_model=PlanResult,
-            handler=plan_resume,
-            read_only=False,
-            open_world=True,
-            group="planner",
-        ),
+            **flags,
+        )
+        for name, title, description, model, flags in _TABLE
     ]
 
 

@@ -50,6 +50,7 @@ def build_planner(
     providers: Sequence[ToolProvider] = (),
     policy: ApprovalPolicy | None = None,
     exclude_nexus_tools: Sequence[str] | None = None,
+    observer: Any = None,
     **options: Any,
 ) -> Planner:
     """A :class:`Planner` over ``services`` (memory, registry, database) and Nexus's own tools.
@@ -63,7 +64,6 @@ def build_planner(
     if exclude_nexus_tools is None:
         exclude_nexus_tools = SATELLITE_PROXY_TOOLS if providers else ()
     provider: ToolProvider = CompositeProvider([NexusToolProvider(services, exclude=exclude_nexus_tools), *providers])
-    observer = getattr(services, "observer", None)
     if observer is not None:  # nexus_agent.ops times each planner step
         provider = observer.timed_provider(provider)
     return Planner(
@@ -91,6 +91,11 @@ def attach_planner(services: Any) -> Planner:
         sources=[t.removesuffix("__*") for t in allowed if t.endswith("__*")],
     )
     services.planner = build_planner(
-        services, model=model, providers=providers, policy=policy, known_secrets=services.known_secrets
+        services,
+        model=model,
+        providers=providers,
+        policy=policy,
+        known_secrets=services.known_secrets,
+        observer=services.observer,
     )
     return services.planner
