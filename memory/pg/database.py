@@ -219,8 +219,8 @@ class PgDatabase:
         for migrations in migration_sets:
             for name, statements in migrations.steps:
                 with self.write() as db:
+                    db.execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])  # first: even the table is raced
                     db.execute(_SCHEMA)
-                    db.execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])
                     done = db.execute(
                         "SELECT 1 FROM nexus_migrations WHERE migration_set = ? AND name = ?", [migrations.name, name]
                     ).fetchone()
@@ -237,6 +237,7 @@ class PgDatabase:
 
     def pending_migrations(self, migration_sets: Sequence[PgMigrations]) -> list[str]:
         with self.write() as db:
+            db.execute("SELECT pg_advisory_xact_lock(?)", [_MIGRATE_LOCK])
             db.execute(_SCHEMA)
             rows = db.execute("SELECT migration_set, name FROM nexus_migrations").fetchall()
         done = {(s, n) for s, n in rows}
