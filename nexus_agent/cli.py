@@ -9,16 +9,18 @@ and a non-zero exit code here, never a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nexus_agent.cli_parser import build_parser
-from nexus_agent.config import Settings
 from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
+
+if TYPE_CHECKING:
+    from nexus_agent.config import Settings
 
 __all__ = ["main"]
 
@@ -26,6 +28,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNHEALTHY = 0, 1, 2, 3
 
 
 def _settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
+    from nexus_agent.config import Settings
+
     overrides: dict[str, Any] = {"home": getattr(args, "home", None), "db_path": getattr(args, "db_path", None)}
     if getattr(args, "token_file", None):
         overrides["token_file"] = args.token_file
@@ -35,8 +39,22 @@ def _settings(args: argparse.Namespace, env: dict[str, str]) -> Settings:
     return Settings.load(env, **overrides)
 
 
+def _import_quietly() -> Any:
+    """Import the commands with the cyclic GC off: start-up builds thousands of long-lived objects
+    (pydantic models, SDK types) that collections would scan again and again (~15% of `nexus serve`'s
+    start); they are then frozen out of later collections."""
+    gc.disable()
+    try:
+        from nexus_agent.cli_parser import build_parser
+
+        return build_parser()
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
-    parser = build_parser()
+    parser = _import_quietly()
     args = parser.parse_args(argv)
     environ = dict(os.environ if env is None else env)
     if args.command is None or (getattr(args, "needs_action", False) and args.action is None):

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 import anyio
-import uvicorn
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
 from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import open_services
 from nexus_agent.wire.errors import ConfigError
-from nexus_agent.wire.inbound import tls13_server_context
 
 __all__ = ["serve_http", "serve_stdio"]
 
@@ -27,21 +25,32 @@ async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout (desktop clients). Logs go to stderr only."""
     from nexus_agent.ops.measure import measuring  # the call log: `nexus metrics` counts stdio calls too
 
-    async with (
-        open_services(settings, secrets=secrets, monitor=True) as services,
-        measuring(services),
-        anyio.create_task_group() as tg,
-    ):
-        attach_planner(services)
-        server = build_mcp_server(services)
-        tg.start_soon(relay_satellite_tool_changes, server, services)
-        log.info("Nexus serving MCP over stdio (database %s)", settings.db_path)
-        await server.run_stdio_async()
-        tg.cancel_scope.cancel()
+    gc.disable()  # set-up builds long-lived objects (tool schemas): no collections until the first answer
+    try:
+        async with (
+            open_services(settings, secrets=secrets, monitor=True) as services,
+            measuring(services),
+            anyio.create_task_group() as tg,
+        ):
+            attach_planner(services)
+            server = build_mcp_server(services)
+            gc.freeze()
+            gc.enable()
+            tg.start_soon(relay_satellite_tool_changes, server, services)
+            log.info("Nexus serving MCP over stdio (database %s)", settings.db_path)
+            await server.run_stdio_async()
+            tg.cancel_scope.cancel()
+    finally:
+        gc.enable()
 
 
 def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve streamable HTTP at /mcp and GET /api/health under uvicorn."""
+    import uvicorn  # the HTTP stack loads only for --http: stdio starts without it
+
+    from nexus_agent.http import create_app
+    from nexus_agent.wire.inbound import tls13_server_context
+
     tls: dict[str, Any] = {}
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError(

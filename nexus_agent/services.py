@@ -31,7 +31,6 @@ from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.registry import REGISTRY_MIGRATIONS, Registry, SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.satellites import HealthMonitor, PoolSettings, SatellitePool
-from nexus_agent.services_pg import open_shared_stores
 from nexus_agent.truth import TruthSource, open_truth_source, push_app
 from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.models import AppRecord, AppStatus
@@ -187,7 +186,11 @@ def services_from_database(
 ) -> NexusServices:
     """``known``: the configured secret values (default: those in ``settings``; the edge adds the environment's)."""
     known = known if known is not None else known_secrets(settings)
-    shared = open_shared_stores(settings, known)  # NEXUS_DATABASE_URL: memory and registry on PostgreSQL
+    shared = None
+    if settings.database_url is not None:  # NEXUS_DATABASE_URL: memory and registry on PostgreSQL
+        from nexus_agent.services_pg import open_shared_stores  # psycopg loads only then (~0.5 s of every start)
+
+        shared = open_shared_stores(settings, known)
     services = NexusServices(
         settings=settings,
         database=database,

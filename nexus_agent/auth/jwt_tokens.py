@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import jwt
 from pydantic import SecretStr
 
 from nexus_agent.auth.principal import Principal, Role
@@ -81,10 +80,14 @@ class JwtIssuer:
             claims["app"] = principal.app
         if key_id:
             claims["key"] = key_id
+        import jwt  # PyJWT (and cryptography) load on first use: not on every `nexus serve` start
+
         return jwt.encode(claims, self._key(), algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> tuple[Principal, str | None]:
         """The principal a JWT speaks for and the API key it came from; Unauthorized saying why not."""
+        import jwt
+
         try:
             claims = jwt.decode(
                 token,
