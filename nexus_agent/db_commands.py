@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from nexus_agent.cli_output import EXIT_OK
 from nexus_agent.config import Settings
 from nexus_agent.db_copy import copy_sqlite_to_pg
+from nexus_agent.db_dump import dump_database, restore_database
 from nexus_agent.services import ALL_MIGRATIONS, open_database
 from nexus_agent.services_pg import PG_MIGRATIONS, SHARED_STORES, open_pg_database
 from nexus_agent.wire.errors import ConfigError
@@ -30,6 +32,11 @@ def add_db(sub: Any, common: argparse.ArgumentParser) -> None:
     actions.add_parser("status", parents=[common], help="which engine holds what, and pending migrations")
     c = actions.add_parser("copy", parents=[common], help="copy this home's memory and registry into PostgreSQL")
     c.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST:PORT/DB (an empty database)")
+    d = actions.add_parser("dump", parents=[common], help="pg_dump the PostgreSQL database (NEXUS_DATABASE_URL)")
+    d.add_argument("--to", required=True, metavar="FOLDER", help="folder for nexus-pg-<time>.dump and its manifest")
+    r = actions.add_parser("restore", parents=[common], help="pg_restore a dump into NEXUS_DATABASE_URL, verified")
+    r.add_argument("file", metavar="FILE", help="a nexus-pg-<time>.dump written by `nexus db dump`")
+    r.add_argument("--force", action="store_true", help="replace a database that already holds Nexus")
 
 
 def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
@@ -47,6 +54,8 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
             where = target.path
         _out(args, {"copied": report.counts, "to": where}, [f"copied {settings.db_path} -> {where}", *report.lines()])
         return EXIT_OK
+    if args.action in {"dump", "restore"}:
+        return _dump_or_restore(args, url)
     sqlite_db = open_database(settings)  # applies SQLite migrations
     sqlite_db.close()
     data: dict[str, Any] = {"sqlite": str(settings.db_path), "postgresql": None, "shared": []}
@@ -61,4 +70,22 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
         lines.append("NEXUS_DATABASE_URL is not set: everything is in the SQLite file")
     data["sqlite_sets"] = [m.name for m in ALL_MIGRATIONS]
     _out(args, data, lines)
+    return EXIT_OK
+
+
+def _dump_or_restore(args: argparse.Namespace, url: str | None) -> int:
+    if not url:
+        raise ConfigError(
+            "NEXUS_DATABASE_URL is not set, so there is no PostgreSQL database to dump or restore",
+            hint="Set it; for the SQLite file use `nexus backup create`.",
+        )
+    if args.action == "dump":
+        with open_pg_database(url, migrate=False) as pg:
+            done = dump_database(pg, Path(args.to).expanduser())
+        lines = [f"wrote {done.path}", *(f"{t}: {n} rows" for t, n in done.counts.items())]
+    else:
+        with open_pg_database(url, migrate=False) as pg:
+            done = restore_database(pg, Path(args.file).expanduser(), force=args.force)
+        lines = [f"restored {done.path}; row counts match its manifest", *(f"{t}: {n}" for t, n in done.counts.items())]
+    _out(args, {"path": str(done.path), "counts": done.counts}, lines)
     return EXIT_OK
