@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from nexus_agent.auth.policy import EVERY_ROLE, OWNER_ONLY, SATELLITE_SCOPED
+from nexus_agent.auth.policy import EVERY_ROLE, OWNER_ONLY, REPORTING, SATELLITE_SCOPED
 from nexus_agent.flows import (
     Instruction,
     InstructionPage,
@@ -130,6 +130,29 @@ async def instruction_get(call: ToolCall, params: GetInput) -> Instruction:
     return await instruction_service(call.services).get(params.id)
 
 
+class ReportInput(ToolInput):
+    id: InstructionId
+    status: Literal["completed", "failed"] = Field(description="Whether the satellite carried the instruction out.")
+    result_summary: str = Field("", max_length=4000, description="What was done, or why it could not be.")
+    outputs: dict[str, Any] = Field(default_factory=dict, description="Results the owner may need (no secrets).")
+
+
+async def instruction_report(call: ToolCall, params: ReportInput) -> ReportOutcome:
+    """A satellite reports on its instruction over MCP, checked like a report file in the truth source."""
+    service = instruction_service(call.services)
+    ins = await service.get(params.id)
+    report = {
+        "instruction_id": ins.id,
+        "target": ins.target,
+        "status": params.status,
+        "result_summary": params.result_summary,
+        "outputs": params.outputs,
+        "reported_by": call.actor,
+        "reported_at": utcnow().isoformat(),
+    }
+    return await service.accept_report(ins.id, report, source=f"instruction_report by {call.actor}")
+
+
 class RefreshInput(ToolInput):
     pass
 
@@ -237,6 +260,21 @@ FLOW_TOOLS: list[ToolSpec] = [
         handler=instruction_get,
         read_only=True,
         idempotent=True,
+        group="instructions",
+    ),
+    ToolSpec(
+        name="instruction_report",
+        roles=REPORTING,
+        title="Report on an instruction",
+        description=(
+            "A satellite reports on an instruction it was given: completed or failed, a summary and any "
+            "outputs. It is checked like a report file (reports/<slug>/<id>.json) and completes or fails the "
+            "instruction. A satellite may report only on its own instructions."
+        ),
+        input_model=ReportInput,
+        output_model=ReportOutcome,
+        handler=instruction_report,
+        read_only=False,
         group="instructions",
     ),
     ToolSpec(

@@ -31,6 +31,7 @@ __all__ = [
     "OWNER_ONLY",
     "PLAN_ROLES",
     "READERS",
+    "REPORTING",
     "ROLE_SUMMARY",
     "SATELLITE_SCOPED",
     "SCOPE_RULES",
@@ -51,6 +52,8 @@ LISTING: frozenset[Role] = frozenset({_O, _A, _M})
 SATELLITE_SCOPED: frozenset[Role] = frozenset({_O, _A, _S})
 #: registry_register: a satellite only for itself, and always as 'pending'.
 SELF_REGISTERING: frozenset[Role] = frozenset({_O, _S})
+#: instruction_report: a satellite only on its own instructions.
+REPORTING: frozenset[Role] = frozenset({_O, _S})
 #: The planner's tools: an agent only on plans it started.
 PLAN_ROLES: frozenset[Role] = frozenset({_O, _A})
 EVERY_ROLE: frozenset[Role] = frozenset(Role)
@@ -63,8 +66,8 @@ ROLE_SUMMARY: dict[Role, str] = {
         "satellite tools) and inspect, resume, and (where the owner allows it) approve or reject the plans it started"
     ),
     _S: (
-        "read its own registry record, list and read its own instructions, and submit or update its own "
-        "registration (it always lands 'pending' for the owner to approve)"
+        "read its own registry record, list, read and report on its own instructions, and submit or update "
+        "its own registration (it always lands 'pending' for the owner to approve)"
     ),
     _M: "check health and use read-only listings (registry_list, instruction_list, satellite_tools_list)",
 }
@@ -194,14 +197,15 @@ async def _instruction_list(
     return params
 
 
-async def _instruction_get(
-    policy: RolePolicy, principal: Principal, params: BaseModel, lookup: ScopeLookup
-) -> BaseModel:
-    if principal.role is _S:
-        target = await lookup.instruction_target(str(params.id))  # type: ignore[attr-defined]
-        # An unknown id is refused like another app's: a satellite cannot probe which ids exist.
-        _own_app(principal, target or "another app", "read an instruction for")
-    return params
+def _own_instruction(what: str) -> ScopeRule:
+    async def rule(policy: RolePolicy, principal: Principal, params: BaseModel, lookup: ScopeLookup) -> BaseModel:
+        if principal.role is _S:
+            target = await lookup.instruction_target(str(params.id))  # type: ignore[attr-defined]
+            # An unknown id is refused like another app's: a satellite cannot probe which ids exist.
+            _own_app(principal, target or "another app", what)
+        return params
+
+    return rule
 
 
 async def _own_plan(policy: RolePolicy, principal: Principal, params: BaseModel, lookup: ScopeLookup) -> BaseModel:
@@ -216,7 +220,8 @@ SCOPE_RULES: Mapping[str, ScopeRule] = {
     "registry_get": _registry_get,
     "registry_register": _registry_register,
     "instruction_list": _instruction_list,
-    "instruction_get": _instruction_get,
+    "instruction_get": _own_instruction("read an instruction for"),
+    "instruction_report": _own_instruction("report on an instruction for"),
     "plan_get": _own_plan,
     "plan_approve": _own_plan,
     "plan_reject": _own_plan,

@@ -52,7 +52,13 @@ def allowed(principal: Principal, policy: RolePolicy | None = None) -> set[str]:
 
 def test_the_owner_may_call_every_tool_and_the_others_a_fixed_share() -> None:
     assert allowed(OWNER) == {s.name for s in NEXUS_TOOLS}
-    assert allowed(YARD) == {"registry_get", "registry_register", "instruction_list", "instruction_get"}
+    assert allowed(YARD) == {
+        "registry_get",
+        "registry_register",
+        "instruction_list",
+        "instruction_get",
+        "instruction_report",
+    }
     assert allowed(MONITOR) == {
         "registry_list",
         "instruction_list",
@@ -154,6 +160,9 @@ async def test_a_satellite_lists_and_reads_only_its_own_instructions() -> None:
     for other in ("ins-20260105-0000bbbb", "ins-20260105-0000cccc"):
         with pytest.raises(Forbidden):
             await authorize(YARD, "instruction_get", {"id": other})
+    await authorize(YARD, "instruction_report", {"id": "ins-20260105-0000aaaa", "status": "completed"})
+    with pytest.raises(Forbidden, match="report on an instruction for quote-engine"):
+        await authorize(YARD, "instruction_report", {"id": "ins-20260105-0000bbbb", "status": "completed"})
 
 
 async def test_an_agent_handles_only_the_plans_it_started() -> None:

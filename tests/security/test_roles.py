@@ -36,6 +36,7 @@ OTHER_AGENT = "agent2-token-for-role-tests-012"
 MONITOR = "monitor-token-for-role-tests-01"
 JWT_SECRET = "jwt-key-for-role-tests-" + "x" * 24
 EVIL = "http://127.0.0.1:9/mcp"
+SATELLITE_TOOLS = {"registry_get", "registry_register", "instruction_list", "instruction_get", "instruction_report"}
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ async def test_each_caller_is_shown_only_the_tools_its_role_may_call(nexus: Nexu
     owner, satellite = await tool_names(nexus, OWNER), await tool_names(nexus, SATELLITE)
     agent, monitor = await tool_names(nexus, AGENT), await tool_names(nexus, MONITOR)
     assert {"registry_set_status", "registration_approve", "plan_approve", "instruction_create"} <= owner
-    assert satellite == {"registry_get", "registry_register", "instruction_list", "instruction_get"}
+    assert satellite == SATELLITE_TOOLS
     assert monitor == {"registry_list", "instruction_list", "satellite_tools_list", "satellite_health", "nexus_health"}
     assert {"instruct", "plan_get", "plan_resume", "memory_search", "registry_get"} <= agent
     # Agents may not approve unless the owner sets NEXUS_AGENTS_MAY_APPROVE, nor administer anything.
@@ -235,6 +236,28 @@ async def test_an_agents_plan_runs_only_tools_an_agent_may_call(nexus: Nexus) ->
     assert status_of(nexus, "quote-engine") == "approved"
 
 
+async def test_a_satellite_reports_only_on_its_own_instructions(nexus: Nexus) -> None:
+    async with nexus.client(OWNER) as owner:
+        made = await owner.call_tool(
+            "instruction_create", {"targets": ["yard-app", "quote-engine"], "action": "count_stock"}
+        )
+    assert not made.is_error, text_of(made)
+    ids = {i["target"]: i["id"] for i in made.structured_content["instructions"]}
+    async with nexus.client(SATELLITE) as yard:
+        mine = await yard.call_tool("instruction_list", {})
+        done = await yard.call_tool(
+            "instruction_report", {"id": ids["yard-app"], "status": "completed", "result_summary": "42 bars"}
+        )
+        theirs = await yard.call_tool("instruction_report", {"id": ids["quote-engine"], "status": "failed"})
+    assert {i["target"] for i in mine.structured_content["items"]} == {"yard-app"}
+    assert not done.is_error, text_of(done)
+    assert done.structured_content["outcome"] == "completed"
+    assert theirs.is_error and text_of(theirs).startswith("[forbidden]")
+    async with nexus.client(OWNER) as owner:
+        other = await owner.call_tool("instruction_get", {"id": ids["quote-engine"]})
+    assert other.structured_content["status"] != "failed"  # the refused report changed nothing
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -259,7 +282,7 @@ async def test_api_keys_are_created_shown_once_listed_and_revoked_through_the_cl
         "latin-1"
     )
     assert any(k["id"] == issued["id"] and k["state"] == "active" for k in json.loads(listing.stdout))
-    assert await tool_names(nexus, key) == {"registry_get", "registry_register", "instruction_list", "instruction_get"}
+    assert await tool_names(nexus, key) == SATELLITE_TOOLS
 
     exchanged = httpx.post(f"{nexus.url}/api/auth/token", headers=bearer(key), json={"ttl": "5m"}, timeout=30)
     assert exchanged.status_code == 200, exchanged.text
