@@ -11,6 +11,13 @@ written.
 Re-importing is safe: an app that already exists keeps its status and every
 field the portfolio leaves empty; fields the portfolio fills are taken from it.
 Importing the same portfolio twice therefore reports every app ``unchanged``.
+
+Writes: every record is checked first (a record that cannot be stored fails its own
+folder); then all of them are registered at once, in one savepoint of the SQLite
+group writer, so a refusal leaves the registry exactly as it was (a backend without a
+batch write, such as PostgreSQL today, goes one app at a time and the report says how
+far it got). Only then is the truth source updated (``reconcile(direction="push")``);
+a failed commit is ``report.truth_error``, under a report that is complete.
 """
 
 from __future__ import annotations
