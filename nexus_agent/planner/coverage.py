@@ -31,8 +31,10 @@ __all__ = ["AppInfo", "Note", "Portfolio", "clause_terms", "parse_context", "too
 #: Terms that say nothing about which capability is wanted.
 WEAK = _set(
     "=staff good ok right latest numbers stuff thing things status info detail details bit look lot way time "
-    "moment still yet currently now wise again really up out one ones usual say saying tell add mention"
+    "moment still yet currently now wise again really up out one ones usual say saying tell add mention anybody "
+    "anyone somebody someone lately recently who what how"
 )
+_WEAK_TERMS = WEAK | frozenset(t for w in WEAK for t in terms(w) if not t.startswith("="))
 _DATE_WORDS = frozenset(
     terms("today tomorrow yesterday week weeks fortnight month day days next last this monday tuesday wednesday "
           "thursday friday saturday sunday morning afternoon")
@@ -140,7 +142,7 @@ def verb_terms(d: ToolDescriptor) -> frozenset[str]:
 
 def clause_terms(stripped: str) -> list[str]:
     """Content terms of a clause whose stated values were removed: no weak words, no date words."""
-    return [t for t in dict.fromkeys(terms(stripped)) if t not in WEAK and t not in _DATE_WORDS]
+    return [t for t in dict.fromkeys(terms(stripped)) if t not in _WEAK_TERMS and t not in _DATE_WORDS]
 
 
 def reachable_vocabulary(tools: Iterable[ToolDescriptor]) -> frozenset[str]:

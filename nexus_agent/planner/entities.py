@@ -35,7 +35,7 @@ _NUMBER_WORDS = {
     "twenty": 20, "thirty": 30, "a couple of": 2, "a few": 3, "several": 3,
 }  # fmt: skip
 _UNIT_DAYS = {"day": 1, "week": 7, "fortnight": 14, "month": 30, "year": 365}
-_MULT = {"k": 1_000, "m": 1_000_000, "thousand": 1_000, "million": 1_000_000}
+_MULT = {"k": 1_000, "m": 1_000_000, "thousand": 1_000, "million": 1_000_000, "grand": 1_000}
 _MIN_WORDS = (
     r"(?:over|above|more than|greater than|at least|exceeding|upwards of|bigger than|larger than|min(?:imum)?|from)"
 )
@@ -55,7 +55,11 @@ _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
 _MONEY = re.compile(
     r"(?:(?P<cmp>" + _MIN_WORDS + "|" + _MAX_WORDS + r")\s+)?"
     r"(?:£|gbp\s?)(?P<num>\d[\d,]*(?:\.\d+)?)\s*(?P<mult>k|m|thousand|million)?\b"
-    r"|(?:(?P<cmp2>" + _MIN_WORDS + "|" + _MAX_WORDS + r")\s+)?(?P<num2>\d[\d,]*(?:\.\d+)?)\s*(?P<mult2>k)\b",
+    r"|(?:(?P<cmp2>"
+    + _MIN_WORDS
+    + "|"
+    + _MAX_WORDS
+    + r")\s+)?(?P<num2>\d[\d,]*(?:\.\d+)?)\s*(?P<mult2>k|grand|thousand)\b",
     re.I,
 )
 _DURATION = re.compile(

@@ -26,7 +26,7 @@ def _set(text: str) -> frozenset[str]:
 
 
 _QUESTION_WORDS = _set(
-    "what what's whats which who who's whose when where why how how's is are was were do does did has have "
+    "what what's whats which who who's whos whose when where why how how's hows is are was were do does did has have "
     "any anything can could should will would"
 )
 _REQUEST = _set("can could would will")  # 'Can you chase ...' is an order put politely
@@ -59,7 +59,11 @@ def is_question(text: str) -> bool:
     first = words[0].strip(",.:;!?")
     if first in _REQUEST and len(words) > 1 and words[1] in {"you", "u"}:
         return False  # 'Can you chase Q-1043?' is an order
-    if first == "do" and len(words) > 1 and words[1] in {"the", "a", "an", "this", "that", "it", "them", "what"}:
+    if (
+        first == "do"
+        and len(words) > 1
+        and words[1] in {"the", "a", "an", "this", "that", "it", "them", "what", "something", "anything", "whatever"}
+    ):
         return False  # 'Do the usual ...' is an order
     if first in _QUESTION_WORDS:
         return True
@@ -97,7 +101,18 @@ _PARTICLES = _set("up out in on off down me us please")
 _EVERY = re.compile(r"\b(every|all|each)\b", re.I)
 
 
+#: How people open a request without its verb: "I'd like to see ...", "can I have ...", "let me know ...".
+_OPENERS = re.compile(
+    r"^\s*(?:(?:please|pls|just|so|ok|okay|right)[, ]+)*(?:i'?d like to|i would like to|i want to|i need to|"
+    r"i'?d like|i want|i need|can i|could i|may i|let me|help me)\s+(?:see|know|have|get|find out|check)?\s*",
+    re.I,
+)
+
+
 def read(clause: str) -> Reading:
+    opened = _OPENERS.match(clause)
+    if opened and opened.end() < len(clause):
+        clause = "show " + clause[opened.end() :]  # what they want to see is what is asked for
     words = [w.strip(",.:;!?") for w in clause.lower().split()]
     question = is_question(clause)
     while words and (words[0] in _POLITE or words[0] in _REQUEST or words[0] in {"you", "u"}):

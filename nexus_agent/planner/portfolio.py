@@ -90,7 +90,8 @@ def portfolio_call(clause: str, portfolio: Portfolio, offered: set[str]) -> Port
     wanted = _wanted(clause)
     if not wanted:
         return PortfolioCall("registry_list", {}, "every app") if "registry_list" in offered else None
-    if anything and "gaps_analyse" in offered:
+    several = len([c for c in re.split(r",|\band\b|\bor\b", wanted) if c.strip()]) > 1
+    if (anything or several) and "gaps_analyse" in offered:  # 'which apps cover X and Y': each one's coverage
         caps = [c.strip() for c in re.split(r",|\band\b|\bor\b", wanted) if c.strip()]
         return PortfolioCall("gaps_analyse", {"capabilities": caps}, f"whether anything covers: {wanted}")
     if "registry_list" in offered:
