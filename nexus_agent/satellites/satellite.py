@@ -88,7 +88,11 @@ class Satellite:
                     hint="Register endpoints.mcp_url or endpoints.mcp_command (or, for a legacy app, "
                     "endpoints.message_handler_url with its message_types).",
                 )
-            if ep.mcp_url is None and not ep.mcp_command and not self.record.message_types:
+            if (
+                ep.mcp_url is None
+                and not ep.mcp_command
+                and not (self.record.message_types or self.record.message_specs)
+            ):
                 raise NotFound(
                     f"app '{slug}' has a message handler but registers no message types, so it has no tools",
                     hint="Add the message types its handler accepts to message_types (e.g. 'query.stock_level').",
