@@ -168,8 +168,16 @@ def _transport_security(settings: Settings, allowed_hosts: list[str] | None) -> 
     if not is_loopback_host(settings.http_host):
         hosts.append(f"{settings.http_host}:*")
     hosts += allowed_hosts or []
-    origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+    # Origins are full origins, port included: a page on another port of the same host is another origin.
+    # (SameOriginOnly checks every route against the request's own Host first; this is /mcp's second check.)
+    port = settings.http_port
+    names = [h.removesuffix(":*") for h in hosts]
+    exact = [f"{n}:{port}" if port and h.endswith(":*") else h for n, h in zip(names, hosts, strict=True)]
+    origins = [f"{scheme}://{h}" for h in exact for scheme in ("http", "https")]
+    origins += [f"{scheme}://{h.removesuffix(f':{p}')}" for h in exact for scheme, p in (("http", 80), ("https", 443))]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=sorted(set(origins))
+    )
 
 
 def create_app(
