@@ -82,6 +82,7 @@ async def run_doctor(settings: Settings) -> DoctorReport:
     except NexusError as exc:
         checks.append(DoctorCheck(name="database", status="fail", detail=exc.message, fix=exc.hint or ""))
     else:
+        services = None
         try:
             services = services_from_database(settings, database)
             pending = database.pending_migrations(ALL_MIGRATIONS)
@@ -92,7 +93,10 @@ async def run_doctor(settings: Settings) -> DoctorReport:
                 DoctorCheck(
                     name="database",
                     status="ok" if not pending and writable else "fail",
-                    detail=f"SQLite WAL, migrations applied, {sum(counts.values())} memory items"
+                    detail=(
+                        "SQLite WAL" if services.shared is None else f"SQLite WAL + {services.shared.database.path}"
+                    )
+                    + f", migrations applied, {sum(counts.values())} memory items"
                     + ("" if writable else "; file is not writable"),
                     fix="Point NEXUS_HOME at a writable folder." if not writable else "",
                 )
@@ -108,6 +112,8 @@ async def run_doctor(settings: Settings) -> DoctorReport:
         except NexusError as exc:
             checks.append(DoctorCheck(name="database", status="fail", detail=exc.message, fix=exc.hint or ""))
         finally:
+            if services is not None and services.shared is not None:
+                services.shared.close()  # the PostgreSQL pool (NEXUS_DATABASE_URL)
             database.close()
     git = shutil.which("git")
     needs_git = settings.truth.kind == "local"

@@ -25,6 +25,8 @@ def test_migrate_then_status_say_what_is_on_postgresql(
     assert migrated["pending"] == [] and migrated["shared"] == ["memory", "registry"]
     assert main(["db", "status"], env) == 0
     assert "up to date" in capsys.readouterr().out
+    assert main(["doctor"], env) == 0
+    assert "SQLite WAL + postgresql://" in capsys.readouterr().out
     # the CLI's own commands now read and write PostgreSQL
     assert main(["memory", "remember", "glazing bead order for Hartley"], env) == 0
     other_home = _env(tmp_path / "other", NEXUS_DATABASE_URL=pg_url)
