@@ -24,7 +24,14 @@ import mcp_types as types
 
 from nexus_agent.wire.models import AppRecord, MessageParam, MessageSpec
 
-__all__ = ["LegacyTool", "is_read_only_message", "legacy_tools", "message_params", "tool_name_for"]
+__all__ = [
+    "LegacyTool",
+    "is_read_only_message",
+    "legacy_tools",
+    "message_params",
+    "not_message_types",
+    "tool_name_for",
+]
 
 _READ_ONLY_FAMILIES = frozenset({"query"})
 _READ_ONLY_TYPES = frozenset({"test.ping"})
@@ -120,6 +127,15 @@ def _input_schema(spec: MessageSpec | None) -> tuple[dict[str, Any], bool]:
         "additionalProperties": True,
     }
     return {"type": "object", "properties": {_FREE_PARAMS: free}, "additionalProperties": False}, False
+
+
+def not_message_types(record: AppRecord) -> list[str]:
+    """Why entries of ``message_types`` make no tool: prose or parameter names are not 'family.name' types."""
+    return [
+        f"'{entry[:60]}' in message_types is not a message type ('family.name'); no tool for it"
+        for entry in record.message_types
+        if not _VALID_TYPE.match(entry)
+    ]
 
 
 def legacy_tools(record: AppRecord) -> list[LegacyTool]:

@@ -53,7 +53,7 @@ from nexus_agent.satellites._faults import (
     FaultContext,
     satellite_error,
 )
-from nexus_agent.satellites.legacy_tools import LegacyTool, legacy_tools
+from nexus_agent.satellites.legacy_tools import LegacyTool, legacy_tools, not_message_types
 from nexus_agent.satellites.models import PoolSettings
 from nexus_agent.wire.errors import NotFound
 from nexus_agent.wire.models import AppRecord
@@ -137,6 +137,7 @@ class MessageHandlerConnection:
         self._ssl_context = ssl_context
         self._outbound = outbound
         self.tools = {t.tool.name: t for t in legacy_tools(record)}
+        self.warnings = not_message_types(record)
         self._http: httpx.AsyncClient | None = None
         self._closed = anyio.Event()
         self._closing = False

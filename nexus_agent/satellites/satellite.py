@@ -161,6 +161,8 @@ class Satellite:
         else:
             self.breaker.record_success()
             listing = build_listing(self.slug, tools, self._clock())
+            if isinstance(connection, MessageHandlerConnection):
+                listing.warnings += connection.warnings  # registry entries that are not message types
             for warning in listing.warnings:
                 logger.warning("satellite %s: %s", self.slug, warning)
         self.listing, self._listed_generation = listing, generation

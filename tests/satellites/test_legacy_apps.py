@@ -212,3 +212,12 @@ async def test_a_changed_registration_changes_the_tools(app: FakeLegacyApp) -> N
         after = {t.name for t in (await pool.list_tools()).tools}
     assert before == {"query_stock_level", "action_reserve_stock", "test_ping"}
     assert after == {"query_stock_level"}
+
+
+@pytest.mark.anyio
+async def test_entries_of_message_types_that_are_not_types_are_reported_not_listed(app: FakeLegacyApp) -> None:
+    messy = app.record().model_copy(update={"message_types": ["query.stock_level", "sku", "The stock item code"]})
+    async with SatellitePool([messy], secrets={ENV: SECRET}) as pool:
+        listing = await pool.list_tools()
+    assert {t.name for t in listing.tools} == {"query_stock_level", "action_reserve_stock"}  # documented ones too
+    assert [w.split("'")[1] for w in listing.warnings["stock-ledger"]] == ["sku", "The stock item code"]
