@@ -26,6 +26,7 @@ from nexus_agent.config import Settings
 from nexus_agent.events import Dispatcher, WebhookSecrets
 from nexus_agent.ops.restore import restore_backup, verify_backup
 from nexus_agent.ops.secrets_box import SecretsKey
+from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import NexusError
 
@@ -119,8 +120,9 @@ async def _deliver_pending(
     for owner in owners:  # nothing else runs on a home being recovered: every lease is a dead process's
         if owner:
             released += await outbox.release(owner)
-    webhook_secrets = WebhookSecrets(dict(secrets), await services.registry.all())
-    async with _client(http) as client:
+    # services.secrets: only each app's own variables (and allow-listed ones) are ever read.
+    webhook_secrets = WebhookSecrets(services.secrets, await services.registry.all())
+    async with _client(http, services.settings) as client:
         sent = await Dispatcher(outbox, webhook_secrets, client, on_delivered=services.after_delivery).drain()
     left = await outbox.stats()
     detail = f"{sent.delivered} webhook(s) delivered, {sent.retrying} to retry, {sent.dead} dead"
@@ -130,10 +132,10 @@ async def _deliver_pending(
     report.add("resume webhook deliveries", True, detail)
 
 
-def _client(http: httpx.AsyncClient | None) -> Any:
+def _client(http: httpx.AsyncClient | None, settings: Settings) -> Any:
     if http is not None:
         return contextlib.nullcontext(http)
-    return httpx.AsyncClient(follow_redirects=False)
+    return httpx_client(OutboundPolicy.from_settings(settings))  # the outbound URL policy, as everywhere
 
 
 async def _resume_plans(
