@@ -191,6 +191,8 @@ class NexusMCPServer(MCPServer[Any]):
             spec = self._specs.get(tool.name)
             if spec is not None:
                 tool.input_schema = spec.input_schema()
+                if spec.published_output_schema is not None:
+                    tool.output_schema = spec.published_output_schema()
         if self._expose_satellites and self._services.pool is not None:
             await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
             listing = await self._services.pool.list_tools()

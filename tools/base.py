@@ -109,6 +109,10 @@ class ToolSpec(Generic[InT, OutT]):
     #: Roles that may call it (``nexus_agent.auth.policy``; argument-dependent rules live there too).
     #: Undeclared: owner only, so a new tool is never opened up by accident.
     roles: frozenset[Role] = OWNER_ONLY
+    #: The output schema published to MCP clients when it should be leaner than ``output_model``'s own:
+    #: clients check every result against it (a 500-app page against the full nested schema costs the
+    #: client ~0.5 s). None: the model's schema. Results are still built and checked from the model.
+    published_output_schema: Callable[[], dict[str, Any]] | None = None
 
     def parse(self, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None) -> InT:
         """Validate raw arguments; raise InvalidInput naming every bad field."""

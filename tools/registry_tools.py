@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from nexus_agent.auth.policy import LISTING, OWNER_ONLY, SATELLITE_SCOPED, SELF_REGISTERING
@@ -15,6 +18,32 @@ __all__ = ["REGISTRY_TOOLS"]
 
 async def registry_list(call: ToolCall, params: AppFilter) -> AppPage:
     return await call.services.registry.list(params)
+
+
+@functools.cache
+def app_page_schema() -> dict[str, Any]:
+    """``AppPage``'s schema with each item described shallowly: every AppRecord field is named, ``slug``,
+    ``name`` and ``status`` are typed, and the nested shapes are left to ``registry_get``'s schema.
+
+    Clients check each result against this; against the full nested schema a 500-app page cost the
+    client ~0.5 s. The page itself is still built and checked from the full model.
+    """
+    page = AppPage.model_json_schema()
+    record = AppRecord.model_json_schema()
+    page.pop("$defs", None)
+    page["properties"]["items"]["items"] = {
+        "type": "object",
+        "title": "AppRecord",
+        "description": "A full registry record, with the fields " + ", ".join(record["properties"]) + "; "
+        "registry_get's output schema gives every nested shape.",
+        "required": record.get("required", ["slug", "name"]),
+        "properties": {
+            "slug": {"type": "string", "description": record["properties"]["slug"].get("description", "")},
+            "name": {"type": "string"},
+            "status": {"enum": [s.value for s in AppStatus]},
+        },
+    }
+    return page
 
 
 class GetAppInput(ToolInput):
@@ -77,6 +106,7 @@ REGISTRY_TOOLS: list[ToolSpec] = [
         ),
         input_model=AppFilter,
         output_model=AppPage,
+        published_output_schema=app_page_schema,
         handler=registry_list,
         read_only=True,
         idempotent=True,

@@ -67,6 +67,7 @@ values Nexus is configured with; the edge builds it once and passes it down.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -155,9 +156,38 @@ def _child(path: str, key: object) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     text = str(key)
-    if re.match(r"^[A-Za-z_][A-Za-z0-9_-]*$", text):
+    if _plain_key(text):
         return f"{path}.{text}" if path else text
     return f'{path}["{text}"]'
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_key(text: str) -> bool:
+    return bool(_PLAIN_KEY.match(text))
+
+
+def _text_hits(text: str, entropy: bool, known: KnownSecrets) -> list[Hit]:
+    if len(text) > 2048 or (known and known.spans(text)):
+        return text_hits(text, entropy=entropy, known=known)
+    return list(_own_hits(text, entropy))
+
+
+@functools.lru_cache(maxsize=65536)
+def _own_hits(text: str, entropy: bool) -> tuple[Hit, ...]:
+    """Findings in a short text without configured values: results repeat the same texts (timestamps,
+    names, descriptions) call after call, so each is judged once while it stays in this cache."""
+    return tuple(text_hits(text, entropy=entropy))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_facts(name: str) -> tuple[tuple[Hit, ...], str | None, bool]:
+    """What a field name says on its own (findings in it, secret-named, hash-named): the same names recur in
+    every record of a page, so each is judged once (a 500-app registry page has ~75,000 fields)."""
+    named = name if is_secret_name(name) or is_ambiguous_name(name) else None
+    return tuple(text_hits(name)), named, norm_name(name).endswith(HASH_NAMES)
 
 
 _VERDICT_FINDING: dict[str, tuple[str, Severity]] = {
@@ -179,13 +209,14 @@ def _walk(
             kind, severity = _VERDICT_FINDING[verdict]
             yield SecretFinding(kind, path, _preview(value), severity)
             return
-        hits = text_hits(value, entropy=not hash_key, known=known)
+        hits = _text_hits(value, not hash_key, known)
         for hit in hits if verdict == "text" else [h for h in hits if h.kind == "configured_secret"]:
             yield SecretFinding(hit.kind, path, _preview(value[hit.start : hit.end], hit.kind), hit.severity)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             name = str(key)
-            name_hits = text_hits(name, known=known)
+            own_hits, named, hashy = _key_facts(name)
+            name_hits = text_hits(name, known=known) if known and known.spans(name) else list(own_hits)
             child = _child(path, _redact_hits(name, name_hits) if name_hits else key)  # a path never shows one
             for hit in name_hits:
                 yield SecretFinding(hit.kind, f"{child} (field name)", _preview(name, hit.kind), hit.severity)
@@ -193,8 +224,6 @@ def _walk(
                 if known.in_data(item):
                     yield SecretFinding("configured_secret", child, "[inside base64 data]", "high")
                 continue
-            named = name if is_secret_name(name) or is_ambiguous_name(name) else None
-            hashy = norm_name(name).endswith(HASH_NAMES)
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
