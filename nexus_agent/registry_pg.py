@@ -5,7 +5,8 @@ The rules — status lifecycle, endpoint policy, command provenance, secret guar
 :class:`~memory.pg.database.PgDatabase`; only the text and capability filters of ``list``
 and the text index differ (a ``tsvector`` per app under a GIN index instead of FTS5). Every
 write holds one advisory lock, so replicas registering the same slug at once apply one
-after the other, as the single SQLite writer does.
+after the other, as the single SQLite writer does, and sends ``NOTIFY nexus_registry, '<slug>'``
+when it commits, so every replica re-reads the registry at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from nexus_agent.wire.errors import InvalidInput, StorageError
 from nexus_agent.wire.models import AppFilter, AppPage, AppRecord, AppStatus, StatusChange, utcnow
 from nexus_agent.wire.secret_guard import KnownSecrets
 
-__all__ = ["REGISTRY_PG_MIGRATIONS", "PgRegistry"]
+__all__ = ["REGISTRY_CHANNEL", "REGISTRY_PG_MIGRATIONS", "PgRegistry"]
+
+#: The LISTEN/NOTIFY channel a registry write announces its slug on (``services_pg.follow_registry``).
+REGISTRY_CHANNEL = "nexus_registry"
 
 REGISTRY_PG_MIGRATIONS = PgMigrations("nexus-registry")
 REGISTRY_PG_MIGRATIONS.add(
@@ -146,3 +150,4 @@ class PgRegistry(SqliteRegistry):
         )
         if change is not None:
             db.table("app_status_history").insert(change.model_dump(mode="json"))
+        db.execute("SELECT pg_notify(?, ?)", [REGISTRY_CHANNEL, record.slug])  # sent to every replica on commit

@@ -118,6 +118,12 @@ class NexusServices:
             self.webhook_secrets.update(records)
         self.registry_synced_at = time.monotonic()
 
+    async def registry_changed_elsewhere(self, slug: str) -> None:
+        """A replica wrote the shared registry (NOTIFY): re-read it and tell this replica's clients."""
+        await self.sync_satellites()
+        if self.pool is not None:
+            self.pool.announce_tools_changed()
+
     async def publish_app(self, record: AppRecord, *, actor: str, reason: str = "") -> str | None:
         """Write the app's registry file to the truth source; a problem is returned as a note, not raised.
 
@@ -288,6 +294,10 @@ async def _satellite_pool(
         services.registry_synced_at = time.monotonic()
         if monitor:
             tg.start_soon(HealthMonitor(pool, on_change=services.record_health_change).run)
+        if monitor and services.shared is not None:  # another replica's registry writes reach this one at once
+            from nexus_agent.services_pg import follow_registry
+
+            tg.start_soon(follow_registry, services.shared.database.url, services.registry_changed_elsewhere)
         try:
             if monitor and services.outbox is not None:
                 # A server dispatches the outbox; one-shot CLI commands only enqueue.

@@ -8,17 +8,31 @@ replica's ``NEXUS_HOME``. Without a URL nothing here is used.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from memory.pg.database import PgDatabase
+import anyio
+import psycopg
+
+from memory.pg.database import PgDatabase, redact_url
 from memory.pg.schema import MEMORY_PG_MIGRATIONS, TEXT_PG_MIGRATIONS
 from memory.pg.store import PgMemoryStore
 from nexus_agent.config import Settings
-from nexus_agent.registry_pg import REGISTRY_PG_MIGRATIONS, PgRegistry
+from nexus_agent.registry_pg import REGISTRY_CHANNEL, REGISTRY_PG_MIGRATIONS, PgRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.wire.secret_guard import KnownSecrets
 
-__all__ = ["PG_MIGRATIONS", "SHARED_STORES", "SharedStores", "open_pg_database", "open_shared_stores"]
+__all__ = [
+    "PG_MIGRATIONS",
+    "SHARED_STORES",
+    "SharedStores",
+    "follow_registry",
+    "open_pg_database",
+    "open_shared_stores",
+]
+
+log = logging.getLogger("nexus.postgres")
 
 #: Every PostgreSQL migration set, in the order they apply.
 PG_MIGRATIONS = (TEXT_PG_MIGRATIONS, MEMORY_PG_MIGRATIONS, REGISTRY_PG_MIGRATIONS)
@@ -61,3 +75,27 @@ def open_shared_stores(settings: Settings, known: KnownSecrets) -> SharedStores 
     except BaseException:
         database.close()
         raise
+
+
+async def follow_registry(
+    url: str, on_change: Callable[[str], Awaitable[None]], *, ready: Callable[[], None] = lambda: None
+) -> None:
+    """``LISTEN`` for registry writes of any replica and call ``on_change(slug)``; runs until cancelled.
+
+    A lost connection is reopened after a pause (growing to 30 s), and ``on_change("")`` is called
+    then, since writes made while it was down were not heard. ``ready`` is called once listening.
+    """
+    pause = 1.0
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
+                ready()
+                pause = 1.0
+                async for notice in conn.notifies():
+                    await on_change(notice.payload)
+        except psycopg.Error as exc:
+            log.warning("registry notifications from %s lost (%s); retrying in %.0f s", redact_url(url), exc, pause)
+        await anyio.sleep(pause)
+        pause = min(pause * 2, 30.0)
+        await on_change("")

@@ -299,6 +299,12 @@ class SatellitePool:
         """Return when a satellite announces that its tools changed (Nexus can re-announce its own list)."""
         await self._tools_event.wait()
 
+    def announce_tools_changed(self) -> None:
+        """Wake :meth:`wait_tools_changed` (another replica changed the registry: the tools may differ)."""
+        self.invalidate_tools()
+        event, self._tools_event = self._tools_event, anyio.Event()
+        event.set()
+
     def invalidate_tools(self, slug: str | None = None) -> None:
         for sat in self._satellites.values():
             if slug is None or sat.slug == slug:
