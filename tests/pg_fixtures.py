@@ -34,6 +34,8 @@ def pg_server() -> Iterator[str]:
     try:
         cluster = ThrowawayCluster.start()
     except ClusterUnavailable as exc:
+        if os.environ.get("CI"):  # CI provides PostgreSQL (.ci/provide): missing there is a broken set-up
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {exc}")
         pytest.skip(f"PostgreSQL tests skipped: {exc}")
     try:
         yield cluster.url

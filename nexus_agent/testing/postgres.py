@@ -32,6 +32,18 @@ class ClusterUnavailable(RuntimeError):
     """No throwaway cluster can be started here; the message says why and how to enable one."""
 
 
+def _pg_tool(name: str) -> str | None:
+    """``name`` on the PATH, else in Debian's versioned folder (apt's postgresql does not link initdb)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
+    return str(candidates[-1]) if candidates else None
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,7 +77,7 @@ class ThrowawayCluster:
 
     @classmethod
     def start(cls) -> ThrowawayCluster:
-        initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+        initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
         if initdb is None or pg_ctl is None:
             raise ClusterUnavailable(f"initdb/pg_ctl are not on the PATH; {ENABLE_HINT}")
         prefix = _as_cluster_user()
@@ -100,7 +112,7 @@ class ThrowawayCluster:
         return create_database(self.url, name)
 
     def stop(self) -> None:
-        pg_ctl = shutil.which("pg_ctl") or "pg_ctl"
+        pg_ctl = _pg_tool("pg_ctl") or "pg_ctl"
         subprocess.run(
             [*self.prefix, pg_ctl, "-D", str(self.folder / "data"), "-m", "immediate", "stop"],
             capture_output=True,
