@@ -198,6 +198,16 @@ async def test_a_satellite_registers_itself_only_as_pending(nexus: Nexus) -> Non
     assert not own.is_error and own.structured_content["app"]["slug"] == "yard-app"
 
 
+async def test_a_satellite_reads_only_its_own_app_resource(nexus: Nexus) -> None:
+    async with nexus.client(SATELLITE) as client:
+        own = await client.read_resource("nexus://apps/yard-app")
+        for uri in ("nexus://apps/quote-engine", "nexus://registry"):
+            with pytest.raises(Exception, match="forbidden") as refused:
+                await client.read_resource(uri)
+            assert "127.0.0.1" not in str(refused.value)  # nothing of the other app's endpoints leaks
+    assert json.loads(own.contents[0].text)["slug"] == "yard-app"  # type: ignore[union-attr]
+
+
 async def test_the_owner_token_can_do_what_the_satellite_could_not(nexus: Nexus) -> None:
     async with nexus.client(OWNER) as client:
         result = await client.call_tool(
