@@ -17,6 +17,7 @@ For each clause of the instruction (:func:`~nexus_agent.planner.offline.split_cl
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,9 @@ class Chooser:
         self.question = is_question(instruction)
         self.entities = extract(instruction, now)
         self.slugs = sorted({t.descriptor.source for t in tools} | {a.slug for a in portfolio.apps})
-        self.elsewhere = portfolio.unreachable_terms(reachable_vocabulary(t.descriptor for t in tools))
+        reachable = reachable_vocabulary(t.descriptor for t in tools)
+        self.elsewhere = portfolio.unreachable_terms(reachable)
+        self.vocabulary = reachable | frozenset(self.elsewhere)
         self.choice = Choice()
 
     # -- helpers --------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ class Chooser:
                 return
         values = extract(clause, self.now)
         stripped = strip_values(reading.rest or clause, values)
-        own = clause_terms(stripped)
+        own = [self._spelt(t) for t in clause_terms(stripped)]
         wanted = own + [t for t in _id_terms(clause) if t not in own]
         if reading.vague and not reads:
             self.choice.asks.append(
@@ -194,8 +197,8 @@ class Chooser:
                 for n, s in self._readers(ranked, wanted, values.ids, reading)
                 if verb & verb_terms(self.by_name[n].descriptor)
             ]
-        if not reads and not cands and reading.verb in WEAK_VERBS:
-            reads = True  # 'get quote Q-1062': an order to show something
+        if not reads and not cands and reading.verb in WEAK_VERBS and not self._asks_action(clause):
+            reads = True  # 'get quote Q-1062': an order to show something (but 'send a reminder' is an action)
         if reads:
             cands = self._readers(ranked, wanted, values.ids, reading)
         if not cands:
@@ -213,6 +216,20 @@ class Chooser:
         else:
             self.choice.unfillable.setdefault(name, filled.missing)
             self.choice.asks.append(self._question(name, filled.missing, clause))
+
+    def _spelt(self, term: str) -> str:
+        """A word nobody knows that is one slip from one they do ('enquries' -> 'enquiry')."""
+        if term in self.vocabulary or term.startswith("=") or len(term) < 5:
+            return term
+        close = difflib.get_close_matches(term, [v.lstrip("=") for v in self.vocabulary], n=1, cutoff=0.75)
+        if not close:
+            return term
+        return next((v for v in self.vocabulary if v.lstrip("=") == close[0]), term)
+
+    def _asks_action(self, clause: str) -> bool:
+        """The clause names the action of some tool with side effects ('a reminder', 'booked')."""
+        said = set(terms(clause))
+        return any(not t.descriptor.read_only and verb_terms(t.descriptor) & said for t in self.by_name.values())
 
     def _takes_ids(self, d: ToolDescriptor, ids: Sequence[Found]) -> bool:
         """Every id the clause names fits one of the tool's properties ('INV-...' does not fit ``quote_id``)."""
@@ -233,8 +250,11 @@ class Chooser:
     ) -> list[tuple[str, float]]:
         """Tools with side effects whose own verb the clause uses (or whose name holds the clause's verb:
         'estimate' -> ``create_quote``), and that fit its object and its ids."""
-        said = set(terms(clause))
-        verb = set(terms(read(clause).verb))
+        reading = read(clause)
+        verb = set(terms(reading.verb))
+        # The order's own verb ('cancel the booking' is not 'book'); a carrier verb ('send a chaser') lends
+        # the action to the rest of the clause.
+        said = set(terms(clause)) if reading.verb in WEAK_VERBS else set(terms(reading.verb_phrase)) | verb
         out = []
         for name, score in ranked[:12]:
             d = self.by_name[name].descriptor
@@ -261,8 +281,8 @@ class Chooser:
                 continue
             if wanted and wanted[0] not in tool_terms(d):
                 continue
-            if not wanted and not (ids and self.fill(name).carried):
-                continue
+            if not wanted and not ((ids or reading.names) and self.fill(name).carried):
+                continue  # nothing but values ('What about Skipton Motors?'): a tool that takes them
             out.append((name, score))
         named = self._memory_match(reading)
         if named and "memory_search" in self.by_name and not any(n == "memory_search" for n, _ in out):

@@ -57,7 +57,7 @@ def is_question(text: str) -> bool:
     if not words:
         return False
     first = words[0].strip(",.:;!?")
-    if first in _REQUEST and len(words) > 1 and words[1] in {"you", "u"}:
+    if first in _REQUEST and len(words) > 1 and words[1] in {"you", "u", "someone", "somebody", "anyone"}:
         return False  # 'Can you chase Q-1043?' is an order
     if (
         first == "do"
@@ -95,6 +95,7 @@ class Reading:
     every: bool
     names: list[str] = field(default_factory=list)
     rest: str = ""  # the clause after its opening verb ('chase Q-1043 please' -> 'Q-1043 please')
+    verb_phrase: str = ""  # the verb with its particle ('follow that up' -> 'follow up')
 
 
 _PARTICLES = _set("up out in on off down me us please")
@@ -115,7 +116,7 @@ def read(clause: str) -> Reading:
         clause = "show " + clause[opened.end() :]  # what they want to see is what is asked for
     words = [w.strip(",.:;!?") for w in clause.lower().split()]
     question = is_question(clause)
-    while words and (words[0] in _POLITE or words[0] in _REQUEST or words[0] in {"you", "u"}):
+    while words and (words[0] in _POLITE or words[0] in _REQUEST or words[0] in {"you", "u", "someone", "somebody"}):
         words = words[1:]
     verb = words[0] if words else ""
     raw = clause.split()
@@ -139,4 +140,5 @@ def read(clause: str) -> Reading:
         every=bool(_EVERY.search(clause)),
         names=proper_nouns(clause),
         rest=rest_text,
+        verb_phrase=" ".join([verb, *[w for w in words[1:4] if w in _PARTICLES][:1]]),
     )

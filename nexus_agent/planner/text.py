@@ -24,7 +24,20 @@ __all__ = ["ID_HINTS", "PLANNER_SYNONYMS", "split_identifier", "terms"]
 #: Planner-specific concepts, checked before the gap-analysis table.
 PLANNER_SYNONYMS: dict[str, tuple[str, ...]] = {
     "chase": ("chase", "chaser", "chasing", "follow up", "follow-up", "nudge", "remind", "reminder"),
-    "overdue": ("overdue", "late payment", "unpaid", "owe", "owes", "owing", "arrears", "aged debt"),
+    "overdue": (
+        "overdue",
+        "late payment",
+        "unpaid",
+        "owe",
+        "owes",
+        "owing",
+        "arrears",
+        "aged debt",
+        "outstanding",
+        "late payer",
+        "late payers",
+    ),
+    "payment": ("payment", "pay", "paid", "paying", "payer", "payers", "receivable", "cash collection"),
     "approval": ("approval", "approve", "sign off", "sign-off", "authorise", "authorize", "authorisation"),
     "margin": ("margin", "profitability", "profit", "markup", "mark-up"),
     "holiday": ("holiday", "annual leave", "time off", "leave request"),
