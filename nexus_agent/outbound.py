@@ -42,7 +42,7 @@ import httpcore2
 import httpx
 import httpx2
 
-from nexus_agent.wire.errors import Forbidden
+from nexus_agent.wire.errors import ConfigError, Forbidden
 
 __all__ = [
     "METADATA_ADDRESSES",
@@ -252,7 +252,14 @@ def ssl_context(policy: OutboundPolicy | None = None) -> ssl.SSLContext:
     ctx = httpx2.create_ssl_context(trust_env=False)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if policy is not None and policy.ca_file is not None:
-        ctx.load_verify_locations(cafile=str(policy.ca_file))
+        try:
+            ctx.load_verify_locations(cafile=str(policy.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            raise ConfigError(
+                f"cannot load the CA bundle NEXUS_CA_FILE={policy.ca_file}: {reason}",
+                hint="Point NEXUS_CA_FILE at a readable PEM file of CA certificates, or unset it.",
+            ) from None
     return ctx
 
 

@@ -109,3 +109,11 @@ async def test_an_ordinary_connection_failure_is_not_a_refusal() -> None:
         with pytest.raises(httpx.ConnectError) as failed:
             await http.get(f"http://127.0.0.1:{free_port()}/")
     assert refusal_of(failed.value) is None
+
+
+def test_an_unreadable_ca_file_is_a_config_error(tmp_path) -> None:
+    from nexus_agent.outbound import ssl_context
+    from nexus_agent.wire.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="NEXUS_CA_FILE"):
+        ssl_context(OutboundPolicy(ca_file=tmp_path / "missing.pem"))
