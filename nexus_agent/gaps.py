@@ -236,7 +236,39 @@ class GapReport(BaseModel):
 _Source = tuple[str, str, dict[str, str]]  # (kind, label, {term: app's words})
 
 
-def _sources(app: AppRecord) -> list[_Source]:
+def _fields_key(app: AppRecord) -> tuple[object, ...]:
+    """Every text the analysis reads from an app: apps whose texts are equal have the same sources."""
+    return (
+        app.name,
+        app.description,
+        app.category,
+        tuple((c.name, c.description) for c in app.capabilities),
+        tuple((w.name, w.description, tuple(w.steps)) for w in app.workflows),
+        tuple(app.tags),
+        tuple(app.integrations),
+        tuple(app.business_rules),
+    )
+
+
+#: Normalised sources by the texts they came from: normalising is most of an analysis's cost, and the
+#: registry's texts rarely change between calls. A pure memo, bounded (cleared when full).
+_SOURCES_MEMO: dict[tuple[object, ...], tuple[list[_Source], frozenset[str]]] = {}
+_SOURCES_MEMO_MAX = 50_000
+
+
+def _sources(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
+    """The app's sources, and every term in any of them."""
+    key = _fields_key(app)
+    found = _SOURCES_MEMO.get(key)
+    if found is None:
+        if len(_SOURCES_MEMO) >= _SOURCES_MEMO_MAX:
+            _SOURCES_MEMO.clear()
+        sources = _compute_sources(app)
+        found = _SOURCES_MEMO[key] = (sources, frozenset(t for _, _, terms in sources for t in terms))
+    return found
+
+
+def _compute_sources(app: AppRecord) -> list[_Source]:
     fields: list[tuple[str, str, str]] = [
         ("name", app.name, app.name),
         ("description", app.description, app.description),
@@ -264,21 +296,22 @@ def _clip(text: str, limit: int = 80) -> str:
 
 def _match(required: list[tuple[str, str]], app: AppRecord, sources: list[_Source]) -> AppMatch | None:
     total = sum(_weight(t) for t, _ in required)
-    scored: list[tuple[float, int, str]] = []
-    for order, (kind, label, terms) in enumerate(sources):
+    scored: list[tuple[float, int, list[tuple[str, str]]]] = []
+    for order, (kind, _, terms) in enumerate(sources):
         hits = [(t, words) for t, words in required if t in terms]
-        if not hits:
-            continue
-        score = FIELD_WEIGHTS[kind] * sum(_weight(t) for t, _ in hits) / total
-        shown = [words if terms[t] == words else f"{words} (as '{terms[t]}')" for t, words in hits]
-        scored.append((score, order, f"{kind} '{_clip(label)}' matched terms {', '.join(shown)}"))
+        if hits:
+            scored.append((FIELD_WEIGHTS[kind] * sum(_weight(t) for t, _ in hits) / total, order, hits))
     if not scored:
         return None
     scored.sort(key=lambda s: (-s[0], s[1]))
     best = round(scored[0][0], 3)
     if best < COVER_THRESHOLD:
         return None
-    evidence = [text for _, _, text in scored[:MAX_EVIDENCE]]
+    evidence = []  # worded only for the strongest few, and only for an app that covers it
+    for _, order, hits in scored[:MAX_EVIDENCE]:
+        kind, label, terms = sources[order]
+        shown = [words if terms[t] == words else f"{words} (as '{terms[t]}')" for t, words in hits]
+        evidence.append(f"{kind} '{_clip(label)}' matched terms {', '.join(shown)}")
     return AppMatch(slug=app.slug, name=app.name, status=app.status, score=best, evidence=evidence)
 
 
@@ -334,13 +367,26 @@ def _check(required: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
     return parsed
 
 
+class _Index:
+    """Apps with their (memoised) sources and term sets: a capability is scored only against the apps
+    that share a term with it (an app sharing none scores 0), so an analysis costs what matches."""
+
+    def __init__(self, apps: list[AppRecord]) -> None:
+        self.entries = [(app, *_sources(app)) for app in sorted(apps, key=lambda a: a.slug)]
+
+    def matches(self, required: list[tuple[str, str]]) -> list[AppMatch]:
+        wanted = frozenset(t for t, _ in required)
+        found = (_match(required, app, sources) for app, sources, terms in self.entries if not wanted.isdisjoint(terms))
+        return [m for m in found if m is not None]
+
+
 def analyse_gaps(required: list[str], apps: list[AppRecord]) -> GapReport:
     """Which of ``apps`` cover each of the ``required`` capabilities, with evidence; and what nothing covers."""
     parsed = _check(required)
-    indexed = [(app, _sources(app)) for app in sorted(apps, key=lambda a: a.slug)]
+    index = _Index(apps)
     results: list[CapabilityCoverage] = []
     for text, terms in parsed:
-        matches = [m for app, sources in indexed if (m := _match(terms, app, sources)) is not None]
+        matches = index.matches(terms)
         matches.sort(key=lambda m: (-m.score, m.slug))
         live = [m for m in matches if m.status in LIVE_STATUSES]
         planned = [m for m in matches if m.status in PLANNED_STATUSES]
