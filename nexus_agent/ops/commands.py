@@ -101,7 +101,7 @@ def _recover(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
 
     report = anyio.run(
         lambda: run_recovery(
-            settings, Path(args.backup), force=args.force, resume=not args.skip_resume, secrets=dict(secrets)
+            settings, Path(args.backup), force=args.force, resume=not args.skip_resume, secrets=secrets
         )
     )
     emit(args, report, report.to_text())
@@ -109,7 +109,7 @@ def _recover(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
 
 
 def run_ops_command(args: argparse.Namespace, settings: Settings, *, secrets: Mapping[str, str]) -> int:
-    """``secrets``: where satellite tokens are read from during the drill (the CLI passes the environment)."""
+    """``secrets``: the satellite variables the CLI resolved, read during the drill (never the whole environment)."""
     if args.command == "metrics":
         return _metrics(args, settings)
     if args.command == "backup":

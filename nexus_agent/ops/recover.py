@@ -86,7 +86,8 @@ async def run_recovery(
     aside = f"; previous copy kept at {', '.join(restored.kept_aside)}" if restored.kept_aside else ""
     report.add("restore the truth repository", True, restored.truth)
     report.add("restore the database", True, restored.database + aside)
-    async with open_services(settings, secrets=dict(secrets or {}), satellites=True) as services:
+    # As given (the CLI's SatelliteSecrets keeps its allow-list; a copy into a dict would drop it).
+    async with open_services(settings, secrets=secrets if secrets is not None else {}, satellites=True) as services:
         await _check_satellites(services, report)
         if not resume:
             report.add("resume orchestration", True, "skipped (--skip-resume): `nexus serve` resumes on start")
