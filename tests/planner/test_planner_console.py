@@ -65,3 +65,21 @@ def test_select_model_is_offline_without_a_key() -> None:
     assert select_model(None).name == "offline"
     model = select_model("sk-test", model="claude-haiku-4-5", base_url="http://127.0.0.1:9")
     assert isinstance(model, AnthropicModel) and model.name == "anthropic:claude-haiku-4-5"
+
+
+def test_nexus_plan_approve_takes_single_calls(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    """`nexus plan approve ID --call CALL_ID`: per-call approval at the CLI, as plan_approve has."""
+    import json
+
+    from nexus_agent.cli import main
+
+    env = {"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal"}
+    assert main(["ask", "Remember that Kawneer's rep is now Sam", "--json"], env=env) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["status"] == "awaiting_approval" and plan["calls"][0]["tool"] == "memory_remember"
+    assert main(["plan", "approve", str(plan["plan_id"]), "--call", "nope"], env=env) == 2
+    assert "has no pending call(s) nope" in capsys.readouterr().err
+    call_id = plan["calls"][0]["id"]
+    assert main(["plan", "approve", str(plan["plan_id"]), "--call", call_id, "--json"], env=env) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["status"] == "succeeded" and done["calls"][0]["status"] == "succeeded"
