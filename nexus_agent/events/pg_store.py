@@ -1,0 +1,105 @@
+"""The event outbox on PostgreSQL: :class:`PgOutboxStore`, leasing rows with ``FOR UPDATE SKIP LOCKED``.
+
+Everything but the claim is :class:`~nexus_agent.events.store.OutboxStore`'s (the same
+statements, through :class:`~memory.pg.database.PgDatabase`). A claim locks the due rows it
+takes and skips rows another dispatcher has locked at that moment, so several dispatchers on
+several replicas lease disjoint rows and each event goes out once per lease, without one
+waiting for another. Expired leases are taken over as on SQLite.
+
+Not wired into ``nexus serve`` yet: instruction notices go through the outbox and their
+acknowledgement lands in the instructions table, which is still per replica (SQLite); the
+outbox moves to PostgreSQL together with the flows.
+
+    database.migrate([EVENTS_PG_MIGRATIONS])
+    outbox = Outbox(sqlite_database)          # the async wrapper ...
+    outbox.store = PgOutboxStore(database)   # ... over this store
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+
+from memory.pg.database import PgDatabase, PgMigrations
+from nexus_agent.events.models import OutboxEntry, OutboxStatus
+from nexus_agent.events.store import _COLUMNS, OutboxStore, _dt, _entry, _error_text
+
+__all__ = ["EVENTS_PG_MIGRATIONS", "PgOutboxStore"]
+
+EVENTS_PG_MIGRATIONS = PgMigrations("nexus-events")
+EVENTS_PG_MIGRATIONS.add(
+    "0001_outbox",
+    """CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY, delivery_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, target TEXT NOT NULL,
+        url TEXT NOT NULL, payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'in_flight', 'delivered', 'dead')),
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL, last_error TEXT,
+        last_status INTEGER, created_at DOUBLE PRECISION NOT NULL, delivered_at DOUBLE PRECISION,
+        lease_owner TEXT, lease_expires_at DOUBLE PRECISION)""",
+    "CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id)",
+    "CREATE INDEX outbox_lease ON outbox (status, lease_expires_at)",
+    "CREATE INDEX outbox_target ON outbox (target, status)",
+)
+
+_SCAN_LIMIT = 500  # rows one claim locks at most before applying per-target limits
+
+
+class PgOutboxStore(OutboxStore):
+    """:class:`OutboxStore` on PostgreSQL; apply :data:`EVENTS_PG_MIGRATIONS` first."""
+
+    def __init__(self, database: PgDatabase, **options: object) -> None:
+        super().__init__(database, **options)  # type: ignore[arg-type]
+
+    def claim(
+        self,
+        limit: int,
+        lease_s: float,
+        *,
+        owner: str,
+        target_limits: Mapping[str, int] | None = None,
+        default_target_limit: int | None = None,
+    ) -> builtins.list[OutboxEntry]:
+        """Lease up to ``limit`` due rows to ``owner``; rows locked by another dispatcher are skipped."""
+        if limit <= 0:
+            return []
+        limits = dict(target_limits or {})
+        blocked = sorted(t for t, n in limits.items() if n <= 0)
+        skip = f" AND target NOT IN ({', '.join('?' * len(blocked))})" if blocked else ""
+        now = self._clock()
+        taken: builtins.list[OutboxEntry] = []
+        with self._db.write() as db:
+            rows = db.execute(  # expired leases first (they waited longest), then due rows, oldest first
+                f"SELECT {_COLUMNS} FROM outbox WHERE ((status = 'in_flight' AND lease_expires_at <= ?) "
+                f"OR (status = 'pending' AND next_attempt_at <= ?)){skip} "
+                "ORDER BY CASE status WHEN 'in_flight' THEN lease_expires_at ELSE next_attempt_at END, id "
+                "LIMIT ? FOR UPDATE SKIP LOCKED",
+                [now, now, *blocked, max(limit, _SCAN_LIMIT)],
+            ).fetchall()
+            for row in rows:
+                if len(taken) >= limit:
+                    break
+                room = limits.get(row[3], default_target_limit)
+                if room is not None and room <= 0:
+                    continue
+                if room is not None:
+                    limits[row[3]] = room - 1
+                taken.append(_entry(row))
+            if not taken:
+                return []
+            expires = now + lease_s
+            ids = [e.id for e in taken]
+            db.execute(
+                "UPDATE outbox SET status = 'in_flight', lease_owner = ?, lease_expires_at = ? "
+                f"WHERE id IN ({', '.join('?' * len(ids))})",
+                [owner, expires, *ids],
+            )
+            for entry in taken:
+                if entry.status is OutboxStatus.in_flight:
+                    note = f"the lease of {entry.lease_owner} expired before it reported; sending again"
+                    db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [_error_text(note), entry.id])
+        return [
+            e.model_copy(
+                update={"status": OutboxStatus.in_flight, "lease_owner": owner, "lease_expires_at": _dt(expires)}
+            )
+            for e in taken
+        ]
