@@ -71,8 +71,8 @@ def records(urls: list[str]) -> list[AppRecord]:
     ]
 
 
-async def measure(urls: list[str], sizes: list[int], rounds: int, watch: bool) -> dict[str, float]:
-    settings = PoolSettings(fanout_concurrency=max(sizes), watch_tool_changes=watch, call_timeout=30)
+async def measure(urls: list[str], sizes: list[int], rounds: int, watch: bool, concurrency: int) -> dict[str, float]:
+    settings = PoolSettings(fanout_concurrency=concurrency or max(sizes), watch_tool_changes=watch, call_timeout=30)
     figures: dict[str, float] = {}
     async with SatellitePool(records(urls), settings=settings) as pool:
         started = time.perf_counter()
@@ -107,10 +107,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--delay-ms", type=float, default=100.0)
     parser.add_argument("--no-watch", action="store_true", help="do not open tools/list_changed streams")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="satellites at once (Nexus's default is 64; 0: all of them)"
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         urls = start_servers(stack, max(args.sizes), args.processes, args.delay_ms)
-        figures = anyio.run(measure, urls, args.sizes, args.rounds, not args.no_watch)
+        figures = anyio.run(measure, urls, args.sizes, args.rounds, not args.no_watch, args.concurrency)
     print(f"satellites served by {args.processes} process(es); tool delay {args.delay_ms:g} ms")
     print(
         f"cold fan-out to all {max(args.sizes)} (connect + list + call): {figures['cold_fanout_all_s'] * 1000:.0f} ms"

@@ -35,6 +35,9 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_TLS_CERT`` / ``NEXUS_TLS_KEY`` | HTTPS (TLS 1.3 only) for ``serve --http`` | none       |
 | ``NEXUS_DATABASE_URL`` | ``postgresql://`` URL: memory and registry shared by replicas | none (SQLite) |
 | ``NEXUS_HTTP_STATELESS`` | Streamable HTTP without sessions (legacy clients behind a balancer) | ``false`` |
+| ``NEXUS_SATELLITE_LIST_TIMEOUT_S`` | deadline of one satellite's tools/list (connecting included) | ``10`` |
+| ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
+| ``NEXUS_FANOUT_CONCURRENCY`` | satellites listed or called at once              | ``64``             |
 """
 
 from __future__ import annotations
@@ -142,6 +145,15 @@ class Settings(BaseModel):
     http_stateless: bool = Field(
         False, description="Streamable HTTP without sessions, so legacy-protocol clients work behind any balancer."
     )
+    satellite_list_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="Deadline for one satellite's tools/list (connecting included)."
+    )
+    satellite_call_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Default deadline of one satellite call (discovery and retries included)."
+    )
+    fanout_concurrency: int = Field(
+        64, ge=1, le=10_000, description="Satellites listed or called at once (connections opened concurrently)."
+    )
 
     @classmethod
     def load(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -232,6 +244,13 @@ def _trust_values(env: Mapping[str, str]) -> dict[str, object]:
         values["secret_env_allow"] = names
     if env.get("NEXUS_BODY_TIMEOUT_S"):
         values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
+    for var, key in (
+        ("NEXUS_SATELLITE_LIST_TIMEOUT_S", "satellite_list_timeout_s"),
+        ("NEXUS_SATELLITE_CALL_TIMEOUT_S", "satellite_call_timeout_s"),
+        ("NEXUS_FANOUT_CONCURRENCY", "fanout_concurrency"),
+    ):
+        if env.get(var):
+            values[key] = env[var]
     return values
 
 

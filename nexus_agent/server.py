@@ -18,11 +18,13 @@ from typing import Annotated, Any
 import anyio
 import anyio.lowlevel
 from mcp.server import MCPServer
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import ListToolsResult, ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 import prompts as prompt_files
@@ -47,6 +49,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("nexus.server")
+#: Handshake-era sessions remembered to be told of tool-list changes (the oldest is forgotten past this).
+_MAX_LISTING_SESSIONS = 1024
 
 SERVER_INSTRUCTIONS = """\
 Nexus conducts SFG Aluminium's satellite business apps (quotes, enquiries, surveys,
@@ -143,9 +147,34 @@ class NexusMCPServer(MCPServer[Any]):
         self._expose_satellites = expose_satellite_tools
         self.principal_of = principal_of or principal_resolver(_local_owner(services))
         self._policy = RolePolicy.from_settings(services.settings)
+        # Handshake-era clients (2025-11-25 and older) hear of tool-list changes by notification on their
+        # session: say so in `initialize`, and remember the sessions that listed tools to tell them.
+        self._listing_sessions: dict[int, Any] = {}  # by id, oldest first; a dead one is dropped when told
+        lowlevel = self._lowlevel_server
+        make_options = lowlevel.create_initialization_options
+
+        def initialization_options(notification_options: Any = None, *args: Any, **kwargs: Any) -> Any:
+            options = notification_options or NotificationOptions(tools_changed=True)
+            return make_options(options, *args, **kwargs)
+
+        lowlevel.create_initialization_options = initialization_options  # type: ignore[method-assign]
+
+    async def notify_tools_changed(self) -> None:
+        """Tell every client that may hear it that Nexus's tool list changed (2026 streams and legacy sessions)."""
+        await self.bus.publish(ToolsListChanged())
+        for key, session in list(self._listing_sessions.items()):
+            try:
+                with anyio.fail_after(2):  # a stuck client must not hold up the others
+                    await session.send_tool_list_changed()
+            except Exception:  # a closed session, or a stateless one with no channel back
+                self._listing_sessions.pop(key, None)
 
     async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
         """Each caller sees only the tools its role may call (``nexus_agent.auth.policy``)."""
+        if getattr(ctx, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS and ctx.session is not None:
+            self._listing_sessions[id(ctx.session)] = ctx.session
+            while len(self._listing_sessions) > _MAX_LISTING_SESSIONS:
+                self._listing_sessions.pop(next(iter(self._listing_sessions)))
         principal = self.principal_of(ctx)
         roles = {name: spec.roles for name, spec in self._specs.items()}
         return ListToolsResult(tools=visible_tools(self._policy, principal, await self.list_tools(), roles))
@@ -310,7 +339,7 @@ async def relay_satellite_tool_changes(server: MCPServer[Any], services: NexusSe
     while True:
         await pool.wait_tools_changed()
         log.info("a satellite's tools changed; telling Nexus's clients")
-        await server.bus.publish(ToolsListChanged())
+        await server.notify_tools_changed()
         await anyio.lowlevel.checkpoint()
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -36,6 +36,9 @@ from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.models import AppRecord, AppStatus
 from nexus_agent.wire.secret_env import SatelliteSecrets
 from nexus_agent.wire.secret_guard import KnownSecrets
+
+if TYPE_CHECKING:  # the planner stands above the runtime: its interface is named here for the type checker only
+    from nexus_agent.planner.models import PlanRunner
 
 __all__ = [
     "ALL_MIGRATIONS",
@@ -87,8 +90,9 @@ class NexusServices:
     #: The exact values of every configured secret (``nexus_agent.config.known_secrets``): the guard
     #: refuses or redacts them in tool results, memory, the registry and logs.
     known_secrets: KnownSecrets = field(default_factory=KnownSecrets)
-    #: The planner (``nexus_agent.planner.Planner``), attached at the edges by ``attach_planner``.
-    planner: Any = None
+    #: The planner (``nexus_agent.planner.Planner``), set by the edge that builds it
+    #: (``nexus_agent.planner.build.attach_planner``); None in processes that plan nothing.
+    planner: PlanRunner | None = None
     #: ``nexus_agent.ops.observer.OpsObserver`` when this process measures itself (the HTTP server); else None.
     observer: Any = None
     #: The PostgreSQL stores (``nexus_agent.services_pg.SharedStores``) when NEXUS_DATABASE_URL is set; else None.
@@ -274,6 +278,15 @@ async def open_services(
                     await services.truth.aclose()
 
 
+def pool_settings_from(settings: Settings) -> PoolSettings:
+    """The satellite pool's tuning from Nexus's settings: listing and call deadlines are independent."""
+    return PoolSettings(
+        list_timeout=settings.satellite_list_timeout_s,
+        call_timeout=settings.satellite_call_timeout_s,
+        fanout_concurrency=settings.fanout_concurrency,
+    )
+
+
 @contextlib.asynccontextmanager
 async def _satellite_pool(
     services: NexusServices, secrets: Mapping[str, str] | None, monitor: bool, pool_settings: PoolSettings | None
@@ -284,7 +297,7 @@ async def _satellite_pool(
     pool = SatellitePool(
         await services.registry.all(),
         secrets=allowed,
-        settings=pool_settings or PoolSettings(),
+        settings=pool_settings or pool_settings_from(settings),
         outbound=outbound,
         commands=await services.registry.trusted_commands(),
         known_secrets=services.known_secrets,
