@@ -147,13 +147,12 @@ def bench_metrics(settings: Settings, calls: list[tuple[str, str]], apps: int, r
         metrics.registry.register(DatabaseCollector(services.database))
         body = metrics.render()
         render_ms = _median_ms(metrics.render, runs)
-    from nexus_agent.http import create_app
-    from nexus_agent.testing import serve_in_thread
+    from nexus_agent.testing import serve_nexus_in_thread
 
     token = "bench-owner-token-0123456789abcdef"
     http_settings = Settings.load({"NEXUS_HOME": str(settings.home), "NEXUS_TOKENS": f"bench={token}",
                                    "NEXUS_DB_SYNC": "normal", "NEXUS_BACKUP_DIR": "off"})  # fmt: skip
-    with serve_in_thread(create_app(http_settings), timeout=60) as base, httpx.Client(timeout=30) as client:
+    with serve_nexus_in_thread(http_settings, timeout=60) as base, httpx.Client(timeout=30) as client:
         headers = {"Authorization": f"Bearer {token}"}
         http_ms = _median_ms(lambda: client.get(f"{base}/metrics", headers=headers).raise_for_status(), runs)
     return {

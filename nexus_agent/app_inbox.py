@@ -24,7 +24,6 @@ import anyio
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 from starlette.routing import Route
 
-from memory.database import Database
 from memory.models import NoteIn
 from nexus_agent.events.app_webhooks import AppEvent, AppEventStore, AppWebhookTarget, app_webhook_route, redacted
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
@@ -32,7 +31,7 @@ from nexus_agent.wire.errors import ConfigError, Conflict, NexusError
 from nexus_agent.wire.signing import WebhookRejected
 from tools.flow_tools import instruction_service
 
-__all__ = ["APP_EVENTS_URI", "AppInbox", "LateAppInbox", "events_uri"]
+__all__ = ["APP_EVENTS_URI", "AppInbox", "events_uri"]
 
 log = logging.getLogger("nexus.apps")
 
@@ -95,6 +94,10 @@ class AppInbox:
         slugs, self.changed_slugs = self.changed_slugs, set()
         return slugs
 
+    def route(self) -> Route:
+        """``POST /api/webhooks/apps/<slug>``: verified, kept in ``app_events``, then :meth:`on_event`."""
+        return app_webhook_route(self.target, self.on_event, lambda: self._services.database)
+
     def recent(self, slug: str, limit: int = 50) -> list[AppEvent]:
         return AppEventStore(self._services.database).recent(slug, limit)
 
@@ -153,31 +156,3 @@ class AppInbox:
 
 def _iso(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat()
-
-
-class LateAppInbox:
-    """The route for ``POST /api/webhooks/apps/<slug>`` of an app whose lifespan opens the services later."""
-
-    def __init__(self) -> None:
-        self.inbox: AppInbox | None = None
-
-    def attach(self, services: NexusServices) -> AppInbox:
-        self.inbox = AppInbox(services)
-        return self.inbox
-
-    def _ready(self) -> AppInbox:
-        if self.inbox is None:
-            raise NexusError("Nexus is starting", hint="Send the event again in a moment.")
-        return self.inbox
-
-    def route(self) -> Route:
-        async def target(slug: str) -> AppWebhookTarget:
-            return await self._ready().target(slug)
-
-        async def on_event(event: AppEvent) -> str:
-            return await self._ready().on_event(event)
-
-        def database() -> Database:
-            return self._ready()._services.database
-
-        return app_webhook_route(target, on_event, database)

@@ -1,9 +1,12 @@
 """The HTTP face of Nexus: streamable HTTP MCP at ``/mcp`` and ``GET /api/health``.
 
-One Starlette app under uvicorn. Its lifespan opens the services, builds the MCP
-server and runs its session manager; a bearer-token gate sits in front of every
-route whenever tokens are configured (and tokens are required to bind anything
-but loopback). NexusErrors become JSON bodies here, and only here.
+One Starlette app under uvicorn, built over a runtime that is already open:
+:func:`open_app` opens the services, the measurement (``/metrics``, backups) and the
+planner in order, then :func:`create_app` builds the MCP server, the inboxes and the
+routes over them up front. The app's lifespan only runs the MCP session manager and
+the background tasks. A bearer-token gate sits in front of every route whenever
+tokens are configured (and tokens are required to bind anything but loopback).
+NexusErrors become JSON bodies here, and only here.
 """
 
 from __future__ import annotations
@@ -24,15 +27,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from memory.database import Database
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
-from nexus_agent.app_inbox import LateAppInbox
+from nexus_agent.app_inbox import AppInbox
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.credentials import CredentialResolver
 from nexus_agent.auth.policy import EVERY_ROLE
 from nexus_agent.auth_routes import TOKEN_EXCHANGE_PATH, token_exchange_route
 from nexus_agent.config import Settings, is_loopback_host
-from nexus_agent.events import GITHUB_WEBHOOK_PATH, GitHubEvent, github_webhook_route
+from nexus_agent.events import GITHUB_WEBHOOK_PATH, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.ops.web import ROLES as OPS_ROLES
@@ -45,7 +47,7 @@ from nexus_agent.wire.inbound import BodyDeadline, SameOriginOnly
 from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health
 
-__all__ = ["BearerTokenGate", "create_app", "error_response"]
+__all__ = ["BearerTokenGate", "check_exposure", "create_app", "error_response", "open_app"]
 
 log = logging.getLogger("nexus.http")
 HEALTH_PATH = "/api/health"
@@ -136,11 +138,11 @@ class BearerTokenGate:
         await self.app(scope, receive, send)
 
 
-class _LateBoundApp:
-    """Routes to the MCP app once the lifespan has built it."""
+class _McpOnly:
+    """The MCP app at ``/mcp``; any other path that no route took is a JSON 404."""
 
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].rstrip("/") != "/mcp":
@@ -154,10 +156,6 @@ class _LateBoundApp:
                 },
                 status_code=404,
             )
-            await response(scope, receive, send)
-            return
-        if self.app is None:
-            response = JSONResponse({"error": {"code": "starting", "message": "Nexus is starting"}}, 503)
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -180,79 +178,92 @@ def _transport_security(settings: Settings, allowed_hosts: list[str] | None) -> 
     )
 
 
-def create_app(
-    settings: Settings,
-    *,
-    services: NexusServices | None = None,
-    secrets: Mapping[str, str] | None = None,
-    allowed_hosts: list[str] | None = None,
-) -> Starlette:
-    """Build the Starlette app.
-
-    ``secrets`` is where satellite tokens are read from (the CLI passes the environment).
-    Pass ``services`` to share already-open services (tests).
-    """
-    tokens = settings.token_values()
-    if not tokens and settings.jwt_secret is None and not is_loopback_host(settings.http_host):
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve beyond loopback without a credential (checked before anything opens)."""
+    if not settings.token_values() and settings.jwt_secret is None and not is_loopback_host(settings.http_host):
         raise ConfigError(
             f"refusing to serve on {settings.http_host} without bearer tokens",
             hint="Set NEXUS_TOKENS (or NEXUS_TOKEN_FILE, or NEXUS_JWT_SECRET), or bind 127.0.0.1 for local use.",
         )
-    resolver = CredentialResolver(settings)
-    mcp_endpoint = _LateBoundApp()
+
+
+@contextlib.asynccontextmanager
+async def open_app(
+    settings: Settings, *, secrets: Mapping[str, str] | None = None, allowed_hosts: list[str] | None = None
+) -> AsyncIterator[Starlette]:
+    """Open the runtime in order, then yield the app built over it; serve it inside the block.
+
+    Services (database, registry, truth, satellite pool, outbox, monitor), then measurement and
+    the daily backup (``OpsWeb.running``), then the planner (after the observer, so its steps are
+    timed). ``secrets`` is where satellite tokens are read from (the CLI passes the environment).
+    Leaving the block closes everything in reverse order.
+    """
+    check_exposure(settings)
     ops = OpsWeb(settings)  # /metrics, /status and the daily backup (nexus_agent.ops; who may use them: ops.web.ROLES)
+    async with open_services(settings, secrets=secrets, monitor=True) as services, ops.running(services):
+        attach_planner(services)
+        yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    services: NexusServices,
+    ops: OpsWeb | None = None,
+    allowed_hosts: list[str] | None = None,
+) -> Starlette:
+    """Build the Starlette app over already-open ``services`` (:func:`open_app` opens them).
+
+    ``ops``: the operations face already running over ``services`` (``open_app``'s); without it one
+    is made and the app's lifespan runs it. A missing planner is built here.
+    """
+    check_exposure(settings)
+    resolver = CredentialResolver(settings)
+    resolver.attach(services.database)
+    own_ops = ops is None
+    ops = ops or OpsWeb(settings)
+    if services.planner is None:
+        attach_planner(services)
+    server = build_mcp_server(services, over_http=True)
+    mcp_app = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=settings.http_stateless,  # NEXUS_HTTP_STATELESS: legacy clients behind a balancer
+        transport_security=_transport_security(settings, allowed_hosts),
+        host=settings.http_host,
+    )
+    inbox = GitHubInbox(services)
+    app_events = AppInbox(services)  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         install_log_redaction()  # uvicorn has configured its loggers by now
+        install_log_redaction(services.known_secrets)  # the exact configured secret values, on every handler
         async with contextlib.AsyncExitStack() as stack:
-            svc = (
-                services
-                if services is not None
-                else await stack.enter_async_context(open_services(settings, secrets=secrets, monitor=True))
-            )
-            app.state.services = svc
-            await stack.enter_async_context(ops.running(svc))  # measures calls; before the planner is built
-            install_log_redaction(svc.known_secrets)  # the exact configured secret values, on every handler
-            resolver.attach(svc.database)
-            if svc.planner is None:
-                attach_planner(svc)
-            server = build_mcp_server(svc, over_http=True)
-            mcp_endpoint.app = server.streamable_http_app(
-                streamable_http_path="/mcp",
-                stateless_http=settings.http_stateless,  # NEXUS_HTTP_STATELESS: legacy clients behind a balancer
-                transport_security=_transport_security(settings, allowed_hosts),
-                host=settings.http_host,
-            )
+            if own_ops:
+                await stack.enter_async_context(ops.running(services))
             await stack.enter_async_context(server.session_manager.run())
             tg = await stack.enter_async_context(anyio.create_task_group())
-            tg.start_soon(relay_satellite_tool_changes, server, svc)
-            inbox.services = svc
+            tg.start_soon(relay_satellite_tool_changes, server, services)
             tg.start_soon(inbox.run)
-            tg.start_soon(app_events.attach(svc).relay, server.bus.publish)  # type: ignore[attr-defined]
+            tg.start_soon(app_events.relay, server.bus.publish)  # type: ignore[attr-defined]
             log.info("Nexus MCP endpoint ready at /mcp")
             try:
                 yield
             finally:
-                mcp_endpoint.app = None
                 tg.cancel_scope.cancel()
 
-    inbox = _LateInbox()
-    app_events = LateAppInbox()  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
     github_secret = settings.github_webhook_secret
     github = github_webhook_route(
-        lambda: github_secret.get_secret_value() if github_secret else None,
-        inbox.on_event,
-        lambda: inbox.database(),
+        lambda: github_secret.get_secret_value() if github_secret else None, inbox.on_event, services.database
     )
     return Starlette(
         routes=[
-            _health_route(resolver),
+            _health_route(resolver, services),
             token_exchange_route(resolver),
             github,
             app_events.route(),
             *ops.routes,
-            Mount("/", app=mcp_endpoint),
+            Mount("/", app=_McpOnly(mcp_app)),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error},
@@ -260,10 +271,9 @@ def create_app(
     )
 
 
-def _health_route(resolver: CredentialResolver) -> Route:
+def _health_route(resolver: CredentialResolver, svc: NexusServices) -> Route:
     async def health(request: Request) -> JSONResponse:
         """Bare liveness without a credential (load balancers); the details only with a valid one."""
-        svc: NexusServices = request.app.state.services
         token = _bearer(request.scope)
         try:
             if token is None and not await resolver.open_locally():
@@ -313,30 +323,3 @@ def _without_paths(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_paths(v) for k, v in value.items()}
     return value
-
-
-class _LateInbox:
-    """The GitHub inbox of the services the lifespan opens."""
-
-    def __init__(self) -> None:
-        self.services: NexusServices | None = None
-        self._inbox: GitHubInbox | None = None
-
-    def database(self) -> Database:
-        if self.services is None:
-            raise NexusError("Nexus is starting", hint="Retry in a moment.")
-        return self.services.database
-
-    async def on_event(self, event: GitHubEvent) -> None:
-        if self.services is None:
-            raise NexusError("Nexus is starting", hint="GitHub will redeliver.")
-        if self._inbox is None:
-            self._inbox = GitHubInbox(self.services)
-        await self._inbox.on_event(event)
-
-    async def run(self) -> None:
-        if self.services is None:
-            raise RuntimeError("the GitHub inbox runs only inside the app's lifespan")
-        if self._inbox is None:
-            self._inbox = GitHubInbox(self.services)
-        await self._inbox.run()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -45,10 +48,12 @@ async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
 
 
 def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
-    """Serve streamable HTTP at /mcp and GET /api/health under uvicorn."""
-    import uvicorn  # the HTTP stack loads only for --http: stdio starts without it
+    """Serve streamable HTTP at /mcp and GET /api/health under uvicorn.
 
-    from nexus_agent.http import create_app
+    The runtime opens first (``http.open_app``), then uvicorn serves the app built over it inside
+    that block; on SIGINT/SIGTERM uvicorn shuts down gracefully, the runtime closes, and only then
+    is the signal raised again (the process exits as it did under ``uvicorn.run``).
+    """
     from nexus_agent.wire.inbound import tls13_server_context
 
     tls: dict[str, Any] = {}
@@ -59,20 +64,62 @@ def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
     if settings.tls_cert is not None:
         context = tls13_server_context(settings.tls_cert, settings.tls_key)  # TLS 1.3 only; fails early if unreadable
         tls["ssl_context_factory"] = lambda config, default: context
-    app = create_app(settings, secrets=secrets)
-    scheme = "https" if tls else "http"
-    print(
-        f"Nexus listening on {scheme}://{settings.http_host}:{settings.http_port}/mcp "
-        f"(health: /api/health; database {settings.db_path})",
-        file=sys.stderr,
-        flush=True,
-    )
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-        **tls,
-    )
+    captured: list[int] = []
+    anyio.run(_serve_http, settings, secrets, tls, captured)
+    for sig in reversed(captured):  # after the runtime has closed (uvicorn would raise it before)
+        signal.raise_signal(sig)
+
+
+async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[str, Any], captured: list[int]) -> None:
+    import uvicorn  # the HTTP stack loads only for --http: stdio starts without it
+
+    from nexus_agent.http import open_app
+
+    async with open_app(settings, secrets=secrets) as app:
+        config = uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level=settings.log_level.lower(),
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            **tls,
+        )
+        server = _signal_keeping_server(uvicorn.Server)(config)
+        scheme = "https" if tls else "http"
+        print(
+            f"Nexus listening on {scheme}://{settings.http_host}:{settings.http_port}/mcp "
+            f"(health: /api/health; database {settings.db_path})",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            await server.serve()
+        finally:
+            captured.extend(server.captured)
+
+
+def _signal_keeping_server(base: type[Any]) -> type[Any]:
+    """uvicorn's Server, keeping the signals it caught instead of raising them as ``serve`` returns."""
+
+    class Server(base):  # type: ignore[misc,valid-type]
+        captured: list[int]
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            self.captured = []
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            original = {sig: signal.signal(sig, self._keep) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in original.items():
+                    signal.signal(sig, handler)
+
+        def _keep(self, sig: int, frame: Any) -> None:
+            self.captured.append(sig)
+            self.handle_exit(sig, frame)
+
+    return Server

@@ -18,8 +18,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
-from nexus_agent.testing import serve_in_thread
+from nexus_agent.testing import serve_in_thread, serve_nexus_in_thread
 from nexus_agent.wire.signing import WebhookEnvelope
 from satellite_template import Satellite, SatelliteSettings
 
@@ -59,7 +58,7 @@ async def test_an_instruction_is_delivered_to_the_satellite_as_a_signed_webhook(
     sat_settings = SatelliteSettings.from_env({"SATELLITE_WEBHOOK_SECRET": WEBHOOK_SECRET})
     with serve_in_thread(sat.create_app(sat_settings)) as sat_url:
         secrets = {"SATELLITE_QUOTES_WEBHOOK_SECRET": WEBHOOK_SECRET}
-        with serve_in_thread(create_app(nexus_settings(tmp_path), secrets=secrets)) as nexus:
+        with serve_nexus_in_thread(nexus_settings(tmp_path), secrets=secrets) as nexus:
             http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {NEXUS_TOKEN}"})
             async with http, Client(streamable_http_client(f"{nexus}/mcp", http_client=http)) as client:
                 record = sat.app_record(sat_url).model_dump(mode="json")
@@ -100,7 +99,7 @@ def _github_post(base: str, event: str, payload: dict[str, Any], secret: str, de
 async def test_github_webhooks_are_verified_without_a_bearer_token(tmp_path: Path) -> None:
     commit = {"id": "a" * 40, "added": ["reports/quotes/x.json"], "modified": [], "removed": []}
     push = {"ref": "refs/heads/main", "commits": [commit]}
-    with serve_in_thread(create_app(nexus_settings(tmp_path))) as nexus:
+    with serve_nexus_in_thread(nexus_settings(tmp_path)) as nexus:
         ok = _github_post(nexus, "push", push, GITHUB_SECRET, "d-1")
         again = _github_post(nexus, "push", push, GITHUB_SECRET, "d-1")
         forged = _github_post(nexus, "push", push, "not-the-secret-0123456789", "d-2")

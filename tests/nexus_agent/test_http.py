@@ -12,8 +12,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
-from nexus_agent.testing import serve_in_thread
+from nexus_agent.http import open_app
+from nexus_agent.testing import serve_nexus_in_thread
 from nexus_agent.wire.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ def _settings(tmp_path: Path, **env: str) -> Settings:
 
 
 async def test_mcp_over_http_without_tokens_on_loopback(tmp_path: Path) -> None:
-    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
         async with Client(f"{base}/mcp") as client:
             tools = [t.name for t in (await client.list_tools()).tools]
             assert "memory_search" in tools
@@ -41,7 +41,7 @@ async def test_mcp_over_http_without_tokens_on_loopback(tmp_path: Path) -> None:
 
 
 async def test_tokens_required_when_configured(tmp_path: Path) -> None:
-    with serve_in_thread(create_app(_settings(tmp_path, NEXUS_TOKENS=TOKEN))) as base:
+    with serve_nexus_in_thread(_settings(tmp_path, NEXUS_TOKENS=TOKEN)) as base:
         no_token = httpx.post(f"{base}/mcp", json={}, timeout=5)
         assert no_token.status_code == 401
         assert no_token.json()["error"]["code"] == "unauthorized"
@@ -63,24 +63,26 @@ async def test_tokens_required_when_configured(tmp_path: Path) -> None:
 
 
 async def test_unknown_route_is_json_404(tmp_path: Path) -> None:
-    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
         response = httpx.get(f"{base}/api/nothing", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
+async def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
     settings = _settings(tmp_path).model_copy(update={"http_host": "0.0.0.0"})
     with pytest.raises(ConfigError, match="without bearer tokens"):
-        create_app(settings)
+        async with open_app(settings):
+            pass
+    assert not settings.db_path.exists()  # refused before anything opened
 
 
 async def test_registry_survives_a_server_restart(tmp_path: Path) -> None:
     record = {"slug": "stock-ledger", "name": "Stock Ledger", "capabilities": ["stock levels"]}
-    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
         async with Client(f"{base}/mcp") as client:
             assert not (await client.call_tool("registry_register", {"record": record})).is_error
-    with serve_in_thread(create_app(_settings(tmp_path))) as base:
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
         async with Client(f"{base}/mcp") as client:
             got = await client.call_tool("registry_get", {"slug": "stock-ledger"})
     assert got.structured_content["app"]["name"] == "Stock Ledger"
@@ -89,7 +91,7 @@ async def test_registry_survives_a_server_restart(tmp_path: Path) -> None:
 async def test_a_named_token_is_recorded_as_the_caller(tmp_path: Path) -> None:
     settings = _settings(tmp_path, NEXUS_TOKENS=f"ops-bot={TOKEN}")
     record = {"slug": "invoicing", "name": "Invoicing", "capabilities": ["invoices"]}
-    with serve_in_thread(create_app(settings)) as base:
+    with serve_nexus_in_thread(settings) as base:
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
             assert not (await client.call_tool("registry_register", {"record": record})).is_error

@@ -19,10 +19,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.services import open_database
-from nexus_agent.testing import serve_in_thread
+from nexus_agent.testing import serve_nexus_in_thread
 from nexus_agent.testing.fake_legacy_app import FakeLegacyApp
 
 pytestmark = pytest.mark.anyio
@@ -48,7 +47,7 @@ def app() -> Iterator[FakeLegacyApp]:
 def nexus(tmp_path: Path, app: FakeLegacyApp) -> Iterator[str]:
     settings = _settings(tmp_path / "nexus")
     secrets = {ENV: SECRET, "SATELLITE_YARD_LEDGER_WEBHOOK_SECRET": OTHER_SECRET}
-    with serve_in_thread(create_app(settings, secrets=secrets)) as url:
+    with serve_nexus_in_thread(settings, secrets=secrets) as url:
         yield url
 
 

@@ -19,9 +19,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
 from nexus_agent.scaffold import find_nexus_source, render_satellite
-from nexus_agent.testing import free_port, serve_in_thread
+from nexus_agent.testing import free_port, serve_in_thread, serve_nexus_in_thread
 from satellite_template import Satellite, SatelliteSettings
 
 pytestmark = pytest.mark.anyio
@@ -74,8 +73,8 @@ async def test_nexus_lists_calls_and_fans_out_to_real_satellites(tmp_path: Path)
     east, west = make_satellite("quotes-east", "quote generation"), make_satellite("quotes-west", "quote generation")
     dead_port = free_port()
     with serve_satellite(east) as east_url, serve_satellite(west) as west_url:
-        app = create_app(nexus_settings(tmp_path), secrets={"SAT_TOKEN": SAT_TOKEN})
-        with serve_in_thread(app) as nexus:
+        settings = nexus_settings(tmp_path)
+        with serve_nexus_in_thread(settings, secrets={"SAT_TOKEN": SAT_TOKEN}) as nexus:
             http, client = nexus_client(nexus)
             async with http, client:
                 dead = {
@@ -138,8 +137,8 @@ async def test_nexus_lists_calls_and_fans_out_to_real_satellites(tmp_path: Path)
 async def test_satellite_rejecting_nexus_token_is_a_clear_error(tmp_path: Path) -> None:
     sat = make_satellite("quotes-east", "quote generation")
     with serve_satellite(sat) as url:
-        app = create_app(nexus_settings(tmp_path), secrets={"SAT_TOKEN": "the-wrong-token-0123456789"})
-        with serve_in_thread(app) as nexus:
+        wrong = {"SAT_TOKEN": "the-wrong-token-0123456789"}
+        with serve_nexus_in_thread(nexus_settings(tmp_path), secrets=wrong) as nexus:
             http, client = nexus_client(nexus)
             async with http, client:
                 await client.call_tool("registry_register", {"record": record_for(sat, url)})
@@ -156,8 +155,7 @@ async def test_mcp_server_time_over_stdio_as_a_satellite(tmp_path: Path) -> None
     command = shutil.which("mcp-server-time", path=os.path.dirname(sys.executable)) or shutil.which("mcp-server-time")
     assert command, "mcp-server-time is a test dependency; install the project with '.[test]'"
     # Over HTTP only the owner may set a command, and only when the owner turned that on.
-    app = create_app(nexus_settings(tmp_path, NEXUS_ALLOW_REMOTE_COMMANDS="true"), secrets={})
-    with serve_in_thread(app) as nexus:
+    with serve_nexus_in_thread(nexus_settings(tmp_path, NEXUS_ALLOW_REMOTE_COMMANDS="true"), secrets={}) as nexus:
         http, client = nexus_client(nexus)
         async with http, client:
             record = {
@@ -186,9 +184,8 @@ async def test_newcomer_flow_generated_satellite_registered_and_called_through_n
     tmp_path: Path, demo_project: Path
 ) -> None:
     """`nexus satellite new demo` -> start it -> it registers itself -> owner approves -> call via Nexus."""
-    app = create_app(nexus_settings(tmp_path), secrets={"SATELLITE_DEMO_TOKEN": SAT_TOKEN})
     port = free_port()
-    with serve_in_thread(app) as nexus:
+    with serve_nexus_in_thread(nexus_settings(tmp_path), secrets={"SATELLITE_DEMO_TOKEN": SAT_TOKEN}) as nexus:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(demo_project / "src"), *sys.path]),

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
 from nexus_agent.services import open_services_sync
-from nexus_agent.testing import serve_in_thread
+from nexus_agent.testing import serve_in_thread, serve_nexus_in_thread
 from nexus_agent.wire.models import AppRecord
 from satellite_template import Satellite, SatelliteSettings
 
@@ -57,7 +56,7 @@ def test_the_status_page_in_chromium_shows_a_registered_app_and_its_health(tmp_p
             record = {"slug": "quote-engine", "name": "Quote Engine", "category": "sales", "status": "active"}
             record["endpoints"] = {"mcp_url": f"{sat_base}/mcp"}  # type: ignore[assignment]
             services.registry.register_sync(AppRecord.model_validate(record), actor="test")  # type: ignore[attr-defined]
-        with serve_in_thread(create_app(settings)) as base, sync_playwright() as p:
+        with serve_nexus_in_thread(settings) as base, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1200, "height": 900})

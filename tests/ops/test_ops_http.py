@@ -14,10 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from nexus_agent.cli import main
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
 from nexus_agent.ops.backup import record_backup
 from nexus_agent.services import open_services_sync
-from nexus_agent.testing import serve_in_thread
+from nexus_agent.testing import serve_nexus_in_thread
 from nexus_agent.wire.models import AppRecord
 
 pytestmark = pytest.mark.anyio
@@ -58,7 +57,7 @@ async def test_metrics_count_tool_calls_with_bounded_labels_and_figures_survive_
     settings = Settings.load(env)
     _register(settings)
     auth = {"Authorization": f"Bearer {OWNER}"}
-    with serve_in_thread(create_app(settings)) as base:
+    with serve_nexus_in_thread(settings) as base:
         assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
         http = httpx2.AsyncClient(headers=auth)
         async with http, Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client:
@@ -99,7 +98,7 @@ async def test_the_status_page_needs_a_login_and_shows_apps_health_and_the_last_
     _register(settings)
     with open_services_sync(settings) as services:
         record_backup(services.database, started=time.time(), ok=False, trigger="daily", error="disk full")
-    with serve_in_thread(create_app(settings)) as base, httpx.Client(base_url=base, timeout=5) as web:
+    with serve_nexus_in_thread(settings) as base, httpx.Client(base_url=base, timeout=5) as web:
         anonymous = web.get("/status", follow_redirects=False)
         assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
         assert "Quote Engine" not in anonymous.text
@@ -135,7 +134,7 @@ async def test_metrics_and_status_admit_owner_and_monitor_only(tmp_path: Path) -
         pytest.skip("roles on tokens (name:role=token) are not in this build yet")
     tokens = f"boss:owner={OWNER},prom:monitor={MONITOR},bot:agent={AGENT}"
     settings = Settings.load(_env(tmp_path, tokens))
-    with serve_in_thread(create_app(settings)) as base, httpx.Client(base_url=base, timeout=5) as web:
+    with serve_nexus_in_thread(settings) as base, httpx.Client(base_url=base, timeout=5) as web:
         for token, allowed in ((OWNER, True), (MONITOR, True), (AGENT, False)):
             headers = {"Authorization": f"Bearer {token}"}
             assert (web.get("/metrics", headers=headers).status_code == 200) is allowed
