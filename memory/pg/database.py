@@ -54,6 +54,12 @@ def redact_url(url: str) -> str:
 
 def translate_pg_error(exc: BaseException, url: str) -> StorageError:
     where = redact_url(url)
+    if isinstance(exc, PoolTimeout) and "couldn't get a connection" in str(exc):
+        return StorageError(
+            f"no connection to {where} came free in time: the server is unreachable or every pooled "
+            f"connection stayed busy ({str(exc).strip()[:120]})",
+            hint="Check that the PostgreSQL server is up and not overloaded (NEXUS_DATABASE_URL names it).",
+        )
     if isinstance(exc, psycopg.OperationalError | PoolTimeout):
         return StorageError(
             f"cannot reach the PostgreSQL database {where}: {str(exc).strip()[:300]}",
