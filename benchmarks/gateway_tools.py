@@ -36,12 +36,34 @@ from nexus_agent.services import open_services_sync
 from nexus_agent.wire.models import AppFilter, AppRecord
 
 HERE = Path(__file__).resolve().parent
-WORDS = "quote invoice survey schedule stock install fabricate glazing delivery payment report approval".split()
+WORDS = [
+    "quote",
+    "invoice",
+    "survey",
+    "schedule",
+    "stock",
+    "install",
+    "fabricate",
+    "glazing",
+    "delivery",
+    "payment",
+    "report",
+    "approval",
+]
 CAPABILITIES = ["credit checks", "installation scheduling", "quote pricing", "stock control", "warranty repairs"]
 
 
+SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bu", "da", "fe", "gi", "ho", "ju"]
+
+
+def word(n: int) -> str:
+    """A made-up word per number (a real portfolio's vocabulary is wide: few apps share a capability)."""
+    return "".join(SYLLABLES[(n // 15**k) % 15] for k in range(3)) + "x"
+
+
 def record(i: int) -> AppRecord:
-    w = [WORDS[(i + k) % len(WORDS)] for k in range(4)]
+    # one app in 50 speaks the owner's domain words; the rest have their own made-up vocabulary
+    w = [WORDS[(i + k) % len(WORDS)] if i % 50 == 0 else word(i * 7 + k) for k in range(4)]
     return AppRecord.model_validate(
         {
             "slug": f"app-{i:05d}",
