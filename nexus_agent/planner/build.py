@@ -90,7 +90,7 @@ def attach_planner(services: Any) -> Planner:
         tools=[t for t in allowed if not t.endswith("__*")],
         sources=[t.removesuffix("__*") for t in allowed if t.endswith("__*")],
     )
-    services.planner = build_planner(
+    planner = build_planner(
         services,
         model=model,
         providers=providers,
@@ -98,4 +98,5 @@ def attach_planner(services: Any) -> Planner:
         known_secrets=services.known_secrets,
         observer=services.observer,
     )
-    return services.planner
+    services.planner = planner
+    return planner

@@ -171,7 +171,8 @@ class NexusToolProvider:
             call = ToolCall(services=self._services, actor=self._actor)
         else:
             call = ToolCall(services=self._services, actor=principal.name, principal=principal)
-        max_bytes = getattr(getattr(self._services, "settings", None), "max_input_bytes", None)
+        settings = self._services.settings  # None in the planner's evaluation world (tests/planner/demo_world.py)
+        max_bytes = settings.max_input_bytes if settings is not None else None
         try:
             result = await spec.invoke(call, arguments, max_bytes=max_bytes)
         except NexusError as exc:

@@ -35,7 +35,7 @@ from nexus_agent.planner.coverage import (
     verb_terms,
 )
 from nexus_agent.planner.entities import Found, extract
-from nexus_agent.planner.intent import WEAK_VERBS, Reading, is_question, read, strip_values
+from nexus_agent.planner.intent import READ_VERBS, WEAK_VERBS, Reading, is_question, read, strip_values
 from nexus_agent.planner.llm import OfferedTool
 from nexus_agent.planner.portfolio import portfolio_call
 from nexus_agent.planner.text import ID_HINTS, split_identifier, terms
@@ -89,6 +89,11 @@ def _id_terms(clause: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _about_nexus(d: ToolDescriptor) -> bool:
+    """One of Nexus's own tools about itself (not memory: what the owner told Nexus is business)."""
+    return d.source == "nexus" and "nexus memory" not in d.app_capabilities
+
+
 def _free_text_tool(d: ToolDescriptor) -> bool:
     """A tool that writes down whatever it is given (every required property is plain text)."""
     props = d.input_schema.get("properties") or {}
@@ -127,6 +132,7 @@ class Chooser:
         self.entities = extract(instruction, now)
         self.slugs = sorted({t.descriptor.source for t in tools} | {a.slug for a in portfolio.apps})
         reachable = reachable_vocabulary(t.descriptor for t in tools)
+        self.reachable = reachable
         self.elsewhere = portfolio.unreachable_terms(reachable)
         self.vocabulary = reachable | frozenset(self.elsewhere)
         self.choice = Choice()
@@ -163,12 +169,29 @@ class Chooser:
 
     # -- the decision -----------------------------------------------------------------------------
     def run(self, clauses: Sequence[str]) -> Choice:
-        for clause in clauses:
+        for clause in [part for c in clauses for part in self._listed(c)]:
             self.clause(clause)
             if len(self.choice.calls) >= self.max_calls:
                 break
         self._report_unapplied()
         return self.choice
+
+    def _listed(self, clause: str) -> list[str]:
+        """'Show new web enquiries and free install slots in Leeds': two things to show, each its own clause,
+        when what follows 'and' has a subject of its own that no tool covering the first part knows."""
+        reading = read(clause)
+        left, sep, right = clause.partition(" and ")
+        if not sep or not (reading.reads or self.question) or portfolio_call(clause, self.portfolio, set()):
+            return [clause]
+        head = clause_terms(strip_values(right, extract(right, self.now)))
+        first = clause_terms(strip_values(read(left).rest or left, extract(left, self.now)))
+        if not head or not first or head[0] not in self.reachable or head[0] in first:
+            return [clause]
+        serving_left = [t for t in self.by_name.values() if first[0] in tool_terms(t.descriptor)]
+        if any(head[0] in tool_terms(t.descriptor) for t in serving_left):
+            return [clause]  # 'quotes over £20k and waiting ...': one subject, one more filter
+        verb = reading.verb if reading.verb in READ_VERBS and not reading.question else ""
+        return [left, f"{verb} {right}".strip()]
 
     def clause(self, clause: str) -> None:
         reading = read(clause)
@@ -281,6 +304,8 @@ class Chooser:
                 continue
             if wanted and wanted[0] not in tool_terms(d):
                 continue
+            if wanted and _about_nexus(d) and wanted[0] not in set(terms(split_identifier(d.name))):
+                continue  # Nexus's own tools about tools, health, instructions: only when named
             if not wanted and not ((ids or reading.names) and self.fill(name).carried):
                 continue  # nothing but values ('What about Skipton Motors?'): a tool that takes them
             out.append((name, score))
