@@ -12,11 +12,8 @@ NexusErrors become JSON bodies here, and only here.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import re
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 import anyio
 from mcp.server.transport_security import TransportSecuritySettings
@@ -45,7 +42,7 @@ from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
 from nexus_agent.wire.inbound import BodyDeadline, SameOriginOnly
 from nexus_agent.wire.secret_guard import install_log_redaction
-from tools.health_tools import collect_health
+from tools.health_tools import collect_health, without_paths
 
 __all__ = ["BearerTokenGate", "check_exposure", "create_app", "error_response", "open_app"]
 
@@ -283,7 +280,7 @@ def _health_route(resolver: CredentialResolver, svc: NexusServices) -> Route:
             report = await collect_health(svc)
         except NexusError as exc:
             return error_response(exc)
-        body = _without_paths(json.loads(report.model_dump_json()))
+        body = without_paths(report).model_dump(mode="json")  # served over the network: no filesystem paths
         return JSONResponse(body, status_code=200 if report.status != "down" else 503)
 
     return Route(HEALTH_PATH, health, methods=["GET"])
@@ -309,17 +306,3 @@ def _middleware(
             open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH}),
         ),
     ]
-
-
-_PATH = re.compile(r"(?<![\w.:/])(?:~|[A-Za-z]:)?(?:/[\w.@+-]+){2,}/?")
-
-
-def _without_paths(value: Any) -> Any:
-    """The health report with every filesystem path replaced: it is served over the network."""
-    if isinstance(value, str):
-        return _PATH.sub("<path>", value)
-    if isinstance(value, list):
-        return [_without_paths(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _without_paths(v) for k, v in value.items()}
-    return value

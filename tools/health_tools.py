@@ -1,9 +1,16 @@
-"""``nexus_health``: is Nexus itself healthy, and what does it hold."""
+"""``nexus_health``: is Nexus itself healthy, and what does it hold.
+
+Filesystem paths (the database file, a backup folder) appear only for the owner at the machine
+(the CLI or the stdio server), where they help local debugging. Every other caller — any role
+over HTTP, the owner included, as ``GET /api/health`` — gets the report with each path replaced
+by ``<path>`` (:func:`without_paths`).
+"""
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,7 +20,7 @@ from nexus_agent.services import ALL_MIGRATIONS, NexusServices
 from nexus_agent.wire.errors import NexusError
 from tools.base import ToolCall, ToolInput, ToolSpec
 
-__all__ = ["HEALTH_TOOLS", "HealthCheck", "HealthReport", "collect_health"]
+__all__ = ["HEALTH_TOOLS", "HealthCheck", "HealthReport", "collect_health", "without_paths"]
 
 
 class HealthCheck(BaseModel):
@@ -103,7 +110,27 @@ class HealthInput(ToolInput):
 
 
 async def nexus_health(call: ToolCall, params: HealthInput) -> HealthReport:
-    return await collect_health(call.services)
+    report = await collect_health(call.services)
+    caller = call.principal
+    return report if caller.is_owner and caller.is_local else without_paths(report)
+
+
+_PATH = re.compile(r"(?<![\w.:/])(?:~|[A-Za-z]:)?(?:/[\w.@+-]+){2,}/?")
+
+
+def without_paths(report: HealthReport) -> HealthReport:
+    """The report with every filesystem path replaced by ``<path>``: what callers beyond the local owner see."""
+    return HealthReport.model_validate(_strip(report.model_dump(mode="json")))
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PATH.sub("<path>", value)
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items()}
+    return value
 
 
 HEALTH_TOOLS: list[ToolSpec] = [
