@@ -1,10 +1,13 @@
 """Tool discovery: naming satellite tools uniquely, checking their schemas, validating arguments.
 
 A satellite's tools are exposed as ``<slug>__<tool>``. Slugs never contain an
-underscore, so the first ``__`` always splits a qualified name back into slug
-and tool. Tool names are cut down to the MCP tool-name alphabet
-(``[A-Za-z0-9_.-]``, at most 128 characters); a short hash keeps names unique
-when two tools would otherwise collide.
+underscore (``[a-z0-9-]``), so the first ``__`` always ends the slug, whatever the
+tool's own name holds (``a__b`` is ``<slug>__a__b``); the tool is then found by
+its qualified name in the satellite's listing, never by splitting the rest. Tool
+names are cut down to the MCP tool-name alphabet (``[A-Za-z0-9_.-]``, at most 128
+characters). A name already in that alphabet always keeps its plain qualified
+name; a rewritten one that would collide with another takes a short hash of the
+original name as a suffix (``-1a2b3c4d``), so names stay stable across listings.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
     from jsonschema.validators import validator_for
 
     listing = Listing(fetched_at=fetched_at)
+    tools = list(tools)
+    # A name already in the MCP alphabet always keeps '<slug>__<name>', whatever order the satellite lists
+    # its tools in; a name that had to be rewritten ('a b' -> 'a_b') yields to it and takes a hash suffix.
+    exact = {f"{slug}{SEPARATOR}{t.name}" for t in tools if not _BAD_CHARS.search(t.name)}
     for tool in tools:
         schema = tool.input_schema
         try:
@@ -89,7 +96,8 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
         if tool.name in listing.by_name:
             listing.warnings.append(f"tool '{tool.name}' is listed twice; the first one is kept")
             continue
-        qualified = qualify(slug, tool.name, listing.by_qualified)
+        rewritten = _BAD_CHARS.search(tool.name) is not None
+        qualified = qualify(slug, tool.name, [*listing.by_qualified, *exact] if rewritten else listing.by_qualified)
         entry = SatelliteTool(
             slug=slug,
             name=tool.name,
