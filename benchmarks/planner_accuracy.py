@@ -101,7 +101,7 @@ async def run_item(item: Mapping[str, Any], now: datetime, home: Path) -> tuple[
         world.database.close()
 
 
-async def evaluate(split: str, verbose: bool) -> dict[str, dict[str, list[Any]]]:
+async def evaluate(split: str, verbose: int | bool) -> dict[str, dict[str, list[Any]]]:
     data = load_set(SPLITS[split])
     now = datetime.fromisoformat(data["now"])
     marks: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
