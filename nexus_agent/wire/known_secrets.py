@@ -71,6 +71,9 @@ def _secret_fields(value: Any, depth: int = 0) -> Iterator[str]:
             yield from _secret_fields(item, depth + 1)
 
 
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
 class KnownSecrets:
     """An immutable set of configured secret values that the guard finds and redacts wherever they appear.
 
@@ -112,6 +115,14 @@ class KnownSecrets:
 
     def merged(self, values: Iterable[str]) -> KnownSecrets:
         return KnownSecrets([*self._values, *values])
+
+    def found_in_json(self, text: str) -> bool | None:
+        """Whether a value occurs in ``text``, a ``json.dumps(..., ensure_ascii=False)`` rendering; None when
+        that cannot be told from the rendering (a value holding a quote, a backslash or a control character,
+        which JSON escapes)."""
+        if any(_JSON_ESCAPED.search(v) for v in self._values):
+            return None
+        return bool(self._pattern is not None and self._pattern.search(text))
 
     def __len__(self) -> int:
         return len(self._values)

@@ -68,6 +68,8 @@ values Nexus is configured with; the edge builds it once and passes it down.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -227,7 +229,33 @@ def _walk(
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            yield from _walk(item, _child(path, i), secret_key, hash_key, known)
+            seen = _fingerprint(item, secret_key, hash_key, known) if isinstance(item, Mapping) else None
+            if seen is not None and seen in _CLEAN:
+                continue
+            found = list(_walk(item, _child(path, i), secret_key, hash_key, known))
+            if seen is not None and not found:
+                if len(_CLEAN) >= _CLEAN_MAX:
+                    _CLEAN.clear()
+                _CLEAN.add(seen)
+            yield from found
+
+
+#: Fingerprints of list items (records of a page, hits of a search) already walked without a finding.
+#: Pages repeat the same records call after call; one JSON rendering and a hash replace a walk of each.
+_CLEAN: set[bytes] = set()
+_CLEAN_MAX = 100_000
+
+
+def _fingerprint(item: Mapping[str, Any], secret_key: str | None, hash_key: bool, known: KnownSecrets) -> bytes | None:
+    """A digest of ``item``'s JSON and the context it is judged in; None when it must be walked anyway
+    (not JSON, too large, or a configured secret is in it or cannot be looked for in its JSON)."""
+    try:
+        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    if len(text) > 65_536 or (known and known.found_in_json(text) is not False):
+        return None
+    return hashlib.blake2b(f"{secret_key}\x00{hash_key}\x00{text}".encode(), digest_size=16).digest()
 
 
 def scan(
