@@ -69,12 +69,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import pydantic_core
 
 from nexus_agent.wire._secret_text import (
     HASH_NAMES,
@@ -250,12 +251,12 @@ def _fingerprint(item: Mapping[str, Any], secret_key: str | None, hash_key: bool
     """A digest of ``item``'s JSON and the context it is judged in; None when it must be walked anyway
     (not JSON, too large, or a configured secret is in it or cannot be looked for in its JSON)."""
     try:
-        text = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError):
+        raw = pydantic_core.to_json(item)  # UTF-8, nothing but JSON's own escapes (like ensure_ascii=False)
+    except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
         return None
-    if len(text) > 65_536 or (known and known.found_in_json(text) is not False):
+    if len(raw) > 65_536 or (known and known.found_in_json(raw.decode()) is not False):
         return None
-    return hashlib.blake2b(f"{secret_key}\x00{hash_key}\x00{text}".encode(), digest_size=16).digest()
+    return hashlib.blake2b(f"{secret_key}\x00{hash_key}\x00".encode() + raw, digest_size=16).digest()
 
 
 def scan(
