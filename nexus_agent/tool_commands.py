@@ -60,12 +60,13 @@ async def search_tools(services: NexusServices, text: str, limit: int = 10) -> T
     """The planner's ranking of every reachable tool for ``text`` (top ``limit``)."""
     from nexus_agent.planner.build import attach_planner
     from nexus_agent.planner.context import load_catalogue, offer_tools
+    from nexus_agent.planner.loop import Planner
 
     if not text.strip():
         raise InvalidInput("give some text to rank the tools for", hint='e.g. nexus tools search "stock levels"')
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"--limit must be 1..{MAX_LIMIT}, not {limit}", hint="e.g. --limit 10")
-    planner = services.planner or attach_planner(services)
+    planner = services.planner if isinstance(services.planner, Planner) else attach_planner(services)
     catalogue, _ = await load_catalogue(planner.provider, services.registry, LOCAL_OWNER)
     offer = offer_tools(planner.selector, catalogue, planner.provider, text, limit)
     rows = [

@@ -127,7 +127,7 @@ class ToolSpec(Generic[InT, OutT]):
         self, call: ToolCall, arguments: Mapping[str, Any] | None, *, max_bytes: int | None = None
     ) -> OutT:
         """Check the caller's role, validate, apply the role policy's scope rule, then run."""
-        policy = RolePolicy.from_settings(getattr(call.services, "settings", None))
+        policy = RolePolicy.from_settings(call.services.settings)
         policy.check(call.principal, self.name, self.roles)  # forbidden before any argument error
         params = self.parse(arguments, max_bytes=max_bytes)
         scoped = await policy.authorize(call.principal, self.name, self.roles, params, ServicesLookup(call.services))

@@ -52,20 +52,17 @@ def instruction_service(services: NexusServices) -> InstructionService:
     Its ``notify`` is ``services.notify`` (the event outbox) when present; without it every
     instruction stays pending until one is connected.
     """
-    existing = getattr(services, "instructions", None)
-    if isinstance(existing, InstructionService):
-        return existing
-    if getattr(services, "notify", None) is not None and hasattr(services, "instruction_service"):
-        built = services.instruction_service()
-        if built is not None:
-            return built
-    notify = getattr(services, "notify", None) or _not_wired
+    if services.instructions is not None:
+        return services.instructions
+    if services.notify is not None and (built := services.instruction_service()) is not None:
+        return built
+    notify = services.notify or _not_wired
     return InstructionService(services.database, _truth(services), services.registry, services.memory, notify)
 
 
 def registration_policy(services: NexusServices) -> RegistrationPolicy:
     """The owner's policy: ``settings.registration_auto_approve`` (default False: wait for the owner)."""
-    return RegistrationPolicy(auto_approve=bool(getattr(services.settings, "registration_auto_approve", False)))
+    return RegistrationPolicy(auto_approve=services.settings.registration_auto_approve)
 
 
 # -- instructions -------------------------------------------------------------------------------

@@ -6,8 +6,6 @@ rules need (who started a plan, which app an instruction is for, an app's curren
 
 from __future__ import annotations
 
-from typing import Any
-
 from nexus_agent.services import NexusServices
 from nexus_agent.wire.errors import NexusError, NotFound
 from nexus_agent.wire.models import AppRecord
@@ -20,7 +18,7 @@ class ServicesLookup:
         self._services = services
 
     async def plan_starter(self, plan_id: int) -> tuple[str, str] | None:
-        planner: Any = getattr(self._services, "planner", None)
+        planner = self._services.planner
         if planner is None:
             return None
         try:
