@@ -17,13 +17,14 @@ from typing import Annotated, Any
 
 import anyio
 import anyio.lowlevel
+import pydantic_core
 from mcp.server import MCPServer
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import ListToolsResult, ToolAnnotations
+from mcp.types import CallToolResult, ListToolsResult, TextContent, ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -273,13 +274,24 @@ class NexusMCPServer(MCPServer[Any]):
             raise ToolError(exc.user_message()) from exc
         await self._authorize_scope(spec, params, context)
         try:
-            return await super().call_tool(name, arguments, context)
+            return _compact_text(await super().call_tool(name, arguments, context))
         except ToolError as exc:
             if isinstance(exc.__cause__, ValidationError):
                 raise ToolError(
                     InvalidInput.from_validation(exc.__cause__, f"arguments to {name}").user_message()
                 ) from exc.__cause__
             raise
+
+
+def _compact_text(result: Any) -> Any:
+    """The text copy of a structured result as compact JSON: the SDK indents it, which made a 500-app page's
+    answer 1.5 MB instead of 1.1 MB for every client to read (the text is the same JSON either way)."""
+    if isinstance(result, CallToolResult) and result.structured_content is not None and len(result.content) == 1:
+        (block,) = result.content
+        if isinstance(block, TextContent):
+            text = pydantic_core.to_json(result.structured_content).decode()
+            result.content = [TextContent(type="text", text=text, annotations=block.annotations, meta=block.meta)]
+    return result
 
 
 def _local_owner(services: NexusServices) -> Principal:

@@ -3,6 +3,7 @@ gap analysis over many apps, and the satellite pool's settings."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,8 @@ async def test_registry_list_publishes_a_schema_its_real_pages_satisfy(tmp_path:
             result = await client.call_tool("registry_list", {"limit": 500})
             assert not result.is_error
             assert [a["slug"] for a in result.structured_content["items"]] == ["app-0", "app-1", "app-2"]
+            (text,) = result.content  # the same JSON for clients that read only text, without the indentation
+            assert json.loads(text.text) == result.structured_content and "\n" not in text.text
             with pytest.raises(jsonschema.ValidationError):
                 jsonschema.validate({**result.structured_content, "items": [{"name": "no slug"}]}, schema)
 
