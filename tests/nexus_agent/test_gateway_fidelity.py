@@ -11,6 +11,7 @@ import anyio
 import jsonschema
 import pytest
 from mcp import Client
+from mcp.types import TextContent
 
 from nexus_agent.config import Settings
 from nexus_agent.gaps import analyse_gaps
@@ -69,6 +70,7 @@ async def test_registry_list_publishes_a_schema_its_real_pages_satisfy(tmp_path:
             assert not result.is_error
             assert [a["slug"] for a in result.structured_content["items"]] == ["app-0", "app-1", "app-2"]
             (text,) = result.content  # the same JSON for clients that read only text, without the indentation
+            assert isinstance(text, TextContent)
             assert json.loads(text.text) == result.structured_content and "\n" not in text.text
             with pytest.raises(jsonschema.ValidationError):
                 jsonschema.validate({**result.structured_content, "items": [{"name": "no slug"}]}, schema)
