@@ -34,12 +34,13 @@ def flow_services(services: NexusServices) -> NexusServices:
 def test_the_flow_tools_have_schemas_and_honest_hints() -> None:
     assert set(TOOLS) == {
         "instruction_create", "instruction_list", "instruction_get", "instructions_refresh",
-        "registrations_process", "registration_approve", "registration_request_changes",
+        "instruction_report", "registrations_process", "registration_approve", "registration_request_changes",
     }  # fmt: skip
     for spec in FLOW_TOOLS:
         spec.input_schema()
         spec.output_model.model_json_schema()
     assert TOOLS["instruction_list"].read_only and not TOOLS["instruction_create"].read_only
+    assert not TOOLS["instruction_report"].read_only
 
 
 async def test_registration_tools_process_approve_and_request_changes(flow_services: NexusServices) -> None:
