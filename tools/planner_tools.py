@@ -44,6 +44,7 @@ __all__ = [
     "APPROVAL_REQUEST_KEY",
     "PLANNER_TOOLS",
     "PLANNER_TOOL_NAMES",
+    "QUESTION_REQUEST_KEY",
     "ApprovalAnswer",
     "Approver",
     "Budget",
@@ -66,6 +67,9 @@ log = logging.getLogger("nexus.planner.tools")
 
 #: Key of the approval question in an ``input_required`` round.
 APPROVAL_REQUEST_KEY = "nexus_plan_approval"
+#: Key of the planner's question (an unclear instruction) in an ``input_required`` round.
+QUESTION_REQUEST_KEY = "nexus_plan_question"
+_ASKED = "nexus-question:"
 _STATE_PREFIX = "nexus-plan:"
 
 
@@ -181,8 +185,17 @@ class _Handlers:
 
     async def instruct(self, call: ToolCall, params: InstructInput) -> PlanResult:
         planner, ctx = self.planner_of(call.services), _context(call)
+        if ctx is not None and _modern(ctx) and str(getattr(ctx, "request_state", "") or "").startswith(_ASKED):
+            said, plan = await _question_answer(planner, ctx)  # the owner answered the planner's question
+            if not said:
+                return plan
+            return await self._start(call, params.model_copy(update={"instruction": f"{plan.instruction} ({said})"}))
         if ctx is not None and _modern(ctx) and getattr(ctx, "request_state", None):
             return await _answer_round(planner, call, ctx)
+        return await self._start(call, params)
+
+    async def _start(self, call: ToolCall, params: InstructInput) -> PlanResult:
+        planner, ctx = self.planner_of(call.services), _context(call)
         result = await planner.run(
             params.instruction,
             dry_run=params.dry_run,
@@ -192,11 +205,13 @@ class _Handlers:
             actor=call.actor,
             principal=call.principal,  # the plan runs with the instructing caller's role, whoever approves it
         )
+        if result.status == "needs_input" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
+            return _question_round(result)  # type: ignore[no-any-return]  # the SDK passes it through
         if result.status == "needs_input" and _approver_for(ctx) is not None:
             said = await _clarify(ctx, result)  # the owner answers the planner's question, or nothing is done
             if said:
                 again = params.model_copy(update={"instruction": f"{params.instruction} ({said})"})
-                return await self.instruct(call, again)
+                return await self._start(call, again)
         if result.status == "awaiting_approval" and ctx is not None and _modern(ctx) and _can_elicit(ctx):
             return _input_required(result)  # type: ignore[no-any-return]  # the SDK passes it through
         return result
@@ -294,10 +309,39 @@ def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list
             output_model=PlanResult,
             handler=getattr(handlers, name),
             group="planner",
-            **flags,
+            read_only=flags.get("read_only", False),
+            idempotent=flags.get("idempotent", False),
+            destructive=flags.get("destructive", False),
+            open_world=flags.get("open_world", False),
         )
         for name, title, description, model, flags in _TABLE
     ]
+
+
+def _question_round(plan: PlanResult) -> Any:
+    """Ask the planner's question as an ``input_required`` round (MCP 2026-07-28)."""
+    from mcp.server.elicitation import render_elicitation_schema
+    from mcp_types import ElicitRequest, ElicitRequestFormParams, InputRequiredResult
+
+    params = ElicitRequestFormParams(
+        message=f"Nexus needs to know before doing anything: {plan.question}",
+        requested_schema=render_elicitation_schema(Clarification),
+    )
+    return InputRequiredResult(
+        input_requests={QUESTION_REQUEST_KEY: ElicitRequest(params=params)}, request_state=f"{_ASKED}{plan.plan_id}"
+    )
+
+
+async def _question_answer(planner: PlanRunner, ctx: Any) -> tuple[str, PlanResult]:
+    """Second round of a question: the owner's answer ('' when declined or absent) and the plan asked about."""
+    state = str(ctx.request_state)
+    if not state[len(_ASKED) :].isdigit():
+        raise Conflict("the answer does not belong to a Nexus plan", hint="Call instruct again.")
+    plan = await planner.get(int(state[len(_ASKED) :]))
+    answer = (getattr(ctx, "input_responses", None) or {}).get(QUESTION_REQUEST_KEY)
+    content = getattr(answer, "content", None) or {}
+    said = str(content.get("answer", "")) if getattr(answer, "action", None) == "accept" else ""
+    return " ".join(said.split())[:500], plan
 
 
 async def _answer_round(planner: PlanRunner, call: ToolCall, ctx: Any) -> PlanResult:

@@ -156,8 +156,9 @@ async def test_nexus_server_elicits_once_tool_call_carries_the_context(
     assert result["status"] == "succeeded" and satellites.calls["quote-engine__send_quote_chaser"] == 1
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_unclear_instruction_is_a_question_answered_by_elicitation_before_anything_is_done(
-    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices
+    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices, mode: str
 ) -> None:
     """'Send a chaser on the quote': which quote? The owner answers by elicitation; then the usual approval."""
     asked: list[str] = []
@@ -169,17 +170,18 @@ async def test_an_unclear_instruction_is_a_question_answered_by_elicitation_befo
         return ElicitResult(action="accept", content={"approve": True})
 
     server = context_server(registered, make_planner(OfflineModel()))
-    async with Client(server, mode="legacy", elicitation_callback=owner) as client:  # type: ignore[arg-type]
+    async with Client(server, mode=mode, elicitation_callback=owner) as client:  # type: ignore[arg-type]
         result = structured(await client.call_tool("instruct", {"instruction": "Send a chaser on the quote"}))
     assert "quote_id" in asked[0] and result["status"] == "succeeded"
     assert satellites.log == [("quote-engine__send_quote_chaser", {"quote_id": "Q-1043"})]
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_an_unclear_instruction_with_nobody_to_answer_waits_as_needs_input(
-    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices
+    make_planner: MakePlanner, satellites: FakeSatellites, registered: NexusServices, mode: str
 ) -> None:
     server = context_server(registered, make_planner(OfflineModel()))
-    async with Client(server, mode="legacy", elicitation_callback=answering("decline", asked=[])) as client:  # type: ignore[arg-type]
+    async with Client(server, mode=mode, elicitation_callback=answering("decline", asked=[])) as client:  # type: ignore[arg-type]
         result = structured(await client.call_tool("instruct", {"instruction": "Send a chaser on the quote"}))
     assert result["status"] == "needs_input" and "quote_id" in result["question"] and not result["calls"]
     assert not satellites.calls
