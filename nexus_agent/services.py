@@ -37,8 +37,10 @@ from nexus_agent.wire.models import AppRecord, AppStatus
 from nexus_agent.wire.secret_env import SatelliteSecrets
 from nexus_agent.wire.secret_guard import KnownSecrets
 
-if TYPE_CHECKING:  # the planner stands above the runtime: its interface is named here for the type checker only
+if TYPE_CHECKING:  # modules above the runtime (ops, planner) or loaded only on demand (PostgreSQL): types only
+    from nexus_agent.ops.observer import OpsObserver
     from nexus_agent.planner.models import PlanRunner
+    from nexus_agent.services_pg import SharedStores
 
 __all__ = [
     "ALL_MIGRATIONS",
@@ -94,9 +96,9 @@ class NexusServices:
     #: (``nexus_agent.planner.build.attach_planner``); None in processes that plan nothing.
     planner: PlanRunner | None = None
     #: ``nexus_agent.ops.observer.OpsObserver`` when this process measures itself (the HTTP server); else None.
-    observer: Any = None
+    observer: OpsObserver | None = None
     #: The PostgreSQL stores (``nexus_agent.services_pg.SharedStores``) when NEXUS_DATABASE_URL is set; else None.
-    shared: Any = None
+    shared: SharedStores | None = None
     started_at: float = field(default_factory=time.monotonic)
     registry_synced_at: float = 0.0
 
