@@ -244,15 +244,15 @@ def _endpoints(plan: FolderPlan, drafts: list[Draft], notes: list[str]) -> dict[
 def _status(drafts: list[Draft], endpoints: dict[str, str], notes: list[str]) -> AppStatus:
     statuses = [s for d in drafts for s in d.statuses]
     deployed = [s for s in statuses if s.lower() in _DEPLOYED]
-    reachable = "health_url" in endpoints or "mcp_url" in endpoints
+    reachable = any(k in endpoints for k in ("health_url", "mcp_url", "message_handler_url"))
     if deployed and reachable:
-        notes.append(f"status approved: the files say '{deployed[0]}' and give a health or MCP URL")
+        notes.append(f"status approved: the files say '{deployed[0]}' and give a health, MCP or message-handler URL")
         return AppStatus.approved
     if statuses:
         why = (
-            "no health or MCP URL"
+            "no health, MCP or message-handler URL"
             if deployed
-            else f"'{statuses[0]}' is not production (only a production app with a health or MCP URL is approved)"
+            else f"'{statuses[0]}' is not production (only a production app Nexus can reach is approved)"
         )
         notes.append(f"status placeholder: the files say '{statuses[0]}'; {why}")
     return AppStatus.placeholder

@@ -187,3 +187,28 @@ def test_the_public_names_are_listed_and_importable() -> None:
 
     assert all(hasattr(portfolio, name) for name in portfolio.__all__)
     assert {"import_portfolio", "ImportReport", "AppImportResult"} <= set(portfolio.__all__)
+
+
+async def test_a_production_app_reachable_only_by_its_message_handler_is_approved(
+    tmp_path: Path, registry: SqliteRegistry
+) -> None:
+    handler = "https://ledger.example.test/api/messages/handle"
+    root = write(
+        tmp_path,
+        {
+            "yard-ledger/registration-metadata.json": {
+                "app_name": "Yard Ledger",
+                "status": "production",
+                "endpoints": {"message_handler_url": handler},
+                "message_types": ["query.stock_level"],
+            },
+            "draft-app/registration-metadata.json": {"app_name": "Draft App", "status": "production"},
+        },
+    )
+
+    await import_portfolio(root, registry, "owner")
+
+    ledger = await registry.get("yard-ledger")
+    assert ledger.status is AppStatus.approved  # Nexus can call it: its message handler is an endpoint
+    assert str(ledger.endpoints.message_handler_url) == handler
+    assert (await registry.get("draft-app")).status is AppStatus.placeholder  # nothing Nexus can reach
