@@ -47,7 +47,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -55,6 +55,9 @@ from nexus_agent.truth.settings import TruthSettings
 from nexus_agent.wire.errors import ConfigError
 from nexus_agent.wire.known_secrets import KnownSecrets, is_secret_variable
 from nexus_agent.wire.models import is_slug
+
+if TYPE_CHECKING:
+    from nexus_agent.satellites.models import PoolSettings
 
 __all__ = [
     "ROLE_NAMES",
@@ -211,6 +214,17 @@ class Settings(BaseModel):
             return cls.model_validate(values)
         except Exception as exc:  # pydantic.ValidationError
             raise ConfigError(f"invalid settings: {exc}", hint="Check the NEXUS_* variables and flags.") from exc
+
+    @property
+    def pool(self) -> PoolSettings:
+        """The satellite pool's tuning, from the settings above (one configuration tree, like ``truth``)."""
+        from nexus_agent.satellites.models import PoolSettings  # the pool's package loads only when it is used
+
+        return PoolSettings(
+            list_timeout=self.satellite_list_timeout_s,
+            call_timeout=self.satellite_call_timeout_s,
+            fanout_concurrency=self.fanout_concurrency,
+        )
 
     def token_values(self) -> list[str]:
         return [t.get_secret_value() for t in self.tokens]

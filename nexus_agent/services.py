@@ -281,12 +281,8 @@ async def open_services(
 
 
 def pool_settings_from(settings: Settings) -> PoolSettings:
-    """The satellite pool's tuning from Nexus's settings: listing and call deadlines are independent."""
-    return PoolSettings(
-        list_timeout=settings.satellite_list_timeout_s,
-        call_timeout=settings.satellite_call_timeout_s,
-        fanout_concurrency=settings.fanout_concurrency,
-    )
+    """The satellite pool's tuning: ``Settings.pool`` (listing and call deadlines are independent)."""
+    return settings.pool
 
 
 @contextlib.asynccontextmanager
