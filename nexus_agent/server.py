@@ -7,6 +7,7 @@ where argument validation failures are rewritten into a readable list.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import inspect
 import json
@@ -19,12 +20,13 @@ import anyio
 import anyio.lowlevel
 import pydantic_core
 from mcp.server import MCPServer
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import CallToolResult, ListToolsResult, TextContent, ToolAnnotations
+from mcp.types import BlobResourceContents, CallToolResult, ListToolsResult, TextContent, ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -34,6 +36,14 @@ from nexus_agent.access import PrincipalOf, principal_resolver, refused, visible
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.policy import RolePolicy
 from nexus_agent.events.app_webhooks import AppEventStore
+from nexus_agent.satellites.extras import (
+    get_satellite_prompt,
+    is_satellite_resource,
+    list_satellite_prompts,
+    list_satellite_resources,
+    read_satellite_resource,
+    satellite_resource_uri,
+)
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFound
 from nexus_agent.wire.secret_guard import ensure_no_secrets
@@ -187,7 +197,38 @@ class NexusMCPServer(MCPServer[Any]):
         except Forbidden as exc:
             await refused(self._services, principal, f"read {uri}", exc)
             raise ResourceError(exc.user_message()) from exc
+        if is_satellite_resource(str(uri)) and self._services.pool is not None:
+            try:
+                result = await read_satellite_resource(self._services.pool, str(uri))
+            except NexusError as exc:
+                raise ResourceError(self._services.known_secrets.redact(exc.user_message())) from exc
+            return [_as_contents(item) for item in result.contents]
         return await super().read_resource(uri, context)
+
+    async def list_resources(self) -> list[Any]:
+        resources = await super().list_resources()
+        if self._expose_satellites and self._services.pool is not None:
+            resources += await list_satellite_resources(self._services.pool)
+        return resources
+
+    async def list_prompts(self) -> list[Any]:
+        prompts = await super().list_prompts()
+        if self._expose_satellites and self._services.pool is not None:
+            prompts += await list_satellite_prompts(self._services.pool)
+        return prompts
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        pool = self._services.pool
+        if "__" not in name or pool is None or not self._expose_satellites:
+            return await super().get_prompt(name, arguments, context)
+        principal = self.principal_of(context)
+        try:
+            self._policy.check_resource(principal, satellite_resource_uri(name.partition("__")[0], name))
+            return await get_satellite_prompt(pool, name, arguments)
+        except Forbidden as exc:
+            raise await refused(self._services, principal, f"prompt {name}", exc) from exc
+        except NexusError as exc:
+            raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
 
     async def _authorize(self, name: str, spec: ToolSpec[Any, Any] | None, context: Context | None) -> None:
         """Refuse (and record) a call beyond the caller's role before its arguments are even read."""
@@ -281,6 +322,13 @@ class NexusMCPServer(MCPServer[Any]):
                     InvalidInput.from_validation(exc.__cause__, f"arguments to {name}").user_message()
                 ) from exc.__cause__
             raise
+
+
+def _as_contents(item: Any) -> ReadResourceContents:
+    """A satellite's resource contents as the SDK's server side wants them (it re-encodes blobs)."""
+    if isinstance(item, BlobResourceContents):
+        return ReadResourceContents(content=base64.b64decode(item.blob), mime_type=item.mime_type)
+    return ReadResourceContents(content=item.text, mime_type=item.mime_type)
 
 
 def _compact_text(result: Any) -> Any:
