@@ -12,7 +12,9 @@ then the GIN index is built, then ``VACUUM ANALYZE``.
 Per 2-3 word query, in rotating order: ``await store.search`` (validation, thread hop, pool
 checkout, prefix terms, recency ranking, hydration, snippets), the same without the thread hop
 (``pg_search`` in a read transaction), and the bare ``SELECT id, ts_rank(document, q) ... WHERE
-document @@ websearch_to_tsquery(...) ORDER BY rank DESC LIMIT 10`` on a plain connection. The
+document @@ q ORDER BY rank DESC LIMIT 10`` on a plain connection, ``q`` being the store's own
+match expression (every word as itself or as a prefix), as ``memory_recall.py``'s bare FTS5
+query uses the store's ``safe_match``. The
 SQLite store is measured on the same query sets by ``memory_recall.measure``.
 """
 
@@ -38,8 +40,9 @@ from memory_recall import measure as measure_sqlite
 from memory.database import Database
 from memory.models import SearchQuery
 from memory.pg.database import PgDatabase
-from memory.pg.search import pg_search
+from memory.pg.search import pg_search, tsquery_sql
 from memory.pg.store import PgMemoryStore
+from memory.search import search_terms
 from memory.store import MIGRATIONS, SqliteMemoryStore
 from nexus_agent.services_pg import PG_MIGRATIONS
 from nexus_agent.testing.postgres import ThrowawayCluster, create_database
@@ -79,10 +82,15 @@ def load(sqlite_path: Path, url: str) -> None:
 
 
 async def measure_pg(store: PgMemoryStore, database: PgDatabase, url: str, queries: list[str]) -> dict[str, float]:
-    bare_sql = (
-        "SELECT id, ts_rank(document, q) AS rank FROM memory_index, websearch_to_tsquery('nexus_text', %s) q "
-        "WHERE document @@ q ORDER BY rank DESC LIMIT 10"
-    )
+    def bare_sql(q: str) -> tuple[str, list[str]]:
+        """The same match expression as the store's (every word, or its prefix), ranked by bare ts_rank."""
+        tsquery, params = tsquery_sql(search_terms(q))
+        sql = (
+            f"SELECT id, ts_rank(document, q) AS rank FROM memory_index, (SELECT {tsquery} AS q) s "
+            "WHERE document @@ q ORDER BY rank DESC LIMIT 10"
+        )
+        return sql.replace("?", "%s"), params
+
     with psycopg.connect(url, autocommit=True) as conn:
 
         async def store_search(q: str) -> object:
@@ -93,7 +101,8 @@ async def measure_pg(store: PgMemoryStore, database: PgDatabase, url: str, queri
                 return pg_search(db, SearchQuery(query=q))
 
         async def bare(q: str) -> object:
-            return conn.execute(bare_sql, (q,)).fetchall()
+            sql, params = bare_sql(q)
+            return conn.execute(sql, params).fetchall()
 
         runners = {"store": store_search, "thread": no_hop, "bare": bare}
         for q in queries[:20]:
@@ -128,10 +137,13 @@ async def run(args: argparse.Namespace) -> None:
         build(sqlite_path, args.notes)
     cluster = None if args.url else ThrowawayCluster.start()
     try:
-        url = create_database(args.url or cluster.url, "nexus_recall_bench")  # type: ignore[union-attr]
-        t = time.perf_counter()
-        load(sqlite_path, url)
-        print(f"PostgreSQL loaded in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+        if args.url and args.reuse:
+            url = args.url  # a database this benchmark loaded before
+        else:
+            url = create_database(args.url or cluster.url, "nexus_recall_bench")  # type: ignore[union-attr]
+            t = time.perf_counter()
+            load(sqlite_path, url)
+            print(f"PostgreSQL loaded in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         await compare(sqlite_path, url, args.queries)
     finally:
         if cluster is not None:
@@ -160,6 +172,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="queries per set")
     parser.add_argument("--sqlite", help="the SQLite benchmark database; built when missing, reused when present")
     parser.add_argument("--url", help="a PostgreSQL server to use instead of a throwaway cluster")
+    parser.add_argument("--reuse", action="store_true", help="--url is a database loaded by an earlier run: measure")
     anyio.run(run, parser.parse_args())
 
 

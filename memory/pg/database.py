@@ -171,7 +171,15 @@ class PgDatabase:
         self.url = url
         self.path = redact_url(url)  # what messages name (as Database.path does)
         self._pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, timeout=timeout_s, open=False, kwargs={"autocommit": True}
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout_s,
+            open=False,
+            kwargs={
+                "autocommit": True,
+                "options": "-c jit=off",
+            },  # short queries: JIT compiling costs more than it saves
         )
         try:
             self._pool.open(wait=True, timeout=timeout_s)

@@ -33,8 +33,10 @@ def tsquery_sql(terms: list[str]) -> tuple[str, list[str]]:
     params: list[str] = []
     for term in terms:
         if len(term) >= 3:
-            parts.append("(websearch_to_tsquery('nexus_text', ?) || to_tsquery('nexus_text', ?))")
-            params += [term, f"{term}:*"]  # search_terms() yields letters and digits only: no tsquery syntax
+            # The prefix of the stem also matches the word itself ('quotes' -> 'quot':* matches 'quot'),
+            # so this one term is SQLite's ("t" OR "t"*) without scanning the index twice.
+            parts.append("to_tsquery('nexus_text', ?)")
+            params.append(f"{term}:*")  # search_terms() yields letters and digits only: no tsquery syntax
         else:
             parts.append("websearch_to_tsquery('nexus_text', ?)")
             params.append(term)
