@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memory.pg.database import Cursorish, PgDatabase
-from nexus_agent.registry import _fts_row
+from nexus_agent.registry_schema import fts_row
 from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.wire.models import AppRecord
 
@@ -77,7 +77,7 @@ def _rebuild_documents(src: sqlite3.Connection, dst: Cursorish) -> None:
     for batch in _batches(rows):
         dst.executemany("INSERT INTO memory_fts (rowid, title, body, facets) VALUES (?, ?, ?, ?)", batch)
     for raw_slug, raw in src.execute("SELECT slug, record FROM apps"):
-        _, name, *rest = _fts_row(AppRecord.model_validate_json(raw))
+        _, name, *rest = fts_row(AppRecord.model_validate_json(raw))
         dst.execute(
             "INSERT INTO apps_fts (slug, document) VALUES (?, setweight(to_tsvector('nexus_text', ?), 'A') "
             "|| to_tsvector('nexus_text', ?))",

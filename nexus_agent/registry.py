@@ -1,28 +1,10 @@
 """The app registry: every satellite Nexus knows about, planned or live.
 
-Records live in the Nexus database (migration set ``nexus-registry``): one row
-per app in ``apps`` (the full :class:`AppRecord` as JSON plus indexed columns),
-an append-only ``app_status_history`` saying who changed a status and why, and
-an FTS5 index for the ``text`` filter. Placeholders are first-class rows.
-
-Status lifecycle, enforced by :meth:`SqliteRegistry.set_status`::
-
-    placeholder -> pending | approved | active | retired
-    pending     -> placeholder | approved | active | retired
-    approved    -> pending | active | suspended | retired
-    active      -> degraded | suspended | retired
-    degraded    -> active | suspended | retired
-    suspended   -> approved | active | degraded | retired
-    retired     -> (terminal) placeholder | pending | approved only with reactivate=True
-
-``active`` and ``degraded`` also need a reachable endpoint (the AppRecord rule).
-
-A registration sets the status of a new app. A re-registration that names no
-status keeps the current one; one that names another status applies it (by the
-rules above) only while the app is placeholder or pending. Past that, status is
-the owner's call through ``set_status``: the registration is still applied and
-``RegisterResult.notes`` says its status was not, so a satellite that always
-announces itself as 'pending' cannot demote, un-suspend or revive itself.
+Records live in the Nexus database (tables and migrations: :mod:`nexus_agent.registry_schema`).
+Placeholders are first-class rows. Every write runs the rules in one transaction: the endpoint
+policy (:mod:`nexus_agent.registry_policy`: allowed URLs, the app's own secret variables, commands
+only from the owner), the status lifecycle (:mod:`nexus_agent.registry_lifecycle`) and the secret
+guard. :mod:`nexus_agent.registry_pg` runs the same rules on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -37,13 +19,19 @@ from typing import Any, Protocol
 
 import sqlite_utils
 from pydantic import ValidationError
-from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
+from nexus_agent.registry_lifecycle import REACTIVATE_TO, TRANSITIONS, check_transition, registered_status
 from nexus_agent.registry_policy import EndpointPolicy, check_command, command_note
+from nexus_agent.registry_schema import (
+    REGISTRY_MIGRATIONS,
+    SECRET_ENV_SQL,
+    capability_words,
+    fts_query,
+    fts_row,
+)
 from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, StorageError
 from nexus_agent.wire.models import (
-    PLANNED_STATUSES,
     AppFilter,
     AppPage,
     AppRecord,
@@ -55,6 +43,7 @@ from nexus_agent.wire.models import (
     utcnow,
 )
 from nexus_agent.wire.registration_file import load_app_record
+from nexus_agent.wire.secret_env import rival_slugs
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = [
@@ -69,60 +58,6 @@ __all__ = [
     "SqliteRegistry",
     "load_app_record",
 ]
-
-_S = AppStatus
-#: Allowed status moves; ``retired`` leaves only through ``reactivate=True`` (see :data:`REACTIVATE_TO`).
-TRANSITIONS: dict[AppStatus, frozenset[AppStatus]] = {
-    _S.placeholder: frozenset({_S.pending, _S.approved, _S.active, _S.retired}),
-    _S.pending: frozenset({_S.placeholder, _S.approved, _S.active, _S.retired}),
-    _S.approved: frozenset({_S.pending, _S.active, _S.suspended, _S.retired}),
-    _S.active: frozenset({_S.degraded, _S.suspended, _S.retired}),
-    _S.degraded: frozenset({_S.active, _S.suspended, _S.retired}),
-    _S.suspended: frozenset({_S.approved, _S.active, _S.degraded, _S.retired}),
-    _S.retired: frozenset(),
-}
-REACTIVATE_TO = frozenset({_S.placeholder, _S.pending, _S.approved})
-
-# -- schema ------------------------------------------------------------------
-REGISTRY_MIGRATIONS = Migrations("nexus-registry")
-
-
-@REGISTRY_MIGRATIONS(name="0001_apps")
-def _create_apps(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE TABLE apps (slug TEXT PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL, "
-        "status TEXT NOT NULL, record TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
-    )
-    db.execute("CREATE INDEX apps_status ON apps (status)")
-    db.execute("CREATE INDEX apps_category ON apps (category COLLATE NOCASE)")
-
-
-@REGISTRY_MIGRATIONS(name="0002_app_status_history")
-def _create_history(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE TABLE app_status_history (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-        "slug TEXT NOT NULL REFERENCES apps (slug), old_status TEXT, new_status TEXT NOT NULL, "
-        "changed_by TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', changed_at TEXT NOT NULL)"
-    )
-    db.execute("CREATE INDEX app_status_history_slug ON app_status_history (slug, id)")
-
-
-@REGISTRY_MIGRATIONS(name="0003_apps_fts")
-def _create_fts(db: sqlite_utils.Database) -> None:
-    db.execute(
-        "CREATE VIRTUAL TABLE apps_fts USING fts5(slug UNINDEXED, name, description, capabilities, "
-        "workflows, tags, tokenize = 'porter unicode61 remove_diacritics 2')"
-    )
-
-
-@REGISTRY_MIGRATIONS(name="0004_app_commands")
-def _create_app_commands(db: sqlite_utils.Database) -> None:
-    # Who set each app's mcp_command (the owner, locally): the satellite pool runs only a command recorded here.
-    # Rows that existed before this table have no provenance, so their commands wait for the owner to re-register.
-    db.execute(
-        "CREATE TABLE app_commands (slug TEXT PRIMARY KEY, command TEXT NOT NULL, "
-        "set_by TEXT NOT NULL, set_at TEXT NOT NULL)"
-    )
 
 
 # -- the protocol ----------------------------------------------------------------
@@ -154,35 +89,6 @@ def _checked(value: str, what: str, *, required: bool, limit: int) -> str:
 _SAYS = {"actor": "who makes the change, e.g. 'owner'", "reason": "briefly why, e.g. 'deployed'"}
 
 
-def _check_transition(slug: str, old: AppStatus, new: AppStatus, reactivate: bool) -> None:
-    if old is _S.retired:
-        if reactivate and new in REACTIVATE_TO:
-            return
-        allowed = ", ".join(sorted(s.value for s in REACTIVATE_TO))
-        raise Conflict(
-            f"'{slug}' is retired and cannot move to {new.value}",
-            hint=f"Retired is terminal; reactivate it explicitly (reactivate=True) to one of: {allowed}.",
-        )
-    if new not in TRANSITIONS[old]:
-        allowed = ", ".join(s.value for s in AppStatus if s in TRANSITIONS[old])
-        raise Conflict(
-            f"'{slug}' cannot move from {old.value} to {new.value}", hint=f"From {old.value} go to: {allowed}."
-        )
-
-
-def _registered_status(record: AppRecord, old: AppRecord | None) -> tuple[AppStatus, builtins.list[str]]:
-    """The status a (re-)registration leaves the app in, with a note when the one it names is not applied."""
-    if old is None or record.status == old.status or old.status in PLANNED_STATUSES:
-        return (record.status if old is None or "status" in record.model_fields_set else old.status), []
-    if "status" not in record.model_fields_set:
-        return old.status, []
-    note = (
-        f"status '{record.status.value}' was not applied: '{old.slug}' is {old.status.value}; "
-        "past pending, only set_status changes an app's status"
-    )
-    return old.status, [note]
-
-
 def _is_empty(value: object) -> bool:
     return value in (None, "", [], {}) or (isinstance(value, dict) and all(v is None for v in value.values()))
 
@@ -196,21 +102,6 @@ def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, FieldChange]:
     }
 
 
-def _fts_row(record: AppRecord) -> tuple[str, ...]:
-    caps = " ".join(f"{c.name} {c.description}" for c in record.capabilities)
-    flows = " ".join(" ".join([w.name, w.description, *w.steps]) for w in record.workflows)
-    return (record.slug, record.name, record.description, caps, flows, " ".join(record.tags))
-
-
-def _capability_words(text: str) -> list[str]:
-    """'Quotes' -> ['quote']: lower-case words, a plural 's' dropped so the substring test finds the singular."""
-    return [w[:-1] if len(w) > 3 and w.endswith("s") else w for w in re.findall(r"\w+", text.lower())]
-
-
-def _fts_query(text: str) -> str:
-    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text.lower())[:20])
-
-
 # -- the SQLite registry ---------------------------------------------------------
 #: Parsed records kept by a SqliteRegistry (cleared when full).
 _PARSED_MAX = 20_000
@@ -218,6 +109,9 @@ _PARSED_MAX = 20_000
 
 class SqliteRegistry:
     """The registry in the Nexus SQLite database. Apply :data:`REGISTRY_MIGRATIONS` first."""
+
+    #: A stored record's token_env and webhook_secret_env as SQL (indexed; PgRegistry says it its way).
+    _SECRET_ENV_SQL: tuple[str, ...] = SECRET_ENV_SQL
 
     def __init__(
         self,
@@ -277,7 +171,7 @@ class SqliteRegistry:
             notes_before = self._apply_policy(db, record, old, actor, may_set_command)
             now = self._clock()
             data = record.model_dump()
-            data["status"], notes = _registered_status(record, old)
+            data["status"], notes = registered_status(record, old)
             notes = notes_before + notes
             data["created_at"] = old.created_at if old else (record.created_at or now)
             data["updated_at"] = old.updated_at if old else now
@@ -291,7 +185,7 @@ class SqliteRegistry:
             change = None
             if old is None or old.status != new.status:
                 if old is not None:
-                    _check_transition(new.slug, old.status, new.status, reactivate=False)
+                    check_transition(new.slug, old.status, new.status, reactivate=False)
                 default = "registered" if old is None else "status changed by re-registration"
                 change = StatusChange(
                     slug=new.slug,
@@ -322,13 +216,13 @@ class SqliteRegistry:
         where, params, join, order = ["1 = 1"], [], "", "a.slug"
         if filter.text:
             join = "JOIN (SELECT slug, bm25(apps_fts) AS rank FROM apps_fts WHERE apps_fts MATCH ?) f USING (slug)"
-            params.append(_fts_query(filter.text))
+            params.append(fts_query(filter.text))
             order = "f.rank, a.slug"
         if filter.category:
             where.append("a.category = ? COLLATE NOCASE")
             params.append(filter.category)
         if filter.capability:
-            words = _capability_words(filter.capability)
+            words = capability_words(filter.capability)
             test = " AND ".join("instr(lower(json_extract(c.value, '$.name')), ?) > 0" for _ in words)
             where.append(f"EXISTS (SELECT 1 FROM json_each(a.record, '$.capabilities') c WHERE {test})")
             params.extend(words)
@@ -368,7 +262,7 @@ class SqliteRegistry:
             past = self._history(db, slug) if current.status == status else []
             if past:  # idempotent: already there; report how it got there and write nothing
                 return past[-1]
-            _check_transition(slug, current.status, status, reactivate)
+            check_transition(slug, current.status, status, reactivate)
             now = self._clock()
             try:
                 updated = AppRecord.model_validate({**current.model_dump(), "status": status, "updated_at": now})
@@ -409,11 +303,7 @@ class SqliteRegistry:
         self, db: sqlite_utils.Database, record: AppRecord, old: AppRecord | None, actor: str, may_set: bool
     ) -> builtins.list[str]:
         """Refuse what the endpoint policy forbids; record who set a command. Returns notes for the owner."""
-        others: builtins.list[AppRecord] = []
-        if self._policy.needs_others(record):
-            rows = db.execute("SELECT slug, record FROM apps WHERE slug != ?", [record.slug]).fetchall()
-            others = [self._parse(slug, raw) for slug, raw in rows]
-        self._policy.check(record, others)
+        self._policy.check(record, self._rivals(db, record))
         check_command(record, old, may_set=may_set)
         command = record.endpoints.mcp_command
         if not command:
@@ -424,6 +314,22 @@ class SqliteRegistry:
             db.table("app_commands").upsert(row, pk="slug")
             return [command_note(command)]
         return []
+
+    def _rivals(self, db: sqlite_utils.Database, record: AppRecord) -> builtins.list[AppRecord]:
+        """The other apps that could own a secret variable the record names: those whose prefix starts the
+        name and those whose record names it. Index lookups, so a registration does not read every record."""
+        names = self._policy.secret_names(record)
+        if not names:
+            return []
+        slugs = sorted({slug for name in names for slug in rival_slugs(name)} - {record.slug})
+        marks = ", ".join("?" * len(names))
+        queries = [f"SELECT slug, record FROM apps WHERE {column} IN ({marks})" for column in self._SECRET_ENV_SQL]
+        params = names * len(queries)
+        if slugs:
+            queries.append(f"SELECT slug, record FROM apps WHERE slug IN ({', '.join('?' * len(slugs))})")
+            params += slugs
+        rows = db.execute(" UNION ".join(queries) + " ORDER BY slug", params).fetchall()
+        return [self._parse(slug, raw) for slug, raw in rows if slug != record.slug]
 
     def _load(self, db: sqlite_utils.Database, slug: str) -> AppRecord | None:
         row = db.execute("SELECT record FROM apps WHERE slug = ?", [slug]).fetchone()
@@ -470,6 +376,6 @@ class SqliteRegistry:
         )
         db.table("apps").upsert({**columns, "record": record.model_dump_json()}, pk="slug")
         db.execute("DELETE FROM apps_fts WHERE slug = ?", [record.slug])
-        db.execute("INSERT INTO apps_fts VALUES (?, ?, ?, ?, ?, ?)", _fts_row(record))
+        db.execute("INSERT INTO apps_fts VALUES (?, ?, ?, ?, ?, ?)", fts_row(record))
         if change is not None:
             db.table("app_status_history").insert(change.model_dump(mode="json"))

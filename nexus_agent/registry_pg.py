@@ -18,10 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from memory.pg.database import Cursorish, PgDatabase, PgMigrations
-from nexus_agent.registry import SqliteRegistry, _capability_words, _fts_row
+from nexus_agent.registry import SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
+from nexus_agent.registry_schema import capability_words, fts_row
 from nexus_agent.wire.errors import InvalidInput, StorageError
 from nexus_agent.wire.models import AppFilter, AppPage, AppRecord, AppStatus, StatusChange, utcnow
+from nexus_agent.wire.secret_env import SECRET_FIELDS
 from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["REGISTRY_CHANNEL", "REGISTRY_PG_MIGRATIONS", "PgRegistry"]
@@ -45,6 +47,12 @@ REGISTRY_PG_MIGRATIONS.add(
     # Who set each app's mcp_command (see nexus_agent.registry_policy): the pool runs only these.
     "CREATE TABLE app_commands (slug TEXT PRIMARY KEY, command TEXT NOT NULL, set_by TEXT NOT NULL, "
     "set_at TEXT NOT NULL)",
+)
+#: Each secret variable field of a stored record as SQL, indexed so a registration finds the apps naming a variable.
+_PG_SECRET_ENV_SQL = tuple(f"(record::jsonb -> 'endpoints' ->> '{name}')" for name in SECRET_FIELDS)
+REGISTRY_PG_MIGRATIONS.add(
+    "0002_apps_secret_env",
+    *(f"CREATE INDEX apps_{name} ON apps ({sql})" for name, sql in zip(SECRET_FIELDS, _PG_SECRET_ENV_SQL, strict=True)),
 )
 
 #: pg_advisory_xact_lock key held by every registry write ("NXSR").
@@ -75,6 +83,8 @@ def _tsquery(text: str) -> tuple[str, list[str]]:
 
 class PgRegistry(SqliteRegistry):
     """:class:`~nexus_agent.registry.Registry` on PostgreSQL; apply :data:`REGISTRY_PG_MIGRATIONS` first."""
+
+    _SECRET_ENV_SQL = _PG_SECRET_ENV_SQL
 
     def __init__(
         self,
@@ -110,7 +120,7 @@ class PgRegistry(SqliteRegistry):
             where.append("lower(a.category) = lower(?)")
             params.append(filter.category)
         if filter.capability:
-            words = _capability_words(filter.capability)
+            words = capability_words(filter.capability)
             test = " AND ".join("strpos(lower(c ->> 'name'), ?) > 0" for _ in words)
             where.append(
                 f"EXISTS (SELECT 1 FROM jsonb_array_elements(a.record::jsonb -> 'capabilities') c WHERE {test})"
@@ -142,7 +152,7 @@ class PgRegistry(SqliteRegistry):
             mode="json", include={"slug", "name", "category", "status", "created_at", "updated_at"}
         )
         db.table("apps").upsert({**columns, "record": record.model_dump_json()}, pk="slug")
-        slug, name, *rest = _fts_row(record)
+        slug, name, *rest = fts_row(record)
         db.execute(
             "INSERT INTO apps_fts (slug, document) VALUES (?, setweight(to_tsvector('nexus_text', ?), 'A') "
             "|| to_tsvector('nexus_text', ?)) ON CONFLICT (slug) DO UPDATE SET document = EXCLUDED.document",

@@ -55,10 +55,10 @@ class EndpointPolicy:
         )
         check_secret_env(record, self.secret_env_allow, others)
 
-    def needs_others(self, record: AppRecord) -> bool:
-        """Whether checking the record's secret variables needs the other apps' records."""
+    def secret_names(self, record: AppRecord) -> list[str]:
+        """The secret variables the record names that are not allow-listed: the ones other apps may own."""
         ep = record.endpoints
-        return any(n and n not in self.secret_env_allow for n in (ep.token_env, ep.webhook_secret_env))
+        return sorted({n for n in (ep.token_env, ep.webhook_secret_env) if n and n not in self.secret_env_allow})
 
 
 def may_set_command(principal: Principal, *, allow_remote: bool) -> bool:

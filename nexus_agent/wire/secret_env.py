@@ -4,7 +4,9 @@ An app may name only its own variables, ``SATELLITE_<SLUG>_*`` (the slug upper-c
 ``-`` -> ``_``), or a variable the owner put on the allow-list (``NEXUS_SECRET_ENV_ALLOW``).
 A name under another registered app's longer prefix, or one another app already uses,
 belongs to that app: ``quote`` may not name ``SATELLITE_QUOTE_ENGINE_TOKEN`` once
-``quote-engine`` is registered.
+``quote-engine`` is registered. Only two kinds of app can own a name: those whose prefix
+starts it (:func:`rival_slugs` lists their slugs from the name alone) and those whose record
+names it, so the registry reads just those rows, not every record.
 
 :class:`SatelliteSecrets` is what the CLI passes down instead of the whole environment: a
 read-only mapping holding only ``SATELLITE_*`` variables and allow-listed names (and their
@@ -17,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from nexus_agent.wire.errors import Forbidden
-from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.models import AppRecord, is_slug
 
 __all__ = [
     "SECRET_FIELDS",
     "SatelliteSecrets",
     "app_env_prefix",
     "check_secret_env",
+    "rival_slugs",
     "secret_env_problem",
 ]
 
@@ -39,6 +42,20 @@ def app_env_prefix(slug: str) -> str:
 def _defaults(slug: str) -> set[str]:
     prefix = app_env_prefix(slug)
     return {f"{prefix}TOKEN", f"{prefix}WEBHOOK_SECRET"}
+
+
+def rival_slugs(name: str) -> list[str]:
+    """The slugs whose own prefix starts ``name``, shortest first: ``SATELLITE_QUOTE_ENGINE_TOKEN`` ->
+    ``['quote', 'quote-engine']``. Besides apps whose record names ``name`` outright, only these can own it."""
+    if not name.startswith(_PREFIX):
+        return []
+    slugs = []
+    for end in range(len(_PREFIX) + 1, len(name)):
+        if name[end] == "_":
+            slug = name[len(_PREFIX) : end].lower().replace("_", "-")
+            if is_slug(slug) and app_env_prefix(slug) == name[: end + 1]:
+                slugs.append(slug)
+    return slugs
 
 
 def secret_env_problem(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from nexus_agent.outbound import OutboundPolicy
@@ -9,7 +11,7 @@ from nexus_agent.registry import SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.wire.errors import Forbidden
 from nexus_agent.wire.models import AppRecord, AppStatus
-from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, check_secret_env
+from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, check_secret_env, rival_slugs
 
 pytestmark = pytest.mark.anyio
 
@@ -109,3 +111,79 @@ def test_satellite_secrets_hold_only_satellite_and_allow_listed_variables() -> N
     assert secrets.for_app("quote-engine", "SATELLITE_QUOTE_ENGINE_TOKEN", [qe]) == "t" * 20
     assert secrets.for_app("stock", "SATELLITE_QUOTE_ENGINE_TOKEN", [qe]) is None  # not stock's to read
     assert secrets.for_app("stock", "NEXUS_GITHUB_WEBHOOK_SECRET") is None
+
+
+# -- who owns a variable: the registry reads only the apps that could (indexed), with the same rules -----------
+@pytest.fixture
+def registry_with(engine: str, request: pytest.FixtureRequest) -> Callable[[EndpointPolicy], SqliteRegistry]:
+    """Another registry on the test's database (each engine) with the given policy."""
+
+    def make(policy: EndpointPolicy) -> SqliteRegistry:
+        if engine == "postgresql":
+            from nexus_agent.registry_pg import PgRegistry
+
+            return PgRegistry(request.getfixturevalue("pg_database"), policy=policy)
+        return SqliteRegistry(request.getfixturevalue("database"), policy=policy)
+
+    return make
+
+
+def app(slug: str, **endpoints: str) -> AppRecord:
+    return AppRecord(slug=slug, name=slug, endpoints=endpoints)
+
+
+async def test_a_name_under_another_apps_longer_prefix_is_refused(registry: SqliteRegistry) -> None:
+    await registry.register(app("quote-engine"), "owner")
+    with pytest.raises(Forbidden, match="belongs to the app 'quote-engine'"):
+        await registry.register(app("quote", token_env="SATELLITE_QUOTE_ENGINE_TOKEN"), "owner")
+    # A default name of a shorter-slugged app: 'ledger' owns SATELLITE_LEDGER_WEBHOOK_SECRET.
+    await registry.register(app("ledger"), "owner")
+    with pytest.raises(Forbidden, match="belongs to the app 'ledger'"):
+        await registry.register(app("ledger-webhook", webhook_secret_env="SATELLITE_LEDGER_WEBHOOK_SECRET"), "owner")
+    assert (await registry.register(app("quote", token_env="SATELLITE_QUOTE_TOKEN"), "owner")).action == "created"
+
+
+async def test_a_name_another_app_uses_is_refused(
+    registry: SqliteRegistry, registry_with: Callable[[EndpointPolicy], SqliteRegistry]
+) -> None:
+    # 'billing' took SATELLITE_QUOTE_KEY while the owner allow-listed it; the list changed since.
+    allowing = registry_with(EndpointPolicy(secret_env_allow=frozenset({"SATELLITE_QUOTE_KEY"})))
+    await allowing.register(app("billing", webhook_secret_env="SATELLITE_QUOTE_KEY"), "owner")
+    with pytest.raises(Forbidden, match="belongs to the app 'billing'"):
+        await registry.register(app("quote", token_env="SATELLITE_QUOTE_KEY"), "owner")
+    with pytest.raises(Forbidden, match="belongs to the app 'billing'"):
+        await registry.register(app("quote", webhook_secret_env="SATELLITE_QUOTE_KEY"), "owner")
+    assert [r.slug for r in await registry.all()] == ["billing"]
+
+
+async def test_the_registry_decides_as_the_rule_over_every_record_does(
+    registry: SqliteRegistry, registry_with: Callable[[EndpointPolicy], SqliteRegistry]
+) -> None:
+    allow = frozenset({"SATELLITE_A_B_SHARED"})
+    allowing = registry_with(EndpointPolicy(secret_env_allow=allow))
+    await allowing.register(app("zeta", token_env="SATELLITE_A_B_SHARED"), "owner")
+    await registry.register(app("a-b-c", token_env="SATELLITE_A_B_C_KEY"), "owner")
+    names = ["SATELLITE_A_TOKEN", "SATELLITE_A_B_TOKEN", "SATELLITE_A_B_C_KEY", "SATELLITE_A_B_SHARED", "SATELLITE_A_X"]
+    names += ["SATELLITE_A_WEBHOOK_SECRET", "SATELLITE_A_B_C_D_TOKEN", "SATELLITE_AB_TOKEN", "SATELLITE_A__B_TOKEN"]
+    for slug in ("a", "a-b", "a-webhook", "ab", "a-b-c-d", "a--b"):
+        for field in ("token_env", "webhook_secret_env"):
+            for name in names:
+                record = app(slug, **{field: name})
+                try:  # the rule applied to every other stored record, as before the registry narrowed its read
+                    check_secret_env(record, others=await registry.all())
+                    expected = None
+                except Forbidden as refused:
+                    expected = refused.message
+                try:
+                    await registry.register(record, "owner")
+                    got = None
+                except Forbidden as refused:
+                    got = refused.message
+                assert got == expected, (slug, field, name)
+
+
+def test_the_apps_that_could_own_a_name_are_read_from_the_name() -> None:
+    assert rival_slugs("SATELLITE_QUOTE_ENGINE_TOKEN") == ["quote", "quote-engine"]
+    assert rival_slugs("SATELLITE_A__B_TOKEN") == ["a", "a--b"]  # 'a-' is no slug
+    assert rival_slugs("SATELLITE_Quote_TOKEN") == []  # no app's prefix is lower-case
+    assert rival_slugs("ANTHROPIC_API_KEY") == []
