@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -110,9 +110,11 @@ class SatelliteConnection:
         ssl_context: ssl.SSLContext | None = None,
         outbound: OutboundPolicy | None = None,
         trusted_command: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         """``outbound`` decides which addresses may be contacted; ``trusted_command`` is the command the owner
-        set for this app (the registry's provenance): a different ``mcp_command`` is never run."""
+        set for this app (the registry's provenance): a different ``mcp_command`` is never run. ``env``: the
+        variables a stdio satellite is started with (``endpoints.mcp_env``, already resolved and checked)."""
         endpoints = record.endpoints
         if endpoints.mcp_url is None and not endpoints.mcp_command:
             raise ValueError(f"satellite {record.slug!r} has no MCP endpoint")
@@ -121,6 +123,7 @@ class SatelliteConnection:
         self._command = list(endpoints.mcp_command or [])
         self._token = token
         self._token_env = endpoints.token_env
+        self._env = dict(env or {})
         self._settings = settings
         self._spawn = spawn
         self._on_tools_changed = on_tools_changed
@@ -131,9 +134,8 @@ class SatelliteConnection:
         self._lives: set[_Live] = set()
         self._closing = False
         where = _without_userinfo(self._url) if self._url else f"command '{' '.join(self._command)}'"
-        self.fault_context = FaultContext(
-            slug=self.slug, where=where, token_env=self._token_env, secrets=(token,) if token else ()
-        )
+        secrets = (*((token,) if token else ()), *self._env.values())
+        self.fault_context = FaultContext(slug=self.slug, where=where, token_env=self._token_env, secrets=secrets)
         #: How many times an MCP connection was opened (a new session, in handshake-era terms).
         self.opens = 0
         self.protocol_version: str | None = None
@@ -262,10 +264,11 @@ class SatelliteConnection:
             await stack.enter_async_context(http)
             target: object = streamable_http_client(self._url, http_client=http)
         else:
-            env = {self._token_env: self._token} if self._token and self._token_env else None
+            env = {self._token_env: self._token} if self._token and self._token_env else {}
+            env.update(self._env)  # the SDK adds only a safe minimum (PATH, HOME...) to these
             if self._command != self._trusted_command:  # the pool checks too; a command runs on this host
                 raise untrusted_command_error(self.slug)
-            target = StdioServerParameters(command=self._command[0], args=self._command[1:], env=env)
+            target = StdioServerParameters(command=self._command[0], args=self._command[1:], env=env or None)
         client = Client(
             target,  # type: ignore[arg-type]
             cache=None,  # the pool caches tool lists itself

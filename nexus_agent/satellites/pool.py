@@ -45,9 +45,9 @@ from nexus_agent.satellites.models import (
     ToolListing,
 )
 from nexus_agent.satellites.satellite import Satellite
-from nexus_agent.wire.errors import ConfigError, NexusError, NotFound, SecretLeakRefused
+from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.models import AppRecord, AppStatus
-from nexus_agent.wire.secret_env import SatelliteSecrets
+from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, secret_env_problem
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = ["SatellitePool"]
@@ -59,12 +59,18 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def _wiring(
-    record: AppRecord, token: str | None, callable_statuses: frozenset[AppStatus], trusted: tuple[str, ...] | None
+    record: AppRecord,
+    token: str | None,
+    callable_statuses: frozenset[AppStatus],
+    trusted: tuple[str, ...] | None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Any, ...]:
     """What a connection depends on: a change in any of it means a new connection."""
     ep = record.endpoints
     url = str(ep.mcp_url) if ep.mcp_url else None
-    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, record.status in callable_statuses, trusted)
+    env_items = tuple(sorted((env or {}).items()))
+    live = record.status in callable_statuses
+    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, live, trusted, env_items)
     if not is_legacy(record):
         return mcp
     # A legacy app's tools are made from its record: new message types or docs mean a new tool list.
@@ -188,20 +194,48 @@ class SatellitePool:
             # Only the app's own variables (or allow-listed ones) are read, whatever its record names.
             token = self._secrets.for_app(slug, record.endpoints.token_env, by_slug.values())
             trusted = self._commands.get(slug)
+            env, env_refusal = self._stdio_env(record, by_slug.values())
             # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
-            wiring = _wiring(record, self._legacy_secret(record) if is_legacy(record) else token, live, trusted)
+            secret = self._legacy_secret(record) if is_legacy(record) else token
+            wiring = _wiring(record, secret, live, trusted, env)
             current = self._satellites.get(slug)
             if current is not None and current.wiring == wiring:
                 current.record = record
                 continue
             if current is not None:
                 self._forget(slug)
-            self._satellites[slug] = sat = self._make_satellite(record, token, trusted)
+            self._satellites[slug] = sat = self._make_satellite(record, token, trusted, env)
             sat.wiring = wiring
             if sat.blocked is None:
-                sat.blocked = self._secrets.refusal(record, by_slug.values())
+                sat.blocked = self._secrets.refusal(record, by_slug.values()) or env_refusal
 
-    def _make_satellite(self, record: AppRecord, token: str | None, trusted: tuple[str, ...] | None) -> Satellite:
+    def _stdio_env(self, record: AppRecord, others: Iterable[AppRecord]) -> tuple[dict[str, str], Forbidden | None]:
+        """``endpoints.mcp_env`` resolved from the app's own (or allow-listed) variables; a name that is not the
+        app's to read blocks the satellite (nothing of it is read)."""
+        env: dict[str, str] = {}
+        others = list(others)
+        for child, source in record.endpoints.mcp_env.items():
+            problem = secret_env_problem(record.slug, source, self._secrets.allow, others)
+            if problem is not None:
+                return {}, Forbidden(
+                    f"endpoints.mcp_env of '{record.slug}' maps {child} to {source}, which Nexus will not read for "
+                    f"it: {problem}",
+                    hint=f"Name a variable of its own, e.g. {app_env_prefix(record.slug)}{child}, or ask the owner to "
+                    "add the name to NEXUS_SECRET_ENV_ALLOW.",
+                    details={"field": "endpoints.mcp_env", "rule": "secret-env"},
+                )
+            value = self._secrets.get(source)
+            if value is not None:
+                env[child] = value
+        return env, None
+
+    def _make_satellite(
+        self,
+        record: AppRecord,
+        token: str | None,
+        trusted: tuple[str, ...] | None,
+        env: Mapping[str, str] | None = None,
+    ) -> Satellite:
         slug = record.slug
 
         def on_breaker_change(old: BreakerState, new: BreakerState) -> None:
@@ -247,6 +281,7 @@ class SatellitePool:
                 ssl_context=self._ssl_context,
                 outbound=self._outbound,
                 trusted_command=trusted,
+                env=env,
             )
         elif record.status in self.settings.callable_statuses and is_legacy(record):
             sat.connection = self._legacy_connection(record)

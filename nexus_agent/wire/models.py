@@ -115,6 +115,12 @@ class Workflow(_Strict):
     steps: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=100)
 
 
+_EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=100)]
+#: Variables that steer how a program is found, loaded or started: never set on a satellite from a record.
+_UNSAFE_ENV = frozenset({"PATH", "HOME", "SHELL", "ENV", "BASH_ENV", "IFS", "TMPDIR", "NODE_OPTIONS", "NODE_PATH"})
+_UNSAFE_ENV_PREFIXES = ("LD_", "DYLD_", "PYTHON", "PERL", "RUBY", "JAVA_", "_JAVA", "GIT_", "UV_", "PIP_", "NPM_")
+
+
 class AppEndpoints(_Strict):
     """How Nexus reaches a satellite. Any of these may be absent for a placeholder."""
 
@@ -143,6 +149,24 @@ class AppEndpoints(_Strict):
         description="Header in which the app expects (and sends) the hex HMAC-SHA256 of a message or webhook body; "
         "default X-Nexus-Signature.",
     )
+    mcp_env: dict[_EnvName, _EnvName] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Environment of a stdio satellite (mcp_command): each variable it reads -> the variable Nexus "
+        "takes the value from, which must be one of the app's own SATELLITE_<SLUG>_* or an allow-listed name "
+        "(values are never stored), e.g. {'GITHUB_TOKEN': 'SATELLITE_GIT_GITHUB_TOKEN'}.",
+    )
+
+    @field_validator("mcp_env")
+    @classmethod
+    def _no_loader_variables(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(n for n in value if n in _UNSAFE_ENV or n.startswith(_UNSAFE_ENV_PREFIXES))
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad)} would change how the satellite's program is found or started, not what it reads; "
+                "name only the variables the satellite itself reads (tokens, endpoints)"
+            )
+        return value
 
 
 MESSAGE_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+$"
