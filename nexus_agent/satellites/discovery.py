@@ -96,6 +96,12 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
         if tool.name in listing.by_name:
             listing.warnings.append(f"tool '{tool.name}' is listed twice; the first one is kept")
             continue
+        if tool.execution is not None and tool.execution.task_support == "required":
+            listing.warnings.append(
+                f"tool '{tool.name}' skipped: it runs only as a task (task-augmented execution), which Nexus does "
+                "not relay; call the satellite directly for it"
+            )
+            continue
         rewritten = _BAD_CHARS.search(tool.name) is not None
         qualified = qualify(slug, tool.name, [*listing.by_qualified, *exact] if rewritten else listing.by_qualified)
         entry = SatelliteTool(

@@ -1,4 +1,4 @@
-"""The '<app>__<tool>' naming rule: unambiguous for any tool name, collisions resolved, stable names."""
+"""The <app>__<tool> naming rule (unambiguous for any tool name, collisions resolved, stable) and what is listed."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ def test_a_plain_name_keeps_its_name_whatever_the_listing_order() -> None:
         assert listing.by_qualified["crm__a_b"].name == "a_b"
         (other,) = [q for q, t in listing.by_qualified.items() if t.name == "a b"]
         assert other.startswith("crm__a_b-") and other != "crm__a_b"
+
+
+def test_a_tool_that_runs_only_as_a_task_is_not_listed_and_says_why() -> None:
+    task_only = types.Tool(
+        name="long_report", input_schema={"type": "object"}, execution=types.ToolExecution(task_support="required")
+    )
+    maybe_task = types.Tool(
+        name="quick_report", input_schema={"type": "object"}, execution=types.ToolExecution(task_support="optional")
+    )
+    listing = build_listing("crm", [task_only, maybe_task], 0.0)
+    assert list(listing.by_qualified) == ["crm__quick_report"]  # an optional task runs as an ordinary call
+    assert any("long_report" in w and "task" in w for w in listing.warnings)
