@@ -1,0 +1,84 @@
+"""Fan-out through Nexus's MCP endpoint: `satellite_fan_out` to N satellites, first and warm.
+
+    PYTHONPATH=. python benchmarks/fanout_500.py [--satellites 500] [--processes 2] [--rounds 3]
+
+The satellites are real MCP servers over real HTTP (benchmarks/_serve.py, ``work`` sleeps 100 ms),
+registered in a fresh Nexus home; a real ``nexus serve --http`` runs with its default settings
+(tool lists within NEXUS_SATELLITE_LIST_TIMEOUT_S, NEXUS_FANOUT_CONCURRENCY at once) and a real MCP
+client calls ``satellite_fan_out``. The first call connects to every satellite and lists its tools;
+the next ones are warm. The baseline in the same run is one satellite call through Nexus.
+Targets: first <= 3 s with no failures, warm <= 1.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from contextlib import ExitStack
+
+import anyio
+from fanout import start_servers  # this folder: the script is run as benchmarks/fanout_500.py
+from gateway_tools import start_nexus
+from mcp import Client
+
+from nexus_agent.config import Settings
+from nexus_agent.services import open_services_sync
+from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
+
+
+def register(home: str, urls: list[str]) -> None:
+    with open_services_sync(Settings.load({"NEXUS_HOME": home})) as services:
+        for i, url in enumerate(urls):
+            record = AppRecord(
+                slug=f"s{i}", name=f"Satellite {i}", status=AppStatus.active, endpoints=AppEndpoints(mcp_url=url)
+            )
+            services.registry.register_sync(record, actor="bench")  # type: ignore[attr-defined]
+
+
+async def measure(url: str, count: int, rounds: int) -> dict[str, float]:
+    args = {"tool": "work", "apps": [f"s{i}" for i in range(count)], "timeout_s": 60}
+    async with Client(url) as client:
+        t = time.perf_counter()
+        first = await client.call_tool("satellite_fan_out", args)
+        first_s = time.perf_counter() - t
+        items = first.structured_content["items"] if first.structured_content else []
+        failures = sum(1 for i in items if not i["ok"])
+        warm, single = [], []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            result = await client.call_tool("satellite_fan_out", args)
+            warm.append(time.perf_counter() - t)
+            assert result.structured_content, result.content
+            failures += sum(1 for i in result.structured_content["items"] if not i["ok"])
+            t = time.perf_counter()
+            await client.call_tool("s0__work", {})
+            single.append(time.perf_counter() - t)
+    return {"first_s": first_s, "warm_s": statistics.median(warm), "single_s": statistics.median(single),
+            "failures": failures}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--satellites", type=int, default=500)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        urls = start_servers(stack, args.satellites, args.processes, 100.0)
+        home = stack.enter_context(tempfile.TemporaryDirectory())
+        register(home, urls)
+        nexus = start_nexus(stack, home)
+        figures = anyio.run(measure, nexus, args.satellites, args.rounds)
+    n = args.satellites
+    print(f"{n} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve --http")
+    print(f"first fan-out: {figures['first_s'] * 1000:.0f} ms (target <= 3000 ms), failures: {figures['failures']}")
+    print(
+        f"warm fan-out:  median {figures['warm_s'] * 1000:.0f} ms (target <= 1500 ms); one call through Nexus "
+        f"{figures['single_s'] * 1000:.0f} ms; ratio {figures['warm_s'] / figures['single_s']:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
