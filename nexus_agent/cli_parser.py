@@ -17,6 +17,7 @@ from nexus_agent import __version__
 from nexus_agent.db_commands import add_db
 from nexus_agent.key_commands import add_keys
 from nexus_agent.ops.cli_args import add_backup, add_metrics, add_recover
+from nexus_agent.tool_commands import add_tools
 
 __all__ = ["COMMANDS", "build_parser"]
 
@@ -218,6 +219,7 @@ COMMANDS: tuple[Callable[[Sub, Parser], None], ...] = (
     _add_satellite,
     _add_demo,
     _add_gaps,
+    add_tools,
     add_metrics,
     add_backup,
     add_recover,

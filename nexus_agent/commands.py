@@ -16,6 +16,7 @@ from nexus_agent.config import Settings
 from nexus_agent.flow_commands import events_command, instructions_command, registrations_command
 from nexus_agent.registry_commands import registry_command
 from nexus_agent.services import NexusServices, open_services
+from nexus_agent.tool_commands import tools_command
 from nexus_agent.wire.errors import InvalidInput, NexusError
 from nexus_agent.wire.secret_env import SatelliteSecrets
 
@@ -201,9 +202,10 @@ def dispatch(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
         "instructions": instructions_command,
         "registrations": registrations_command,
         "events": events_command,
+        "tools": tools_command,
     }
     # Only the planner reaches satellites from the CLI; the other commands need just the database.
-    wants_satellites = args.command in {"ask", "plan"}
+    wants_satellites = args.command in {"ask", "plan", "tools"}
 
     async def run() -> int:
         async with open_services(settings, secrets=secrets, satellites=wants_satellites) as services:
