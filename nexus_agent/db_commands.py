@@ -14,10 +14,7 @@ from typing import Any
 
 from nexus_agent.cli_output import EXIT_OK
 from nexus_agent.config import Settings
-from nexus_agent.db_copy import copy_sqlite_to_pg
-from nexus_agent.db_dump import dump_database, restore_database
 from nexus_agent.services import ALL_MIGRATIONS, open_database
-from nexus_agent.services_pg import PG_MIGRATIONS, SHARED_STORES, open_pg_database
 from nexus_agent.wire.errors import ConfigError
 
 __all__ = ["add_db", "run_db_command"]
@@ -44,6 +41,10 @@ def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> No
 
 
 def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
+    # psycopg loads only for `nexus db`: every other command, `nexus serve` above all, starts without it
+    from nexus_agent.db_copy import copy_sqlite_to_pg
+    from nexus_agent.services_pg import PG_MIGRATIONS, SHARED_STORES, open_pg_database
+
     url = settings.database_url.get_secret_value() if settings.database_url else None
     if args.action == "copy":
         if not str(args.to).startswith(("postgresql://", "postgres://")):
@@ -74,6 +75,9 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dump_or_restore(args: argparse.Namespace, url: str | None) -> int:
+    from nexus_agent.db_dump import dump_database, restore_database
+    from nexus_agent.services_pg import open_pg_database
+
     if not url:
         raise ConfigError(
             "NEXUS_DATABASE_URL is not set, so there is no PostgreSQL database to dump or restore",
