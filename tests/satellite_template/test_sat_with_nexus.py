@@ -9,7 +9,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
-from nexus_agent.http import create_app
+from nexus_agent.testing.servers import serve_nexus_in_thread
 from nexus_agent.wire.errors import Unauthorized
 from nexus_agent.wire.models import AppRecord, AppStatus
 from satellite_template.registration import register
@@ -18,10 +18,10 @@ NEXUS_TOKEN = "nexus-side-token-0123456789"
 
 
 @pytest.mark.anyio
-async def test_a_satellite_registers_itself_with_nexus_and_nexus_stores_its_record(example, serve_app, tmp_path):
+async def test_a_satellite_registers_itself_with_nexus_and_nexus_stores_its_record(example, tmp_path):
     settings = Settings.load({"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal", "NEXUS_TOKENS": NEXUS_TOKEN})
     base = "http://quotes.internal:8800"
-    with serve_app(create_app(settings)) as nexus_url, anyio.fail_after(20):
+    with serve_nexus_in_thread(settings) as nexus_url, anyio.fail_after(20):
         answer = await example.sat.register_with_nexus(f"{nexus_url}/mcp", NEXUS_TOKEN, base_url=base)
         with pytest.raises(Unauthorized):
             await example.sat.register_with_nexus(f"{nexus_url}/mcp", "wrong-token-0123456789abc", base_url=base)
@@ -50,11 +50,11 @@ async def _app_status(nexus_mcp: str, slug: str) -> str:
 
 
 @pytest.mark.anyio
-async def test_a_kit_registration_with_its_own_token_always_waits_for_the_owner(example, serve_app, tmp_path):
+async def test_a_kit_registration_with_its_own_token_always_waits_for_the_owner(example, tmp_path):
     tokens = f"boss:owner={OWNER_TOKEN},yard:satellite:quote-engine={SATELLITE_TOKEN}"
     settings = Settings.load({"NEXUS_HOME": str(tmp_path), "NEXUS_DB_SYNC": "normal", "NEXUS_TOKENS": tokens})
     base = "http://quotes.internal:8800"
-    with serve_app(create_app(settings)) as nexus_url, anyio.fail_after(30):
+    with serve_nexus_in_thread(settings) as nexus_url, anyio.fail_after(30):
         nexus_mcp = f"{nexus_url}/mcp"
         await example.sat.register_with_nexus(nexus_mcp, SATELLITE_TOKEN, base_url=base)
         assert await _app_status(nexus_mcp, "quote-engine") == "pending"
