@@ -91,7 +91,7 @@ async def measure_pg(store: PgMemoryStore, database: PgDatabase, url: str, queri
         )
         return sql.replace("?", "%s"), params
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, options="-c jit=off") as conn:  # as the store's pool
 
         async def store_search(q: str) -> object:
             return await store.search(SearchQuery(query=q))
