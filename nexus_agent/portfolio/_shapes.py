@@ -38,6 +38,8 @@ _NESTED_URL_KEYS = {
 }
 _ENV_NAME_KEYS = ("secretenvvar", "secretenv", "envvar", "webhooksecretenv", "tokenenv", "tokenenvvar")
 #: Keys that are bookkeeping of the old registration, not facts about the app.
+#: The note for a file that names a command: data never becomes a command on the host.
+COMMAND_IGNORED = "mcp_command ignored: only the owner sets commands, on the local CLI (`nexus registry register FILE`)"
 _QUIET = {"registrationdate", "registeredat", "registeredby", "registrationid", "appslug", "slug", "private"}
 #: Files whose name says they are registrations: anything they say counts. Any other JSON file
 #: counts only when it says more than a name (a web manifest or tsconfig is not a registration).
@@ -353,6 +355,13 @@ def _communication(draft: Draft, keys: _Keys) -> list[str]:
     return [t for item in _as_list(templates) if isinstance(item, Mapping) for t in _strings(item.get("trigger"))]
 
 
+def _has_command(data: Any, depth: int = 0) -> bool:
+    """Whether an ``mcp_command`` sits anywhere in the first levels of ``data`` (it is never imported)."""
+    if not isinstance(data, Mapping) or depth > 3:
+        return False
+    return any(norm_key(k) == "mcpcommand" or _has_command(v, depth + 1) for k, v in data.items())
+
+
 def draft_from_json(data: Mapping[str, Any], file: str, rank: int) -> Draft:
     """Everything one JSON file says about its app, whatever its shape."""
     draft = Draft(file=file, rank=rank)
@@ -365,6 +374,8 @@ def draft_from_json(data: Mapping[str, Any], file: str, rank: int) -> Draft:
     draft.add("integrations", [_integration(i) for i in (_as_list(keys.take("integrations")))])
     draft.add("tags", [t.strip().lower() for t in _strings(keys.take("tags"))])
     triggers = _communication(draft, keys)
+    if keys.take("mcpcommand") is not None or _has_command(data):
+        draft.notes.append(COMMAND_IGNORED)
     if triggers:
         draft.notes.append(f"notification templates (triggers: {', '.join(dict.fromkeys(triggers))}) not recorded")
     draft.unmapped = keys.unmapped()

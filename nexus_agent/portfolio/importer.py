@@ -29,19 +29,22 @@ from typing import Any
 import anyio.to_thread
 
 from memory.database import Database
+from nexus_agent.outbound import OutboundPolicy
 from nexus_agent.portfolio._files import scan_outside_apps
 from nexus_agent.portfolio._plan import FolderPlan, plan_portfolio
 from nexus_agent.portfolio.report import AppImportResult, FileFailure, ImportOutcome, ImportReport
 from nexus_agent.registry import Registry, SqliteRegistry
+from nexus_agent.registry_policy import URL_FIELDS, EndpointPolicy
 from nexus_agent.truth.base import TruthSource
 from nexus_agent.wire.errors import InvalidInput, NexusError, NotFound
-from nexus_agent.wire.models import AppRecord, RegisterResult
+from nexus_agent.wire.models import AppRecord, AppStatus, RegisterResult
 from nexus_agent.wire.secret_guard import SecretFinding, ensure_no_secrets
 
 __all__ = ["import_portfolio"]
 
 log = logging.getLogger("nexus.portfolio")
 _TIMESTAMPS = {"created_at", "updated_at"}
+_REACHABLE_STATUSES = {AppStatus.approved, AppStatus.active, AppStatus.degraded}
 
 
 def _check_root(path: Path) -> Path:
@@ -88,6 +91,40 @@ class _WriteRefused(Exception):
         self.folder, self.message, self.done = folder, message, done or []
 
 
+def _outbound(registry: Registry) -> OutboundPolicy:
+    """The outbound URL policy the registry will apply (the default policy when it has none of its own)."""
+    policy = getattr(registry, "_policy", None)
+    return policy.outbound if isinstance(policy, EndpointPolicy) else OutboundPolicy()
+
+
+def _without_refused_urls(record: AppRecord, outbound: OutboundPolicy, result: AppImportResult) -> AppRecord:
+    """``record`` without the endpoint URLs the outbound policy refuses; each one is a warning for its app.
+
+    The app is still imported (its other facts are worth keeping) and the URL is left in the portfolio:
+    once the owner allows the address (e.g. ``NEXUS_OUTBOUND_ALLOW_PRIVATE=true``), importing again fills it in.
+    """
+    dropped: dict[str, None] = {}
+    for name in URL_FIELDS:
+        url = getattr(record.endpoints, name)
+        if url is None:
+            continue
+        try:
+            outbound.check_url(str(url), what=f"endpoints.{name}")
+        except NexusError as exc:
+            dropped[name] = None
+            how = f"{exc.hint} Then import again to fill it in." if exc.hint else ""
+            result.warnings.append(f"{exc.message}; not imported (the app is imported without it). {how}".strip())
+    if not dropped:
+        return record
+    data = record.model_dump()
+    data["endpoints"] = {**data["endpoints"], **dropped}
+    reachable = any(data["endpoints"].get(k) for k in ("mcp_url", "mcp_command", "health_url", "message_handler_url"))
+    if not reachable and record.status in _REACHABLE_STATUSES:  # approved means Nexus can reach it
+        result.notes.append(f"status placeholder instead of '{record.status.value}': no allowed URL reaches it")
+        data["status"] = AppStatus.placeholder
+    return AppRecord.model_validate(data)
+
+
 async def _prepare(plan: FolderPlan, result: AppImportResult, registry: Registry) -> AppRecord | None:
     """The record to write for ``plan`` (overlaid on the registered one), checked before anything is written."""
     assert plan.record is not None
@@ -95,7 +132,7 @@ async def _prepare(plan: FolderPlan, result: AppImportResult, registry: Registry
         existing: AppRecord | None = await registry.get(plan.slug)
     except NotFound:
         existing = None
-    record = _overlay(plan.record, existing)
+    record = _overlay(_without_refused_urls(plan.record, _outbound(registry), result), existing)
     if existing is not None and existing.status != plan.record.status:
         result.notes.append(
             f"status stays '{existing.status.value}' (the import sets a status only for new apps; "
@@ -112,6 +149,10 @@ async def _prepare(plan: FolderPlan, result: AppImportResult, registry: Registry
     return record
 
 
+def _with_hint(exc: NexusError) -> str:
+    return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+
+
 def _write_batch(
     registry: SqliteRegistry, batch: list[tuple[str, AppRecord]], actor: str, reason: str
 ) -> list[RegisterResult]:
@@ -120,7 +161,7 @@ def _write_batch(
         try:
             done.append(registry.register_sync(record, actor, reason))
         except NexusError as exc:
-            raise _WriteRefused(folder, exc.message) from exc
+            raise _WriteRefused(folder, _with_hint(exc)) from exc
     return done
 
 
@@ -139,7 +180,7 @@ async def _write_all(
         try:
             done.append(await registry.register(record, actor, reason))
         except NexusError as exc:
-            raise _WriteRefused(folder, exc.message, done) from exc
+            raise _WriteRefused(folder, _with_hint(exc), done) from exc
     return done
 
 
@@ -236,11 +277,11 @@ async def import_portfolio(
         except _WriteRefused as refused:
             _refuse_all(report, results, batch, refused)
     for result in report.apps:
-        for finding in result.secrets:
-            log.warning("portfolio import: not copying the %s at %s", finding.kind, finding.location)
-        log.info("portfolio import: apps/%s -> %s", result.folder, result.label)
+        for finding in result.secrets:  # the report says all of this; the log keeps it for debugging only
+            log.debug("portfolio import: not copying the %s at %s", finding.kind, finding.location)
+        log.debug("portfolio import: apps/%s -> %s", result.folder, result.label)
     for finding in outside:
-        log.warning("portfolio import: not copying the %s at %s", finding.kind, finding.location)
+        log.debug("portfolio import: not copying the %s at %s", finding.kind, finding.location)
     if report.written and truth is not None:
         await _push(report, registry, truth, actor)
     return report

@@ -50,6 +50,11 @@ class AppImportResult(BaseModel):
     )
     changed_fields: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What was left out of this app and how to get it in, e.g. an endpoint URL the outbound "
+        "URL policy refuses (the rule and the setting that allows it).",
+    )
 
     @property
     def label(self) -> str:
@@ -108,7 +113,8 @@ class ImportReport(BaseModel):
                 lines.append("  files: " + ", ".join(f.removeprefix(prefix) for f in a.files_used))
             if a.merge_evidence:
                 lines.append(f"  evidence: {a.merge_evidence}")
-            lines += [f"  failed: {f.file.removeprefix(prefix)}: {f.reason}" for f in a.failures]
+            lines += [f"  failed: {f.file.removeprefix(prefix) or f.file}: {f.reason}" for f in a.failures]
+            lines += [f"  warning: {w}" for w in a.warnings]
             for s in a.secrets:
                 lines.append(f"  secret not copied: {s.location.removeprefix(prefix)} ({s.kind}, {s.severity})")
             for field, env in a.env_vars.items():
@@ -122,6 +128,8 @@ class ImportReport(BaseModel):
         counts = self.counts()
         summary = ", ".join(f"{counts[o]} {_LABELS.get(o, o)}" for o in _ORDER if counts.get(o))
         lines += ["", f"Summary: {summary or 'no app folders'}; {self.secret_count()} secret(s) found, none copied."]
+        if warned := [a.folder for a in self.apps if a.warnings]:
+            lines.append(f"Warnings for {len(warned)} app(s) ({', '.join(warned)}): see their 'warning:' lines.")
         lines += self._writes()
         return "\n".join(lines)
 
