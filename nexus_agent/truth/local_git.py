@@ -184,12 +184,23 @@ class LocalGitTruthSource(LocalIssueStore):
             if head != self.branch:
                 raise ConfigError(
                     f"the truth repository {self.root} has {head or 'a detached HEAD'} checked out, not {self.branch}",
-                    hint=f"Run `git -C {self.root} checkout {self.branch}`.",
+                    hint=self._branch_hint(head),
                 )
             with self._locked():
                 if self._git("rev-parse", "-q", "--verify", f"refs/heads/{self.branch}", check=False).returncode:
                     self._commit_sync({"README.md": truth_readme()}, "Create the Nexus truth source")
             self._ready = True
+
+    def _branch_hint(self, head: str) -> str:
+        """A fix that works for a repository on ``head`` instead of the configured branch."""
+        if not self._git("rev-parse", "-q", "--verify", f"refs/heads/{self.branch}", check=False).returncode:
+            return f"Run `git -C {self.root} checkout {self.branch}`."
+        if not head:
+            return f"Run `git -C {self.root} checkout -b {self.branch}`."
+        return (
+            f"The repository has no branch {self.branch}: set NEXUS_TRUTH_BRANCH={head} to use the branch it has, "
+            f"or rename that branch with `git -C {self.root} branch -m {head} {self.branch}`."
+        )
 
     async def _run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         def body() -> T:

@@ -107,6 +107,25 @@ async def test_a_repository_on_another_branch_is_refused(tmp_path: Path) -> None
         await LocalGitTruthSource(folder).list()
 
 
+async def test_a_repository_on_master_gets_a_hint_that_works(tmp_path: Path) -> None:
+    folder = tmp_path / "truth"
+    folder.mkdir()
+    git(folder, "init", "-q")
+    git(folder, "symbolic-ref", "HEAD", "refs/heads/master")
+    (folder / "README.md").write_text("mine\n")
+    git(folder, "add", "README.md")
+    git(folder, "-c", "user.name=o", "-c", "user.email=o@x.test", "commit", "-q", "-m", "first")
+    with pytest.raises(ConfigError, match="has master checked out, not main") as caught:
+        await LocalGitTruthSource(folder).list()
+    hint = caught.value.hint or ""
+    assert "checkout main" not in hint  # there is no main to check out
+    assert "NEXUS_TRUTH_BRANCH=master" in hint
+    assert await LocalGitTruthSource(folder, branch="master").list() == ["README.md"]  # what the setting does
+    assert f"`git -C {folder} branch -m master main`" in hint
+    git(folder, "branch", "-m", "master", "main")  # the other fix the hint gives works too
+    assert await LocalGitTruthSource(folder).list() == ["README.md"]
+
+
 async def test_an_existing_empty_repository_gets_a_first_commit(tmp_path: Path) -> None:
     folder = tmp_path / "truth"
     folder.mkdir()
