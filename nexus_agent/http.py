@@ -40,7 +40,7 @@ from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
-from nexus_agent.wire.inbound import BodyDeadline, SameOriginOnly
+from nexus_agent.wire.inbound import AllowedHostsOnly, BodyDeadline, SameOriginOnly
 from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health, without_paths
 
@@ -222,10 +222,11 @@ def create_app(
     if services.planner is None:
         attach_planner(services)
     server = build_mcp_server(services, over_http=True)
+    security = _transport_security(settings, allowed_hosts)  # /mcp's own check; AllowedHostsOnly: every route
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.http_stateless,  # NEXUS_HTTP_STATELESS: legacy clients behind a balancer
-        transport_security=_transport_security(settings, allowed_hosts),
+        transport_security=security,
         host=settings.http_host,
     )
     inbox = GitHubInbox(services)
@@ -264,7 +265,7 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error},
-        middleware=_middleware(settings, resolver, ops, allowed_hosts),
+        middleware=_middleware(settings, resolver, ops, allowed_hosts, security.allowed_hosts),
     )
 
 
@@ -292,9 +293,15 @@ async def _nexus_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _middleware(
-    settings: Settings, resolver: CredentialResolver, ops: OpsWeb, allowed_hosts: list[str] | None
+    settings: Settings,
+    resolver: CredentialResolver,
+    ops: OpsWeb,
+    allowed_hosts: list[str] | None,
+    host_patterns: list[str],
 ) -> list[Middleware]:
     return [
+        # DNS rebinding: every route answers only for Nexus's own names, as /mcp does (421 otherwise).
+        Middleware(AllowedHostsOnly, allowed=host_patterns),
         # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
         Middleware(SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]),
         Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),

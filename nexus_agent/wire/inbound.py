@@ -10,6 +10,8 @@ Both are pure ASGI middleware (they wrap ``receive``/``send``; nothing is buffer
 - :class:`SameOriginOnly` — a browser request whose ``Origin`` is not this server's own
   origin (scheme-independent host *and port*, compared in full) or an explicitly allowed one is
   refused with ``403``. Requests without an ``Origin`` (non-browser clients) pass.
+- :class:`AllowedHostsOnly` — a request whose ``Host`` is not one of the server's own names is
+  refused with ``421`` (DNS rebinding: a page on ``evil.example`` resolving to 127.0.0.1 gets nothing).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nexus_agent.wire.errors import ConfigError
 
-__all__ = ["BodyDeadline", "SameOriginOnly", "origin_netloc", "tls13_server_context"]
+__all__ = ["AllowedHostsOnly", "BodyDeadline", "SameOriginOnly", "origin_netloc", "tls13_server_context"]
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, hint: str) -> None:
@@ -145,6 +147,44 @@ class SameOriginOnly:
         elif origin == "null":
             message = "requests from an opaque ('null') origin are not accepted"
             await _send_error(send, 403, "forbidden", message, "Call from the server's own origin.")
+            return
+        await self.app(scope, receive, send)
+
+
+def host_allowed(host: str, allowed: Collection[str]) -> bool:
+    """``host`` (a ``Host`` header) matches ``allowed``: exactly, or ``name:*`` for ``name`` with any port.
+
+    The same rule as the MCP SDK's transport security, so every route agrees with ``/mcp``.
+    """
+    host = host.strip().lower()
+    if not host:
+        return False
+    return any(host == a.lower() or (a.endswith(":*") and host.startswith(a[:-2].lower() + ":")) for a in allowed)
+
+
+class AllowedHostsOnly:
+    """Refuse (421 JSON) a request whose ``Host`` header is not one of ``allowed`` (DNS rebinding)."""
+
+    def __init__(self, app: ASGIApp, allowed: Collection[str]) -> None:
+        self.app = app
+        self.allowed = tuple(allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
+        if not host_allowed(host, self.allowed):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            await _send_error(
+                send,
+                421,
+                "misdirected_request",
+                f"this server does not answer for the host {host.strip()[:200]!r}",
+                "Address Nexus by a name it serves: 127.0.0.1, localhost, [::1] or the host it binds (--host).",
+            )
             return
         await self.app(scope, receive, send)
 

@@ -69,6 +69,24 @@ async def test_unknown_route_is_json_404(tmp_path: Path) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
+async def test_a_foreign_host_is_refused_on_every_route(tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 reads nothing, not just /mcp."""
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
+        port = httpx.URL(base).port
+        own = httpx.get(f"{base}/status", timeout=5)
+        foreign = {"Host": f"evil.example:{port}"}
+        refused = [
+            httpx.get(f"{base}{path}", headers=foreign, timeout=5) for path in ("/status", "/api/health", "/metrics")
+        ]
+        refused.append(httpx.post(f"{base}/mcp", headers=foreign, json={}, timeout=5))
+    assert own.status_code == 200
+    for response in refused:
+        assert response.status_code == 421, response.request.url
+        assert response.json()["error"]["code"] == "misdirected_request"
+        assert "evil.example" in response.json()["error"]["message"]
+        assert "decision" not in response.text.lower()
+
+
 async def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
     settings = _settings(tmp_path).model_copy(update={"http_host": "0.0.0.0"})
     with pytest.raises(ConfigError, match="without bearer tokens"):

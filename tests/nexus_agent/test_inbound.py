@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from nexus_agent.wire.errors import ConfigError
-from nexus_agent.wire.inbound import SameOriginOnly, origin_netloc, tls13_server_context
+from nexus_agent.wire.inbound import AllowedHostsOnly, SameOriginOnly, origin_netloc, tls13_server_context
 
 
 def app(allowed: list[str] | None = None) -> TestClient:
@@ -75,3 +75,27 @@ def test_the_server_context_is_tls_1_3_only_and_says_what_is_wrong(tmp_path: Pat
     assert tls13_server_context(cert_file, key_file).minimum_version is ssl.TLSVersion.TLSv1_3
     with pytest.raises(ConfigError, match="cannot load the TLS certificate"):
         tls13_server_context(tmp_path / "missing.pem", key_file)
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:8765", 200),
+        ("localhost:9000", 200),
+        ("[::1]:8765", 200),
+        ("nexus.example.com", 200),  # an exact name, no port
+        ("evil.example:8765", 421),  # DNS rebinding: another name resolving to 127.0.0.1
+        ("127.0.0.1.evil.example:8765", 421),
+        ("localhost", 421),  # a wildcard pattern wants a port, as the MCP SDK's check does
+    ],
+)
+def test_only_allowed_hosts_are_answered(host: str, status: int) -> None:
+    async def hello(request: object) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    allowed = ["127.0.0.1:*", "localhost:*", "[::1]:*", "nexus.example.com"]
+    guarded = Starlette(routes=[Route("/", hello)], middleware=[Middleware(AllowedHostsOnly, allowed=allowed)])
+    response = TestClient(guarded, base_url="http://127.0.0.1:8765").get("/", headers={"Host": host})
+    assert response.status_code == status
+    if status == 421:
+        assert response.json()["error"]["code"] == "misdirected_request"
