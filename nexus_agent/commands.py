@@ -78,10 +78,10 @@ async def _gaps(args: argparse.Namespace, services: NexusServices) -> int:
     return EXIT_OK
 
 
-async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+async def _doctor(args: argparse.Namespace, settings: Settings, secrets: Mapping[str, str]) -> int:
     from nexus_agent.doctor import run_doctor
 
-    report = await run_doctor(settings)
+    report = await run_doctor(settings, secrets)
     emit(args, report, report.to_text())
     return EXIT_OK if report.healthy else EXIT_UNHEALTHY
 
@@ -179,7 +179,7 @@ def dispatch(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
     if args.command == "serve":
         return _serve(args, settings, secrets)
     if args.command == "doctor":
-        return anyio.run(_doctor, args, settings)
+        return anyio.run(_doctor, args, settings, secrets)
     if args.command == "keys":
         from nexus_agent.key_commands import run_keys_command
 

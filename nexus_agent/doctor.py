@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import shutil
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from nexus_agent import __version__
 from nexus_agent.config import Settings
 from nexus_agent.services import ALL_MIGRATIONS, open_database, services_from_database
 from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 __all__ = ["DoctorReport", "run_doctor"]
 
@@ -44,7 +46,9 @@ class DoctorReport(BaseModel):
             lines.append(f"  [{marks[c.status]}] {c.name}: {c.detail}")
             if c.fix and c.status != "ok":
                 lines.append(f"         fix: {c.fix}")
-        lines += ["", "healthy" if self.healthy else "NOT healthy: see FAIL lines above"]
+        warned = sum(c.status == "warn" for c in self.checks)
+        state = f"healthy, {warned} warning(s): see WARN lines above" if warned else "healthy"
+        lines += ["", state if self.healthy else "NOT healthy: see FAIL lines above"]
         return "\n".join(lines)
 
 
@@ -55,7 +59,41 @@ def _package(name: str) -> str:
         return "not installed"
 
 
-async def run_doctor(settings: Settings) -> DoctorReport:
+def _unset_secrets(
+    records: Iterable[AppRecord], secrets: Mapping[str, str], live: frozenset[AppStatus]
+) -> list[DoctorCheck]:
+    """A warning for each live app whose token_env / webhook_secret_env names a variable that is not set."""
+    checks = []
+    for record in records:
+        if record.status not in live:
+            continue
+        ep = record.endpoints
+        # the webhook secret may come from NAME_FILE too; a satellite token only from NAME
+        unset = [
+            (field, name)
+            for field, name, files in (
+                ("token_env", ep.token_env, False),
+                ("webhook_secret_env", ep.webhook_secret_env, True),
+            )
+            if name and not (secrets.get(name, "").strip() or (files and secrets.get(f"{name}_FILE", "").strip()))
+        ]
+        if unset:
+            names = " and ".join(name for _, name in unset)
+            fields = ", ".join(f"endpoints.{field} names {name}" for field, name in unset)
+            checks.append(
+                DoctorCheck(
+                    name=f"secret of {record.slug}",
+                    status="warn",
+                    detail=f"{fields}, which is not set, so calls to {record.slug} ({record.status.value}) fail",
+                    fix=f"Set {names} in the environment Nexus runs in, then restart it.",
+                )
+            )
+    return checks
+
+
+async def run_doctor(settings: Settings, secrets: Mapping[str, str] | None = None) -> DoctorReport:
+    """What Nexus will use and whether each part works. ``secrets``: the satellite variables the CLI resolved
+    (:class:`~nexus_agent.wire.secret_env.SatelliteSecrets`), to tell which live apps have no secret set."""
     checks: list[DoctorCheck] = []
     shown = {
         "home": str(settings.home),
@@ -109,6 +147,8 @@ async def run_doctor(settings: Settings) -> DoctorReport:
                     + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(apps.items())) + ")" if apps else ""),
                 )
             )
+            live = settings.pool.callable_statuses
+            checks += _unset_secrets(await services.registry.all(), secrets or {}, live)
         except NexusError as exc:
             checks.append(DoctorCheck(name="database", status="fail", detail=exc.message, fix=exc.hint or ""))
         finally:
