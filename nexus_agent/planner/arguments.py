@@ -89,7 +89,13 @@ def _id_for(words: set[str], tool_words: set[str], ids: list[Found]) -> Found | 
     if not kinds and words & {"id", "ref", "reference", "number"}:
         kinds = [k for k in tool_words if k in _ID_KINDS]  # 'id' on a quote tool is a quote id
     prefixes = {p for k in kinds for p in _ID_KINDS[k]}
-    return next((f for f in ids if str(f.value).split("-", 1)[0] in prefixes), None)
+    return next((f for f in ids if str(f.value).split("-", 1)[0] in prefixes or _noun_of(f) in kinds), None)
+
+
+def _noun_of(found: Found) -> str:
+    """The record noun an id was stated with ('order O-77' -> 'order'), '' when it was stated bare."""
+    head = found.text.split()
+    return head[0].lower() if len(head) > 1 and head[-1] == str(found.value) else ""
 
 
 def is_id_property(prop: str) -> bool:

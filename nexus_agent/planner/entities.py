@@ -25,7 +25,7 @@ def _set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-__all__ = ["ID_PREFIXES", "Amount", "Duration", "Entities", "Found", "extract", "proper_nouns"]
+__all__ = ["ID_PREFIXES", "RECORD_NOUNS", "Amount", "Duration", "Entities", "Found", "extract", "proper_nouns"]
 
 Bound = Literal["min", "max", "exact"]
 
@@ -86,6 +86,14 @@ _UK_DATE = re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{2,4})\b")
 _TEXT_DATE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?([A-Za-z]{3,9})\b(?:\s+(\d{4}))?")
 _NAME = re.compile(r"\b(?:for|from|to|with|at|customer|client)\s+((?:[A-Z][\w&'-]*\s?){1,4})")
 _QTY = re.compile(r"\b(\d+)\s+(?:x\s+)?(?:lengths?|units?|pieces?|pcs|sheets?|panels?|windows?|doors?|items?)\b", re.I)
+#: A count of a thing named next to it: '2 of EXT-6063-50x50', '10 x AA100', '4 EXT-6063', 'reserve 10 of them'.
+_COUNT_OF = re.compile(r"(?<![\w.,£-])(\d+)\s*(?:x\s+|of\s+(?:the\s+|those\s+|them\b)?|(?=[A-Z]{1,6}-\w))", re.I)
+#: Nouns that say what record a code names when it has no known prefix ('order O-77', 'job 7781-B').
+RECORD_NOUNS = _set(
+    "quote quotation enquiry inquiry lead invoice order po job customer client account survey site installation "
+    "install fabrication task ticket complaint booking reservation delivery shipment"
+)
+_NOUN_CODE = re.compile(r"\b([A-Za-z]+)\s+(?:no\.?\s*|number\s+|#)?([A-Z]{1,6}-[A-Za-z0-9-]*\d[A-Za-z0-9-]*)\b")
 _NOT_NAMES = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "I", "Nexus"}
 
 
@@ -251,14 +259,20 @@ def extract(text: str, now: datetime | None = None) -> Entities:
     for m in _PERCENT.finditer(text):
         out.percents.append(Amount(float(m["n"]), _bound(m["cmp"]), m[0].strip()))
     _dates(text, now, out)
+    named = {m[2]: f"{m[1].lower()} {m[2]}" for m in _NOUN_CODE.finditer(text) if m[1].lower() in RECORD_NOUNS}
     for m in _CODE.finditer(text):
         if any(c.isdigit() for c in m[0]):
+            if m[0] in named and m[0].split("-", 1)[0] not in ID_PREFIXES:
+                out.ids.append(Found(m[0], named[m[0]]))  # 'order O-77': an order id of the app's own shape
+                continue
             target = out.ids if m[0].split("-", 1)[0] in ID_PREFIXES else out.skus
             target.append(Found(m[0], m[0]))
     out.quoted = [Found(m[1].strip(), m[0]) for m in _QUOTED.finditer(text)]
     out.emails = [Found(m[0], m[0]) for m in _EMAIL.finditer(text)]
     out.postcodes = [Found(m[0].upper(), m[0]) for m in _POSTCODE.finditer(text)]
     out.quantities = [Found(int(m[1]), m[0]) for m in _QTY.finditer(text)]
+    if not out.quantities:
+        out.quantities = [Found(int(m[1]), m[0].strip()) for m in _COUNT_OF.finditer(text)]
     for m in _NAME.finditer(text):
         words = []
         for w in m[1].split():

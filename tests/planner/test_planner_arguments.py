@@ -125,3 +125,27 @@ def test_clauses() -> None:
     ]
     assert split_clauses("List stock; then book a van. Thanks") == ["List stock", "book a van", "Thanks"]
     assert split_clauses("Quotes for Smith and Jones") == ["Quotes for Smith and Jones"]
+
+
+@pytest.mark.parametrize(
+    ("text", "qty", "order"),
+    [
+        ("Reserve 2 of EXT-6063-50x50 for order O-77", 2, "O-77"),
+        ("Put 12 x EXT-4040 aside against order no. B-5", 12, "B-5"),
+        ("Hold 7 EXT-6063-50x50 for ORD-5590", 7, "ORD-5590"),
+    ],
+)
+def test_a_count_next_to_what_it_counts_and_an_id_named_by_its_record_fill_the_call(
+    text: str, qty: int, order: str
+) -> None:
+    schema = obj(
+        ("sku", "qty", "order_id"),
+        sku=s(description="Stock code"),
+        qty=s("integer", "How many lengths"),
+        order_id=s(description="The order to reserve against"),
+    )
+    filled = fill_arguments(schema, text, extract(text, NOW), tool_name="stock-ledger__action_reserve_stock")
+    assert filled.complete, filled.missing
+    assert (filled.arguments["qty"], filled.arguments["order_id"]) == (qty, order)
+    quote = "Chase quote O-77"  # an id stated as a quote's is not an order id
+    assert fill_arguments(schema, quote, extract(quote, NOW)).missing == ["sku", "qty", "order_id"]
