@@ -173,12 +173,12 @@ def _plain_key(text: str) -> bool:
 
 
 def _text_hits(text: str, entropy: bool, known: KnownSecrets) -> list[Hit]:
-    if len(text) > 2048 or (known and known.spans(text)):
+    if len(text) > 512 or (known and known.spans(text)):  # the memo holds at most ~16k short texts (~8 MB)
         return text_hits(text, entropy=entropy, known=known)
     return list(_own_hits(text, entropy))
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)
 def _own_hits(text: str, entropy: bool) -> tuple[Hit, ...]:
     """Findings in a short text without configured values: results repeat the same texts (timestamps,
     names, descriptions) call after call, so each is judged once while it stays in this cache."""
