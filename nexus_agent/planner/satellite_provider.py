@@ -58,6 +58,8 @@ class SatelliteToolProvider:
             return exc.message
         if slug not in self._pool.records:
             return f"no callable satellite {slug!r}"
+        if unset := self._pool.unset_secret(slug):
+            return f"its secret {unset} is not set, so its calls fail: set {unset} where Nexus runs and restart Nexus"
         if self._pool.breaker_state(slug) is BreakerState.open:
             return f"satellite {slug!r} is circuit-broken after repeated failures; try again later"
         return True

@@ -126,6 +126,7 @@ class SatellitePool:
         self._sleep = sleep
         self._records: dict[str, AppRecord] = {}
         self._satellites: dict[str, Satellite] = {}
+        self._unset: dict[str, str] = {}  # live app -> the secret variable its calls need and that is not set
         self._tg: TaskGroup | None = None
         self._http: httpx.AsyncClient | None = None
         self._breaker_event = anyio.Event()
@@ -190,6 +191,7 @@ class SatellitePool:
         for slug in set(self._satellites) - set(by_slug):
             self._forget(slug)
         self._records = by_slug
+        self._unset = unset = {}
         for slug, record in by_slug.items():
             # Only the app's own variables (or allow-listed ones) are read, whatever its record names.
             token = self._secrets.for_app(slug, record.endpoints.token_env, by_slug.values())
@@ -197,6 +199,8 @@ class SatellitePool:
             env, env_refusal = self._stdio_env(record, by_slug.values())
             # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
             secret = self._legacy_secret(record) if is_legacy(record) else token
+            if record.status in live and (name := self._unset_secret(record, secret)):
+                unset[slug] = name
             wiring = _wiring(record, secret, live, trusted, env)
             current = self._satellites.get(slug)
             if current is not None and current.wiring == wiring:
@@ -208,6 +212,22 @@ class SatellitePool:
             sat.wiring = wiring
             if sat.blocked is None:
                 sat.blocked = self._secrets.refusal(record, by_slug.values()) or env_refusal
+
+    def _unset_secret(self, record: AppRecord, secret: str | None) -> str | None:
+        """The variable ``record``'s calls read their secret from when it is not set (None: set, or not needed).
+        A variable that is set but refused (not the app's own, too short) is reported by the call's own error."""
+        if secret is not None:
+            return None
+        legacy = is_legacy(record)
+        name = WebhookSecrets(self._secrets, [record]).variable(record.slug) if legacy else record.endpoints.token_env
+        if not name or self._secrets.get(name) or self._secrets.get(f"{name}_FILE"):
+            return None
+        return name
+
+    def unset_secret(self, slug: str) -> str | None:
+        """The secret variable a live app's calls need that is not set (its token_env, or a legacy app's
+        webhook secret), or None. Calls to such an app fail, so the planner does not offer its tools."""
+        return self._unset.get(slug)
 
     def _stdio_env(self, record: AppRecord, others: Iterable[AppRecord]) -> tuple[dict[str, str], Forbidden | None]:
         """``endpoints.mcp_env`` resolved from the app's own (or allow-listed) variables; a name that is not the
