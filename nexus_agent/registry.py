@@ -21,7 +21,14 @@ import sqlite_utils
 from pydantic import ValidationError
 
 from memory.database import Database
-from nexus_agent.registry_lifecycle import REACTIVATE_TO, TRANSITIONS, check_transition, registered_status
+from nexus_agent.registry_lifecycle import (
+    REACTIVATE_TO,
+    TRANSITIONS,
+    check_transition,
+    registered_status,
+    review_note,
+    review_status,
+)
 from nexus_agent.registry_policy import EndpointPolicy, check_command, command_note
 from nexus_agent.registry_schema import (
     REGISTRY_MIGRATIONS,
@@ -32,6 +39,7 @@ from nexus_agent.registry_schema import (
 )
 from nexus_agent.wire.errors import Conflict, InvalidInput, NotFound, StorageError
 from nexus_agent.wire.models import (
+    PLANNED_STATUSES,
     AppFilter,
     AppPage,
     AppRecord,
@@ -65,7 +73,7 @@ class Registry(Protocol):
     """Where Nexus keeps its app records. :class:`SqliteRegistry` is the default."""
 
     async def register(
-        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False, review: bool = False
     ) -> RegisterResult: ...
     async def trusted_commands(self) -> dict[str, builtins.list[str]]: ...
     async def get(self, slug: str) -> AppRecord: ...
@@ -131,10 +139,16 @@ class SqliteRegistry:
 
     # async API: each call runs its sync body in a worker thread; writes are committed on return
     async def register(
-        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False, review: bool = False
     ) -> RegisterResult:
-        """Store ``record``; ``may_set_command`` only for the owner on the local CLI or stdio server."""
-        return await self._db.run(self.register_sync, record, actor, reason, may_set_command=may_set_command)
+        """Store ``record``; ``may_set_command`` only for the owner on the local CLI or stdio server.
+
+        ``review`` (a satellite's own registration): a change to an app past review sends it back to
+        ``pending``, so it is not offered until the owner approves it again (:func:`review_status`).
+        """
+        return await self._db.run(
+            self.register_sync, record, actor, reason, may_set_command=may_set_command, review=review
+        )
 
     async def trusted_commands(self) -> dict[str, builtins.list[str]]:
         """slug -> the mcp_command the owner set for it (the only commands the satellite pool may run)."""
@@ -162,17 +176,19 @@ class SqliteRegistry:
 
     # sync bodies: each runs in one transaction (write() commits before returning)
     def register_sync(
-        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False
+        self, record: AppRecord, actor: str, reason: str = "", *, may_set_command: bool = False, review: bool = False
     ) -> RegisterResult:
         actor = _checked(actor, "actor", required=True, limit=200)
         reason = _checked(reason, "reason", required=False, limit=4000)
+        if review and record.status not in PLANNED_STATUSES:  # under review, it can only ask to be reviewed
+            record = record.model_copy(update={"status": AppStatus.pending})
         with self._db.write() as db:
             old = self._load(db, record.slug)
             notes_before = self._apply_policy(db, record, old, actor, may_set_command)
             now = self._clock()
             data = record.model_dump()
-            data["status"], notes = registered_status(record, old)
-            notes = notes_before + notes
+            data["status"], status_notes = registered_status(record, old)
+            notes = notes_before + status_notes
             data["created_at"] = old.created_at if old else (record.created_at or now)
             data["updated_at"] = old.updated_at if old else now
             try:
@@ -182,11 +198,19 @@ class SqliteRegistry:
             changes = _diff(old.model_dump(mode="json") if old else {}, new.model_dump(mode="json"))
             if old is not None and not changes:
                 return RegisterResult(action="unchanged", app=old, notes=notes)
+            sent_back = review and old is not None and review_status(old) is not None
+            if sent_back and old is not None:
+                new = new.model_copy(update={"status": AppStatus.pending})
+                changes["status"] = FieldChange(old=old.status.value, new=AppStatus.pending.value)
+                notes = [*notes_before, review_note(old)]  # not "status was not applied": it was, to pending
             change = None
             if old is None or old.status != new.status:
-                if old is not None:
+                if old is not None and not sent_back:
                     check_transition(new.slug, old.status, new.status, reactivate=False)
                 default = "registered" if old is None else "status changed by re-registration"
+                default = (
+                    "sent back for the owner's review: the app changed its own registration" if sent_back else default
+                )
                 change = StatusChange(
                     slug=new.slug,
                     old_status=old.status if old else None,

@@ -18,14 +18,19 @@ rules above) only while the app is placeholder or pending. Past that, status is
 the owner's call through ``set_status``: the registration is still applied and
 ``RegisterResult.notes`` says its status was not, so a satellite that always
 announces itself as 'pending' cannot demote, un-suspend or revive itself.
+
+A satellite's own registration goes through review (``register(..., review=True)``): a change
+to an app past pending sends it back to ``pending`` (its tools are not offered) until the owner
+approves it again with ``set_status``; a suspended or retired app cannot change itself at all.
+An unchanged re-registration changes nothing.
 """
 
 from __future__ import annotations
 
-from nexus_agent.wire.errors import Conflict
+from nexus_agent.wire.errors import Conflict, Forbidden
 from nexus_agent.wire.models import PLANNED_STATUSES, AppRecord, AppStatus
 
-__all__ = ["REACTIVATE_TO", "TRANSITIONS", "check_transition", "registered_status"]
+__all__ = ["REACTIVATE_TO", "TRANSITIONS", "check_transition", "registered_status", "review_note", "review_status"]
 
 _S = AppStatus
 #: Allowed status moves; ``retired`` leaves only through ``reactivate=True`` (see :data:`REACTIVATE_TO`).
@@ -69,3 +74,27 @@ def registered_status(record: AppRecord, old: AppRecord | None) -> tuple[AppStat
         "past pending, only set_status changes an app's status"
     )
     return old.status, [note]
+
+
+def review_status(old: AppRecord) -> AppStatus | None:
+    """Where an app's own change to its registration sends it: ``pending`` past review, None while planned.
+
+    Raises ``Forbidden`` for a suspended or retired app: the owner took it out of service, so it may not
+    change its record (and so put itself back in the review queue) on its own.
+    """
+    if old.status in PLANNED_STATUSES:
+        return None
+    if old.status in (_S.suspended, _S.retired):
+        raise Forbidden(
+            f"'{old.slug}' is {old.status.value}, so it may not change its own registration",
+            hint="Ask the owner to review the app and change its status first.",
+            details={"slug": old.slug, "status": old.status.value, "rule": "self-registration-review"},
+        )
+    return _S.pending
+
+
+def review_note(old: AppRecord) -> str:
+    return (
+        f"'{old.slug}' was {old.status.value}; its own change to its registration sends it back to pending, so its "
+        "tools are not offered until the owner approves it again (registry_set_status to approved or active)"
+    )

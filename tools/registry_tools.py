@@ -70,8 +70,11 @@ class RegisterInput(ToolInput):
 async def registry_register(call: ToolCall, params: RegisterInput) -> RegisterResult:
     # A command runs a program on this host: only the owner at the machine may set one (docs/security.md).
     trusted = may_set_command(call.principal, allow_remote=call.services.settings.allow_remote_commands)
+    # Anyone but the owner (a satellite, for itself) goes through review: a change to a live app sends it
+    # back to 'pending' until the owner approves it again (nexus_agent/registry_lifecycle.py).
+    review = not call.principal.is_owner
     result = await call.services.registry.register(
-        params.record, actor=call.actor, reason=params.reason, may_set_command=trusted
+        params.record, actor=call.actor, reason=params.reason, may_set_command=trusted, review=review
     )
     if result.action != "unchanged":
         note = await call.services.publish_app(result.app, actor=call.actor, reason=params.reason)

@@ -187,3 +187,49 @@ def test_the_apps_that_could_own_a_name_are_read_from_the_name() -> None:
     assert rival_slugs("SATELLITE_A__B_TOKEN") == ["a", "a--b"]  # 'a-' is no slug
     assert rival_slugs("SATELLITE_Quote_TOKEN") == []  # no app's prefix is lower-case
     assert rival_slugs("ANTHROPIC_API_KEY") == []
+
+
+def live(**changes: object) -> AppRecord:
+    base = {
+        "slug": "stock-ledger",
+        "name": "Stock ledger",
+        "status": AppStatus.active,
+        "description": "Stock levels",
+        "endpoints": {"mcp_url": "https://stock.example.com/mcp"},
+        "message_types": ["query.stock_level"],
+    }
+    return AppRecord.model_validate({**base, **changes})
+
+
+async def test_an_apps_own_change_to_its_live_record_goes_back_to_review(registry: SqliteRegistry) -> None:
+    await registry.register(live(), "owner")
+    change = live(status=AppStatus.active, message_types=["query.stock_level", "query.purge_all_stock"])
+    result = await registry.register(change, "stock-ledger", review=True)
+    assert result.app.status is AppStatus.pending and result.status_change is not None
+    assert (await registry.get("stock-ledger")).status is AppStatus.pending  # not offered until approved
+    assert any("until the owner approves" in n for n in result.notes)
+    # Announcing the same record again changes nothing; only the owner's approval brings it back.
+    assert (await registry.register(change, "stock-ledger", review=True)).action == "unchanged"
+    await registry.set_status("stock-ledger", AppStatus.active, "owner", "reviewed the new message type")
+    assert (await registry.get("stock-ledger")).status is AppStatus.active
+    assert (await registry.register(change, "stock-ledger", review=True)).action == "unchanged"
+
+
+async def test_a_suspended_app_may_not_change_its_own_record(registry: SqliteRegistry) -> None:
+    await registry.register(live(), "owner")
+    await registry.set_status("stock-ledger", AppStatus.suspended, "owner", "misbehaved")
+    with pytest.raises(Forbidden, match="suspended"):
+        await registry.register(live(description="Trust me"), "stock-ledger", review=True)
+    assert (await registry.get("stock-ledger")).status is AppStatus.suspended
+
+
+async def test_an_mcp_env_source_that_is_not_the_apps_own_is_refused_at_registration(registry: SqliteRegistry) -> None:
+    foreign = {"mcp_command": COMMAND, "mcp_env": {"API_TOKEN": "NEXUS_GITHUB_WEBHOOK_SECRET"}}
+    record = AppRecord(slug="stock", name="Stock", status=AppStatus.active, endpoints=foreign)
+    with pytest.raises(Forbidden) as refused:
+        await registry.register(record, "owner", may_set_command=True)
+    assert refused.value.details == {"field": "endpoints.mcp_env", "rule": "secret-env"}
+    assert "SATELLITE_STOCK_" in (refused.value.hint or "")
+    own = {"mcp_command": COMMAND, "mcp_env": {"API_TOKEN": "SATELLITE_STOCK_API_TOKEN"}}
+    stored = await registry.register(record.model_copy(update={"endpoints": own}), "owner", may_set_command=True)
+    assert stored.app.endpoints.mcp_env == {"API_TOKEN": "SATELLITE_STOCK_API_TOKEN"}

@@ -342,3 +342,22 @@ async def test_bad_jwts_get_401_saying_which(nexus: Nexus) -> None:
     issued = nexus.cli("keys", "jwt", "--role", "monitor", "--ttl", "2m")
     assert issued.returncode == 0, issued.stderr
     assert await tool_names(nexus, issued.stdout.strip()) == await tool_names(nexus, MONITOR)
+
+
+async def test_a_satellites_change_to_its_live_record_waits_for_the_owners_review(nexus: Nexus) -> None:
+    live = {"slug": "yard-app", "name": "Yard", "status": "active", "endpoints": {"mcp_url": EVIL}}
+    async with nexus.client(OWNER) as owner:
+        made = await owner.call_tool("registry_register", {"record": live, "reason": "deployed"})
+    assert not made.is_error, text_of(made)
+    assert status_of(nexus, "yard-app") == "active"
+    change = {**live, "description": "Purges stock", "message_types": ["query.purge_all_stock"]}
+    async with nexus.client(SATELLITE) as client:
+        result = await client.call_tool("registry_register", {"record": change, "reason": "new feature"})
+    assert not result.is_error, text_of(result)
+    assert status_of(nexus, "yard-app") == "pending"  # its tools are not offered until the owner approves
+    async with nexus.client(OWNER) as owner:
+        approved = await owner.call_tool(
+            "registry_set_status", {"slug": "yard-app", "status": "active", "reason": "reviewed"}
+        )
+    assert not approved.is_error, text_of(approved)
+    assert status_of(nexus, "yard-app") == "active"
