@@ -34,6 +34,7 @@ from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.github_inbox import GitHubInbox
+from nexus_agent.ops.serve_lock import serving_home
 from nexus_agent.ops.web import ROLES as OPS_ROLES
 from nexus_agent.ops.web import OpsWeb, RequestTimer
 from nexus_agent.planner.build import attach_planner
@@ -197,9 +198,10 @@ async def open_app(
     """
     check_exposure(settings)
     ops = OpsWeb(settings)  # /metrics, /status and the daily backup (nexus_agent.ops; who may use them: ops.web.ROLES)
-    async with open_services(settings, secrets=secrets, monitor=True) as services, ops.running(services):
-        attach_planner(services)
-        yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
+    with serving_home(settings):  # `backup restore` / `recover` refuse while this server runs
+        async with open_services(settings, secrets=secrets, monitor=True) as services, ops.running(services):
+            attach_planner(services)
+            yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
 
 
 def create_app(

@@ -27,22 +27,24 @@ log = logging.getLogger("nexus.serve")
 async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout (desktop clients). Logs go to stderr only."""
     from nexus_agent.ops.measure import measuring  # the call log: `nexus metrics` counts stdio calls too
+    from nexus_agent.ops.serve_lock import serving_home
 
     gc.disable()  # set-up builds long-lived objects (tool schemas): no collections until the first answer
     try:
-        async with (
-            open_services(settings, secrets=secrets, monitor=True) as services,
-            measuring(services),
-            anyio.create_task_group() as tg,
-        ):
-            attach_planner(services)
-            server = build_mcp_server(services)
-            gc.freeze()
-            gc.enable()
-            tg.start_soon(relay_satellite_tool_changes, server, services)
-            log.info("Nexus serving MCP over stdio (database %s)", settings.db_path)
-            await server.run_stdio_async()
-            tg.cancel_scope.cancel()
+        with serving_home(settings):  # `backup restore` / `recover` refuse while this server runs
+            async with (
+                open_services(settings, secrets=secrets, monitor=True) as services,
+                measuring(services),
+                anyio.create_task_group() as tg,
+            ):
+                attach_planner(services)
+                server = build_mcp_server(services)
+                gc.freeze()
+                gc.enable()
+                tg.start_soon(relay_satellite_tool_changes, server, services)
+                log.info("Nexus serving MCP over stdio (database %s)", settings.db_path)
+                await server.run_stdio_async()
+                tg.cancel_scope.cancel()
     finally:
         gc.enable()
 

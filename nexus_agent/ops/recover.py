@@ -26,6 +26,7 @@ from nexus_agent.config import Settings
 from nexus_agent.events import Dispatcher, WebhookSecrets
 from nexus_agent.ops.restore import restore_backup, verify_backup
 from nexus_agent.ops.secrets_box import SecretsKey
+from nexus_agent.ops.serve_lock import exclusive_home
 from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import NexusError
@@ -71,6 +72,8 @@ async def run_recovery(
     planner_factory: PlannerFactory | None = None,
     http: httpx.AsyncClient | None = None,
 ) -> RecoveryReport:
+    with exclusive_home(settings):  # refused while `nexus serve` runs here (before any step); restore re-checks
+        pass
     report = RecoveryReport(backup=str(backup))
     verified = await anyio.to_thread.run_sync(lambda: verify_backup(backup, key=key))
     failed = [f"{c.name}: {c.detail}" for c in verified.checks if not c.ok]

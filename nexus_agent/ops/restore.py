@@ -5,8 +5,9 @@ each member's SHA-256 against the manifest, ``PRAGMA integrity_check`` and the N
 application id of the database, row counts against the manifest, the truth bundle
 (``git bundle verify`` inside a clone made from it, and its head), and the secrets copy
 when a key is given. Restore runs the same checks first, refuses to overwrite a live
-home without ``force``, builds the new database and truth repository beside the old
-ones and then renames them into place; what they replace is kept, renamed.
+home without ``force`` (and while ``nexus serve`` runs on it, even with ``force``), builds the
+new database and truth repository beside the old ones and then renames them into place; what
+they replace is kept, renamed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nexus_agent.config import Settings
 from nexus_agent.ops.archive import MANIFEST, sha256_file, unpack
 from nexus_agent.ops.backup import git, table_counts
 from nexus_agent.ops.secrets_box import SecretsKey, decrypt
+from nexus_agent.ops.serve_lock import exclusive_home
 from nexus_agent.wire.errors import Conflict, InvalidInput
 
 __all__ = ["Check", "RestoreReport", "VerifyReport", "restore_backup", "verify_backup"]
@@ -201,7 +203,17 @@ def restore_backup(
     key: SecretsKey | None = None,
     secrets_to: Path | None = None,
 ) -> RestoreReport:
-    """Verify ``path``, then put its database and truth repository in place of the home's."""
+    """Verify ``path``, then put its database and truth repository in place of the home's.
+
+    Refused while ``nexus serve`` runs on the home (even with ``force``): see ``serve_lock``.
+    """
+    with exclusive_home(settings):
+        return _restore(settings, path, force=force, key=key, secrets_to=secrets_to)
+
+
+def _restore(
+    settings: Settings, path: Path, *, force: bool, key: SecretsKey | None, secrets_to: Path | None
+) -> RestoreReport:
     live = _is_live(settings)
     if live and not force:
         raise Conflict(
