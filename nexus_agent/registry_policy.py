@@ -58,7 +58,8 @@ class EndpointPolicy:
     def secret_names(self, record: AppRecord) -> list[str]:
         """The secret variables the record names that are not allow-listed: the ones other apps may own."""
         ep = record.endpoints
-        return sorted({n for n in (ep.token_env, ep.webhook_secret_env) if n and n not in self.secret_env_allow})
+        named = (ep.token_env, ep.webhook_secret_env, *ep.mcp_env.values())
+        return sorted({n for n in named if n and n not in self.secret_env_allow})
 
 
 def may_set_command(principal: Principal, *, allow_remote: bool) -> bool:

@@ -78,7 +78,8 @@ def secret_env_problem(
 
 
 def check_secret_env(record: AppRecord, allow: Collection[str] = (), others: Iterable[AppRecord] = ()) -> None:
-    """Raise ``Forbidden`` when the record's token_env or webhook_secret_env names a variable not its own."""
+    """Raise ``Forbidden`` when the record's token_env, webhook_secret_env or an mcp_env source names a variable
+    not its own."""
     others = list(others)
     for field in SECRET_FIELDS:
         name = getattr(record.endpoints, field)
@@ -92,6 +93,16 @@ def check_secret_env(record: AppRecord, allow: Collection[str] = (), others: Ite
                 hint=f"Name a variable of its own, e.g. {prefix}{'TOKEN' if field == 'token_env' else 'WEBHOOK_SECRET'}"
                 ", or ask the owner to add the name to NEXUS_SECRET_ENV_ALLOW.",
                 details={"field": f"endpoints.{field}", "rule": "secret-env"},
+            )
+    for child, name in record.endpoints.mcp_env.items():
+        problem = secret_env_problem(record.slug, name, allow, others)
+        if problem is not None:
+            raise Forbidden(
+                f"endpoints.mcp_env of '{record.slug}' maps {child} to {name}, which Nexus will not read for it: "
+                f"{problem}",
+                hint=f"Map it from a variable of its own, e.g. {app_env_prefix(record.slug)}{child}, "
+                "or ask the owner to add the name to NEXUS_SECRET_ENV_ALLOW.",
+                details={"field": "endpoints.mcp_env", "rule": "secret-env"},
             )
 
 

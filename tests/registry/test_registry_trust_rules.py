@@ -231,5 +231,6 @@ async def test_an_mcp_env_source_that_is_not_the_apps_own_is_refused_at_registra
     assert refused.value.details == {"field": "endpoints.mcp_env", "rule": "secret-env"}
     assert "SATELLITE_STOCK_" in (refused.value.hint or "")
     own = {"mcp_command": COMMAND, "mcp_env": {"API_TOKEN": "SATELLITE_STOCK_API_TOKEN"}}
-    stored = await registry.register(record.model_copy(update={"endpoints": own}), "owner", may_set_command=True)
+    mine = AppRecord(slug="stock", name="Stock", status=AppStatus.active, endpoints=own)
+    stored = await registry.register(mine, "owner", may_set_command=True)
     assert stored.app.endpoints.mcp_env == {"API_TOKEN": "SATELLITE_STOCK_API_TOKEN"}
