@@ -34,8 +34,17 @@ from nexus_agent.planner.coverage import (
     tool_terms,
     verb_terms,
 )
-from nexus_agent.planner.entities import Found, extract
-from nexus_agent.planner.intent import READ_VERBS, WEAK_VERBS, Reading, is_question, read, strip_values
+from nexus_agent.planner.entities import Entities, Found, extract
+from nexus_agent.planner.intent import (
+    READ_VERBS,
+    WEAK_VERBS,
+    Reading,
+    asks_memory,
+    is_question,
+    memory_subject,
+    read,
+    strip_values,
+)
 from nexus_agent.planner.llm import OfferedTool
 from nexus_agent.planner.portfolio import portfolio_call
 from nexus_agent.planner.text import ID_HINTS, split_identifier, terms
@@ -100,6 +109,24 @@ def _free_text_tool(d: ToolDescriptor) -> bool:
     required = list(d.input_schema.get("required") or [])
     plain = {"text", "note", "body", "message", "content", "decision"}
     return bool(required) and all(p in plain and "pattern" not in (props.get(p) or {}) for p in required)
+
+
+def _undocumented(d: ToolDescriptor) -> bool:
+    """A tool whose schema says nothing about its parameters (one free-form object, as for a legacy app's
+    message type its registration does not document): called with {}, it gets none of the owner's values."""
+    props = d.input_schema.get("properties") or {}
+    if not props:
+        return bool(d.input_schema.get("additionalProperties", False))
+    return len(props) == 1 and all(
+        isinstance(p, dict) and p.get("type") == "object" and not p.get("properties") for p in props.values()
+    )
+
+
+def _stated(values: Entities) -> list[str]:
+    """The values a clause states (ids, codes, names, amounts, dates), as said."""
+    found = [f.text for f in values.ids + values.skus + values.dates] + [str(n.value) for n in values.names]
+    found += [a.text for a in values.money + values.percents]
+    return list(dict.fromkeys(found))[:4]
 
 
 def _what(stripped: str) -> str:
@@ -201,6 +228,10 @@ class Chooser:
             if found is not None:
                 self._add(found.tool, Filled(found.arguments, {k: found.why for k in found.arguments}))
                 return
+            subject = memory_subject(clause) if asks_memory(clause) else ""
+            if subject and "memory_search" in self.by_name:  # what Nexus knows is in memory, not an app
+                self._add("memory_search", Filled({"query": subject}, {"query": subject}))
+                return
         values = extract(clause, self.now)
         stripped = strip_values(reading.rest or clause, values)
         own = [self._spelt(t) for t in clause_terms(stripped)]
@@ -229,7 +260,13 @@ class Chooser:
             return
         name, filled = self._pick(cands, clause)
         d = self.by_name[name].descriptor
-        if not d.read_only and reading.pronoun_target:
+        stated = _stated(values)
+        if not filled.arguments and stated and _undocumented(d):  # never a blind call that drops what was said
+            self.choice.asks.append(
+                f"{name} documents no parameters, so I can't tell how to pass {', '.join(stated)} to it. "
+                "Say which fields the app expects (for example order_id), or ask about the app itself."
+            )
+        elif not d.read_only and reading.pronoun_target:
             self.choice.asks.append(self._question(name, filled.missing or ["target"], clause, pronoun=True))
         elif filled.complete:
             self._call_each_id(name, filled, clause)
@@ -257,6 +294,8 @@ class Chooser:
     def _takes_ids(self, d: ToolDescriptor, ids: Sequence[Found]) -> bool:
         """Every id the clause names fits one of the tool's properties ('INV-...' does not fit ``quote_id``)."""
         props = list((d.input_schema.get("properties") or {}).items())
+        if ids and _undocumented(d):
+            return True  # it may take anything: the owner is asked how (never a blind call)
         kinds = {str(f.value).split("-", 1)[0] for f in ids}
         if len(kinds) > 1:  # 'Q-1062 and CUST-0135': each tool takes its own; the rest go to another tool
             return any(self._takes_ids(d, [f]) for f in ids)
@@ -418,7 +457,8 @@ class Chooser:
         what = _what(strip_values(clause, extract(clause, self.now))) or _what(stripped) or clause.lower()
         apps = {a.slug: a for t in wanted for a in self.elsewhere.get(t, [])}
         extra = "".join(
-            f" {a.name} ({a.slug}) is in the registry as {a.status}, but none of its tools can be called."
+            f" {a.name} ({a.slug}) is in the registry as {a.status}, but none of its tools can be called"
+            + (f": {a.why}." if a.why else ".")
             for a in apps.values()
         )
         self.choice.cants.append(f"I can't do '{clause}': none of the tools I can reach covers {what or 'it'}.{extra}")

@@ -18,7 +18,10 @@ from memory.models import SearchHit
 from memory.store import MemoryStore
 from nexus_agent.auth import Principal
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor, ToolProvider
+from nexus_agent.planner.coverage import AppInfo, Portfolio
 from nexus_agent.planner.entities import proper_nouns
+from nexus_agent.planner.intent import asks_memory, read
+from nexus_agent.planner.portfolio import portfolio_call
 from nexus_agent.planner.roles import catalogue_for
 from nexus_agent.planner.selection import RankedTool, ToolSelector
 from nexus_agent.planner.text import terms
@@ -33,6 +36,7 @@ __all__ = [
     "offer_tools",
     "recall_memory",
     "sources_of",
+    "with_answer_tools",
     "with_memory_search",
 ]
 
@@ -112,6 +116,30 @@ def with_memory_search(offer: Offer, catalogue: Catalogue, hits: Sequence[Search
     if not hits or tool is None or any(r.descriptor.name == tool.name for r in offer.tools):
         return offer
     return Offer([*offer.tools, RankedTool(tool, 0.0, len(offer.tools) + 1)], offer.unavailable)
+
+
+_ANSWER_TOOLS = ("registry_get", "registry_list", "gaps_analyse")
+
+
+def with_answer_tools(offer: Offer, catalogue: Catalogue, instruction: str, records: Sequence[Any]) -> Offer:
+    """A question about the portfolio ('What can the glazing scheduler do?', 'Is there anything that does
+    site surveys?') is offered the registry and gap tools, and a question about what Nexus knows ('What do we
+    know about payroll?') is offered ``memory_search``, whatever the ranking left out."""
+    apps = [
+        AppInfo(r.slug, r.name, r.status.value, r.category or "", tuple(r.capability_names()), True) for r in records
+    ]
+    wanted: list[str] = []
+    if read(instruction).reads and portfolio_call(instruction, Portfolio(apps=apps), set(_ANSWER_TOOLS)):
+        wanted += _ANSWER_TOOLS
+    if asks_memory(instruction):
+        wanted.append("memory_search")
+    have = {r.descriptor.name for r in offer.tools}
+    extra = [tool for name in wanted if name not in have and (tool := catalogue.get(name)) is not None]
+    if not extra:
+        return offer
+    start = len(offer.tools) + 1
+    added = [RankedTool(tool, 0.0, start + i) for i, tool in enumerate(extra)]
+    return Offer([*offer.tools, *added], offer.unavailable)
 
 
 def first_message(context: str, instruction: str) -> dict[str, Any]:

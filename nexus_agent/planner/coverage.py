@@ -49,6 +49,7 @@ class AppInfo:
     category: str
     capabilities: tuple[str, ...]
     reachable: bool
+    why: str = ""  # why its tools cannot be called now ('its secret X is not set ...'), when the context says
 
     @functools.cached_property
     def terms(self) -> frozenset[str]:
@@ -85,13 +86,19 @@ class Portfolio:
 _APP_LINE = re.compile(
     r"^- ([a-z0-9][a-z0-9-]*) \(([^,()]+), (\w+)(?:, ([\w -]*))?\)( \[not reachable\])?(?: \[[^]]*\])?: (.*)$"
 )
+_UNAVAILABLE_LINE = re.compile(r"^- ([a-z0-9][a-z0-9-]*) is UNAVAILABLE right now \((.*)\): ")
 _NOTE_LINE = re.compile(r"^- (note|decision) (\d+) \((\d{4}-\d{2}-\d{2})\): (.*)$")
 
 
 def parse_context(text: str) -> Portfolio:
     """The apps and recalled notes listed in the planner's context message (:mod:`.report` writes it)."""
     out = Portfolio()
+    unavailable: dict[str, str] = {}
     for line in text.splitlines():
+        u = _UNAVAILABLE_LINE.match(line.strip())
+        if u:  # its tools were left out: not reachable, and the reason is worth saying
+            unavailable[u[1]] = u[2]
+            continue
         m = _APP_LINE.match(line.strip())
         if m:
             caps = tuple(c.strip() for c in m[6].split(";") if c.strip())
@@ -100,6 +107,12 @@ def parse_context(text: str) -> Portfolio:
         n = _NOTE_LINE.match(line.strip())
         if n:
             out.notes.append(Note(n[1], int(n[2]), n[3], n[4]))
+    out.apps = [
+        AppInfo(a.slug, a.name, a.status, a.category, a.capabilities, False, unavailable[a.slug])
+        if a.slug in unavailable
+        else a
+        for a in out.apps
+    ]
     return out
 
 

@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 
 from nexus_agent.planner.entities import Entities, proper_nouns
 
-__all__ = ["ACTION_VERBS", "WEAK_VERBS", "Reading", "is_question", "proper_nouns", "read", "strip_values"]
+__all__ = [
+    "ACTION_VERBS",
+    "WEAK_VERBS",
+    "Reading",
+    "asks_memory",
+    "is_question",
+    "memory_subject",
+    "proper_nouns",
+    "read",
+    "strip_values",
+]
 
 
 def _set(text: str) -> frozenset[str]:
@@ -68,6 +78,32 @@ def is_question(text: str) -> bool:
     if first in _QUESTION_WORDS:
         return True
     return text.rstrip().endswith("?") and first not in _POLITE
+
+
+#: A question about what Nexus itself knows or was told: 'What do we know about X?', 'Anything in my notes on X?'.
+_ASKS_MEMORY = re.compile(
+    r"\b(?:do|does|did)\s+(?:we|you|i|nexus)\s+(?:know|remember|recall|have on|hold on)\b"
+    r"|\bwhat\s+(?:have|has|did)\s+(?:we|you|i|nexus)\s+(?:noted|recorded|logged|written|remembered|got on|heard)\b"
+    r"|\b(?:in|from)\s+(?:my|our|the|your)\s+(?:notes|memory)\b|\bremind me what\b",
+    re.I,
+)
+_SUBJECT = re.compile(r"\b(?:about|on|regarding|re|concerning|for)\s+(.+?)[?.!]*$", re.I)
+
+
+def asks_memory(text: str) -> bool:
+    """A question about what Nexus knows or remembers: answered by searching memory, never an unmet capability."""
+    return bool(_ASKS_MEMORY.search(text))
+
+
+def memory_subject(text: str) -> str:
+    """What a memory question is about: the names it states, else the words after 'about'/'on'."""
+    names = proper_nouns(text)
+    if names:
+        return names[0]
+    m = _SUBJECT.search(text)
+    words = (m[1] if m else "").split()
+    kept = [w.strip(",.;:!?") for w in words if w.lower() not in {"the", "a", "an", "our", "my", "any", "anything"}]
+    return " ".join(kept[:6])
 
 
 def strip_values(text: str, entities: Entities) -> str:

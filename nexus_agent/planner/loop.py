@@ -36,6 +36,7 @@ from nexus_agent.planner.context import (
     offer_tools,
     recall_memory,
     sources_of,
+    with_answer_tools,
     with_memory_search,
 )
 from nexus_agent.planner.execution import TurnSettler
@@ -130,6 +131,7 @@ class Planner:
         offer = with_memory_search(
             offer_tools(self.selector, catalogue, self.provider, instruction, self.top_k), catalogue, hits
         )
+        offer = with_answer_tools(offer, catalogue, instruction, records)
         plan = await self.memory.create_plan(
             {
                 "instruction": logged,

@@ -152,8 +152,6 @@ class OfflineModel:
         return ModelTurn(text="\n".join(lines), stop_reason="end_turn", unmet=tuple(choice.unmet))
 
     def _choose(self, instruction: str, tools: Sequence[OfferedTool], context: str = "") -> Choice:
-        if not tools:
-            return Choice(cants=["I can't do that: no tool is reachable right now."], unmet=[instruction[:200]])
         clauses = split_clauses(instruction) or [instruction]
         chooser = Chooser(
             instruction,
@@ -235,6 +233,9 @@ def readable(text: str, limit: int = 8) -> str:
     except ValueError:
         return text[:400]
     if isinstance(data, dict):
+        app = data.get("app")
+        if isinstance(app, dict) and app.get("slug"):  # one app's record (registry_get): the app, not its history
+            return _item(app)
         lists = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
         if lists:
             parts = []

@@ -29,6 +29,14 @@ _ANYTHING = re.compile(
     r"|\b(is|does|can)\s+(anything|any app|anyone|any of our apps)\b|\banything (?:that )?(cover|handl|do)",
     re.I,
 )
+#: A question about what something can do: 'What can X do?', 'What does X handle?', 'X's capabilities'.
+_ABILITY = re.compile(
+    r"\bwhat\s+(?:can|could|does|do|will|would)\b.*\b(?:do|handle|cover|offer|support|manage|provide)\b"
+    r"|\bcapabilit|\babilit|\bable to\b|\bfeatures?\b"
+    r"|\bwhat(?:'s| is)\s+\S+(?:\s+\S+){0,3}\s+(?:for|used for|good for)\b"
+    r"|\bwhat\s+\S+(?:\s+\S+){0,3}\s+(?:can|could)\s+do\b",
+    re.I,
+)
 _PLURAL = re.compile(r"\b(which|what|any|list|show|all|our)\b[\w\s]{0,20}\bapps\b|\bapps\b|\banything\b", re.I)
 _STATUS_WORDS: dict[str, str] = {
     "placeholder": "placeholder", "placeholders": "placeholder", "planned": "placeholder",
@@ -71,13 +79,14 @@ def portfolio_call(clause: str, portfolio: Portfolio, offered: set[str]) -> Port
     """The registry or gap call that answers a question about the portfolio, or None if it is not one."""
     about_apps = bool(_ABOUT_APPS.search(clause))
     anything = bool(_ANYTHING.search(clause))
-    if not (about_apps or anything):
+    named = _named_app(clause, portfolio)
+    ability = bool(named and _ABILITY.search(clause))  # 'What can the glazing scheduler do?': that app's record
+    if not (about_apps or anything or ability):
         return None
     lower = clause.lower()
     statuses = sorted({v for k, v in _STATUS_WORDS.items() if re.search(rf"\b{k}\b", lower)})
     category = next((c for c in sorted(portfolio.categories()) if re.search(rf"\b{re.escape(c)}\b", lower)), None)
-    named = _named_app(clause, portfolio)
-    plural = bool(_PLURAL.search(clause))
+    plural = bool(_PLURAL.search(clause)) and not ability
     if named and not plural and not statuses and "registry_get" in offered:
         return PortfolioCall("registry_get", {"slug": named}, f"the app named: {named}")
     if (statuses or category) and "registry_list" in offered:
