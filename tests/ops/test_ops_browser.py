@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import anyio
 import pytest
 
 from nexus_agent.config import Settings
@@ -56,6 +57,15 @@ def test_the_status_page_in_chromium_shows_a_registered_app_and_its_health(tmp_p
             record = {"slug": "quote-engine", "name": "Quote Engine", "category": "sales", "status": "active"}
             record["endpoints"] = {"mcp_url": f"{sat_base}/mcp"}  # type: ignore[assignment]
             services.registry.register_sync(AppRecord.model_validate(record), actor="test")  # type: ignore[attr-defined]
+            # What an owner's real home holds: a long app name, a long unbroken slug, a decision quoting a URL.
+            long_app = {"slug": "warehousereplenishmentforecaster", "name": "Warehouse Replenishment Forecaster"}
+            services.registry.register_sync(AppRecord.model_validate(long_app), actor="test")  # type: ignore[attr-defined]
+            decision = {
+                "decision": "Route every depot reorder through the forecaster before the supplier portal",
+                "rationale": "See https://suppliers.example.com/portal/reorders/2026/harrogate-showroom-lintels-batch",
+                "decided_by": "owner",
+            }
+            anyio.run(services.memory.log_decision, decision)
         with serve_nexus_in_thread(settings) as base, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             try:
@@ -74,9 +84,15 @@ def test_the_status_page_in_chromium_shows_a_registered_app_and_its_health(tmp_p
                 wide = tmp_path / "status-laptop.png"
                 page.screenshot(path=str(wide), full_page=True)
 
-                page.set_viewport_size({"width": 375, "height": 800})
+                page.set_viewport_size({"width": 390, "height": 844})  # a phone: no sideways scroll, nothing clipped
                 page.reload()
-                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+                clipped = page.evaluate(
+                    "[...document.querySelectorAll('main > section, .card')]"
+                    ".filter(e => e.getBoundingClientRect().right > window.innerWidth).length"
+                )
+                assert clipped == 0
+                assert page.get_by_role("heading", name="Key figures").count() == 1
                 narrow = tmp_path / "status-phone.png"
                 page.screenshot(path=str(narrow), full_page=True)
             finally:
