@@ -17,7 +17,7 @@ The route answers, checking in this order (a body is never parsed before its sig
     413  too_large          body over ``max_bytes``
     401  missing_signature / bad_signature
     400  malformed          not a JSON object, no event name, or no timestamp
-    401  stale              signed more than ``window_s`` from now
+    401  stale              signed more than ``window_s`` ago (or ahead)
     409  replayed           this delivery id of this app was already accepted
     202  accepted           recorded; ``outcome`` says what Nexus did with it
     500  handler_failed     handling failed; the delivery id is forgotten so a retry is handled
@@ -54,6 +54,7 @@ from nexus_agent.wire.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookRejected,
+    signed_when,
     verify_signature,
 )
 from nexus_agent.wire.webhook_body import read_webhook_body
@@ -237,11 +238,12 @@ def app_webhook_route(
             body = await read_webhook_body(request, max_bytes)
             _verify(app, body, request)
             event = parse_app_event(slug, body, {k.lower(): v for k, v in request.headers.items()}, received_at=clock())
-            skew = int(clock()) - event.timestamp
-            if abs(skew) > window_s:
+            now = int(clock())
+            if abs(now - event.timestamp) > window_s:
                 raise WebhookRejected(
                     "stale",
-                    f"the event was signed {skew} s from now; at most {window_s} s are accepted",
+                    f"the event was signed {signed_when(event.timestamp, now)}; at most {window_s} s either way "
+                    "are accepted",
                     hint="Sign each event with a fresh timestamp, and check that both clocks are right.",
                 )
         except (WebhookRejected, NotFound) as exc:

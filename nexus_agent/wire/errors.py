@@ -157,7 +157,10 @@ def _expected(err: Any) -> str:
         return "is not a known field (remove it or check its spelling)"
     if kind == "literal_error" and "expected" in ctx:
         return f"must be one of {ctx['expected']}"
-    return msg[0].lower() + msg[1:] if msg else "invalid value"
+    if not msg:
+        return "invalid value"
+    # "Input should be..." -> "input should be..."; an acronym keeps its case ("URL scheme should be...").
+    return msg if msg[1:2].isupper() else msg[0].lower() + msg[1:]
 
 
 def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:

@@ -59,6 +59,7 @@ __all__ = [
     "WebhookRejected",
     "build_signed_request",
     "sign_body",
+    "signed_when",
     "verify_request",
     "verify_signature",
 ]
@@ -260,12 +261,19 @@ def verify_request(
     if abs(current - envelope.timestamp) > window_s:
         raise WebhookRejected(
             "stale",
-            f"the delivery was signed {current - envelope.timestamp} s from now; at most {window_s} s are accepted",
+            f"the delivery was signed {signed_when(envelope.timestamp, current)}; at most {window_s} s either way "
+            "are accepted",
             hint="Re-sign the delivery with a fresh timestamp, and check that both clocks are right.",
         )
     if not seen.claim(envelope.delivery_id, now=current, expires_at=max(envelope.timestamp, current) + window_s):
         raise WebhookRejected("replayed", f"delivery {envelope.delivery_id} was already accepted")
     return envelope
+
+
+def signed_when(timestamp: int, now: int) -> str:
+    """``3600 s ago`` for a past signature, ``120 s in the future`` for one dated ahead of ``now``."""
+    skew = now - timestamp
+    return f"{skew} s ago" if skew >= 0 else f"{-skew} s in the future"
 
 
 def _short(exc: Exception) -> str:

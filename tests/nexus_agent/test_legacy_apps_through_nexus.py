@@ -161,6 +161,7 @@ async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_r
     assert first.status_code == 202 and first.json()["outcome"] == "recorded"
     assert (replay.status_code, replay.json()["error"]["details"]["reason"]) == (409, "replayed")
     assert (stale.status_code, stale.json()["error"]["details"]["reason"]) == (401, "stale")
+    assert " s ago;" in stale.json()["error"]["message"]  # signed an hour ago, not "from now"
     assert with_prefix.status_code == 202
     assert unknown.status_code == 404
     http, client = _client(nexus)

@@ -123,6 +123,10 @@ def test_each_bad_delivery_is_rejected_with_its_status(case: str, reason: str, s
     rejected = rejection(body, headers, **kw)
     assert (rejected.reason, rejected.http_status) == (reason, status)
     assert rejected.to_dict()["details"] == {"reason": reason}
+    if case == "stale":
+        assert "signed 301 s ago;" in rejected.message
+    elif case == "from the future":
+        assert "signed 301 s in the future;" in rejected.message
 
 
 def test_the_window_edge_is_accepted() -> None:
