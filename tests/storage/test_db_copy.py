@@ -22,7 +22,9 @@ async def _fill_sqlite_home(settings: Settings) -> dict[str, Any]:
         plan = await memory.create_plan(
             {"instruction": "quote Hartley", "created_by": "owner", "steps": [{"tool": "quote", "arguments": {}}]}
         )
-        decision = await memory.log_decision({"decision": "Use Kawneer frames", "decided_by": "owner", "plan_id": plan.id})
+        decision = await memory.log_decision(
+            {"decision": "Use Kawneer frames", "decided_by": "owner", "plan_id": plan.id}
+        )
         conversation = await memory.start_conversation({"created_by": "owner"})
         await memory.add_message(conversation.id, {"role": "user", "content": "what did Hartley order?"})
         await registry.register(AppRecord.model_validate({"slug": "quote-engine", "name": "Quote Engine"}), "owner")
