@@ -456,6 +456,10 @@ class Chooser:
             return
         what = _what(strip_values(clause, extract(clause, self.now))) or _what(stripped) or clause.lower()
         apps = {a.slug: a for t in wanted for a in self.elsewhere.get(t, [])}
+        asked = set(wanted) | set(terms(reading.verb))
+        shared = [(len(a.terms & asked), a.slug, a) for a in self.portfolio.apps if not a.reachable]
+        for _, slug, a in sorted((x for x in shared if x[0]), key=lambda x: (-x[0], x[1]))[:3]:
+            apps.setdefault(slug, a)  # an app nobody can call that knows what was asked, if not only it
         extra = "".join(
             f" {a.name} ({a.slug}) is in the registry as {a.status}, but none of its tools can be called"
             + (f": {a.why}." if a.why else ".")

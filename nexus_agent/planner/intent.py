@@ -110,7 +110,8 @@ def strip_values(text: str, entities: Entities) -> str:
     """The text without the values it states (ids, money, dates, names, quoted text): what it is *about*."""
     out = text
     groups = [entities.ids, entities.skus, entities.quoted, entities.emails, entities.postcodes]
-    spans = [f.text for g in groups for f in g] + [a.text for a in entities.money + entities.percents]
+    spans = [str(f.value) if g is entities.ids else f.text for g in groups for f in g]  # 'order O-77' keeps 'order'
+    spans += [a.text for a in entities.money + entities.percents]
     spans += [d.text for d in entities.durations] + [f.text for f in entities.dates]
     for span in sorted(spans, key=len, reverse=True):
         if span:

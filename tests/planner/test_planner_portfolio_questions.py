@@ -80,3 +80,8 @@ def test_a_tool_that_documents_no_parameters_is_not_called_blind_with_stated_val
     assert not turn.tool_calls and turn.question and "K-19" in turn.question
     plain = OfflineModel(clock=lambda: NOW).plan("What's the order status?", tools)
     assert [c.name for c in plain.tool_calls] == ["yard-app__query_order_status"]  # nothing stated, nothing lost
+
+
+def test_i_cant_names_the_app_whose_capability_shares_the_orders_verb() -> None:
+    turn = OfflineModel(clock=lambda: NOW).plan("Reserve 3 of EXT-4040 for order K-2", [], LEDGER)
+    assert not turn.tool_calls and "Stock Ledger (stock-ledger)" in (turn.text or "")
