@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from memory.pg.database import PgDatabase
-from nexus_agent.events.pg_store import EVENTS_PG_MIGRATIONS, PgOutboxStore
+from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, PgOutboxStore
 from nexus_agent.events.store import DeliveryOutcome
 
 URL = "https://quote-engine.example.test/hooks"
