@@ -3,7 +3,8 @@
 - app registration rate: apps newly registered per day (registry history, first status);
 - instruction completion rate: of the instructions that reached a final state in the
   window, the share that completed (``failed`` and ``expired`` count against it);
-- error rate: tool calls to Nexus that ended in an error, out of all tool calls (call log);
+- error rate: tool calls to Nexus that ended in an error, out of all tool calls (call log); calls
+  refused to a caller's role (``forbidden``) are counted apart and left out of it;
 - response time: median and 95th percentile of those calls, in milliseconds.
 """
 
@@ -25,6 +26,8 @@ __all__ = ["DayFigures", "SeedFigures", "compute_figures", "daily_series", "pars
 LATENCY_SAMPLE = 20_000
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+#: A call refused to the caller's role (the call log keeps it as an error of kind 'forbidden').
+_REFUSED = "coalesce(error_kind, '') = 'forbidden'"
 
 
 def parse_since(text: str) -> float:
@@ -48,6 +51,7 @@ class SeedFigures(BaseModel):
     error_rate: float | None
     response_ms_p50: float | None
     response_ms_p95: float | None
+    tool_refusals: int = 0  # calls refused to the caller's role: not in tool_calls nor the error rate
 
     def to_text(self) -> str:
         def pct(value: float | None) -> str:
@@ -64,7 +68,8 @@ class SeedFigures(BaseModel):
                 f"  instruction completion rate  {pct(self.instruction_completion_rate)} "
                 f"({self.instructions_completed} of {self.instructions_finished} finished)",
                 f"  error rate                   {pct(self.error_rate)} "
-                f"({self.tool_errors} of {self.tool_calls} calls)",
+                f"({self.tool_errors} of {self.tool_calls} calls; {self.tool_refusals} refused to the caller's role "
+                "not counted)",
                 f"  response time                p50 {ms(self.response_ms_p50)}, p95 {ms(self.response_ms_p95)}",
             ]
         )
@@ -97,7 +102,7 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, int, list[float]]:
     """(calls, errors, sorted latencies in ms): every call up to LATENCY_SAMPLE, an even sample beyond."""
-    where = "FROM ops_calls WHERE kind = 'tool' AND at >= ? AND at < ?"
+    where = f"FROM ops_calls WHERE kind = 'tool' AND NOT {_REFUSED} AND at >= ? AND at < ?"
     try:
         calls, errors = conn.execute(
             f"SELECT count(*), coalesce(sum(outcome = 'error'), 0) {where}", [since, until]
@@ -121,6 +126,8 @@ def compute_figures(conn: sqlite3.Connection, since: float, until: float | None 
     finished = _scalar(conn, finished_sql.format("'completed', 'failed', 'expired'"), [lo, hi])
     completed = _scalar(conn, finished_sql.format("'completed'"), [lo, hi])
     calls, errors, latencies = _calls(conn, since, until)
+    refusals_sql = f"SELECT count(*) FROM ops_calls WHERE kind = 'tool' AND {_REFUSED} AND at >= ? AND at < ?"
+    refusals = _scalar(conn, refusals_sql, [since, until])
     days = max((until - since) / 86_400, 1 / 24)
     return SeedFigures(
         since=datetime.fromtimestamp(since, UTC),
@@ -135,6 +142,7 @@ def compute_figures(conn: sqlite3.Connection, since: float, until: float | None 
         error_rate=errors / calls if calls else None,
         response_ms_p50=_percentile(latencies, 0.5),
         response_ms_p95=_percentile(latencies, 0.95),
+        tool_refusals=refusals,
     )
 
 

@@ -122,9 +122,12 @@ class OpsObserver:
             seconds = watch.elapsed()
             app, tool = self.labels(name, not_found=watch.kind == "not_found")
             if (m := self.metrics) is not None:
-                m.tool_calls.labels(app, tool, watch.outcome).inc()
+                # A call refused to the caller's role is its own outcome, not the owner's error (the call
+                # log keeps it as kind 'forbidden'; the seed figures leave it out of the error rate).
+                outcome = "forbidden" if watch.kind == "forbidden" else watch.outcome
+                m.tool_calls.labels(app, tool, outcome).inc()
                 m.tool_seconds.labels("nexus" if app == NEXUS_APP else "satellite").observe(seconds)
-                if watch.outcome == "error":
+                if outcome == "error":
                     m.errors.labels(watch.kind, "tool").inc()
             self._log("tool", app, tool, watch, seconds)
 

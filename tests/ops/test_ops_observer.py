@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from memory.database import Database
 from nexus_agent.ops import observer as observer_module
 from nexus_agent.ops.calllog import CallLog
+from nexus_agent.ops.figures import compute_figures
 from nexus_agent.ops.metrics import NexusMetrics
 from nexus_agent.ops.observer import OpsObserver, error_kind
-from nexus_agent.wire.errors import NotFound, UpstreamError
+from nexus_agent.wire.errors import Forbidden, NotFound, UpstreamError
 
 pytestmark = pytest.mark.anyio
 
@@ -71,3 +74,23 @@ async def test_a_failed_call_is_counted_as_an_error_of_its_kind_and_logged(datab
         ("tool", "nexus", "nexus_health", "ok", ""),
         ("satellite", "quote-engine", "get_quote", "error", "upstream_error"),
     ]
+
+
+async def test_refused_calls_are_their_own_kind_and_not_the_owners_error_rate(database: Database) -> None:
+    obs = make(database)
+    for _ in range(30):  # a token probing tools its role may not call
+        with pytest.raises(Forbidden), obs.tool_call("registry_set_status"):
+            raise Forbidden("the satellite role may not call registry_set_status")
+    with pytest.raises(NotFound), obs.tool_call("nexus_health"):
+        raise NotFound("no such thing")
+    for _ in range(3):
+        with obs.tool_call("nexus_health") as watch:
+            watch.result(type("Result", (), {"is_error": False})())
+    assert (("app", "nexus"), ("outcome", "forbidden"), ("tool", "unknown")) in series(obs, "nexus_tool_calls_total")
+    assert not any(("kind", "forbidden") in s for s in series(obs, "nexus_errors_total"))
+    assert obs.calllog is not None and await obs.calllog.flush() == 34
+    with database.read() as db:
+        figures = compute_figures(db.conn, time.time() - 3600)
+    assert (figures.tool_calls, figures.tool_errors, figures.tool_refusals) == (4, 1, 30)
+    assert figures.error_rate == 0.25
+    assert "30 refused" in figures.to_text()
