@@ -43,9 +43,12 @@ def _tool(name: str) -> str:
 
 
 def _split(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without its password, and the environment that carries the password instead."""
+    """The URL without its password, and the environment that carries the password instead.
+
+    The child gets only a default ``PATH`` (the tool is called by its full path) and ``PGPASSWORD``: none of
+    Nexus's own variables (tokens, secrets) and no stray ``PG*`` setting that would redirect the dump."""
     parts = urlsplit(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = {"PATH": os.defpath}
     if parts.password is None:
         return url, env
     netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
