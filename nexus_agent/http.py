@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 
 import anyio
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -41,7 +41,13 @@ from nexus_agent.planner.build import attach_planner
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
-from nexus_agent.wire.inbound import AllowedHostsOnly, BodyDeadline, SameOriginOnly
+from nexus_agent.wire.inbound import (
+    AllowedHostsOnly,
+    BodyDeadline,
+    ClientDisconnectFilter,
+    PlainErrorsAsJson,
+    SameOriginOnly,
+)
 from nexus_agent.wire.secret_guard import install_log_redaction
 from tools.health_tools import collect_health, without_paths
 
@@ -49,6 +55,16 @@ __all__ = ["BearerTokenGate", "check_exposure", "create_app", "error_response", 
 
 log = logging.getLogger("nexus.http")
 HEALTH_PATH = "/api/health"
+#: The MCP SDK answers these in plain text at /mcp; Nexus answers every route in its JSON error shape.
+MCP_PLAIN_ERRORS = {
+    413: (
+        "too_large",
+        f"the request body is larger than {DEFAULT_MAX_REQUEST_BODY_SIZE // (1024 * 1024)} MiB",
+        "Send a smaller MCP message (large data belongs in a file or a satellite, not in one call).",
+    ),
+    400: ("invalid_input", "", "POST JSON-RPC with 'Content-Type: application/json' (MCP streamable HTTP)."),
+}
+_DISCONNECTS = ClientDisconnectFilter()
 
 
 def error_response(exc: NexusError) -> JSONResponse:
@@ -231,6 +247,7 @@ def create_app(
         transport_security=security,
         host=settings.http_host,
     )
+    logging.getLogger("mcp.server.streamable_http").addFilter(_DISCONNECTS)  # a client gone: INFO, no traceback
     inbox = GitHubInbox(services)
     app_events = AppInbox(services)  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
 
@@ -263,7 +280,7 @@ def create_app(
             github,
             app_events.route(),
             *ops.routes,
-            Mount("/", app=_McpOnly(mcp_app)),
+            Mount("/", app=_McpOnly(PlainErrorsAsJson(mcp_app, MCP_PLAIN_ERRORS))),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error},
@@ -306,8 +323,9 @@ def _middleware(
         Middleware(AllowedHostsOnly, allowed=host_patterns),
         # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
         Middleware(SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]),
-        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
+        # The timer sits outside the deadline: a trickled body counts as the 408 its client got, not a 5xx.
         Middleware(RequestTimer, ops=ops),
+        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
         Middleware(
             BearerTokenGate,
             resolver=resolver,

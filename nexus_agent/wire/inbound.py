@@ -10,6 +10,10 @@ Both are pure ASGI middleware (they wrap ``receive``/``send``; nothing is buffer
 - :class:`SameOriginOnly` — a browser request whose ``Origin`` is not this server's own
   origin (scheme-independent host *and port*, compared in full) or an explicitly allowed one is
   refused with ``403``. Requests without an ``Origin`` (non-browser clients) pass.
+- :class:`PlainErrorsAsJson` — a wrapped application's plain-text error answers (the MCP SDK's
+  ``413 Request body too large``, ``400 Invalid Content-Type header``) become the JSON error shape.
+- :class:`ClientDisconnectFilter` — a client that went away mid-request is an INFO line, not an
+  ERROR traceback (the MCP SDK logs ``ClientDisconnect`` with ``logger.exception``).
 - :class:`AllowedHostsOnly` — a request whose ``Host`` is not one of the server's own names is
   refused with ``421`` (DNS rebinding: a page on ``evil.example`` resolving to 127.0.0.1 gets nothing).
 """
@@ -17,17 +21,28 @@ Both are pure ASGI middleware (they wrap ``receive``/``send``; nothing is buffer
 from __future__ import annotations
 
 import json
+import logging
 import ssl
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nexus_agent.wire.errors import ConfigError
 
-__all__ = ["AllowedHostsOnly", "BodyDeadline", "SameOriginOnly", "origin_netloc", "tls13_server_context"]
+__all__ = [
+    "AllowedHostsOnly",
+    "BodyDeadline",
+    "ClientDisconnectFilter",
+    "PlainErrorsAsJson",
+    "SameOriginOnly",
+    "origin_netloc",
+    "tls13_server_context",
+]
 
 
 async def _send_error(send: Send, status: int, code: str, message: str, hint: str) -> None:
@@ -149,6 +164,54 @@ class SameOriginOnly:
             await _send_error(send, 403, "forbidden", message, "Call from the server's own origin.")
             return
         await self.app(scope, receive, send)
+
+
+class PlainErrorsAsJson:
+    """Rewrite the wrapped app's plain-text (or untyped) error answers into ``{"error": {code, message, hint}}``.
+
+    ``errors`` maps a status to ``(code, message, hint)``; an empty message keeps the app's own text.
+    Other answers (JSON-RPC errors, streams, successes) pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, errors: Mapping[int, tuple[str, str, str]]) -> None:
+        self.app = app
+        self.errors = errors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+
+        async def rewriting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                ctype = dict(message.get("headers", [])).get(b"content-type", b"")
+                if message["status"] in self.errors and (not ctype or ctype.startswith(b"text/plain")):
+                    held.update(status=message["status"], text=b"")
+                    return
+            elif message["type"] == "http.response.body" and "status" in held:
+                held["text"] += message.get("body", b"")
+                if message.get("more_body", False):
+                    return
+                code, text, hint = self.errors[held["status"]]
+                text = text or held["text"].decode("utf-8", "replace").strip()
+                await _send_error(send, held["status"], code, text, hint)
+                return
+            await send(message)
+
+        await self.app(scope, receive, rewriting)
+
+
+class ClientDisconnectFilter(logging.Filter):
+    """Turn an ERROR record carrying a ``ClientDisconnect`` into an INFO line without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ClientDisconnect):
+            record.msg, record.args = "%s: the client went away before its request was read", (record.getMessage(),)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def host_allowed(host: str, allowed: Collection[str]) -> bool:

@@ -87,6 +87,15 @@ async def test_a_foreign_host_is_refused_on_every_route(tmp_path: Path) -> None:
         assert "decision" not in response.text.lower()
 
 
+async def test_an_oversized_mcp_body_is_a_json_413_like_every_route(tmp_path: Path) -> None:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
+        response = httpx.post(f"{base}/mcp", content=b" " * (5 * 1024 * 1024), headers=headers, timeout=10)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert "4 MiB" in response.json()["error"]["message"] and response.json()["error"]["hint"]
+
+
 async def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
     settings = _settings(tmp_path).model_copy(update={"http_host": "0.0.0.0"})
     with pytest.raises(ConfigError, match="without bearer tokens"):

@@ -75,6 +75,12 @@ async def test_a_trickled_body_is_cut_off_with_408(nexus: NexusProcess) -> None:
     status_line = answers[0].split(b"\r\n", 1)[0]
     assert status_line.startswith(b"HTTP/1.1 408"), answers[0][:300]
     assert b"did not arrive within 1 s" in answers[0]
+    # The client's own slowness is neither a server error in the log nor a 5xx in the figures.
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(f"{nexus.url}/metrics", headers={"Authorization": f"Bearer {OWNER}"})).text
+    assert 'kind="http_5xx"' not in metrics
+    assert 'route="/mcp",status="4xx"' in metrics
+    assert "Traceback" not in nexus.log() and "ClientDisconnect" not in nexus.log()
 
 
 async def test_the_kit_cuts_off_a_trickled_body_too(tmp_path: Path) -> None:
