@@ -17,7 +17,7 @@ from nexus_agent.auth.principal import Principal, Role
 from nexus_agent.wire.errors import ConfigError, InvalidInput, Unauthorized
 from nexus_agent.wire.models import utcnow
 
-__all__ = ["DEFAULT_TTL", "MAX_TTL", "JwtIssuer", "looks_like_jwt", "parse_duration"]
+__all__ = ["DEFAULT_TTL", "MAX_TTL", "JwtIssuer", "format_duration", "looks_like_jwt", "parse_duration"]
 
 DEFAULT_TTL = timedelta(minutes=15)
 MAX_TTL = timedelta(hours=24)
@@ -36,6 +36,17 @@ def parse_duration(text: str) -> timedelta:
     if not number.isdigit() or int(number) == 0:
         raise InvalidInput(f"{text!r} is not a duration", hint="Write e.g. 90s, 15m, 12h or 30d.")
     return timedelta(seconds=int(number) * _UNITS[unit])
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest way :func:`parse_duration` would read it back: ``30d``, ``15m``, ``90s``."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return f"{seconds}s"
+    for unit, size in sorted(_UNITS.items(), key=lambda kv: -kv[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -65,7 +76,10 @@ class JwtIssuer:
 
     def issue(self, principal: Principal, ttl: timedelta = DEFAULT_TTL, *, key_id: str | None = None) -> str:
         if not timedelta(seconds=1) <= ttl <= MAX_TTL:
-            raise InvalidInput(f"a JWT lives between 1 second and {MAX_TTL}, not {ttl}", hint="Pass e.g. --ttl 15m.")
+            raise InvalidInput(
+                f"ttl must be between 1s and {format_duration(MAX_TTL)}, got {format_duration(ttl)}",
+                hint="Pass e.g. --ttl 15m.",
+            )
         now = self._clock()
         claims: dict[str, object] = {
             "iss": self.issuer,

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from memory.database import Database
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.credentials import CredentialResolver
-from nexus_agent.auth.jwt_tokens import JwtIssuer, parse_duration
+from nexus_agent.auth.jwt_tokens import JwtIssuer, format_duration, parse_duration
 from nexus_agent.auth.keys import ApiKeyStore
 from nexus_agent.config import Settings, parse_token_entry
 from nexus_agent.wire.errors import ConfigError, InvalidInput, Unauthorized
@@ -68,6 +68,14 @@ def test_durations() -> None:
     for bad in ("", "soon", "0m", "-5m"):
         with pytest.raises(InvalidInput):
             parse_duration(bad)
+
+
+def test_a_jwt_ttl_out_of_range_is_named_in_the_units_it_was_given_in() -> None:
+    issuer = JwtIssuer(SecretStr(SECRET), issuer="nexus", audience="nexus-mcp")
+    with pytest.raises(InvalidInput) as info:
+        issuer.issue(Principal(name="yard", role=Role.OWNER), parse_duration("30d"))
+    assert info.value.message == "ttl must be between 1s and 1d, got 30d"
+    assert [format_duration(parse_duration(t)) for t in ("90", "15m", "120m", "24h")] == ["90s", "15m", "2h", "1d"]
 
 
 def test_api_keys_are_shown_once_stored_hashed_and_checked(database: Database) -> None:
