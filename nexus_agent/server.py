@@ -26,7 +26,14 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp.types import BlobResourceContents, CallToolResult, ListToolsResult, TextContent, ToolAnnotations
+from mcp.types import (
+    BlobResourceContents,
+    CallToolResult,
+    ListResourcesResult,
+    ListToolsResult,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -204,6 +211,14 @@ class NexusMCPServer(MCPServer[Any]):
                 raise ResourceError(self._services.known_secrets.redact(exc.user_message())) from exc
             return [_as_contents(item) for item in result.contents]
         return await super().read_resource(uri, context)
+
+    async def _handle_list_resources(self, ctx: Any, params: Any) -> ListResourcesResult:
+        """Each caller sees only the resources its role may read (a satellite: its own app's)."""
+        principal = self.principal_of(ctx)
+        listed = await self.list_resources()
+        return ListResourcesResult(
+            resources=[r for r in listed if self._policy.may_read_resource(principal, str(r.uri))]
+        )
 
     async def list_resources(self) -> list[Any]:
         resources = await super().list_resources()

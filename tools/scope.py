@@ -35,6 +35,15 @@ class ServicesLookup:
 
         return await self._services.database.run(read)
 
+    async def conversation_plan(self, conversation_id: int) -> int | None:
+        def read() -> int | None:
+            with self._services.database.read() as db:
+                sql = "SELECT id FROM plans WHERE conversation_id = ? ORDER BY id LIMIT 1"
+                row = db.execute(sql, [conversation_id]).fetchone()
+                return int(row[0]) if row else None
+
+        return await self._services.database.run(read)
+
     async def app(self, slug: str) -> AppRecord | None:
         try:
             return await self._services.registry.get(slug)

@@ -8,7 +8,8 @@ sets below); this module decides, for one :class:`Principal`:
   Nexus's MCP resources (:meth:`RolePolicy.may_read_resource`);
 - the checks that depend on the arguments (:data:`SCOPE_RULES`, applied by
   :meth:`RolePolicy.authorize`): a satellite reads only its own record and instructions and
-  registers only itself, always as ``pending``; an agent handles only the plans it started.
+  registers only itself, always as ``pending``; an agent handles only the plans it started (and reads
+  only their conversations).
 
 The owner may do everything. Refusals raise :class:`Forbidden`, naming the role and what it may do.
 """
@@ -86,6 +87,10 @@ class ScopeLookup(Protocol):
     async def instruction_target(self, instruction_id: str) -> str | None: ...
 
     async def app(self, slug: str) -> AppRecord | None: ...
+
+    async def conversation_plan(self, conversation_id: int) -> int | None:
+        """The plan whose conversation this is, or None (a conversation no plan belongs to)."""
+        ...
 
 
 ScopeRule = Callable[["RolePolicy", Principal, BaseModel, ScopeLookup], Awaitable[BaseModel]]
@@ -216,6 +221,19 @@ async def _own_plan(policy: RolePolicy, principal: Principal, params: BaseModel,
     return params
 
 
+async def _own_conversation(
+    policy: RolePolicy, principal: Principal, params: BaseModel, lookup: ScopeLookup
+) -> BaseModel:
+    """A plan's conversation is read like the plan: only by whoever started it (and the owner)."""
+    conversation_id = int(params.conversation_id)  # type: ignore[attr-defined]
+    plan_id = await lookup.conversation_plan(conversation_id)
+    if plan_id is not None and await lookup.plan_starter(plan_id) != (principal.name, principal.role.value):
+        raise _refuse(
+            principal, f"read conversation {conversation_id}, the record of plan {plan_id}, which it did not start"
+        )
+    return params
+
+
 SCOPE_RULES: Mapping[str, ScopeRule] = {
     "registry_get": _registry_get,
     "registry_register": _registry_register,
@@ -226,4 +244,5 @@ SCOPE_RULES: Mapping[str, ScopeRule] = {
     "plan_approve": _own_plan,
     "plan_reject": _own_plan,
     "plan_resume": _own_plan,
+    "memory_get_conversation": _own_conversation,
 }

@@ -38,6 +38,9 @@ class FakeLookup:
     async def app(self, slug: str) -> AppRecord | None:
         return self.apps.get(slug)
 
+    async def conversation_plan(self, conversation_id: int) -> int | None:
+        return None
+
 
 async def authorize(principal: Principal, tool: str, arguments: dict[str, Any], **kw: Any) -> BaseModel:
     spec = tool_by_name(tool)
@@ -187,3 +190,46 @@ def test_an_agents_planner_catalogue_holds_only_what_an_agent_may_call() -> None
     catalogue = Catalogue(tools)
     assert set(catalogue_for(catalogue, AGENT).tools) == {"registry_get", "q__list_quotes"}
     assert set(catalogue_for(catalogue, OWNER).tools) == set(catalogue.tools)
+
+
+class NoteSink:
+    def __init__(self) -> None:
+        self.notes: list[Any] = []
+
+    async def add_note(self, note: Any) -> Any:
+        self.notes.append(note)
+        return note
+
+
+async def test_repeated_refusals_are_collapsed_into_one_note_per_window() -> None:
+    from nexus_agent.auth.audit import RefusalThrottle, record_refusal
+
+    now = [0.0]
+    throttle = RefusalThrottle(window=60, limit=2, clock=lambda: now[0])
+    sink = NoteSink()
+    refusal = Forbidden("the satellite role may not call registry_set_status")
+    for _ in range(400):  # a token hammering one tool it may not call
+        await record_refusal(sink, YARD, "registry_set_status", refusal, throttle)  # type: ignore[arg-type]
+    assert len(sink.notes) == 1 and "Refused registry_set_status to yard" in sink.notes[0].title
+    await record_refusal(sink, YARD, "memory_search", refusal, throttle)  # type: ignore[arg-type]
+    assert len(sink.notes) == 2  # another tool: noted at once
+    now[0] = 61.0
+    await record_refusal(sink, YARD, "registry_set_status", refusal, throttle)  # type: ignore[arg-type]
+    assert len(sink.notes) == 3 and "399 more times" in sink.notes[-1].text
+    for i in range(50):  # the state stays bounded: 2 pairs tracked
+        await record_refusal(sink, YARD, f"tool_{i}", refusal, throttle)  # type: ignore[arg-type]
+    assert len(throttle._seen) == 2
+
+
+async def test_an_agent_reads_only_the_conversations_of_its_own_plans() -> None:
+    class Conversations(FakeLookup):
+        async def conversation_plan(self, conversation_id: int) -> int | None:
+            return {10: 1, 20: 2}.get(conversation_id)  # plan 1 is bot's, plan 2 the owner's
+
+    spec = tool_by_name("memory_get_conversation")
+    policy = RolePolicy()
+    for conversation in (10, 30):  # its own plan's, and one no plan belongs to
+        params = spec.parse({"conversation_id": conversation})
+        assert await policy.authorize(AGENT, spec.name, spec.roles, params, Conversations()) == params
+    with pytest.raises(Forbidden, match="did not start"):
+        await policy.authorize(AGENT, spec.name, spec.roles, spec.parse({"conversation_id": 20}), Conversations())

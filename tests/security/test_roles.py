@@ -361,3 +361,26 @@ async def test_a_satellites_change_to_its_live_record_waits_for_the_owners_revie
         )
     assert not approved.is_error, text_of(approved)
     assert status_of(nexus, "yard-app") == "active"
+
+
+async def test_each_caller_is_listed_only_the_resources_it_may_read(nexus: Nexus) -> None:
+    async def listed(token: str) -> set[str]:
+        async with nexus.client(token) as client:
+            return {str(r.uri) for r in (await client.list_resources()).resources}
+
+    assert "nexus://registry" in await listed(OWNER)
+    assert "nexus://registry" in await listed(MONITOR)
+    assert "nexus://registry" not in await listed(SATELLITE)  # it could not read it either
+
+
+async def test_an_agent_reads_only_the_conversations_of_plans_it_started(nexus: Nexus) -> None:
+    async with nexus.client(OWNER) as owner:
+        owners = await owner.call_tool("instruct", {"instruction": "list the apps in the registry"})
+    async with nexus.client(AGENT) as agent:
+        mine = await agent.call_tool("instruct", {"instruction": "which apps are registered?"})
+        own_conv, other_conv = mine.structured_content["conversation_id"], owners.structured_content["conversation_id"]
+        seen = await agent.call_tool("memory_get_conversation", {"conversation_id": own_conv})
+        theirs = await agent.call_tool("memory_get_conversation", {"conversation_id": other_conv})
+    assert not seen.is_error, text_of(seen)
+    assert theirs.is_error and text_of(theirs).startswith("[forbidden]") and "did not start" in text_of(theirs)
+    assert "list the apps" not in text_of(theirs)  # nothing of the owner's conversation leaks
