@@ -213,8 +213,8 @@ class GapReport(BaseModel):
     summary: str
     asked_not_covered: list[str] = Field(
         default_factory=list,
-        description="Capabilities the owner asked Nexus for (instructions it answered 'I can't') that no live app "
-        "covers yet.",
+        description="Capabilities asked of Nexus (instructions it answered 'I can't'; each says who asked) that no "
+        "live app covers yet.",
     )
 
     def to_text(self) -> str:
@@ -228,7 +228,7 @@ class GapReport(BaseModel):
         if self.gaps:
             lines += ["", "Nothing covers: " + "; ".join(self.gaps)]
         if self.asked_not_covered:
-            lines += ["", "Asked for by the owner, not covered: " + "; ".join(self.asked_not_covered)]
+            lines += ["", "Asked for, not covered: " + "; ".join(self.asked_not_covered)]
         return "\n".join(lines)
 
 

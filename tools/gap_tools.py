@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field
@@ -18,10 +19,10 @@ class GapsInput(ToolInput):
         default_factory=list,
         max_length=100,
         description="Required capabilities in plain words, one per item, e.g. ['credit checks', 'site surveys']. "
-        "Empty: only what the owner asked for that nothing covers.",
+        "Empty: only what was asked for (by the owner or an agent) that nothing covers.",
     )
     include_asked: bool = Field(
-        True, description="Also report capabilities the owner asked Nexus for that no live app covers yet."
+        True, description="Also report capabilities asked of Nexus (with who asked) that no live app covers yet."
     )
 
 
@@ -30,10 +31,24 @@ UNMET_TAG = "unmet-capability"
 _UNMET_TITLE = "Unmet capability: "
 
 
-async def _asked_for(call: ToolCall) -> list[str]:
-    page = await call.services.memory.search({"query": "unmet capability", "tag": UNMET_TAG, "limit": 100})
-    titles = [h.title.removeprefix(_UNMET_TITLE).strip() for h in page.hits if h.title.startswith(_UNMET_TITLE)]
-    return list(dict.fromkeys(t for t in titles if t))
+_ASKED_BY = re.compile(r"^Asked by (.{1,200}?) \((\w+)\):")
+
+
+async def _asked_for(call: ToolCall) -> dict[str, list[str]]:
+    """Each capability asked for that no tool covered -> who asked ('bot (agent)'; older notes: the owner)."""
+    memory = call.services.memory
+    page = await memory.search({"query": "unmet capability", "tag": UNMET_TAG, "limit": 100})
+    asked: dict[str, list[str]] = {}
+    for hit in page.hits:
+        what = hit.title.removeprefix(_UNMET_TITLE).strip()
+        if not hit.title.startswith(_UNMET_TITLE) or not what:
+            continue
+        match = _ASKED_BY.match((await memory.get_note(hit.id)).text) if hit.kind == "note" else None
+        who = f"{match[1]} ({match[2]})" if match else "the owner"
+        asked.setdefault(what, [])
+        if who not in asked[what]:
+            asked[what].append(who)
+    return asked
 
 
 async def gaps_analyse(call: ToolCall, params: GapsInput) -> GapReport:
@@ -44,16 +59,17 @@ async def gaps_analyse(call: ToolCall, params: GapsInput) -> GapReport:
         report = GapReport(capabilities=[], covered=[], planned_only=[], gaps=[], apps_considered=len(apps), summary="")
     if params.include_asked:
         asked = await _asked_for(call)
-        # The planner recorded these when no *reachable* tool covered them; the registry may still list an app
-        # for one (not callable yet): say so beside it.
-        found = analyse_gaps(asked, apps).capabilities if asked else []
+        # The planner recorded these when no tool covered them; the registry may still list an app
+        # for one (not callable yet): say so beside it. Each says who asked.
+        found = analyse_gaps(list(asked), apps).capabilities if asked else []
         report.asked_not_covered = [
-            c.capability if c.coverage == "none" else f"{c.capability} ({c.summary}; not reachable when asked)"
+            f"{c.capability} (asked by {', '.join(asked.get(c.capability, ['the owner']))}"
+            + (")" if c.coverage == "none" else f"; {c.summary}; not reachable when asked)")
             for c in found
         ]
         if not params.capabilities:
             n = len(report.asked_not_covered)
-            report.summary = f"{n} capabilit{'y' if n == 1 else 'ies'} asked for by the owner that no live app covers."
+            report.summary = f"{n} capabilit{'y' if n == 1 else 'ies'} asked for that no live app covers."
     return report
 
 

@@ -45,12 +45,14 @@ from nexus_agent.planner.models import Budget, PlannedCall, PlanResult, PlanStat
 from nexus_agent.planner.outcome import MEMORY_STATUS, UNMET_TAG, conclusion, record_unmet
 from nexus_agent.planner.recovery import reconcile
 from nexus_agent.planner.report import apps_text, final_answer, memory_text, result_block, selection_rationale
+from nexus_agent.planner.role_gaps import owner_only_asks, say_owner_only
 from nexus_agent.planner.roles import owner_named
 from nexus_agent.planner.selection import DEFAULT_TOP_K, ToolSelector
 from nexus_agent.planner.state import RunState, SqlitePlanStateStore
 from nexus_agent.planner.validation import CallValidator
 from nexus_agent.registry import Registry
 from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
+from nexus_agent.wire.models import utcnow
 from nexus_agent.wire.secret_guard import KnownSecrets, redact, redact_data
 
 __all__ = ["MEMORY_STATUS", "UNMET_TAG", "Planner"]  # MEMORY_STATUS and UNMET_TAG: from .outcome
@@ -390,9 +392,22 @@ class Planner:
         await emit("approve", f"plan {state.plan_id} waits for approval of {n} call(s)")
         return state.view()
 
+    async def _owner_only(self, state: RunState) -> None:
+        """Asks only tools outside the caller's role cover: said so in the answer, not gaps (.role_gaps)."""
+        principal = state.principal()
+        if principal.is_owner:
+            return
+        catalogue, _ = await load_catalogue(self.provider, self.registry, None)
+        asks = owner_only_asks(state.unmet, principal, catalogue, utcnow())
+        if asks:
+            state.unmet = [u for u in state.unmet if u not in asks]
+            state.model_text = say_owner_only(state.model_text, asks, principal)
+
     async def _finish(self, state: RunState, status: PlanStatus, reason: str = "") -> PlanResult:
         if status in {"no_action", "partial"} and state.unmet:
-            await record_unmet(self.memory, state)
+            await self._owner_only(state)
+            if state.unmet:  # only what no tool at all covers, whoever asked
+                await record_unmet(self.memory, state)
         state.status = status
         state.open_turn = None
         state.answer = redact(final_answer(state, reason))

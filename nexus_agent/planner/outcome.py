@@ -71,12 +71,13 @@ def conclusion(state: RunState, turn: ModelTurn) -> tuple[PlanStatus, str]:
 
 
 async def record_unmet(memory: MemoryStore, state: RunState) -> None:
-    """Capabilities the owner asked for that nothing reachable covers: kept for ``nexus gaps``."""
+    """Capabilities asked for that no tool covers, with who asked: kept for ``nexus gaps``."""
+    who = f"{state.started_by} ({state.started_by_role})"
     for what in state.unmet[:5]:
         await memory.add_note(
             {
                 "title": f"Unmet capability: {redact(what)[:150]}",
-                "text": f"The owner asked for '{redact(what)}' (plan {state.plan_id}); no reachable tool covers it. "
+                "text": f"Asked by {who}: '{redact(what)}' (plan {state.plan_id}); no tool covers it. "
                 "Reported by nexus gaps until an app covers it.",
                 "author": "nexus-planner",
                 "tags": [UNMET_TAG],

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from demo_world import World, open_world
 
+from nexus_agent.auth import Principal, Role
 from nexus_agent.planner import Budget, ModelTurn, OfferedTool, ToolCallRequest
 from tools.base import ToolCall
 from tools.gap_tools import GapsInput, gaps_analyse
@@ -55,7 +56,24 @@ async def test_a_request_nothing_reachable_covers_is_answered_i_cant_and_reporte
 
     report = await gaps_analyse(ToolCall(services=world.services, actor="owner"), GapsInput())
     assert any("reserve" in c for c in report.asked_not_covered)
-    assert "Asked for by the owner, not covered" in report.to_text()
+    assert "Asked for, not covered" in report.to_text() and "asked by owner (owner)" in report.to_text()
+
+
+async def test_an_ask_only_the_owners_tools_cover_is_the_roles_limit_not_a_gap(world: World) -> None:
+    agent = Principal(name="bot", role=Role.AGENT)
+    result = await world.planner.run("Chase quote Q-1043", principal=agent)
+    assert not world.provider.calls
+    assert CHASE in result.answer and "the agent role may not call" in result.answer and "owner can" in result.answer
+    assert "none of the tools I can reach" not in result.answer
+    report = await gaps_analyse(ToolCall(services=world.services, actor="owner"), GapsInput())
+    assert not any("chase" in c.lower() for c in report.asked_not_covered)  # covered: not a gap
+
+
+async def test_an_agents_ask_no_tool_covers_is_reported_as_the_agents(world: World) -> None:
+    agent = Principal(name="bot", role=Role.AGENT)
+    await world.planner.run("Reserve 40 lengths of the 50mm mullion for ORD-5540", principal=agent)
+    report = await gaps_analyse(ToolCall(services=world.services, actor="owner"), GapsInput())
+    assert any("reserve" in c and "asked by bot (agent)" in c for c in report.asked_not_covered)
 
 
 async def test_an_order_with_no_target_is_a_question_not_a_guess(world: World) -> None:
