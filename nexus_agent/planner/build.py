@@ -58,9 +58,14 @@ def build_planner(
     ``providers`` adds more tools (the satellite pool, the truth source); when
     there are any, the satellite proxy tools are left out of Nexus's own (see
     :data:`SATELLITE_PROXY_TOOLS`). The planner's state table is migrated here,
-    on the services' database.
+    on the services' database (PostgreSQL when the services share one).
     """
     services.database.migrate([PLANNER_MIGRATIONS])
+    states = SqlitePlanStateStore(services.database)
+    if getattr(services, "shared", None) is not None:  # NEXUS_DATABASE_URL: plans and their claims are shared
+        from nexus_agent.planner._state_pg import open_pg_state_store
+
+        states = open_pg_state_store(services.shared.database)
     if exclude_nexus_tools is None:
         exclude_nexus_tools = SATELLITE_PROXY_TOOLS if providers else ()
     provider: ToolProvider = CompositeProvider([NexusToolProvider(services, exclude=exclude_nexus_tools), *providers])
@@ -71,7 +76,7 @@ def build_planner(
         registry=services.registry,
         provider=provider,
         model=model or OfflineModel(),
-        states=SqlitePlanStateStore(services.database),
+        states=states,
         policy=policy,
         **options,
     )

@@ -149,7 +149,7 @@ class SqlitePlanStateStore:
     """Planner state on a Nexus :class:`Database` migrated with :data:`PLANNER_MIGRATIONS`."""
 
     def __init__(self, database: Database) -> None:
-        self._db = database
+        self._db: Any = database  # a PgDatabase in PgPlanStateStore (the statements are shared)
         if database.pending_migrations([PLANNER_MIGRATIONS]):
             raise StorageError(
                 f"the planner tables of {database.path} are not up to date",
@@ -192,11 +192,15 @@ class SqlitePlanStateStore:
         """
         return await self._db.run(self._claim, plan_id, sorted(statuses))
 
+    def _claimable_row(self, db: Any, plan_id: int) -> Any:
+        """The plan's row inside the claiming write transaction (SQLite's single writer makes it exclusive)."""
+        return db.execute(
+            "SELECT status, state, updated_at, claimed_by FROM planner_runs WHERE plan_id = ?", [plan_id]
+        ).fetchone()
+
     def _claim(self, plan_id: int, statuses: list[str]) -> RunState:
         with self._db.write() as db:
-            row = db.execute(
-                "SELECT status, state, updated_at, claimed_by FROM planner_runs WHERE plan_id = ?", [plan_id]
-            ).fetchone()
+            row = self._claimable_row(db, plan_id)
             if row is None:
                 raise NotFound(
                     f"plan {plan_id} was not made by the planner (or does not exist)",
