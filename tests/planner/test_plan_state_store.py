@@ -112,3 +112,25 @@ async def test_two_replicas_racing_claim_each_of_100_plans_exactly_once(replicas
     assert all(len(winners) == 1 for winners in won.values()), {p: w for p, w in won.items() if len(w) != 1}
     assert len({winners[0] for winners in won.values()}) > 1  # a real race: more than one claimer won plans
     assert sorted(await replicas[1].ids_with_status("claimed")) == list(range(1, 101))
+
+
+async def test_replicas_on_one_database_url_share_the_planner_state(tmp_path: Path, pg_url: str) -> None:
+    """`nexus serve` with NEXUS_DATABASE_URL builds its planner on the shared state (not per replica)."""
+    from nexus_agent.config import Settings
+    from nexus_agent.planner import OfflineModel, build_planner
+    from nexus_agent.planner._state_pg import PgPlanStateStore
+    from nexus_agent.services import open_services_sync
+
+    def settings(name: str) -> Settings:
+        return Settings.load({"NEXUS_HOME": str(tmp_path / name), "NEXUS_DATABASE_URL": pg_url})
+
+    with open_services_sync(settings("a")) as a, open_services_sync(settings("b")) as b:
+        first, second = build_planner(a, model=OfflineModel()), build_planner(b, model=OfflineModel())
+        assert isinstance(first.states, PgPlanStateStore) and isinstance(second.states, PgPlanStateStore)
+        result = await first.run("what do we know about the glass racks?")
+        assert (await second.get(result.plan_id)).instruction == result.instruction
+        state = await second.states.load(result.plan_id)
+        await second.states.save(state.model_copy(update={"status": "awaiting_approval"}))
+        await first.states.claim(result.plan_id, {"awaiting_approval"})
+        with pytest.raises(Conflict, match="another Nexus process"):
+            await second.states.claim(result.plan_id, {"awaiting_approval"})
