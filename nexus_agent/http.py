@@ -234,7 +234,7 @@ def create_app(
     """
     check_exposure(settings)
     resolver = CredentialResolver(settings)
-    resolver.attach(services.database)
+    resolver.attach(services.keys_database)
     own_ops = ops is None
     ops = ops or OpsWeb(settings)
     if services.planner is None:

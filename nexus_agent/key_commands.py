@@ -58,6 +58,15 @@ def _print(args: argparse.Namespace, data: Any, human: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else human)
 
 
+def _keys_database(settings: Settings) -> Any:
+    """Where the keys live: PostgreSQL (shared by every replica) when NEXUS_DATABASE_URL is set, else SQLite."""
+    if settings.database_url is None:
+        return open_database(settings)
+    from nexus_agent.services_pg import open_pg_database  # psycopg loads only then
+
+    return open_pg_database(settings.database_url.get_secret_value())
+
+
 def run_keys_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "jwt":
         role, app = check_scope(args.role, args.app)
@@ -66,7 +75,7 @@ def run_keys_command(args: argparse.Namespace, settings: Settings) -> int:
         token = jwt_issuer(settings).issue(principal, ttl)
         _print(args, {"access_token": token, "expires_in": int(ttl.total_seconds())}, token)
         return EXIT_OK
-    database = open_database(settings)
+    database = _keys_database(settings)
     try:
         store = ApiKeyStore(database)
         if args.action == "create":

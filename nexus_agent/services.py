@@ -106,6 +106,11 @@ class NexusServices:
         return time.monotonic() - self.started_at
 
     @property
+    def keys_database(self) -> Any:
+        """The database holding the API keys: PostgreSQL (every replica's) when shared, else the SQLite file."""
+        return self.shared.database if self.shared is not None else self.database
+
+    @property
     def satellites(self) -> SatellitePool:
         if self.pool is None:
             raise ConfigError(

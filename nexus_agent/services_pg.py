@@ -1,9 +1,10 @@
 """The shared PostgreSQL stores a Nexus process uses when ``NEXUS_DATABASE_URL`` is set.
 
-With a URL, memory and the registry live in PostgreSQL, so several ``nexus serve --http``
-replicas share them; every other store (event outbox, flows and instructions, planner
-state, ops call log and backups, API keys) still lives in the local SQLite file of each
-replica's ``NEXUS_HOME``. Without a URL nothing here is used.
+With a URL, memory, the registry and the API keys live in PostgreSQL, so several
+``nexus serve --http`` replicas share them (the planner's run state and plan claims too:
+``nexus_agent.planner._state_pg``, migrated when the planner is built); every other store
+(event outbox, flows and instructions, ops call log and backups) still lives in the local
+SQLite file of each replica's ``NEXUS_HOME``. Without a URL nothing here is used.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 from memory.pg.database import PgDatabase, redact_url
 from memory.pg.schema import MEMORY_PG_MIGRATIONS, TEXT_PG_MIGRATIONS
 from memory.pg.store import PgMemoryStore
+from nexus_agent.auth._keys_pg import AUTH_PG_MIGRATIONS
 from nexus_agent.config import Settings
 from nexus_agent.registry_pg import REGISTRY_CHANNEL, REGISTRY_PG_MIGRATIONS, PgRegistry
 from nexus_agent.registry_policy import EndpointPolicy
@@ -35,9 +37,9 @@ __all__ = [
 log = logging.getLogger("nexus.postgres")
 
 #: Every PostgreSQL migration set, in the order they apply.
-PG_MIGRATIONS = (TEXT_PG_MIGRATIONS, MEMORY_PG_MIGRATIONS, REGISTRY_PG_MIGRATIONS)
+PG_MIGRATIONS = (TEXT_PG_MIGRATIONS, MEMORY_PG_MIGRATIONS, REGISTRY_PG_MIGRATIONS, AUTH_PG_MIGRATIONS)
 #: What lives in PostgreSQL when NEXUS_DATABASE_URL is set (everything else stays in the local SQLite file).
-SHARED_STORES = ("memory", "registry")
+SHARED_STORES = ("memory", "registry", "api keys", "planner run state")
 
 
 @dataclass

@@ -8,6 +8,7 @@ expired, revoked, wrong audience, tampered), never echoing the credential.
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from memory.database import Database
 from nexus_agent.auth.jwt_tokens import JwtIssuer, looks_like_jwt
@@ -15,6 +16,9 @@ from nexus_agent.auth.keys import ApiKey, ApiKeyStore, looks_like_api_key
 from nexus_agent.auth.principal import Principal, Role
 from nexus_agent.config import Settings, token_label_key
 from nexus_agent.wire.errors import NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from memory.pg.database import PgDatabase
 
 __all__ = ["CredentialResolver", "jwt_issuer"]
 
@@ -32,7 +36,8 @@ class CredentialResolver:
         self.jwt = jwt_issuer(settings)
         self.keys: ApiKeyStore | None = None
 
-    def attach(self, database: Database) -> None:
+    def attach(self, database: Database | PgDatabase) -> None:
+        """``database``: the one holding ``api_keys`` (PostgreSQL, shared by the replicas, when configured)."""
         self.keys = ApiKeyStore(database)
 
     async def open_locally(self) -> bool:

@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 from pydantic import BaseModel, Field
@@ -23,6 +24,9 @@ from memory.database import Database
 from nexus_agent.auth.principal import Principal, Role
 from nexus_agent.wire.errors import InvalidInput, NotFound, Unauthorized
 from nexus_agent.wire.models import is_slug, utcnow
+
+if TYPE_CHECKING:
+    from memory.pg.database import PgDatabase
 
 __all__ = ["AUTH_MIGRATIONS", "KEY_PREFIX", "ApiKey", "ApiKeyStore", "IssuedKey", "looks_like_api_key"]
 
@@ -101,9 +105,10 @@ def check_scope(role: Role | str, app: str | None) -> tuple[Role, str | None]:
 
 
 class ApiKeyStore:
-    """API keys in the Nexus database. Apply :data:`AUTH_MIGRATIONS` first."""
+    """API keys in the Nexus database. Apply :data:`AUTH_MIGRATIONS` first (on PostgreSQL, shared by every
+    replica: ``nexus_agent.auth._keys_pg.AUTH_PG_MIGRATIONS``)."""
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, database: Database | PgDatabase, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
         self._clock = clock
 
