@@ -23,7 +23,7 @@ from mcp.server import MCPServer
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError, UnexpectedToolError
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import (
@@ -332,11 +332,30 @@ class NexusMCPServer(MCPServer[Any]):
         try:
             return _compact_text(await super().call_tool(name, arguments, context))
         except ToolError as exc:
-            if isinstance(exc.__cause__, ValidationError):
-                raise ToolError(
-                    InvalidInput.from_validation(exc.__cause__, f"arguments to {name}").user_message()
-                ) from exc.__cause__
-            raise
+            raise _without_sdk_prefix(name, exc) from exc.__cause__
+
+
+def _without_sdk_prefix(name: str, exc: ToolError) -> ToolError:
+    """The SDK's ``Error executing tool <name>: ...`` wrapper as Nexus's one format: ``[code] message\nHow to fix``.
+
+    Every tool error reaches the client in that format, whichever layer refused the call; the cause
+    chain is kept (the observer reads the NexusError code from it, the SDK logs a crash's traceback).
+    """
+    cause = exc.__cause__
+    if isinstance(exc, UnexpectedToolError):
+        return UnexpectedToolError(
+            f"[internal_error] {name} failed unexpectedly.\n"
+            "How to fix: this is a bug in Nexus, not in your input; the server log has the details."
+        )
+    if isinstance(cause, ValidationError):
+        return ToolError(InvalidInput.from_validation(cause, f"arguments to {name}").user_message())
+    text = str(cause) if isinstance(cause, ToolError | ResourceError) else str(exc)
+    if isinstance(cause, NexusError | ToolError) and text.startswith("["):
+        return ToolError(text)  # already "[code] message\nHow to fix: ..." (run_tool translated it)
+    text = text.removeprefix(f"Error executing tool {name}: ")
+    return ToolError(
+        f"[tool_error] {name} failed: {text}\nHow to fix: read the message, correct the call and try again."
+    )
 
 
 def _as_contents(item: Any) -> ReadResourceContents:

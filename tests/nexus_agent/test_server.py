@@ -87,6 +87,22 @@ async def test_unknown_slug_is_a_tool_error_with_a_suggestion(services: NexusSer
     assert "quote-engine" in text_of(result)
 
 
+async def test_every_tool_error_has_one_format_without_the_sdk_prefix(services: NexusServices) -> None:
+    """Refused by the tool (not found), by argument parsing (invalid input) or unknown tool: one shape."""
+    async with Client(build_mcp_server(services)) as client:
+        results = {
+            "not_found": await client.call_tool("registry_get", {"slug": "no-such-app"}),
+            "invalid_input": await client.call_tool("memory_search", {"query": "   "}),
+            "unknown tool": await client.call_tool("no_such_tool", {}),
+        }
+    for case, result in results.items():
+        text = text_of(result)
+        assert result.is_error, case
+        assert text.startswith("[") and "\nHow to fix: " in text, (case, text)
+        assert "Error executing tool" not in text, (case, text)
+    assert text_of(results["not_found"]).startswith("[not_found] ")
+
+
 async def test_remember_search_and_decisions_through_mcp(services: NexusServices) -> None:
     async with Client(build_mcp_server(services)) as client:
         note = await client.call_tool(
