@@ -1,4 +1,6 @@
-"""Copy a SQLite home's memory and registry into PostgreSQL (``nexus db copy --to postgresql://…``).
+"""Copy a SQLite home's shared stores into PostgreSQL (``nexus db copy --to postgresql://…``).
+
+Memory, registry, API keys and the planner's run state: what replicas share (``services_pg``).
 
 Every row keeps its id (so plan, conversation and decision references stay true), the
 search documents are rebuilt from the stored text, the id sequences move past the copied
@@ -23,7 +25,9 @@ __all__ = ["COPIED_TABLES", "CopyReport", "copy_sqlite_to_pg"]
 #: Parents before children, so foreign keys hold at every insert.
 MEMORY_TABLES = ("conversations", "messages", "plans", "plan_steps", "decisions", "notes", "memory_index")
 REGISTRY_TABLES = ("apps", "app_status_history", "app_commands")
-COPIED_TABLES = MEMORY_TABLES + REGISTRY_TABLES
+#: API keys and the planner's run state (kept with the plans, so a plan awaiting approval can still be approved).
+SHARED_TABLES = ("api_keys", "planner_runs")
+COPIED_TABLES = MEMORY_TABLES + REGISTRY_TABLES + SHARED_TABLES
 _SERIAL = (
     "conversations",
     "messages",
@@ -86,13 +90,17 @@ def _rebuild_documents(src: sqlite3.Connection, dst: Cursorish) -> None:
 
 
 def copy_sqlite_to_pg(sqlite_path: Path, target: PgDatabase) -> CopyReport:
-    """Copy memory and registry rows from ``sqlite_path`` into ``target``, verified by counts."""
+    """Copy the shared stores' rows from ``sqlite_path`` into ``target``, verified by counts."""
     if not sqlite_path.exists():
         raise InvalidInput(f"there is no SQLite database at {sqlite_path}", hint="Point --home / --db at the home.")
     src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
     try:
         src.execute("BEGIN")  # one snapshot of the source
-        expected = {t: int(src.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in COPIED_TABLES}
+        there = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = [t for t in COPIED_TABLES if t in there]  # planner_runs exists once a planner ran on the home
+        expected = {
+            t: int(src.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) if t in there else 0 for t in COPIED_TABLES
+        }
         with target.write() as dst:
             dst.execute("LOCK TABLE apps, memory_index IN EXCLUSIVE MODE")
             present = {t: int(dst.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in ("apps", "memory_index")}
@@ -101,7 +109,7 @@ def copy_sqlite_to_pg(sqlite_path: Path, target: PgDatabase) -> CopyReport:
                     f"{target.path} already holds memory or apps ({present}); the copy would mix two homes",
                     hint="Copy into a new, empty database (create it, then `nexus db copy --to URL`).",
                 )
-            for table in COPIED_TABLES:
+            for table in tables:
                 _copy_table(src, dst, table)
             _rebuild_documents(src, dst)
             for table in _SERIAL:

@@ -2,7 +2,7 @@
 
 With a URL, memory, the registry and the API keys live in PostgreSQL, so several
 ``nexus serve --http`` replicas share them (the planner's run state and plan claims too:
-``nexus_agent.planner._state_pg``, migrated when the planner is built); every other store
+``nexus_agent.planner._state_pg``); every other store
 (event outbox, flows and instructions, ops call log and backups) still lives in the local
 SQLite file of each replica's ``NEXUS_HOME``. Without a URL nothing here is used.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import anyio
 import psycopg
 
-from memory.pg.database import PgDatabase, redact_url
+from memory.pg.database import PgDatabase, PgMigrations, redact_url
 from memory.pg.schema import MEMORY_PG_MIGRATIONS, TEXT_PG_MIGRATIONS
 from memory.pg.store import PgMemoryStore
 from nexus_agent.auth._keys_pg import AUTH_PG_MIGRATIONS
@@ -27,6 +27,7 @@ from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = [
     "PG_MIGRATIONS",
+    "PLANNER_PG_MIGRATIONS",
     "SHARED_STORES",
     "SharedStores",
     "follow_registry",
@@ -36,8 +37,23 @@ __all__ = [
 
 log = logging.getLogger("nexus.postgres")
 
+#: The planner's run state and plan claims (``nexus_agent.planner._state_pg.PgPlanStateStore``). Defined here,
+#: not in the planner (which sits above this layer), so `nexus db migrate`, copy and dump know the table.
+PLANNER_PG_MIGRATIONS = PgMigrations("nexus-planner")
+PLANNER_PG_MIGRATIONS.add(
+    "0001_planner_runs",
+    "CREATE TABLE planner_runs (plan_id BIGINT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL, "
+    "updated_at DOUBLE PRECISION NOT NULL, claimed_by TEXT)",
+    "CREATE INDEX planner_runs_by_status ON planner_runs (status)",
+)
 #: Every PostgreSQL migration set, in the order they apply.
-PG_MIGRATIONS = (TEXT_PG_MIGRATIONS, MEMORY_PG_MIGRATIONS, REGISTRY_PG_MIGRATIONS, AUTH_PG_MIGRATIONS)
+PG_MIGRATIONS = (
+    TEXT_PG_MIGRATIONS,
+    MEMORY_PG_MIGRATIONS,
+    REGISTRY_PG_MIGRATIONS,
+    AUTH_PG_MIGRATIONS,
+    PLANNER_PG_MIGRATIONS,
+)
 #: What lives in PostgreSQL when NEXUS_DATABASE_URL is set (everything else stays in the local SQLite file).
 SHARED_STORES = ("memory", "registry", "api keys", "planner run state")
 

@@ -18,19 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory.pg.database import PgDatabase, PgMigrations
+from memory.pg.database import PgDatabase
 from nexus_agent.planner.state import SqlitePlanStateStore
+from nexus_agent.services_pg import PLANNER_PG_MIGRATIONS
 from nexus_agent.wire.errors import Conflict, StorageError
 
 __all__ = ["PLANNER_PG_MIGRATIONS", "PgPlanStateStore", "open_pg_state_store"]
-
-PLANNER_PG_MIGRATIONS = PgMigrations("nexus-planner")
-PLANNER_PG_MIGRATIONS.add(
-    "0001_planner_runs",
-    "CREATE TABLE planner_runs (plan_id BIGINT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL, "
-    "updated_at DOUBLE PRECISION NOT NULL, claimed_by TEXT)",
-    "CREATE INDEX planner_runs_by_status ON planner_runs (status)",
-)
 
 
 class PgPlanStateStore(SqlitePlanStateStore):

@@ -59,3 +59,24 @@ async def test_copy_refuses_a_database_that_already_holds_a_home(settings: Setti
     with pytest.raises(Conflict, match="already holds"):
         copy_sqlite_to_pg(settings.db_path, pg_database)
     assert pg_database.table_counts(["notes"]) == {"notes": 1}  # nothing doubled
+
+
+@pytest.mark.anyio
+async def test_copy_brings_api_keys_and_plans_awaiting_approval_across(settings: Settings, pg_database: Any) -> None:
+    """Keys issued and plans waiting on the SQLite home keep working once the replicas run on PostgreSQL."""
+    from nexus_agent.auth.keys import ApiKeyStore
+    from nexus_agent.planner._state_pg import PgPlanStateStore
+    from nexus_agent.planner.state import PLANNER_MIGRATIONS, RunState, SqlitePlanStateStore
+
+    with open_services_sync(settings) as services:
+        plan = await services.memory.create_plan({"instruction": "chase quote Q-7", "created_by": "owner"})
+        services.database.migrate([PLANNER_MIGRATIONS])
+        waiting = RunState(plan_id=plan.id, instruction="chase quote Q-7", status="awaiting_approval")
+        await SqlitePlanStateStore(services.database).save(waiting)
+        issued = ApiKeyStore(services.database).create("agent", name="yard-bot")
+    report = copy_sqlite_to_pg(settings.db_path, pg_database)
+    assert (report.counts["api_keys"], report.counts["planner_runs"]) == (1, 1)
+    assert ApiKeyStore(pg_database).verify(issued.secret).name == "yard-bot"
+    states = PgPlanStateStore(pg_database)
+    assert await states.load(plan.id) == waiting
+    assert (await states.claim(plan.id, {"awaiting_approval"})).instruction == "chase quote Q-7"
