@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,12 +32,19 @@ def _key(args: argparse.Namespace) -> SecretsKey | None:
 def _metrics(args: argparse.Namespace, settings: Settings) -> int:
     window = parse_since(args.since)
     database = open_database(settings)
+    shared = None
     try:
-        with database.read() as db:
-            figures = compute_figures(db.conn, time.time() - window)
+        if settings.database_url is not None:  # registrations are counted where the registry lives
+            from nexus_agent.services_pg import open_pg_database
+
+            shared = open_pg_database(settings.database_url.get_secret_value())
+        with database.read() as db, shared.read() if shared else contextlib.nullcontext() as pg:
+            figures = compute_figures(db.conn, time.time() - window, shared=pg)
             last = db.conn.execute("SELECT finished_at, ok, path FROM ops_backups ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         database.close()
+        if shared is not None:
+            shared.close()
     human = figures.to_text()
     if last is not None:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(last[0]))

@@ -15,6 +15,7 @@ import re
 import sqlite3
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -114,11 +115,15 @@ def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, i
     return int(calls), int(errors), sorted(s * 1000 for (s,) in rows)
 
 
-def compute_figures(conn: sqlite3.Connection, since: float, until: float | None = None) -> SeedFigures:
+def compute_figures(
+    conn: sqlite3.Connection, since: float, until: float | None = None, *, shared: Any = None
+) -> SeedFigures:
+    """``shared``: a read connection to PostgreSQL when the registry lives there (``NEXUS_DATABASE_URL``);
+    registrations are counted there, the rest (instructions, the call log) in this replica's ``conn``."""
     until = time.time() if until is None else until
-    lo, hi = _iso(since), _iso(until)
+    lo, hi = _iso(since), _iso(math.ceil(until))  # stored times carry fractions: include the current second
     registrations = _scalar(
-        conn,
+        shared if shared is not None else conn,
         "SELECT count(*) FROM app_status_history WHERE old_status IS NULL AND changed_at >= ? AND changed_at < ?",
         [lo, hi],
     )
@@ -147,7 +152,12 @@ def compute_figures(conn: sqlite3.Connection, since: float, until: float | None 
 
 
 def daily_series(
-    conn: sqlite3.Connection, days: int = 7, now: float | None = None, cache: dict[float, DayFigures] | None = None
+    conn: sqlite3.Connection,
+    days: int = 7,
+    now: float | None = None,
+    cache: dict[float, DayFigures] | None = None,
+    *,
+    shared: Any = None,
 ) -> list[DayFigures]:
     """One entry per UTC day, oldest first, the last one being today so far.
 
@@ -161,7 +171,7 @@ def daily_series(
         if cache is not None and start in cache:
             series.append(cache[start])
             continue
-        f = compute_figures(conn, start, min(start + 86_400, now))
+        f = compute_figures(conn, start, min(start + 86_400, now), shared=shared)
         day = DayFigures(
             day=datetime.fromtimestamp(start, UTC).strftime("%m-%d"),
             registrations=f.registrations,

@@ -13,12 +13,14 @@ an error a NexusError code; anything else collapses to ``other`` (see ``observer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import platform
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -97,25 +99,33 @@ class NexusMetrics:
 
 
 class DatabaseCollector(Collector):
-    """Families computed from the database at scrape time (a few indexed GROUP BYs)."""
+    """Families computed from the database at scrape time (a few indexed GROUP BYs).
 
-    def __init__(self, database: Database) -> None:
+    ``shared``: the PostgreSQL database (``NEXUS_DATABASE_URL``); registrations and plans are read
+    there, since every replica writes them there. Instructions, the outbox and backups are this
+    replica's own (its SQLite file)."""
+
+    def __init__(self, database: Database, *, shared: Any = None) -> None:
         self.database = database
+        self.shared = shared
         self.snapshot = PoolSnapshot()
 
     def describe(self) -> list[Metric]:
         return []  # computed at scrape time; nothing to check at registration
 
     def collect(self) -> Iterator[Metric]:
-        with self.database.read() as db:
+        with self.database.read() as db, self._shared_read() as shared:
             conn = db.conn
             yield from self._apps(conn)
-            yield from self._registrations(conn)
+            yield from self._registrations(shared or conn)
             yield from self._instructions(conn)
             yield from self._outbox(conn)
-            yield from self._plans(conn)
+            yield from self._plans(shared or conn)
             yield from self._backups(conn)
         yield from self._pool()
+
+    def _shared_read(self) -> contextlib.AbstractContextManager[Any]:
+        return self.shared.read() if self.shared is not None else contextlib.nullcontext()
 
     @staticmethod
     def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[str, float]]:

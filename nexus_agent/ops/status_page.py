@@ -9,6 +9,7 @@ it has no JavaScript. Jinja2 autoescapes every value; charts are inline SVG buil
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,10 +91,11 @@ class StatusPage:
 
     def _read(self, services: NexusServices) -> _Data:
         now = self._clock()
-        with services.database.read() as db:
+        shared_db = services.shared.database if services.shared is not None else None  # registrations live there
+        with services.database.read() as db, shared_db.read() if shared_db else contextlib.nullcontext() as shared:
             conn = db.conn
-            figures = compute_figures(conn, now - DAY, now)
-            series = daily_series(conn, 7, now, cache=self._past_days)
+            figures = compute_figures(conn, now - DAY, now, shared=shared)
+            series = daily_series(conn, 7, now, cache=self._past_days, shared=shared)
             rows = conn.execute("SELECT status, count(*) FROM instructions GROUP BY status").fetchall()
         return _Data(figures, series, [(str(s), int(n)) for s, n in rows], last_backup(services.database))
 

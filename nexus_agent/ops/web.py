@@ -79,7 +79,8 @@ class OpsWeb:
         from nexus_agent.ops.metrics import DatabaseCollector
         from nexus_agent.ops.scheduler import BackupScheduler
 
-        collector = DatabaseCollector(services.database)
+        shared = services.shared.database if services.shared is not None else None  # NEXUS_DATABASE_URL
+        collector = DatabaseCollector(services.database, shared=shared)
         self.metrics.registry.register(collector)
         try:
             async with measuring(services, self.metrics) as observer, anyio.create_task_group() as tg:
