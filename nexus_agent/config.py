@@ -35,6 +35,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_TLS_CERT`` / ``NEXUS_TLS_KEY`` | HTTPS (TLS 1.3 only) for ``serve --http`` | none       |
 | ``NEXUS_DATABASE_URL`` | ``postgresql://`` URL: memory and registry shared by replicas | none (SQLite) |
 | ``NEXUS_HTTP_STATELESS`` | Streamable HTTP without sessions (legacy clients behind a balancer) | ``false`` |
+| ``NEXUS_GATEWAY_FASTPATH`` | relay satellite tool calls as JSON-RPC, without the SDK's stacks | ``true`` |
 | ``NEXUS_SATELLITE_LIST_TIMEOUT_S`` | deadline of one satellite's tools/list (connecting included) | ``10`` |
 | ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
 | ``NEXUS_FANOUT_CONCURRENCY`` | satellites listed or called at once              | ``64``             |
@@ -147,6 +148,9 @@ class Settings(BaseModel):
     )
     http_stateless: bool = Field(
         False, description="Streamable HTTP without sessions, so legacy-protocol clients work behind any balancer."
+    )
+    gateway_fastpath: bool = Field(
+        True, description="Relay a 2026-07-28 `<app>__<tool>` call to an HTTP satellite as JSON-RPC (same checks)."
     )
     satellite_list_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Deadline for one satellite's tools/list (connecting included)."
@@ -281,6 +285,8 @@ def _scale_values(env: Mapping[str, str]) -> dict[str, object]:
         values["database_url"] = SecretStr(url)
     if "NEXUS_HTTP_STATELESS" in env:
         values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
+    if "NEXUS_GATEWAY_FASTPATH" in env:
+        values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
     return values
 
 

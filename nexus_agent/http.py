@@ -33,6 +33,7 @@ from nexus_agent.auth_routes import TOKEN_EXCHANGE_PATH, token_exchange_route
 from nexus_agent.config import Settings, is_loopback_host
 from nexus_agent.events import GITHUB_WEBHOOK_PATH, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
+from nexus_agent.gateway_fastpath import GatewayFastPath
 from nexus_agent.github_inbox import GitHubInbox
 from nexus_agent.ops.serve_lock import serving_home
 from nexus_agent.ops.web import ROLES as OPS_ROLES
@@ -248,6 +249,8 @@ def create_app(
         host=settings.http_host,
     )
     logging.getLogger("mcp.server.streamable_http").addFilter(_DISCONNECTS)  # a client gone: INFO, no traceback
+    stamp = server._lowlevel_server.server_info_stamp  # what the SDK stamps on each result's _meta
+    fastpath = GatewayFastPath(mcp_app, services, server_info=stamp) if settings.gateway_fastpath else None
     inbox = GitHubInbox(services)
     app_events = AppInbox(services)  # legacy apps post their events to /api/webhooks/apps/<slug>, signed (HMAC)
 
@@ -259,6 +262,8 @@ def create_app(
             if own_ops:
                 await stack.enter_async_context(ops.running(services))
             await stack.enter_async_context(server.session_manager.run())
+            if fastpath is not None:
+                stack.push_async_callback(fastpath.aclose)
             tg = await stack.enter_async_context(anyio.create_task_group())
             tg.start_soon(relay_satellite_tool_changes, server, services)
             tg.start_soon(inbox.run)
@@ -280,7 +285,7 @@ def create_app(
             github,
             app_events.route(),
             *ops.routes,
-            Mount("/", app=_McpOnly(PlainErrorsAsJson(mcp_app, MCP_PLAIN_ERRORS))),
+            Mount("/", app=_McpOnly(PlainErrorsAsJson(fastpath or mcp_app, MCP_PLAIN_ERRORS))),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error},

@@ -340,6 +340,18 @@ class SatellitePool:
         sat = self._satellites.get(slug)
         return sat.connection if sat else None
 
+    def satellite(self, slug: str) -> Satellite | None:
+        """One satellite as the pool holds it (the gateway fast path reads its listing, breaker and token)."""
+        return self._satellites.get(slug)
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        return self._outbound
+
+    @property
+    def ssl_ctx(self) -> ssl.SSLContext | None:
+        return self._ssl_context
+
     def breaker(self, slug: str) -> CircuitBreaker:
         return self._get(slug).breaker
 
@@ -491,6 +503,10 @@ class SatellitePool:
         result = await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
         self._withhold_secrets(result)
         return result
+
+    def guard_answer(self, result: SatelliteCallResult) -> None:
+        """The secret guard every satellite answer passes (raises SecretLeakRefused): for relays outside the pool."""
+        self._withhold_secrets(result)
 
     def _withhold_secrets(self, result: SatelliteCallResult) -> None:
         """Refuse an answer that carries a secret; images, audio and blobs are data and pass.

@@ -1,0 +1,367 @@
+"""The gateway fast path: a satellite tool call relayed as JSON-RPC, without the SDK's stacks.
+
+A ``POST /mcp`` whose body is one sessionless (2026-07-28) ``tools/call`` of a
+``<app>__<tool>`` on an MCP-over-HTTP satellite that the pool already reached on
+the same protocol is forwarded as it came, with the tool's name rewritten to the
+satellite's own, on a kept-alive connection (``nexus_agent.outbound``'s policy),
+and answered with plain JSON. Nexus still does everything the normal path does:
+the role rule (:class:`~nexus_agent.auth.policy.RolePolicy`), ``NEXUS_MAX_INPUT_BYTES``,
+the argument check against the tool's cached schema, the breaker and the metrics,
+and the secret guard on the answer (the pool's own). A request the fast path would
+refuse, or has any doubt about, goes to the normal path unchanged, which then
+answers (and refuses) exactly as it always did. ``NEXUS_GATEWAY_FASTPATH=false`` turns it off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request, find_duplicated_routing_header
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import TypeAdapter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nexus_agent import __version__
+from nexus_agent.access import PRINCIPAL_SCOPE_KEY
+from nexus_agent.auth import Principal
+from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.outbound import httpx2_client
+from nexus_agent.satellites.connection import SatelliteConnection
+from nexus_agent.satellites.discovery import validate_arguments
+from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
+from nexus_agent.satellites.satellite import Satellite
+from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
+from nexus_agent.wire.errors import NexusError
+from tools import NEXUS_TOOLS
+from tools.base import check_argument_size
+
+__all__ = ["GatewayFastPath"]
+
+log = logging.getLogger("nexus.gateway")
+_CONTENT = TypeAdapter(list[types.ContentBlock])
+_MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body goes the normal way (413)
+_PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
+
+
+class _FallThrough(Exception):
+    """Not for the fast path: the normal path takes the request (nothing was counted or sent)."""
+
+
+class _UsePool(Exception):
+    """Nothing reached the satellite, or the tool is safe to resend: the pool makes the call, retries and all."""
+
+
+@dataclass
+class _Call:
+    id: int | str
+    body: dict[str, Any]
+    name: str
+    arguments: dict[str, Any]
+    tool: SatelliteTool
+    sat: Satellite
+    url: str
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    found = [v for k, v in scope.get("headers", []) if k == name]
+    return found[0].decode("latin-1") if len(found) == 1 else None
+
+
+def _candidate(scope: Scope) -> bool:
+    """Cheap checks on the headers alone (the body is read only for these)."""
+    if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path", "").rstrip("/") != "/mcp":
+        return False
+    if _header(scope, b"mcp-method") != "tools/call" or "__" not in (_header(scope, b"mcp-name") or ""):
+        return False
+    if _header(scope, b"mcp-protocol-version") not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    if any(k == b"mcp-session-id" or k.startswith(b"mcp-param-") for k, _ in scope.get("headers", [])):
+        return False
+    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    accept = _header(scope, b"accept") or ""
+    return content_type == "application/json" and "application/json" in accept
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole body, and the messages it came in (replayed to the normal path if it takes over)."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return b"", messages
+        size += len(message.get("body", b""))
+        if size > _MAX_BODY or not message.get("more_body", False):
+            break
+    return b"".join(m.get("body", b"") for m in messages), messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
+def _answer(response: httpx2.Response, request_id: int | str) -> dict[str, Any]:
+    """The satellite's JSON-RPC answer to ``request_id`` (a JSON body, or the SSE event that carries it)."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        message = json.loads(response.content)
+        if isinstance(message, dict) and message.get("id") == request_id:
+            return message
+    elif kind == "text/event-stream":
+        for block in response.text.replace("\r\n", "\n").split("\n\n"):
+            data = "\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:"))
+            if data:
+                message = json.loads(data)
+                if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
+                    return message
+    raise ValueError(f"the satellite answered HTTP {response.status_code} {kind or 'without a type'}, not JSON-RPC")
+
+
+class GatewayFastPath:
+    """ASGI wrapper in front of the MCP app: relays eligible satellite tool calls itself."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        services: NexusServices,
+        *,
+        server_info: Mapping[str, Any],
+        own_tools: frozenset[str] | None = None,
+    ) -> None:
+        """``server_info``: Nexus's serverInfo stamp (what the SDK puts in every 2026-07-28 result's ``_meta``)."""
+        self.app = app
+        self._stamp = json.dumps(dict(server_info))
+        self._services = services
+        self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in NEXUS_TOOLS)
+        self._policy = RolePolicy.from_settings(services.settings)
+        self._http: httpx2.AsyncClient | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _candidate(scope):
+            await self.app(scope, receive, send)
+            return
+        body, messages = await _read_body(receive)
+        try:
+            call = await self._plan(scope, body)
+        except Exception as exc:  # _FallThrough, or any doubt: the normal path answers
+            if not isinstance(exc, _FallThrough):
+                log.warning("fast path declined %s: %r", _header(scope, b"mcp-name"), exc)
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        result = await self._observed(call)
+        result["resultType"] = "complete"
+        result["_meta"] = {types.SERVER_INFO_META_KEY: json.loads(self._stamp)}
+        await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- before the call: everything here falls through, so a refusal reads as the normal path's ---------------
+
+    async def _plan(self, scope: Scope, raw: bytes) -> _Call:
+        services, pool = self._services, self._services.pool
+        principal = scope.get(PRINCIPAL_SCOPE_KEY)
+        if pool is None or not services.settings.expose_satellite_tools or not isinstance(principal, Principal):
+            raise _FallThrough
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise _FallThrough from None
+        if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or body.get("method") != "tools/call":
+            raise _FallThrough
+        request_id, params = body.get("id"), body.get("params")
+        if isinstance(request_id, bool) or not isinstance(request_id, int | str) or not isinstance(params, dict):
+            raise _FallThrough
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if find_duplicated_routing_header(headers.items()) is not None:
+            raise _FallThrough
+        if isinstance(classify_inbound_request(body, headers=headers), InboundLadderRejection):
+            raise _FallThrough
+        meta = params.get("_meta")
+        name, arguments = params.get("name"), params.get("arguments", {})
+        if set(params) - _PARAM_KEYS or not isinstance(meta, dict) or "progressToken" in meta:
+            raise _FallThrough  # progress, tasks and anything new: the SDK relays those
+        if not isinstance(name, str) or name in self._own_tools or not isinstance(arguments, dict):
+            raise _FallThrough
+        return await self._route(principal, request_id, body, name, arguments)
+
+    async def _route(
+        self, principal: Principal, request_id: int | str, body: dict[str, Any], name: str, arguments: dict[str, Any]
+    ) -> _Call:
+        services, pool = self._services, self._services.satellites
+        try:
+            check_argument_size(name, arguments, services.settings.max_input_bytes)
+            await services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
+            tool = await pool.get_tool(name)
+            if not self._policy.may_call_satellite_tool(principal, read_only=tool.read_only):
+                raise _FallThrough
+            arguments = validate_arguments(tool, arguments)
+        except NexusError:
+            raise _FallThrough from None
+        sat = pool.satellite(tool.slug)
+        connection = sat.connection if sat is not None else None
+        url = sat.record.endpoints.mcp_url if sat is not None else None
+        if (
+            sat is None
+            or url is None
+            or sat.blocked is not None
+            or not isinstance(connection, SatelliteConnection)
+            or not connection.connected
+            or connection.protocol_version != _header_version(body)
+            or (sat.record.endpoints.token_env and not sat.token)
+            or sat.breaker.state is not BreakerState.closed  # a half-open trial: the pool's own path
+        ):
+            raise _FallThrough
+        meta = {**body["params"]["_meta"], types.CLIENT_INFO_META_KEY: {"name": "nexus", "version": __version__}}
+        meta[types.CLIENT_CAPABILITIES_META_KEY] = {}  # Nexus is the satellite's client, as on the normal path
+        body["params"] = {"name": tool.name, "arguments": arguments, "_meta": meta}
+        return _Call(request_id, body, name, arguments, tool, sat, str(url))
+
+    # -- the call ------------------------------------------------------------------------------------------------
+
+    async def _observed(self, call: _Call) -> dict[str, Any]:
+        """The call as the MCP server would make it: timed by the ops observer, errors as tool errors."""
+        observer = self._services.observer
+        try:
+            if observer is None:
+                return await self._pool_call(call)
+            with observer.tool_call(call.name) as watch:
+                result = await self._pool_call(call)
+                watch.result(types.CallToolResult.model_construct(content=[], is_error=result.get("isError", False)))
+                return result
+        except ToolError as exc:
+            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        except Exception:  # a bug here must not leak details, nor drop the caller without an answer
+            incident = uuid.uuid4().hex[:8]
+            log.exception("fast-path relay of %s crashed (incident %s)", call.name, incident)
+            text = f"[internal_error] {call.name} failed unexpectedly (incident {incident})."
+            return {"content": [{"type": "text", "text": text}], "isError": True}
+
+    async def _pool_call(self, call: _Call) -> dict[str, Any]:
+        """The pool's accounting (its observer, as ``SatellitePool.call`` does) around one forward."""
+        pool = self._services.satellites
+        began, outcome, kind = time.perf_counter(), "error", "cancelled"
+        try:
+            result = await self._forward(call)
+            outcome, kind = ("error", "tool_error") if result.get("isError") else ("ok", "")
+            return result
+        except _UsePool:
+            outcome = ""  # the pool's call reports itself
+            return await self._via_pool(call)
+        except NexusError as exc:
+            kind = exc.code
+            raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
+        finally:
+            if pool.observer is not None and outcome:
+                pool.observer(call.tool.slug, call.tool.name, outcome, kind, time.perf_counter() - began)
+
+    async def _via_pool(self, call: _Call) -> dict[str, Any]:
+        try:
+            result = await self._services.satellites.call(call.name, call.arguments)
+        except NexusError as exc:
+            raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
+        out = result.to_mcp_result().model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {k: out[k] for k in ("content", "isError", "structuredContent") if k in out}
+
+    async def _forward(self, call: _Call) -> dict[str, Any]:
+        sat, tool = call.sat, call.tool
+        timeout = self._services.satellites.settings.call_timeout
+        action = f"calling tool '{tool.name}'"
+        started = anyio.current_time()
+        # As the SDK client logs what it sends (the log handlers take secret values out of every line).
+        log.debug("relaying %s to satellite %s on the fast path: %s", call.name, sat.slug, call.body["params"])
+        try:
+            with anyio.fail_after(timeout):
+                response = await self._client().post(
+                    call.url, content=json.dumps(call.body, separators=(",", ":")), headers=_headers(call)
+                )
+        except Exception as exc:
+            if isinstance(exc, httpx2.ConnectError) or tool.retryable:
+                raise _UsePool from None  # nothing sent, or safe to resend: the pool retries
+            raise sat._fault(None, exc, action, timeout, None) from None
+        if response.status_code >= 400:
+            if tool.retryable:
+                raise _UsePool
+            raise sat._fault(None, RuntimeError("HTTP error"), action, timeout, response.status_code)
+        try:
+            message = _answer(response, call.id)
+            if "error" in message:
+                error = message["error"]
+                raise MCPError(int(error["code"]), str(error["message"]), error.get("data"))
+            answer = message["result"]
+            if answer.get("resultType", "complete") != "complete":
+                raise ValueError(f"the satellite answered with resultType {answer.get('resultType')!r}")
+            content = _CONTENT.validate_python(answer.get("content", []))
+        except Exception as exc:
+            raise sat._fault(None, exc, action, timeout, None) from None
+        sat.breaker.record_success()
+        result = SatelliteCallResult(
+            slug=sat.slug,
+            tool=tool.name,
+            qualified_name=tool.qualified_name,
+            is_error=bool(answer.get("isError", False)),
+            content=content,
+            structured_content=answer.get("structuredContent"),
+            duration_ms=(anyio.current_time() - started) * 1000,
+        )
+        self._services.satellites.guard_answer(result)  # the pool's own secret guard, its own refusal
+        # The content as read (what the guard saw; anything the model does not know is dropped, as on the normal path).
+        blocks = [block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in content]
+        out: dict[str, Any] = {"content": blocks, "isError": result.is_error}
+        if result.structured_content is not None:
+            out["structuredContent"] = result.structured_content
+        return out
+
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            pool = self._services.satellites
+            self._http = httpx2_client(
+                pool.outbound,
+                ssl_ctx=pool.ssl_ctx,
+                timeout=httpx2.Timeout(pool.settings.connect_timeout, read=None),
+                limits=httpx2.Limits(max_keepalive_connections=32, keepalive_expiry=30),
+            )
+        return self._http
+
+
+def _header_version(body: Mapping[str, Any]) -> Any:
+    return body["params"]["_meta"].get(types.PROTOCOL_VERSION_META_KEY)
+
+
+def _headers(call: _Call) -> dict[str, str]:
+    headers = {
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+        "mcp-protocol-version": str(_header_version(call.body)),
+        "mcp-method": "tools/call",
+        "mcp-name": call.tool.name,
+    }
+    if call.sat.token:
+        headers["authorization"] = f"Bearer {call.sat.token}"
+    return headers
+
+
+async def _send_json(send: Send, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
