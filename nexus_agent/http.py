@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import anyio
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
@@ -49,7 +49,8 @@ from nexus_agent.wire.inbound import (
     PlainErrorsAsJson,
     SameOriginOnly,
 )
-from nexus_agent.wire.secret_guard import install_log_redaction
+from nexus_agent.wire.known_secrets import KnownSecrets
+from nexus_agent.wire.secret_guard import install_log_redaction, redact_data
 from tools.health_tools import collect_health, without_paths
 
 __all__ = ["BearerTokenGate", "check_exposure", "create_app", "error_response", "open_app"]
@@ -68,9 +69,11 @@ MCP_PLAIN_ERRORS = {
 _DISCONNECTS = ClientDisconnectFilter()
 
 
-def error_response(exc: NexusError) -> JSONResponse:
+def error_response(exc: NexusError, known: KnownSecrets | None = None) -> JSONResponse:
+    """The one JSON shape of an HTTP error; message, hint and details pass the secret guard's redaction."""
     headers = {"WWW-Authenticate": 'Bearer realm="nexus"'} if isinstance(exc, Unauthorized) else None
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=headers)
+    body = redact_data(exc.to_dict(), known=known)
+    return JSONResponse({"error": body}, status_code=exc.http_status, headers=headers)
 
 
 #: Which roles each route admits (by path prefix; unlisted routes: the owner only). Inside /mcp every
@@ -288,7 +291,7 @@ def create_app(
             Mount("/", app=_McpOnly(PlainErrorsAsJson(fastpath or mcp_app, MCP_PLAIN_ERRORS))),
         ],
         lifespan=lifespan,
-        exception_handlers={NexusError: _nexus_error},
+        exception_handlers={NexusError: _nexus_error_handler(services.known_secrets)},
         middleware=_middleware(settings, resolver, ops, allowed_hosts, security.allowed_hosts),
     )
 
@@ -311,9 +314,12 @@ def _health_route(resolver: CredentialResolver, svc: NexusServices) -> Route:
     return Route(HEALTH_PATH, health, methods=["GET"])
 
 
-async def _nexus_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, NexusError)
-    return error_response(exc)
+def _nexus_error_handler(known: KnownSecrets | None) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def nexus_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, NexusError)
+        return error_response(exc, known)
+
+    return nexus_error
 
 
 def _middleware(
