@@ -8,7 +8,7 @@ environment.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nexus_agent.planner.approval import ApprovalPolicy
 from nexus_agent.planner.catalogue import CompositeProvider, NexusToolProvider, ToolProvider
@@ -16,6 +16,9 @@ from nexus_agent.planner.llm import DEFAULT_MODEL, AnthropicModel, PlannerModel
 from nexus_agent.planner.loop import Planner
 from nexus_agent.planner.offline import OfflineModel
 from nexus_agent.planner.state import PLANNER_MIGRATIONS, SqlitePlanStateStore
+
+if TYPE_CHECKING:
+    from nexus_agent.services import NexusServices
 
 __all__ = ["SATELLITE_PROXY_TOOLS", "attach_planner", "build_planner", "select_model"]
 
@@ -44,7 +47,7 @@ def select_model(
 
 
 def build_planner(
-    services: Any,
+    services: NexusServices,
     *,
     model: PlannerModel | None = None,
     providers: Sequence[ToolProvider] = (),
@@ -62,7 +65,7 @@ def build_planner(
     """
     services.database.migrate([PLANNER_MIGRATIONS])
     states = SqlitePlanStateStore(services.database)
-    if getattr(services, "shared", None) is not None:  # NEXUS_DATABASE_URL: plans and their claims are shared
+    if services.shared is not None:  # NEXUS_DATABASE_URL: plans and their claims are shared
         from nexus_agent.planner._state_pg import open_pg_state_store
 
         states = open_pg_state_store(services.shared.database)

@@ -137,6 +137,7 @@ async def open_world(
         registry=registry,
         settings=None,
         pool=None,
+        shared=None,
         uptime_s=lambda: 0.0,
         sync_satellites=_no_sync,
     )
