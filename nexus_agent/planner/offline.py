@@ -249,6 +249,9 @@ def readable(text: str, limit: int = 8) -> str:
 
 
 def _item(item: dict[str, Any]) -> str:
+    summary = item.get("summary")
+    if isinstance(summary, str) and summary.strip():  # the app's own one-line wording of the item
+        return summary.strip()[:200]
     key = next((str(item[k]) for k in _KEYS if item.get(k) not in (None, "")), "")
     details = [str(item[k]) for k in _DETAILS if item.get(k) not in (None, "", [])]
     caps = item.get("capabilities")
