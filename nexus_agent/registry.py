@@ -10,10 +10,11 @@ guard. :mod:`nexus_agent.registry_pg` runs the same rules on PostgreSQL.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -235,25 +236,13 @@ class SqliteRegistry:
 
     def list_sync(self, filter: AppFilter) -> AppPage:
         for name in ("text", "capability"):
-            if getattr(filter, name) and not re.search(r"\w", getattr(filter, name)):
+            if getattr(filter, name) and not re.search(r"[^\W_]", getattr(filter, name)):
                 raise InvalidInput(f"the {name} filter has no letters or digits", hint="Give a word, e.g. 'quote'.")
-        where, params, join, order = ["1 = 1"], [], "", "a.slug"
-        if filter.text:
-            join = "JOIN (SELECT slug, bm25(apps_fts) AS rank FROM apps_fts WHERE apps_fts MATCH ?) f USING (slug)"
-            params.append(fts_query(filter.text))
-            order = "f.rank, a.slug"
-        if filter.category:
-            where.append("a.category = ? COLLATE NOCASE")
-            params.append(filter.category)
-        if filter.capability:
-            words = capability_words(filter.capability)
-            test = " AND ".join("instr(lower(json_extract(c.value, '$.name')), ?) > 0" for _ in words)
-            where.append(f"EXISTS (SELECT 1 FROM json_each(a.record, '$.capabilities') c WHERE {test})")
-            params.extend(words)
+        join, where, params, order = self._list_query(filter)
         base = f"FROM apps a {join} WHERE {' AND '.join(where)}"
         statuses = [s.value for s in filter.status]
         status_sql = f" AND a.status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        with self._db.read() as db, db.atomic():  # one snapshot for the counts and the page
+        with self._page_snapshot() as db:  # one snapshot for the counts and the page
             counts = dict(db.execute(f"SELECT a.status, count(*) {base} GROUP BY a.status", params).fetchall())
             rows = db.execute(
                 f"SELECT a.slug, a.record {base}{status_sql} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -270,6 +259,30 @@ class SqliteRegistry:
             next_offset=end if end < total else None,
             status_counts={s.value: counts.get(s.value, 0) for s in AppStatus},
         )
+
+    @contextlib.contextmanager
+    def _page_snapshot(self) -> Iterator[Any]:
+        with self._db.read() as db, db.atomic():
+            yield db
+
+    def _list_query(self, filter: AppFilter) -> tuple[str, builtins.list[str], builtins.list[Any], str]:
+        """The engine's SQL for the filter: (join, where clauses, parameters, order)."""
+        where: builtins.list[str] = ["1 = 1"]
+        params: builtins.list[Any] = []
+        join, order = "", "a.slug"
+        if filter.text:
+            join = "JOIN (SELECT slug, bm25(apps_fts) AS rank FROM apps_fts WHERE apps_fts MATCH ?) f USING (slug)"
+            params.append(fts_query(filter.text))
+            order = "f.rank, a.slug"
+        if filter.category:
+            where.append("a.category = ? COLLATE NOCASE")
+            params.append(filter.category)
+        if filter.capability:
+            words = capability_words(filter.capability)
+            test = " AND ".join("instr(lower(json_extract(c.value, '$.name')), ?) > 0" for _ in words)
+            where.append(f"EXISTS (SELECT 1 FROM json_each(a.record, '$.capabilities') c WHERE {test})")
+            params.extend(words)
+        return join, where, params, order
 
     def set_status_sync(
         self, slug: str, status: AppStatus | str, actor: str, reason: str, *, reactivate: bool = False

@@ -21,8 +21,8 @@ from memory.pg.database import Cursorish, PgDatabase, PgMigrations
 from nexus_agent.registry import SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.registry_schema import capability_words, fts_row
-from nexus_agent.wire.errors import InvalidInput, StorageError
-from nexus_agent.wire.models import AppFilter, AppPage, AppRecord, AppStatus, StatusChange, utcnow
+from nexus_agent.wire.errors import StorageError
+from nexus_agent.wire.models import AppFilter, AppRecord, StatusChange, utcnow
 from nexus_agent.wire.secret_env import SECRET_FIELDS
 from nexus_agent.wire.secret_guard import KnownSecrets
 
@@ -103,11 +103,15 @@ class PgRegistry(SqliteRegistry):
                 hint="Run `nexus db migrate` (or start Nexus once) before creating the registry.",
             )
 
-    def list_sync(self, filter: AppFilter) -> AppPage:
-        for name in ("text", "capability"):
-            if getattr(filter, name) and not re.search(r"[^\W_]", getattr(filter, name)):
-                raise InvalidInput(f"the {name} filter has no letters or digits", hint="Give a word, e.g. 'quote'.")
-        where, params, join, order = ["TRUE"], [], "", "a.slug"
+    @contextlib.contextmanager
+    def _page_snapshot(self) -> Iterator[Any]:
+        with self._db.read() as db:  # a read is one transaction (one snapshot) on PostgreSQL
+            yield db
+
+    def _list_query(self, filter: AppFilter) -> tuple[str, list[str], list[Any], str]:
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        join, order = "", "a.slug"
         if filter.text:
             query, words = _tsquery(filter.text)
             join = (
@@ -126,26 +130,7 @@ class PgRegistry(SqliteRegistry):
                 f"EXISTS (SELECT 1 FROM jsonb_array_elements(a.record::jsonb -> 'capabilities') c WHERE {test})"
             )
             params.extend(words)
-        base = f"FROM apps a {join} WHERE {' AND '.join(where)}"
-        statuses = [s.value for s in filter.status]
-        status_sql = f" AND a.status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        with self._db.read() as db:  # one snapshot for the counts and the page
-            counts = dict(db.execute(f"SELECT a.status, count(*) {base} GROUP BY a.status", params).fetchall())
-            rows = db.execute(
-                f"SELECT a.slug, a.record {base}{status_sql} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, *statuses, filter.limit, filter.offset],
-            ).fetchall()
-        items = [self._parse(slug, raw) for slug, raw in rows]
-        total = sum(n for s, n in counts.items() if not statuses or s in statuses)
-        end = filter.offset + len(items)
-        return AppPage(
-            items=items,
-            total=total,
-            limit=filter.limit,
-            offset=filter.offset,
-            next_offset=end if end < total else None,
-            status_counts={s.value: counts.get(s.value, 0) for s in AppStatus},
-        )
+        return join, where, params, order
 
     def _save(self, db: Any, record: AppRecord, change: StatusChange | None) -> None:
         columns = record.model_dump(
