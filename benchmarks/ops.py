@@ -45,8 +45,8 @@ from nexus_agent.ops.observer import OpsObserver  # noqa: E402
 from nexus_agent.ops.restore import verify_backup  # noqa: E402
 from nexus_agent.ops.status_page import StatusPage  # noqa: E402
 from nexus_agent.services import open_services_sync  # noqa: E402
+from nexus_agent.toolset import ALL_TOOLS  # noqa: E402
 from nexus_agent.wire.models import AppRecord  # noqa: E402
-from tools import NEXUS_TOOLS  # noqa: E402
 
 WORDS = [
     "quote",
@@ -139,7 +139,7 @@ def bench_metrics(settings: Settings, calls: list[tuple[str, str]], apps: int, r
     with open_services_sync(settings) as services:
         metrics = NexusMetrics()
         known = frozenset(f"app-{i:04d}" for i in range(apps))
-        observer = OpsObserver(metrics, None, nexus_tools=[s.name for s in NEXUS_TOOLS], known_apps=lambda: known)
+        observer = OpsObserver(metrics, None, nexus_tools=[s.name for s in ALL_TOOLS], known_apps=lambda: known)
         for app, tool in calls:
             with observer.tool_call(f"{app}__{tool}"):
                 pass

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 from nexus_agent.auth import LOCAL_OWNER
 from nexus_agent.services import NexusServices
+from nexus_agent.toolset import tool_by_name
 from nexus_agent.wire.errors import InvalidInput
-from tools import tool_by_name
 from tools.base import ToolCall
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNHEALTHY", "call_tool", "emit", "format_table", "read_text_file"]

@@ -114,7 +114,7 @@ def _satellite(args: argparse.Namespace) -> int:
 async def _ask(args: argparse.Namespace, services: NexusServices) -> int:
     from nexus_agent.planner import run_ask
     from nexus_agent.planner.build import attach_planner
-    from tools.planner_tools import Budget
+    from nexus_agent.planner.models import Budget
 
     planner = attach_planner(services)
     return await run_ask(

@@ -42,8 +42,8 @@ from nexus_agent.satellites.discovery import validate_arguments
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
+from nexus_agent.toolset import ALL_TOOLS
 from nexus_agent.wire.errors import NexusError
-from tools import NEXUS_TOOLS
 from tools.base import check_argument_size
 
 __all__ = ["GatewayFastPath"]
@@ -149,7 +149,7 @@ class GatewayFastPath:
         self.app = app
         self._stamp = json.dumps(dict(server_info))
         self._services = services
-        self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in NEXUS_TOOLS)
+        self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in ALL_TOOLS)
         self._policy = RolePolicy.from_settings(services.settings)
         self._http: httpx2.AsyncClient | None = None
 

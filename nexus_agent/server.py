@@ -52,9 +52,9 @@ from nexus_agent.satellites.extras import (
     satellite_resource_uri,
 )
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
+from nexus_agent.toolset import ALL_TOOLS
 from nexus_agent.wire.errors import Forbidden, InvalidInput, NexusError, NotFound
 from nexus_agent.wire.secret_guard import ensure_no_secrets
-from tools import NEXUS_TOOLS
 from tools.base import ToolCall, ToolSpec, check_argument_size
 from tools.scope import ServicesLookup
 
@@ -384,7 +384,7 @@ def _local_owner(services: NexusServices) -> Principal:
 def build_mcp_server(
     services: NexusServices,
     *,
-    tools: Sequence[ToolSpec[Any, Any]] = NEXUS_TOOLS,
+    tools: Sequence[ToolSpec[Any, Any]] = ALL_TOOLS,
     over_http: bool = False,
 ) -> MCPServer[Any]:
     """Build Nexus's MCP server over already-open services.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tools.planner_tools import PlannedCall, PlanResult
+from nexus_agent.planner.models import PlannedCall, PlanResult
 
 if TYPE_CHECKING:
     from nexus_agent.demo._data import DemoBook

@@ -162,7 +162,7 @@ async def _plan(
 ) -> tuple[int, int]:
     from nexus_agent.planner import Approver, StaticApprover, StderrProgress, TerminalApprover, exit_code
     from nexus_agent.planner.build import attach_planner
-    from tools.planner_tools import Budget
+    from nexus_agent.planner.models import Budget
 
     # Who is recorded as deciding: with --yes the approvals in memory say they came from the flag.
     actor = f"{settings.actor} (nexus demo --yes)" if options.yes else settings.actor
@@ -198,7 +198,7 @@ async def _plan(
 
 async def _register(services: NexusServices, running: list[RunningSatellite], legacy: list[FakeLegacyApp]) -> str:
     """Register each satellite and legacy app as active through ``registry_register`` (registry, truth, pool)."""
-    from tools import tool_by_name
+    from nexus_agent.toolset import tool_by_name
     from tools.base import ToolCall
 
     spec = tool_by_name("registry_register")

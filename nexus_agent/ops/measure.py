@@ -29,14 +29,14 @@ async def measuring(services: NexusServices, metrics: NexusMetrics | None = None
 
     With ``metrics`` (the HTTP app's) calls are also counted for ``/metrics``.
     """
-    from tools import NEXUS_TOOLS
+    from nexus_agent.toolset import ALL_TOOLS
 
     calllog = CallLog(services.database)
     pool = services.pool
     observer = OpsObserver(
         metrics,
         calllog,
-        nexus_tools=[spec.name for spec in NEXUS_TOOLS],
+        nexus_tools=[spec.name for spec in ALL_TOOLS],
         known_apps=lambda: frozenset(pool.records) if pool is not None else frozenset(),
     )
     services.observer = observer

@@ -128,10 +128,9 @@ class NexusToolProvider:
         actor: str = "nexus-planner",
     ) -> None:
         if specs is None:
-            from tools import NEXUS_TOOLS  # late: tools/__init__ may be importing the planner tools
-            from tools.planner_tools import PLANNER_TOOL_NAMES
+            from tools import NEXUS_TOOLS  # Nexus's own tools; the planner's own (instruct, plan_*) are not among them
 
-            specs = [s for s in NEXUS_TOOLS if s.name not in PLANNER_TOOL_NAMES]
+            specs = list(NEXUS_TOOLS)
         specs = [s for s in specs if s.name not in set(exclude)]
         self._services = services
         self._actor = actor

@@ -1,7 +1,7 @@
 """The planner's models: one plan-status vocabulary, budgets, planned calls, plan results, progress, and the
 protocols the edges (MCP tools, CLI) use to drive a planner.
 
-They live with the planner (issue #9): the MCP tool specs in ``tools.planner_tools`` and the CLI speak them.
+They live with the planner (issue #9): the MCP tool specs in ``nexus_agent.planner.tools`` and the CLI speak them.
 Memory's own plan record keeps a coarser status (draft, running, succeeded, failed, cancelled); the one
 mapping from :data:`PlanStatus` to it is :data:`nexus_agent.planner.loop.MEMORY_STATUS`.
 """

@@ -11,9 +11,9 @@ from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.policy import RolePolicy
 from nexus_agent.planner.catalogue import Catalogue, ToolDescriptor
 from nexus_agent.planner.roles import catalogue_for
+from nexus_agent.toolset import ALL_TOOLS, tool_by_name
 from nexus_agent.wire.errors import Forbidden
 from nexus_agent.wire.models import AppRecord, AppStatus
-from tools import NEXUS_TOOLS, tool_by_name
 
 pytestmark = pytest.mark.anyio
 
@@ -50,11 +50,11 @@ async def authorize(principal: Principal, tool: str, arguments: dict[str, Any], 
 
 def allowed(principal: Principal, policy: RolePolicy | None = None) -> set[str]:
     policy = policy or RolePolicy()
-    return {s.name for s in NEXUS_TOOLS if policy.may_call(principal, s.name, s.roles)}
+    return {s.name for s in ALL_TOOLS if policy.may_call(principal, s.name, s.roles)}
 
 
 def test_the_owner_may_call_every_tool_and_the_others_a_fixed_share() -> None:
-    assert allowed(OWNER) == {s.name for s in NEXUS_TOOLS}
+    assert allowed(OWNER) == {s.name for s in ALL_TOOLS}
     assert allowed(YARD) == {
         "registry_get",
         "registry_register",

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import Field
 
+from nexus_agent.toolset import ALL_TOOLS
 from nexus_agent.wire.errors import InvalidInput
-from tools import NEXUS_TOOLS
 from tools.base import ToolInput, ToolSpec, check_argument_size
 
 
@@ -25,7 +25,7 @@ def _number_kind(annotation: Any) -> type | None:
 
 NUMBER_FIELDS = [
     (spec, name, kind)
-    for spec in NEXUS_TOOLS
+    for spec in ALL_TOOLS
     for name, info in spec.input_model.model_fields.items()
     if (kind := _number_kind(info.annotation)) is not None
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import nexus_agent.planner as planner
-import tools.planner_tools as planner_tools
+import nexus_agent.planner.tools as planner_tools
 
 
 def test_all_names_exist_and_are_sorted() -> None:

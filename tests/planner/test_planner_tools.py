@@ -20,10 +20,10 @@ from mcp_types import ElicitResult
 from planner_catalogue import FakeSatellites
 
 from nexus_agent.planner import OfflineModel, Planner
+from nexus_agent.planner.tools import PLANNER_TOOL_NAMES, PLANNER_TOOLS, make_planner_tools
 from nexus_agent.server import build_mcp_server
 from nexus_agent.services import NexusServices
 from tools.base import ToolCall
-from tools.planner_tools import PLANNER_TOOL_NAMES, PLANNER_TOOLS, make_planner_tools
 
 pytestmark = pytest.mark.anyio
 

@@ -3,7 +3,7 @@
 The planner's models (:data:`~nexus_agent.planner.models.PlanStatus`, ``Budget``, ``PlannedCall``,
 ``PlanResult``, ``PlanRunner``...) live with the planner in :mod:`nexus_agent.planner.models`; these MCP
 tool specs speak them. The planner itself is reached through ``call.services.planner`` (any object with
-the :class:`PlanRunner` methods). The models are re-exported here for older importers.
+the :class:`PlanRunner` methods). They are served beside Nexus's own tools by :mod:`nexus_agent.toolset`.
 
 Approval of side effects fails closed. ``instruct`` asks the owner through MCP
 elicitation when the client can answer: over a back-channel (``ctx.elicit``,
