@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from memory.models import KINDS, MAX_OFFSET, Kind, SearchHit, SearchPage, SearchQuery
 from memory.snippets import make_snippet
@@ -36,6 +37,7 @@ __all__ = [
     "index_item",
     "labels",
     "next_timestamp",
+    "page_of",
     "recency_weight",
     "run_search",
     "safe_match",
@@ -307,6 +309,12 @@ def run_search(
             f"the search query {query.query[:80]!r} could not be run ({exc})",
             hint="Search with plain words; this is a bug if it keeps happening.",
         ) from None
+    return page_of(conn, query, terms, [(i, -score) for i, score in ranked])
+
+
+def page_of(conn: Any, query: SearchQuery, terms: Sequence[str], ranked: Sequence[tuple[int, float]]) -> SearchPage:
+    """The page of hits for ``ranked`` ``(index id, score)`` rows, best first; one row past ``query.limit``
+    (if the engine fetched it) says there is a next page. Shared by the SQLite and PostgreSQL searches."""
     more = len(ranked) > query.limit
     ranked = ranked[: query.limit]
     next_offset = query.offset + query.limit if more else None
@@ -318,7 +326,7 @@ def run_search(
             id=e.ref_id,
             title=e.title,
             snippet=make_snippet(e.body, terms) or e.title,
-            score=-score,
+            score=float(score),
             created_at=e.created_at,
             apps=e.apps,
             tags=e.tags,

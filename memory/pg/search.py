@@ -13,16 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import memory.search
-from memory.models import KINDS, SearchHit, SearchPage, SearchQuery
+from memory.models import KINDS, SearchPage, SearchQuery
 from memory.pg.database import Cursorish
-from memory.search import HALF_LIFE_DAYS, RECENCY_BOOST, entries, search_terms
-from memory.snippets import make_snippet
+from memory.search import HALF_LIFE_DAYS, RECENCY_BOOST, page_of, search_terms
 
 __all__ = ["pg_search", "tsquery_sql"]
 
 _DAY = 86_400.0
-_SNIPPET_SOURCE_CHARS = 65_536
 #: A label filter (app or tag) on the JSON array column ``{col}``, case-insensitive as on SQLite.
 _LABEL = "EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.{col}::jsonb) x WHERE lower(x) = lower(?))"
 
@@ -80,25 +77,4 @@ def pg_search(conn: Cursorish, query: SearchQuery, *, now: float | None = None) 
     )
     boost_params = [now - 365 * _DAY, RECENCY_BOOST, now, HALF_LIFE_DAYS * _DAY]
     ranked = conn.execute(sql, [*tsparams, *boost_params, *params, query.limit + 1, query.offset]).fetchall()
-    more = len(ranked) > query.limit
-    ranked = ranked[: query.limit]
-    next_offset = query.offset + query.limit if more else None
-    capped = next_offset is not None and next_offset > memory.search.MAX_OFFSET
-    found = entries(conn, [r[0] for r in ranked], body_chars=_SNIPPET_SOURCE_CHARS)  # type: ignore[arg-type]
-    hits = [
-        SearchHit(
-            kind=e.kind,
-            id=e.ref_id,
-            title=e.title,
-            snippet=make_snippet(e.body, terms) or e.title,
-            score=float(score),
-            created_at=e.created_at,
-            apps=e.apps,
-            tags=e.tags,
-            conversation_id=e.conversation_id,
-            superseded_by=e.superseded_by,
-        )
-        for index_id, score in ranked
-        if (e := found.get(index_id)) is not None
-    ]
-    return SearchPage(hits=hits, next_offset=None if capped else next_offset, capped=capped)
+    return page_of(conn, query, terms, [(i, float(score)) for i, score in ranked])
