@@ -40,6 +40,7 @@ from nexus_agent.outbound import ssl_context as outbound_ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
 from nexus_agent.satellites.models import PoolSettings
+from nexus_agent.satellites.relay import RelayBoard, detach
 from nexus_agent.wire.errors import UpstreamError
 from nexus_agent.wire.models import AppRecord
 
@@ -139,6 +140,8 @@ class SatelliteConnection:
         #: How many times an MCP connection was opened (a new session, in handshake-era terms).
         self.opens = 0
         self.protocol_version: str | None = None
+        #: The calls in progress here, to whose clients the satellite's sampling/elicitation/roots requests go.
+        self.relay = RelayBoard(self.slug)
 
     @property
     def connected(self) -> bool:
@@ -209,6 +212,7 @@ class SatelliteConnection:
         timeout = self._settings.connect_timeout
         statuses: list[int] = []
         _statuses.set(statuses)  # the owner task's own context copy: the handshake's statuses land here
+        detach()  # it serves every caller: a request read here is tied to no caller by inheritance
         try:
             with anyio.CancelScope() as scope:
                 live.scope = scope
@@ -274,6 +278,7 @@ class SatelliteConnection:
             cache=None,  # the pool caches tool lists itself
             client_info=types.Implementation(name="nexus", version=__version__),
             message_handler=self._on_message,
+            **self.relay.client_callbacks(),  # sampling, elicitation and roots: relayed to the calling client
         )
         return await stack.enter_async_context(client)
 

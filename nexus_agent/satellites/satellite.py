@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, cast
 
 import anyio
@@ -32,6 +33,7 @@ from nexus_agent.satellites.discovery import Listing, build_listing
 from nexus_agent.satellites.fanout import ProgressCallback
 from nexus_agent.satellites.message_handler import MessageHandlerConnection
 from nexus_agent.satellites.models import BreakerState, PoolSettings, SatelliteCallResult, SatelliteTool
+from nexus_agent.satellites.relay import without_task_only_tools
 from nexus_agent.wire.errors import ConfigError, NexusError, NotFound, UpstreamError
 from nexus_agent.wire.models import AppRecord
 
@@ -42,6 +44,11 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 _MAX_PAGES = 100
+
+
+def _on_relay_board(connection: SatelliteConnection | MessageHandlerConnection) -> AbstractContextManager[None]:
+    """A call on an MCP connection is registered for the relay of the satellite's requests to its client."""
+    return connection.relay.call() if isinstance(connection, SatelliteConnection) else nullcontext()
 
 
 class Satellite:
@@ -160,7 +167,7 @@ class Satellite:
             listing = Listing(fetched_at=self._clock(), error=error)
         else:
             self.breaker.record_success()
-            listing = build_listing(self.slug, tools, self._clock())
+            listing = build_listing(self.slug, without_task_only_tools(self.slug, tools), self._clock())
             if isinstance(connection, MessageHandlerConnection):
                 listing.warnings += connection.warnings  # registry entries that are not message types
             for warning in listing.warnings:
@@ -198,9 +205,10 @@ class Satellite:
                 with anyio.fail_after(remaining), capture_http_statuses() as statuses:
                     async with connection.use() as client:
                         used = client
-                        result = await client.call_tool(
-                            tool.name, arguments, progress_callback=cast(ProgressFnT | None, on_progress)
-                        )
+                        with _on_relay_board(connection):
+                            result = await client.call_tool(
+                                tool.name, arguments, progress_callback=cast(ProgressFnT | None, on_progress)
+                            )
             except Exception as exc:
                 error = self._fault(used, exc, action, timeout, failing_status(statuses))
                 reason = reason_of(error)
