@@ -102,10 +102,17 @@ class AppInbox:
         return AppEventStore(self._services.database).recent(slug, limit)
 
     async def relay(self, publish: Callable[[ServerEvent], Awaitable[None]]) -> None:
-        """Forever: announce ``nexus://apps/<slug>/events`` as updated whenever that app posts an event."""
+        """Forever: announce ``nexus://apps/<slug>/events`` as updated whenever that app posts an event.
+
+        ``publish`` is the MCP server's bus (``NexusMCPServer.bus``): it reaches the 2026-07-28
+        ``subscriptions/listen`` streams and the sessions of handshake-era clients that sent
+        ``resources/subscribe`` (:mod:`nexus_agent.resource_subscriptions`)."""
         while True:
             for slug in sorted(await self.wait_changed()):
-                await publish(ResourceUpdated(uri=events_uri(slug)))
+                try:
+                    await publish(ResourceUpdated(uri=events_uri(slug)))
+                except Exception:  # one failed announcement must not end the relay for every later event
+                    log.exception("could not announce the new events of %s", slug)
 
     async def _match_instruction(self, event: AppEvent) -> str:
         data = event.data

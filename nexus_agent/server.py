@@ -18,13 +18,13 @@ import anyio.lowlevel
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.types import ListToolsResult
 
 from nexus_agent import __version__
 from nexus_agent.access import PrincipalOf, principal_resolver, refused, visible_tools
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.resource_subscriptions import ResourceSubscriptions
 from nexus_agent.satellites.relay import calling_client
 from nexus_agent.server_notifications import ToolListAnnouncer
 from nexus_agent.server_resources import ResourceServer, add_prompts, add_resources
@@ -78,7 +78,7 @@ class NexusMCPServer(ResourceServer):
         principal_of: PrincipalOf | None = None,
         **kwargs: Any,
     ) -> None:
-        self.bus = InMemorySubscriptionBus()
+        self.bus = ResourceSubscriptions()  # the SDK's bus, also heard by handshake-era sessions that subscribed
         super().__init__(*args, subscriptions=self.bus, **kwargs)
         self._specs = {spec.name: spec for spec in specs}
         self._services = services
@@ -87,6 +87,7 @@ class NexusMCPServer(ResourceServer):
         self._policy = RolePolicy.from_settings(services.settings)
         self._announcer = ToolListAnnouncer(self.bus)
         self._announcer.advertise(self._lowlevel_server)
+        self.bus.serve(self._lowlevel_server, self._policy, self.principal_of)  # resources/subscribe (2025-11-25)
 
     async def notify_tools_changed(self) -> None:
         """Tell every client that may hear it that Nexus's tool list changed (2026 streams and legacy sessions)."""

@@ -1,0 +1,125 @@
+"""Resource subscriptions for handshake-era MCP clients (protocol 2025-11-25 and older).
+
+A 2026-07-28 client hears of a changed resource on its ``subscriptions/listen`` stream (the SDK's
+subscription bus). A client that connected with the ``initialize`` handshake has no such stream:
+it sends ``resources/subscribe {uri}`` and expects ``notifications/resources/updated {uri}`` on its
+session (over streamable HTTP: the session's standalone GET stream). :class:`ResourceSubscriptions`
+is the SDK's in-memory bus that also serves those two requests and, for every ``ResourceUpdated``
+published on it, sends that notification to the sessions subscribed to the URI; so an event a legacy
+app posts to ``/api/webhooks/apps/<slug>`` reaches both kinds of client.
+
+A session may subscribe only to what its role may read (the same check as ``resources/read``).
+A session that can no longer be told (closed, or a stateless one with no channel back) is
+forgotten at the first failed notification; past ``max_sessions`` the oldest is forgotten.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from mcp.server.lowlevel.server import Server
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.exceptions import MCPError
+from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
+from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+
+from nexus_agent.auth import Principal
+from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.wire.errors import Forbidden
+
+__all__ = ["ResourceSubscriptions"]
+
+log = logging.getLogger("nexus.subscriptions")
+
+#: Subscriptions one session may hold (a client that subscribes to every app stays well under this).
+MAX_URIS_PER_SESSION = 256
+#: How long one session may take to accept a notification before it is skipped (a stuck client holds no one up).
+SEND_TIMEOUT_S = 2.0
+
+
+class ResourceSubscriptions(InMemorySubscriptionBus):
+    """The subscription bus of Nexus's MCP server, heard by 2026 streams and subscribed handshake-era sessions."""
+
+    def __init__(self, *, max_sessions: int = 1024) -> None:
+        super().__init__()
+        self._max_sessions = max_sessions
+        self._policy: RolePolicy | None = None
+        self._principal_of: Callable[[Any], Principal] | None = None
+        # by id(connection): (the client's connection, its URIs); insertion order = oldest first
+        self._sessions: dict[int, tuple[Any, set[str]]] = {}
+
+    @property
+    def handshake_sessions(self) -> int:
+        """How many handshake-era sessions hold subscriptions."""
+        return len(self._sessions)
+
+    def serve(self, lowlevel: Server[Any], policy: RolePolicy, principal_of: Callable[[Any], Principal]) -> None:
+        """Answer ``resources/subscribe`` and ``resources/unsubscribe`` on ``lowlevel`` (``initialize`` then says
+        ``resources.subscribe``; the 2026-07-28 wire has neither method and keeps using ``subscriptions/listen``)."""
+        self._policy, self._principal_of = policy, principal_of
+        lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self.on_subscribe)
+        lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.on_unsubscribe)
+
+    async def publish(self, event: ServerEvent) -> None:
+        """To the ``subscriptions/listen`` streams (the SDK's bus), then, for a resource, to subscribed sessions."""
+        await super().publish(event)
+        if isinstance(event, ResourceUpdated):
+            await self.notify_sessions(event.uri)
+
+    async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+        """``resources/subscribe``: refused (invalid params) for a resource the caller's role may not read."""
+        uri = str(params.uri)
+        if self._policy is None or self._principal_of is None:
+            raise MCPError(INVALID_PARAMS, "resource subscriptions are not served here")
+        try:
+            self._policy.check_resource(self._principal_of(ctx), uri)
+        except Forbidden as exc:
+            raise MCPError(INVALID_PARAMS, exc.user_message()) from None
+        connection = _connection(ctx)
+        if connection is None:
+            raise MCPError(INVALID_PARAMS, "resources/subscribe needs a session (connect with the handshake)")
+        _, uris = self._sessions.setdefault(id(connection), (connection, set()))
+        if uri not in uris and len(uris) >= MAX_URIS_PER_SESSION:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"this session holds {MAX_URIS_PER_SESSION} subscriptions already; unsubscribe from some first",
+            )
+        uris.add(uri)
+        while len(self._sessions) > self._max_sessions:
+            self._sessions.pop(next(iter(self._sessions)))
+        return EmptyResult()
+
+    async def on_unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+        """``resources/unsubscribe``: always succeeds (unsubscribing from nothing is no error)."""
+        connection = _connection(ctx)
+        held = self._sessions.get(id(connection)) if connection is not None else None
+        if held is not None:
+            held[1].discard(str(params.uri))
+            if not held[1]:
+                self._sessions.pop(id(connection), None)
+        return EmptyResult()
+
+    async def notify_sessions(self, uri: str) -> int:
+        """Send ``notifications/resources/updated`` to every session subscribed to ``uri``; how many were told."""
+        told = 0
+        for key, (connection, uris) in list(self._sessions.items()):
+            if uri not in uris:
+                continue
+            try:
+                with anyio.fail_after(SEND_TIMEOUT_S):
+                    await connection.send_resource_updated(uri)  # on the session's own channel (its GET stream)
+                told += 1
+            except Exception as exc:  # a closed session, or a stateless one with no channel back
+                log.info("forgetting a session's resource subscriptions: it could not be told of %s (%r)", uri, exc)
+                self._sessions.pop(key, None)
+        return told
+
+
+def _connection(ctx: Any) -> Any:
+    """The client's connection (one per MCP session): ``ctx.session`` is made afresh for each request.
+
+    The SDK keeps it on the request's session (``ServerSession._connection``, no public name in 2.3.0)."""
+    return getattr(ctx.session, "_connection", None) if ctx.session is not None else None
