@@ -6,6 +6,7 @@
       manifest.json   format, version, when, what Nexus, member checksums, row counts, truth head
       nexus.db        the database (SQLite online backup, journal mode DELETE: one self-contained file)
       truth.bundle    the local truth repository (``git bundle --all``), when there is one
+      shared.pgdump   the shared PostgreSQL database (``pg_dump --format=custom``), with NEXUS_DATABASE_URL
       secrets.enc     an encrypted copy of a secrets file, when asked for
 
 Writing goes to a ``.partial`` file renamed into place at the end, so a backup that
@@ -31,7 +32,7 @@ from nexus_agent.wire.errors import InvalidInput
 __all__ = ["MANIFEST", "MEMBERS", "pack", "sha256_file", "unpack"]
 
 MANIFEST = "manifest.json"
-MEMBERS = frozenset({MANIFEST, "nexus.db", "truth.bundle", "secrets.enc"})
+MEMBERS = frozenset({MANIFEST, "nexus.db", "truth.bundle", "secrets.enc", "shared.pgdump"})
 #: gzip level 1: most of the size win at a fraction of the time (SQLite pages compress well).
 COMPRESSLEVEL = 1
 

@@ -55,6 +55,9 @@ class BackupResult(BaseModel):
     bytes: int
     seconds: float
     counts: dict[str, int]
+    shared: dict[str, int] = Field(
+        default_factory=dict, description="Rows per table of the PostgreSQL dump (NEXUS_DATABASE_URL), if any."
+    )
     truth: str = Field(description="What was copied of the truth source.")
     secrets: bool = False
     warnings: list[str] = Field(default_factory=list, description="What this backup does not hold.")
@@ -63,9 +66,15 @@ class BackupResult(BaseModel):
         rows = ", ".join(f"{k} {v}" for k, v in self.counts.items() if v)
         return (
             f"backup written: {self.path} ({self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s)\n"
-            f"rows: {rows or 'none'}\ntruth: {self.truth}\n"
+            f"rows: {rows or 'none'}\n{self._shared_text()}truth: {self.truth}\n"
             f"secrets: {'encrypted copy included' if self.secrets else 'not included'}"
         ) + "".join(f"\nWARNING: {w}" for w in self.warnings)
+
+    def _shared_text(self) -> str:
+        if not self.shared:
+            return ""
+        rows = ", ".join(f"{k.removeprefix('public.')} {v}" for k, v in self.shared.items() if v)
+        return f"PostgreSQL (pg_dump, {len(self.shared)} tables): {rows or 'no rows'}\n"
 
 
 def git(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -155,6 +164,9 @@ def create_backup(
         truth_text, head = bundle_truth(settings, workdir / "truth.bundle")
         if head is not None:
             files.append(workdir / "truth.bundle")
+        shared = _dump_shared(settings, workdir)
+        if shared is not None:
+            files.append(workdir / shared["file"])
         manifest: dict[str, Any] = {
             "format": "nexus-backup",
             "version": 1,
@@ -163,8 +175,10 @@ def create_backup(
             "nexus_version": __version__,
             "counts": table_counts(db_copy),
             "truth": {"kind": settings.truth.kind, "head": head, "detail": truth_text},
-            "warnings": _not_included(settings),
+            "warnings": [],
         }
+        if shared is not None:
+            manifest["postgresql"] = shared
         if secrets_file is not None and key is not None:
             manifest["secrets"] = _encrypt_secrets(secrets_file, key, workdir / "secrets.enc")
             files.append(workdir / "secrets.enc")
@@ -175,19 +189,20 @@ def create_backup(
         bytes=dest.stat().st_size,
         seconds=round(clock() - started, 3),
         counts=manifest["counts"],
+        shared=(shared or {}).get("counts", {}),
         truth=truth_text,
         secrets=secrets_file is not None,
         warnings=manifest["warnings"],
     )
 
 
-def _not_included(settings: Settings) -> list[str]:
-    if getattr(settings, "database_url", None) is None:
-        return []
-    return [
-        "memory and the registry live in PostgreSQL (NEXUS_DATABASE_URL), which this backup does not hold: "
-        "back that database up with pg_dump; this file holds the local SQLite database and the truth repository"
-    ]
+def _dump_shared(settings: Settings, workdir: Path) -> dict[str, Any] | None:
+    """With NEXUS_DATABASE_URL, ``pg_dump`` of the shared database into the work folder (its manifest section)."""
+    if settings.database_url is None:
+        return None
+    from nexus_agent.ops.backup_pg import MEMBER, dump_shared  # psycopg loads only when PostgreSQL is used
+
+    return dump_shared(settings.database_url.get_secret_value(), workdir / MEMBER)
 
 
 def _encrypt_secrets(source: Path, key: SecretsKey, dest: Path) -> dict[str, Any]:

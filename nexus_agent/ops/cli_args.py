@@ -42,7 +42,16 @@ def add_backup(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("file", help="a nexus-backup-*.tar.gz file")
     r.add_argument("--force", action="store_true", help="replace a home that holds data (it is kept aside, renamed)")
     r.add_argument("--secrets-to", help="write the decrypted secrets copy to this new file (mode 600)")
+    _skip_shared(r)
     _key_options(r, "that opens the secrets copy")
+
+
+def _skip_shared(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-shared",
+        action="store_true",
+        help="leave PostgreSQL (NEXUS_DATABASE_URL) as it is: restore only this replica's SQLite file and truth",
+    )
 
 
 def add_recover(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -52,3 +61,4 @@ def add_recover(sub: Any, common: argparse.ArgumentParser) -> None:
     r.add_argument("--from", dest="backup", required=True, help="the backup file to recover from")
     r.add_argument("--force", action="store_true", help="replace a home that holds data (it is kept aside)")
     r.add_argument("--skip-resume", action="store_true", help="restore and check only; deliver and resume nothing")
+    _skip_shared(r)

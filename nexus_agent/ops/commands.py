@@ -99,6 +99,7 @@ def _backup(args: argparse.Namespace, settings: Settings) -> int:
         force=args.force,
         key=_key(args),
         secrets_to=Path(args.secrets_to).expanduser() if args.secrets_to else None,
+        skip_shared=args.skip_shared,
     )
     emit(args, restored, restored.to_text())
     return EXIT_OK
@@ -109,7 +110,12 @@ def _recover(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
 
     report = anyio.run(
         lambda: run_recovery(
-            settings, Path(args.backup), force=args.force, resume=not args.skip_resume, secrets=secrets
+            settings,
+            Path(args.backup),
+            force=args.force,
+            resume=not args.skip_resume,
+            secrets=secrets,
+            skip_shared=args.skip_shared,
         )
     )
     emit(args, report, report.to_text())

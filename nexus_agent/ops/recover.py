@@ -1,7 +1,8 @@
 """``nexus recover --from BACKUP``: the seed's recovery plan, one step at a time.
 
 1. verify the backup (checksums, integrity, counts, truth bundle);
-2. restore the truth repository and 3. the database (atomic renames, see ``restore``);
+2. restore the truth repository and 3. the database (atomic renames, see ``restore``); with
+   ``NEXUS_DATABASE_URL``, the shared PostgreSQL database first (``pg_restore``, one transaction);
 4. check every callable satellite's connection (health endpoint, or tools/list over stdio);
 5. resume orchestration: webhook deliveries still pending (leases left by the dead process
    are released first; satellites drop a delivery id they have already processed), then
@@ -71,6 +72,7 @@ async def run_recovery(
     key: SecretsKey | None = None,
     planner_factory: PlannerFactory | None = None,
     http: httpx.AsyncClient | None = None,
+    skip_shared: bool = False,
 ) -> RecoveryReport:
     with exclusive_home(settings):  # refused while `nexus serve` runs here (before any step); restore re-checks
         pass
@@ -82,12 +84,16 @@ async def run_recovery(
     ):
         return report
     try:
-        restored = await anyio.to_thread.run_sync(lambda: restore_backup(settings, backup, force=force, key=key))
+        restored = await anyio.to_thread.run_sync(
+            lambda: restore_backup(settings, backup, force=force, key=key, skip_shared=skip_shared)
+        )
     except NexusError as exc:
         report.add("restore the truth repository and the database", False, exc.user_message())
         return report
     aside = f"; previous copy kept at {', '.join(restored.kept_aside)}" if restored.kept_aside else ""
     report.add("restore the truth repository", True, restored.truth)
+    if restored.shared:
+        report.add("restore the shared PostgreSQL database", True, restored.shared)
     report.add("restore the database", True, restored.database + aside)
     # As given (the CLI's SatelliteSecrets keeps its allow-list; a copy into a dict would drop it).
     async with open_services(settings, secrets=secrets if secrets is not None else {}, satellites=True) as services:
@@ -145,9 +151,9 @@ def _client(http: httpx.AsyncClient | None, settings: Settings) -> Any:
 async def _resume_plans(
     services: NexusServices, report: RecoveryReport, planner_factory: PlannerFactory | None
 ) -> None:
-    from nexus_agent.planner.build import attach_planner
+    from nexus_agent.planner.build import planner_from_settings
 
-    planner = planner_factory(services) if planner_factory is not None else attach_planner(services)
+    planner = planner_factory(services) if planner_factory is not None else planner_from_settings(services)
     states = planner.states
     for plan_id in await states.ids_with_status("claimed"):  # claimed by the process that died
         state = await states.load(plan_id)

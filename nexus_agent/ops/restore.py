@@ -4,14 +4,18 @@ Verify unpacks into a temporary folder and checks everything a restore would rel
 each member's SHA-256 against the manifest, ``PRAGMA integrity_check`` and the Nexus
 application id of the database, row counts against the manifest, the truth bundle
 (``git bundle verify`` inside a clone made from it, and its head), and the secrets copy
-when a key is given. Restore runs the same checks first, refuses to overwrite a live
-home without ``force`` (and while ``nexus serve`` runs on it, even with ``force``), builds the
-new database and truth repository beside the old ones and then renames them into place; what
-they replace is kept, renamed.
+when a key is given, and the shared PostgreSQL dump when there is one (``pg_restore --list``,
+then every row read and counted: :mod:`nexus_agent.ops.backup_pg`). Restore runs the same checks
+first, refuses to overwrite a live home without ``force`` (and while ``nexus serve`` runs on it,
+even with ``force``), builds the new database and truth repository beside the old ones and
+then renames them into place; what they replace is kept, renamed. A PostgreSQL dump is loaded
+first, in one transaction, into ``NEXUS_DATABASE_URL`` (an empty database, or any with
+``force``), so a failure there leaves the home untouched.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -43,6 +47,7 @@ class VerifyReport(BaseModel):
     ok: bool
     created_at: str = ""
     counts: dict[str, int] = {}
+    shared: dict[str, int] = {}
     checks: list[Check]
 
     def to_text(self) -> str:
@@ -58,9 +63,11 @@ class RestoreReport(BaseModel):
     kept_aside: list[str]
     counts: dict[str, int]
     secrets: str = ""
+    shared: str = ""
 
     def to_text(self) -> str:
         lines = [f"restored {self.path}", f"database: {self.database}", f"truth: {self.truth}"]
+        lines += [f"PostgreSQL: {self.shared}"] if self.shared else []
         lines += [f"the previous copy is kept at {p}" for p in self.kept_aside]
         lines += [f"secrets: {self.secrets}"] if self.secrets else []
         return "\n".join(lines)
@@ -146,6 +153,15 @@ def _check_secrets(work: Path, manifest: dict[str, Any], key: SecretsKey | None)
     return [Check(name="secrets", ok=True, detail=f"opens with the key ({len(plaintext)} bytes)")], plaintext
 
 
+def _check_shared(work: Path, manifest: dict[str, Any]) -> list[Check]:
+    section = manifest.get("postgresql")
+    if not section:
+        return []
+    from nexus_agent.ops.backup_pg import MEMBER, check_dump  # psycopg loads only for PostgreSQL backups
+
+    return [Check(name=name, ok=ok, detail=detail) for name, ok, detail in check_dump(work / MEMBER, section)]
+
+
 def _verify_into(path: Path, work: Path, key: SecretsKey | None) -> tuple[VerifyReport, bytes | None]:
     try:
         manifest = unpack(path, work)
@@ -157,6 +173,7 @@ def _verify_into(path: Path, work: Path, key: SecretsKey | None) -> tuple[Verify
     db_checks, counts = _check_database(work / "nexus.db", manifest)
     checks += db_checks
     checks += _check_truth(work, manifest, work / "truth")
+    checks += _check_shared(work, manifest)
     secret_checks, plaintext = _check_secrets(work, manifest, key)
     checks += secret_checks
     report = VerifyReport(
@@ -164,6 +181,7 @@ def _verify_into(path: Path, work: Path, key: SecretsKey | None) -> tuple[Verify
         ok=all(c.ok for c in checks),
         created_at=str(manifest.get("created_at", "")),
         counts=counts,
+        shared=(manifest.get("postgresql") or {}).get("counts") or {},
         checks=checks,
     )
     return report, plaintext
@@ -202,17 +220,26 @@ def restore_backup(
     force: bool = False,
     key: SecretsKey | None = None,
     secrets_to: Path | None = None,
+    skip_shared: bool = False,
 ) -> RestoreReport:
     """Verify ``path``, then put its database and truth repository in place of the home's.
 
-    Refused while ``nexus serve`` runs on the home (even with ``force``): see ``serve_lock``.
+    A PostgreSQL dump in the backup goes into ``settings.database_url`` first (unless ``skip_shared``:
+    the other replicas of a fleet restore only their own files). Refused while ``nexus serve`` runs on
+    the home (even with ``force``): see ``serve_lock``; on PostgreSQL, while any other client is connected.
     """
     with exclusive_home(settings):
-        return _restore(settings, path, force=force, key=key, secrets_to=secrets_to)
+        return _restore(settings, path, force=force, key=key, secrets_to=secrets_to, skip_shared=skip_shared)
 
 
 def _restore(
-    settings: Settings, path: Path, *, force: bool, key: SecretsKey | None, secrets_to: Path | None
+    settings: Settings,
+    path: Path,
+    *,
+    force: bool,
+    key: SecretsKey | None,
+    secrets_to: Path | None,
+    skip_shared: bool = False,
 ) -> RestoreReport:
     live = _is_live(settings)
     if live and not force:
@@ -234,7 +261,29 @@ def _restore(
         if not report.ok:
             failed = "; ".join(f"{c.name}: {c.detail}" for c in report.checks if not c.ok)
             raise InvalidInput(f"the backup {path} failed verification ({failed})", hint="Restore another backup.")
-        return _swap_in(settings, Path(work), report, path, secrets_to, plaintext)
+        shared = _restore_shared(settings, Path(work), force=force, skip=skip_shared)
+        restored = _swap_in(settings, Path(work), report, path, secrets_to, plaintext)
+        restored.shared = shared
+        return restored
+
+
+def _restore_shared(settings: Settings, work: Path, *, force: bool, skip: bool) -> str:
+    """Load the backup's PostgreSQL dump into NEXUS_DATABASE_URL (before the home is touched)."""
+    section = json.loads((work / MANIFEST).read_text()).get("postgresql")
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    if not section:
+        return "not in this backup (taken on SQLite); the database is left as it is" if url else ""
+    if skip:
+        return "left as it is (--skip-shared); the backup's dump was not loaded"
+    if url is None:
+        raise InvalidInput(
+            "this backup holds the shared PostgreSQL database, and NEXUS_DATABASE_URL is not set",
+            hint="Set NEXUS_DATABASE_URL to the database to restore into (an empty one, or --force to replace "
+            "one), or pass --skip-shared to restore only this replica's files.",
+        )
+    from nexus_agent.ops.backup_pg import MEMBER, restore_shared
+
+    return restore_shared(url, work / MEMBER, section, force=force)
 
 
 def _swap_in(

@@ -187,10 +187,3 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
     assert [p.name[13:21] for p in removed] == ["20261201", "20261202"]
     assert len(list_backups(folder)) == 7
 
-
-def test_a_backup_says_what_it_does_not_hold_when_memory_lives_in_postgresql(tmp_path: Path) -> None:
-    home = populated_home(tmp_path)
-    env = {"NEXUS_HOME": str(home), "NEXUS_DATABASE_URL": "postgresql://nexus@127.0.0.1:5432/nexus"}
-    result = create_backup(Settings.load(env), tmp_path / "b")
-    assert result.warnings and "pg_dump" in result.to_text()
-    assert not create_backup(Settings.load({"NEXUS_HOME": str(home)}), tmp_path / "c").warnings
