@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 
@@ -217,3 +218,41 @@ def test_the_tools_match_the_servers_version(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         major = int(str(conn.execute("SHOW server_version_num").fetchone()[0])) // 10000  # type: ignore[index]
     assert backup_pg.find_tools(major).major == major
+
+
+def test_the_daily_backup_on_postgresql_holds_the_shared_database(tmp_path: Path, pg_url: str) -> None:
+    from nexus_agent.ops.scheduler import DAY, BackupScheduler
+    from nexus_agent.services import open_services_sync
+
+    env = populated(tmp_path, pg_url, notes=2)
+    settings = Settings.load(env)
+    now = [1_900_000_000.0]
+    with open_services_sync(settings) as services:
+        scheduler = BackupScheduler(
+            settings, services.database, folder=tmp_path / "daily", keep=7, clock=lambda: now[0]
+        )
+        assert scheduler.due_in() == 0
+        assert anyio.run(scheduler.take)
+        assert 0 < scheduler.due_in() <= DAY  # the same daily schedule as on SQLite
+    report = verify_backup(only_backup(tmp_path / "daily"))
+    assert report.ok and report.shared["public.notes"] == 2, report.to_text()
+
+
+def test_the_recovery_drill_on_postgresql(tmp_path: Path, pg_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = create_database(pg_server, "nexus_drill")
+    try:
+        env = populated(tmp_path, url, notes=3)
+        before = counts(url)
+        assert nexus(env, "backup", "create", "--to", str(tmp_path / "b")) == 0
+        backup = only_backup(tmp_path / "b")
+        url = create_database(pg_server, "nexus_drill")  # the disaster: the database is gone (a new, empty one)
+        drill = {**env, "NEXUS_HOME": str(tmp_path / "drill")}  # and the replica's home with it
+        capsys.readouterr()
+        assert nexus(drill, "recover", "--from", str(backup)) == 0
+        out = capsys.readouterr().out
+        assert "[ok] restore the shared PostgreSQL database" in out and "recovered: Nexus can be started" in out
+        assert counts(url) == before
+        assert nexus(drill, "memory", "search", "Harrogate glazing") == 0
+        assert "order 2" in capsys.readouterr().out
+    finally:
+        drop_database(pg_server, "nexus_drill")
