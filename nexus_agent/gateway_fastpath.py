@@ -36,6 +36,7 @@ from nexus_agent import __version__
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
 from nexus_agent.outbound import httpx2_client
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import validate_arguments
@@ -218,6 +219,8 @@ class GatewayFastPath:
         except NexusError:
             raise _FallThrough from None
         sat = pool.satellite(tool.slug)
+        if sat is not None and legacy_relay_allowed(sat, tool):  # a legacy app's read-only message (gateway_legacy)
+            return _Call(request_id, body, name, arguments, tool, sat, url="")
         connection = sat.connection if sat is not None else None
         url = sat.record.endpoints.mcp_url if sat is not None else None
         if (
@@ -283,6 +286,8 @@ class GatewayFastPath:
         return {k: out[k] for k in ("content", "isError", "structuredContent") if k in out}
 
     async def _forward(self, call: _Call) -> dict[str, Any]:
+        if not call.url:  # a legacy app: its signed message, through the satellite's own call (gateway_legacy)
+            return await relay_legacy_call(self._services.satellites, call.sat, call.tool, call.arguments)
         sat, tool = call.sat, call.tool
         timeout = self._services.satellites.settings.call_timeout
         action = f"calling tool '{tool.name}'"
