@@ -27,9 +27,13 @@ class AnsweringClient:
     elicited: list[str] = field(default_factory=list)
     roots_asked: int = 0
 
-    async def sampling(self, context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+    @staticmethod
+    def sampled_text(params: types.CreateMessageRequestParams) -> str:
         content = params.messages[0].content
-        self.sampled.append(content.text if isinstance(content, types.TextContent) else repr(content))
+        return content.text if isinstance(content, types.TextContent) else repr(content)
+
+    async def sampling(self, context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+        self.sampled.append(self.sampled_text(params))
         text = types.TextContent(type="text", text=SAMPLED_ANSWER)
         return types.CreateMessageResult(role="assistant", content=text, model="scripted-model")
 
@@ -37,7 +41,8 @@ class AnsweringClient:
         self.elicited.append(params.message)
         if isinstance(params, types.ElicitRequestURLParams):
             return types.ElicitResult(action="accept")
-        return types.ElicitResult(action="accept", content=dict(ELICITED))
+        wanted = params.requested_schema.get("properties", {})
+        return types.ElicitResult(action="accept", content={k: v for k, v in ELICITED.items() if k in wanted})
 
     async def list_roots(self, context: Any) -> types.ListRootsResult:
         self.roots_asked += 1
