@@ -390,6 +390,8 @@ class SqliteMemoryStore:
         with self._snapshot() as conn:
             # Ids grow with time, overall and within each kind: the newest `limit`
             # of each kind are enough, and filtering by time keeps a prefix of them.
+            # (On PostgreSQL two inserts committing at once may take ids out of time
+            # order, so the page is sorted by time, then id.)
             if kinds and set(kinds) != set(KINDS):
                 sql = "SELECT id, created_at FROM memory_index WHERE kind = ? ORDER BY ref_id DESC LIMIT ?"
                 rows = [r for k in kinds for r in conn.execute(sql, (k, limit))]
@@ -397,7 +399,8 @@ class SqliteMemoryStore:
                 sql = "SELECT id, created_at FROM memory_index ORDER BY id DESC LIMIT ?"
                 rows = conn.execute(sql, (limit,)).fetchall()
             cutoff = since.timestamp() if since is not None else float("-inf")
-            ids = sorted((i for i, ts in rows if ts >= cutoff), reverse=True)[:limit]
+            newest = sorted(((ts, i) for i, ts in rows if ts >= cutoff), reverse=True)[:limit]
+            ids = [i for _, i in newest]
             found = entries(conn, ids)
         return [
             ActivityItem(

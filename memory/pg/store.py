@@ -2,9 +2,21 @@
 
 It is :class:`~memory.store.SqliteMemoryStore`'s logic — the same validation, secret
 guard, statements and plan rules — run on a :class:`~memory.pg.database.PgDatabase`
-(whose connections take the same ``?`` statements). What differs is here: transactions
-(a write takes an advisory lock so ids and timestamps stay in time order across replicas,
-as the single SQLite writer guarantees) and search (:func:`memory.pg.search.pg_search`).
+(whose connections take the same ``?`` statements). What differs is here: transactions and
+search (:func:`memory.pg.search.pg_search`).
+
+Writes from every replica run side by side (``pg_advisory_xact_lock``, held to commit):
+
+- adding a note, a message, a conversation or a plan only inserts rows: it takes the memory
+  lock *shared*, so these run at once (ids come from sequences; a timestamp is never earlier
+  than the newest stored entry's);
+- a write that reads and then changes one object takes the memory lock shared and that object's
+  lock: superseding a decision locks the decision; changing a plan or its steps locks the plan;
+- any other write takes the memory lock exclusively (one at a time, as before), so a write
+  added to the shared store later is safe before it is made fast.
+
+Two inserts committing at the same moment may take ids in the other order than their
+timestamps; readers order by time (the activity feed sorts by ``created_at``, search ranks by it).
 
     database = PgDatabase("postgresql://nexus@db/nexus")
     database.migrate([MEMORY_PG_MIGRATIONS])
@@ -14,11 +26,29 @@ as the single SQLite writer guarantees) and search (:func:`memory.pg.search.pg_s
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-from memory.models import SearchPage, SearchQuery
+from memory.models import (
+    Conversation,
+    ConversationIn,
+    Decision,
+    DecisionIn,
+    Message,
+    MessageIn,
+    Note,
+    NoteIn,
+    Plan,
+    PlanIn,
+    PlanStatus,
+    PlanStep,
+    PlanStepIn,
+    PlanStepUpdate,
+    SearchPage,
+    SearchQuery,
+)
 from memory.pg.database import Cursorish, PgDatabase
 from memory.pg.schema import MEMORY_PG_MIGRATIONS
 from memory.pg.search import pg_search
@@ -30,8 +60,16 @@ from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["MEMORY_PG_MIGRATIONS", "PgMemoryStore"]
 
-#: pg_advisory_xact_lock key held by every memory write ("NXSM").
+#: The memory lock ("NXSM"): shared by inserts and per-object writes, exclusive for any other write.
 _WRITE_LOCK = 0x4E58534D
+#: Object locks: the kind of object in the high bits, its id in the low 40 ("NXD", "NXP").
+_DECISION_LOCK, _PLAN_LOCK = 0x4E5844, 0x4E5850
+_ID_BITS = 40
+_INSERT = -1  # a write that only inserts: the memory lock shared, no object lock
+
+
+def _object_key(kind: int, object_id: int) -> int:
+    return (kind << _ID_BITS) | (object_id & ((1 << _ID_BITS) - 1))
 
 
 class PgMemoryStore(SqliteMemoryStore):
@@ -50,6 +88,7 @@ class PgMemoryStore(SqliteMemoryStore):
         self._clock = clock
         self._known = known_secrets
         self._knots = RecencyKnots()
+        self._locks = threading.local()  # the object a write in this worker thread must lock
         pending = database.pending_migrations([MEMORY_PG_MIGRATIONS])
         if pending:
             raise StorageError(
@@ -65,8 +104,55 @@ class PgMemoryStore(SqliteMemoryStore):
     @contextlib.contextmanager
     def _write(self) -> Iterator[tuple[Any, float]]:
         with self._db.write() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(?)", [_WRITE_LOCK])
+            key = getattr(self._locks, "key", None)
+            if key is None:  # a write not declared below: one at a time
+                conn.execute("SELECT pg_advisory_xact_lock(?)", [_WRITE_LOCK])
+            elif key == _INSERT:
+                conn.execute("SELECT pg_advisory_xact_lock_shared(?)", [_WRITE_LOCK])
+            else:
+                conn.execute("SELECT pg_advisory_xact_lock_shared(?), pg_advisory_xact_lock(?)", [_WRITE_LOCK, key])
             yield conn, next_timestamp(conn, self._now())
+
+    @contextlib.contextmanager
+    def _locking(self, kind: int, object_id: int | None) -> Iterator[None]:
+        """The write this thread runs next locks one object (``object_id`` None: none, it only inserts)."""
+        self._locks.key = _INSERT if object_id is None else _object_key(kind, object_id)
+        try:
+            yield
+        finally:
+            self._locks.key = None
+
+    def _add_note(self, n: NoteIn) -> Note:
+        with self._locking(_INSERT, None):
+            return super()._add_note(n)
+
+    def _start_conversation(self, c: ConversationIn) -> Conversation:
+        with self._locking(_INSERT, None):
+            return super()._start_conversation(c)
+
+    def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
+        with self._locking(_INSERT, None):  # the conversation is checked, and its row kept, by the foreign key
+            return super()._add_message(conversation_id, m)
+
+    def _create_plan(self, p: PlanIn) -> Plan:
+        with self._locking(_INSERT, None):
+            return super()._create_plan(p)
+
+    def _log_decision(self, d: DecisionIn) -> Decision:
+        with self._locking(_DECISION_LOCK, d.supersedes):  # two replicas superseding one decision: one wins
+            return super()._log_decision(d)
+
+    def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
+        with self._locking(_PLAN_LOCK, plan_id):  # the next seq is read, then taken
+            return super()._add_plan_step(plan_id, s)
+
+    def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:
+        with self._locking(_PLAN_LOCK, plan_id):
+            return super()._update_plan_step(plan_id, seq, u)
+
+    def _set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
+        with self._locking(_PLAN_LOCK, plan_id):
+            return super()._set_plan_status(plan_id, status)
 
     def _search(self, query: SearchQuery) -> SearchPage:
         conn: Cursorish
