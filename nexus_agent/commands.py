@@ -15,6 +15,7 @@ from nexus_agent.cli_output import EXIT_OK, EXIT_UNHEALTHY, call_tool, emit, for
 from nexus_agent.config import Settings
 from nexus_agent.flow_commands import events_command, instructions_command, registrations_command
 from nexus_agent.registry_commands import registry_command
+from nexus_agent.runtime import PlannerFactory
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.tool_commands import tools_command
 from nexus_agent.wire.errors import InvalidInput, NexusError
@@ -113,12 +114,11 @@ def _satellite(args: argparse.Namespace) -> int:
 
 async def _ask(args: argparse.Namespace, services: NexusServices) -> int:
     from nexus_agent.planner import run_ask
-    from nexus_agent.planner.build import attach_planner
     from nexus_agent.planner.models import Budget
+    from nexus_agent.planner.tools import runtime_planner
 
-    planner = attach_planner(services)
     return await run_ask(
-        planner,
+        runtime_planner(services),  # the runtime's: dispatch builds it for `ask`
         args.instruction,
         dry_run=args.dry_run,
         budget=Budget(max_steps=args.max_steps, max_seconds=args.max_seconds),
@@ -129,9 +129,7 @@ async def _ask(args: argparse.Namespace, services: NexusServices) -> int:
 
 async def _plan(args: argparse.Namespace, services: NexusServices) -> int:
     from nexus_agent.planner import format_plan
-    from nexus_agent.planner.build import attach_planner
 
-    attach_planner(services)
     arguments: dict[str, Any] = {"plan_id": args.plan_id}
     if args.action == "approve":
         arguments["note"] = args.reason
@@ -205,10 +203,15 @@ def dispatch(args: argparse.Namespace, settings: Settings, secrets: Mapping[str,
         "tools": tools_command,
     }
     # Only the planner reaches satellites from the CLI; the other commands need just the database.
-    wants_satellites = args.command in {"ask", "plan", "tools"}
+    wants_planner = args.command in {"ask", "plan", "tools"}
 
     async def run() -> int:
-        async with open_services(settings, secrets=secrets, satellites=wants_satellites) as services:
+        planner: PlannerFactory | None = None
+        if wants_planner:  # the planner loads only for the commands that use it
+            from nexus_agent.planner.build import planner_from_settings
+
+            planner = planner_from_settings
+        async with open_services(settings, secrets=secrets, satellites=wants_planner, planner=planner) as services:
             return await handlers[args.command](args, services)
 
     try:

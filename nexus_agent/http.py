@@ -35,10 +35,11 @@ from nexus_agent.events import GITHUB_WEBHOOK_PATH, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.gateway_fastpath import GatewayFastPath
 from nexus_agent.github_inbox import GitHubInbox
+from nexus_agent.ops.measure import measurement
 from nexus_agent.ops.serve_lock import serving_home
 from nexus_agent.ops.web import ROLES as OPS_ROLES
 from nexus_agent.ops.web import OpsWeb, RequestTimer
-from nexus_agent.planner.build import attach_planner
+from nexus_agent.planner.build import planner_from_settings
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
@@ -211,16 +212,24 @@ async def open_app(
 ) -> AsyncIterator[Starlette]:
     """Open the runtime in order, then yield the app built over it; serve it inside the block.
 
-    Services (database, registry, truth, satellite pool, outbox, monitor), then measurement and
-    the daily backup (``OpsWeb.running``), then the planner (after the observer, so its steps are
-    timed). ``secrets`` is where satellite tokens are read from (the CLI passes the environment).
+    The runtime (core, satellite pool, monitor, dispatcher, measurement for ``/metrics``, planner:
+    all built up front, opened in that order), then the daily backup (``OpsWeb.running``).
+    ``secrets`` is where satellite tokens are read from (the CLI passes the variables it resolved).
     Leaving the block closes everything in reverse order.
     """
     check_exposure(settings)
     ops = OpsWeb(settings)  # /metrics, /status and the daily backup (nexus_agent.ops; who may use them: ops.web.ROLES)
     with serving_home(settings):  # `backup restore` / `recover` refuse while this server runs
-        async with open_services(settings, secrets=secrets, monitor=True) as services, ops.running(services):
-            attach_planner(services)
+        async with (
+            open_services(
+                settings,
+                secrets=secrets,
+                monitor=True,
+                measure=measurement(ops.metrics),
+                planner=planner_from_settings,
+            ) as services,
+            ops.running(services),
+        ):
             yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
 
 
@@ -228,21 +237,16 @@ def create_app(
     settings: Settings,
     *,
     services: NexusServices,
-    ops: OpsWeb | None = None,
+    ops: OpsWeb,
     allowed_hosts: list[str] | None = None,
 ) -> Starlette:
-    """Build the Starlette app over already-open ``services`` (:func:`open_app` opens them).
+    """Build the Starlette app over an already-open runtime (:func:`open_app` opens it).
 
-    ``ops``: the operations face already running over ``services`` (``open_app``'s); without it one
-    is made and the app's lifespan runs it. A missing planner is built here.
+    ``ops``: the operations face already running over ``services`` (``open_app``'s).
     """
     check_exposure(settings)
     resolver = CredentialResolver(settings)
     resolver.attach(services.keys_database)
-    own_ops = ops is None
-    ops = ops or OpsWeb(settings)
-    if services.planner is None:
-        attach_planner(services)
     server = build_mcp_server(services, over_http=True)
     security = _transport_security(settings, allowed_hosts)  # /mcp's own check; AllowedHostsOnly: every route
     mcp_app = server.streamable_http_app(
@@ -262,8 +266,6 @@ def create_app(
         install_log_redaction()  # uvicorn has configured its loggers by now
         install_log_redaction(services.known_secrets)  # the exact configured secret values, on every handler
         async with contextlib.AsyncExitStack() as stack:
-            if own_ops:
-                await stack.enter_async_context(ops.running(services))
             await stack.enter_async_context(server.session_manager.run())
             if fastpath is not None:
                 stack.push_async_callback(fastpath.aclose)

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from nexus_agent.config import Settings
-from nexus_agent.planner.build import attach_planner
+from nexus_agent.planner.build import planner_from_settings
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import open_services
 from nexus_agent.wire.errors import ConfigError
@@ -26,18 +26,18 @@ log = logging.getLogger("nexus.serve")
 
 async def serve_stdio(settings: Settings, secrets: Mapping[str, str]) -> None:
     """Serve MCP on stdin/stdout (desktop clients). Logs go to stderr only."""
-    from nexus_agent.ops.measure import measuring  # the call log: `nexus metrics` counts stdio calls too
+    from nexus_agent.ops.measure import measurement  # the call log: `nexus metrics` counts stdio calls too
     from nexus_agent.ops.serve_lock import serving_home
 
     gc.disable()  # set-up builds long-lived objects (tool schemas): no collections until the first answer
     try:
         with serving_home(settings):  # `backup restore` / `recover` refuse while this server runs
             async with (
-                open_services(settings, secrets=secrets, monitor=True) as services,
-                measuring(services),
+                open_services(
+                    settings, secrets=secrets, monitor=True, measure=measurement(), planner=planner_from_settings
+                ) as services,
                 anyio.create_task_group() as tg,
             ):
-                attach_planner(services)
                 server = build_mcp_server(services)
                 gc.freeze()
                 gc.enable()

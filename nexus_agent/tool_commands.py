@@ -58,7 +58,7 @@ def add_tools(sub: Any, common: argparse.ArgumentParser) -> None:
 
 async def search_tools(services: NexusServices, text: str, limit: int = 10) -> ToolSearch:
     """The planner's ranking of every reachable tool for ``text`` (top ``limit``)."""
-    from nexus_agent.planner.build import attach_planner
+    from nexus_agent.planner.build import planner_from_settings
     from nexus_agent.planner.context import load_catalogue, offer_tools
     from nexus_agent.planner.loop import Planner
 
@@ -66,7 +66,8 @@ async def search_tools(services: NexusServices, text: str, limit: int = 10) -> T
         raise InvalidInput("give some text to rank the tools for", hint='e.g. nexus tools search "stock levels"')
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"--limit must be 1..{MAX_LIMIT}, not {limit}", hint="e.g. --limit 10")
-    planner = services.planner if isinstance(services.planner, Planner) else attach_planner(services)
+    # The runtime's planner (the CLI builds one for `tools`); else one over these services, for this ranking only.
+    planner = services.planner if isinstance(services.planner, Planner) else planner_from_settings(services)
     catalogue, _ = await load_catalogue(planner.provider, services.registry, LOCAL_OWNER)
     offer = offer_tools(planner.selector, catalogue, planner.provider, text, limit)
     rows = [

@@ -23,8 +23,8 @@ from nexus_agent.flows import (
 from nexus_agent.flows.models import INSTRUCTION_ID_PATTERN
 from nexus_agent.services import NexusServices
 from nexus_agent.truth.base import TruthSource
-from nexus_agent.wire.errors import ConfigError, UpstreamError
-from nexus_agent.wire.models import AppRecord, Slug, utcnow
+from nexus_agent.wire.errors import ConfigError
+from nexus_agent.wire.models import Slug, utcnow
 from tools.base import ToolCall, ToolInput, ToolSpec
 
 __all__ = ["FLOW_TOOLS", "instruction_service", "registration_policy"]
@@ -39,25 +39,9 @@ def _truth(services: NexusServices) -> TruthSource:
     return services.truth
 
 
-async def _not_wired(event: str, target: AppRecord, data: dict[str, Any]) -> str:
-    raise UpstreamError(
-        "no event outbox is connected, so satellites cannot be notified yet",
-        hint="The instruction stays pending; it is delivered by instructions_refresh once webhooks are set up.",
-    )
-
-
 def instruction_service(services: NexusServices) -> InstructionService:
-    """``services.instructions`` when the lifespan built one, else one on the services' parts.
-
-    Its ``notify`` is ``services.notify`` (the event outbox) when present; without it every
-    instruction stays pending until one is connected.
-    """
-    if services.instructions is not None:
-        return services.instructions
-    if services.notify is not None and (built := services.instruction_service()) is not None:
-        return built
-    notify = services.notify or _not_wired
-    return InstructionService(services.database, _truth(services), services.registry, services.memory, notify)
+    """The process's one instruction service (built with the core; notices leave through ``services.notify``)."""
+    return services.instructions
 
 
 def registration_policy(services: NexusServices) -> RegistrationPolicy:

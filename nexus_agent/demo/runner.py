@@ -161,15 +161,17 @@ async def _plan(
     err: TextIO | None,
 ) -> tuple[int, int]:
     from nexus_agent.planner import Approver, StaticApprover, StderrProgress, TerminalApprover, exit_code
-    from nexus_agent.planner.build import attach_planner
+    from nexus_agent.planner.build import planner_from_settings
+    from nexus_agent.planner.loop import Planner
     from nexus_agent.planner.models import Budget
 
     # Who is recorded as deciding: with --yes the approvals in memory say they came from the flag.
     actor = f"{settings.actor} (nexus demo --yes)" if options.yes else settings.actor
-    async with open_services(settings, secrets=tokens, satellites=True) as services:
+    async with open_services(settings, secrets=tokens, satellites=True, planner=planner_from_settings) as services:
         say("")
         say(await _register(services, *apps))
-        planner = attach_planner(services)
+        planner = services.planner
+        assert isinstance(planner, Planner)  # planner_from_settings builds one
         progress = StderrProgress(err)
         say("")
         if options.approve is not None:

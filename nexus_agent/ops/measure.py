@@ -1,8 +1,11 @@
-"""Logging every tool call of a process that serves no ``/metrics`` (``nexus serve`` over stdio).
+"""How a Nexus process measures itself: the ops observer and the call log it writes.
 
 The call log is what ``nexus metrics`` and the status page compute the error rate and
-response time from, so calls made by desktop clients over stdio count too. No Prometheus
-here (nothing scrapes a stdio process), so its cold start does not load it.
+response time from, so calls made by desktop clients over stdio count too. The edge
+gives :func:`measurement` to the runtime (``open_services(..., measure=measurement())``);
+the runtime builds the :class:`ServiceMeasurement` with its other parts and runs it
+while it is open. A stdio server passes no metrics (nothing scrapes it, so its cold
+start does not load Prometheus); the HTTP app passes its ``/metrics`` registry.
 """
 
 from __future__ import annotations
@@ -15,39 +18,48 @@ import anyio
 
 from nexus_agent.ops.calllog import CallLog
 from nexus_agent.ops.observer import OpsObserver
-from nexus_agent.services import NexusServices
+from nexus_agent.runtime import MeasurementFactory, NexusRuntime
 
 if TYPE_CHECKING:
     from nexus_agent.ops.metrics import NexusMetrics
 
-__all__ = ["measuring"]
+__all__ = ["ServiceMeasurement", "measurement"]
 
 
-@contextlib.asynccontextmanager
-async def measuring(services: NexusServices, metrics: NexusMetrics | None = None) -> AsyncIterator[OpsObserver]:
-    """Hang a call-logging observer on ``services`` (and its satellite pool) while the block runs.
+class ServiceMeasurement:
+    """The observer of one runtime (its MCP server, satellite pool and planner report to it) and its call log."""
 
-    With ``metrics`` (the HTTP app's) calls are also counted for ``/metrics``.
-    """
-    from nexus_agent.toolset import ALL_TOOLS
+    def __init__(self, runtime: NexusRuntime, metrics: NexusMetrics | None = None) -> None:
+        from nexus_agent.toolset import ALL_TOOLS
 
-    calllog = CallLog(services.database)
-    pool = services.pool
-    observer = OpsObserver(
-        metrics,
-        calllog,
-        nexus_tools=[spec.name for spec in ALL_TOOLS],
-        known_apps=lambda: frozenset(pool.records) if pool is not None else frozenset(),
-    )
-    services.observer = observer
-    if pool is not None:
-        pool.observer = observer.satellite_call
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(calllog.run)
-        try:
-            yield observer
-        finally:
-            tg.cancel_scope.cancel()  # the call log's last flush runs shielded
-            services.observer = None
-            if pool is not None:
-                pool.observer = None
+        pool = runtime.pool
+        self.calllog = CallLog(runtime.shared.database if runtime.shared else runtime.database)  # PostgreSQL: shared
+        self._observer = OpsObserver(
+            metrics,
+            self.calllog,
+            nexus_tools=[spec.name for spec in ALL_TOOLS],
+            known_apps=lambda: frozenset(pool.records) if pool is not None else frozenset(),
+        )
+
+    @property
+    def observer(self) -> OpsObserver:
+        return self._observer
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[OpsObserver]:
+        """Write the call log in the background while the block runs (its last flush runs shielded)."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.calllog.run)
+            try:
+                yield self._observer
+            finally:
+                tg.cancel_scope.cancel()
+
+
+def measurement(metrics: NexusMetrics | None = None) -> MeasurementFactory:
+    """The factory the edge gives the runtime; ``metrics``: the HTTP app's (calls are counted for ``/metrics``)."""
+
+    def build(runtime: NexusRuntime) -> ServiceMeasurement:
+        return ServiceMeasurement(runtime, metrics)
+
+    return build

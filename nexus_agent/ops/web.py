@@ -5,9 +5,9 @@
 - ``routes`` (Starlette routes) and :data:`ROLES`, the one place saying who may use each
   (the bearer gate's role policy reads it; each handler checks it too);
 - ``open_paths``: routes that authenticate themselves (a browser's login cookie);
-- ``running(services)``: a lifespan part that measures the process (observer on the
-  services, the satellite pool and the planner), flushes the call log, and takes the
-  daily backup.
+- ``running(services)``: a lifespan part that serves the figures of a runtime built with
+  ``measure=nexus_agent.ops.measure.measurement(ops.metrics)`` (its observer times the MCP
+  server, the satellite pool and the planner) and takes the daily backup.
 
 :class:`RequestTimer` is the ASGI middleware timing every HTTP request.
 """
@@ -75,7 +75,7 @@ class OpsWeb:
     # -- lifespan --------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def running(self, services: NexusServices) -> AsyncIterator[None]:
-        from nexus_agent.ops.measure import measuring
+        """Serve the figures of an open runtime built with ``measure=measurement(self.metrics)``."""
         from nexus_agent.ops.metrics import DatabaseCollector
         from nexus_agent.ops.scheduler import BackupScheduler
 
@@ -83,8 +83,8 @@ class OpsWeb:
         collector = DatabaseCollector(services.database, shared=shared)
         self.metrics.registry.register(collector)
         try:
-            async with measuring(services, self.metrics) as observer, anyio.create_task_group() as tg:
-                self.observer, self._collector, self._services = observer, collector, services
+            async with anyio.create_task_group() as tg:
+                self.observer, self._collector, self._services = services.observer, collector, services
                 if self.settings.backup_dir is not None:
                     scheduler = BackupScheduler(
                         self.settings,

@@ -1,4 +1,4 @@
-"""Assemble a planner from a process's services: the edges (server lifespan, CLI) call this.
+"""Assemble a planner from a process's services: the edges (server lifespan, CLI) hand this to the runtime.
 
 Configuration arrives as arguments: the CLI reads ``ANTHROPIC_API_KEY`` and
 ``NEXUS_MODEL`` and passes them to :func:`select_model`; nothing here reads the
@@ -20,7 +20,7 @@ from nexus_agent.planner.state import PLANNER_MIGRATIONS, SqlitePlanStateStore
 if TYPE_CHECKING:
     from nexus_agent.services import NexusServices
 
-__all__ = ["SATELLITE_PROXY_TOOLS", "attach_planner", "build_planner", "select_model"]
+__all__ = ["SATELLITE_PROXY_TOOLS", "build_planner", "planner_from_settings", "select_model"]
 
 #: Nexus tools that call *any* satellite tool by name. With a satellite provider the planner sees each
 #: satellite tool directly (its own schema and read-only annotation), so the proxies are left out: a call
@@ -85,8 +85,12 @@ def build_planner(
     )
 
 
-def attach_planner(services: Any) -> Planner:
-    """Build the planner the settings ask for and hang it on ``services.planner`` (edges call this)."""
+def planner_from_settings(services: NexusServices) -> Planner:
+    """The planner the settings ask for, over ``services``: the factory edges give the runtime.
+
+    ``open_services(..., planner=planner_from_settings)`` calls it once, while the runtime is built
+    (after its satellite pool and observer, so satellite tools are offered and planner steps timed).
+    """
     from nexus_agent.planner.satellite_provider import SatelliteToolProvider
 
     settings = services.settings
@@ -98,7 +102,7 @@ def attach_planner(services: Any) -> Planner:
         tools=[t for t in allowed if not t.endswith("__*")],
         sources=[t.removesuffix("__*") for t in allowed if t.endswith("__*")],
     )
-    planner = build_planner(
+    return build_planner(
         services,
         model=model,
         providers=providers,
@@ -106,5 +110,3 @@ def attach_planner(services: Any) -> Planner:
         known_secrets=services.known_secrets,
         observer=services.observer,
     )
-    services.planner = planner
-    return planner

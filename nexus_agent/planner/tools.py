@@ -61,6 +61,7 @@ __all__ = [
     "ProgressEvent",
     "approval_message",
     "make_planner_tools",
+    "runtime_planner",
 ]
 
 log = logging.getLogger("nexus.planner.tools")
@@ -160,12 +161,13 @@ class RejectInput(PlanIdInput):
 PlannerLookup = Callable[[Any], PlanRunner]
 
 
-def _planner_of_services(services: Any) -> PlanRunner:
+def runtime_planner(services: Any) -> PlanRunner:
+    """The planner the runtime was built with (``open_services(..., planner=planner_from_settings)``)."""
     planner = services.planner
     if planner is None:
         raise ConfigError(
             "the planner is not configured in this Nexus process",
-            hint="Build it at startup (nexus_agent.planner.build_planner) and set services.planner.",
+            hint="Give the runtime a planner when it is built: open_services(..., planner=planner_from_settings).",
         )
     return planner
 
@@ -296,7 +298,7 @@ _TABLE: list[tuple[str, str, str, type[ToolInput], dict[str, bool]]] = [
 ]
 
 
-def make_planner_tools(planner_of: PlannerLookup = _planner_of_services) -> list[ToolSpec[Any, Any]]:
+def make_planner_tools(planner_of: PlannerLookup = runtime_planner) -> list[ToolSpec[Any, Any]]:
     """The planner's MCP tools; ``planner_of(services)`` returns the planner to use."""
     handlers = _Handlers(planner_of)
     return [

@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from nexus_agent.config import Settings
 from nexus_agent.flows import FLOW_MIGRATIONS, flows_for_github_event
-from nexus_agent.services import NexusServices
-from nexus_agent.wire.errors import Conflict
-from nexus_agent.wire.models import AppStatus
+from nexus_agent.services import NexusServices, open_services_sync
+from nexus_agent.wire.errors import Conflict, UpstreamError
+from nexus_agent.wire.models import AppRecord, AppStatus
 from satellite_template.truth_registration import pull_instructions, report_completion, submit_registration
 from tests.flows.conftest import RecordingNotify, make_satellite
 from tests.flows.flow_support import BASE_URL
@@ -63,29 +64,32 @@ async def test_registration_tools_process_approve_and_request_changes(flow_servi
     assert (await call(flow_services, "registrations_process")).outcomes == []
 
 
-async def test_instruction_tools_create_refresh_list_and_get(flow_services: NexusServices) -> None:
+async def _unreachable(event: str, target: AppRecord, data: dict[str, Any]) -> str:
+    raise UpstreamError("the satellite's webhook did not answer", hint="It is retried by instructions_refresh.")
+
+
+async def test_instruction_tools_create_refresh_list_and_get(flow_services: NexusServices, settings: Settings) -> None:
     truth = flow_services.truth
-    assert truth is not None
     sat = make_satellite()
     await flow_services.registry.register(sat.app_record(BASE_URL, status=AppStatus.approved), "owner")
-    flow_services.notify = None  # no outbox connected: instructions wait, pending
 
-    created = await call(
-        flow_services,
-        "instruction_create",
-        {"targets": ["quote-engine"], "action": "backup", "description": "Nightly backup", "due_in_hours": 12},
-    )
+    with open_services_sync(settings, notify=_unreachable) as unwired:  # the notice cannot leave: it waits, pending
+        created = await call(
+            unwired,
+            "instruction_create",
+            {"targets": ["quote-engine"], "action": "backup", "description": "Nightly backup", "due_in_hours": 12},
+        )
     assert created.delivered == 0
     [ins] = created.instructions
     assert ins.status == "pending" and ins.deadline is not None
 
     notify = RecordingNotify()
-    flow_services.notify = notify  # type: ignore[attr-defined]  # what the lifespan will wire to the outbox
-    [pulled] = await pull_instructions("quote-engine", truth)
-    await report_completion(truth, pulled, "completed", "backed up")
-    refreshed = await call(flow_services, "instructions_refresh")
-    assert [i.id for i in refreshed.redelivered] == [ins.id] and len(notify.calls) == 1
-    assert [(r.instruction_id, r.outcome) for r in refreshed.reports] == [(ins.id, "completed")]
+    with open_services_sync(settings, notify=notify) as wired:  # a process whose notices reach the satellite
+        [pulled] = await pull_instructions("quote-engine", truth)
+        await report_completion(truth, pulled, "completed", "backed up")
+        refreshed = await call(wired, "instructions_refresh")
+        assert [i.id for i in refreshed.redelivered] == [ins.id] and len(notify.calls) == 1
+        assert [(r.instruction_id, r.outcome) for r in refreshed.reports] == [(ins.id, "completed")]
 
     page = await call(flow_services, "instruction_list", {"target": "quote-engine", "status": ["completed"]})
     assert [i.id for i in page.items] == [ins.id]
