@@ -1,8 +1,9 @@
 """What the MCP server, the satellite pool, the planner and the HTTP app report calls to.
 
 :class:`OpsObserver` turns each call into bounded metric labels and a call-log row.
-It is hung on ``NexusServices.observer`` by the edge that builds it (the HTTP app);
-every hook checks for ``None``, so a process without it measures nothing.
+The runtime builds it when the edge asks (``open_services(..., measure=ops.measure.measurement())``)
+and serves it as ``services.observer``; every hook checks for ``None``, so a process without it
+measures nothing.
 
 Bounded labels: an app is ``nexus`` or a slug the pool knows (else ``other``); a tool is a
 Nexus tool name, or a satellite tool name while fewer than :data:`MAX_TOOL_LABELS` distinct
