@@ -18,14 +18,14 @@ import anyio.lowlevel
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ListToolsResult
+from mcp.types import InputRequiredResult, ListToolsResult
 
 from nexus_agent import __version__
 from nexus_agent.access import PrincipalOf, principal_resolver, refused, visible_tools
 from nexus_agent.auth import Principal, Role
 from nexus_agent.auth.policy import RolePolicy
 from nexus_agent.resource_subscriptions import ResourceSubscriptions
-from nexus_agent.satellites.relay import calling_client
+from nexus_agent.satellites.relay_rounds import RoundsRelay
 from nexus_agent.server_notifications import ToolListAnnouncer
 from nexus_agent.server_resources import ResourceServer, add_prompts, add_resources
 from nexus_agent.server_results import compact_text, tool_error_text, without_sdk_prefix
@@ -87,6 +87,7 @@ class NexusMCPServer(ResourceServer):
         self._policy = RolePolicy.from_settings(services.settings)
         self._announcer = ToolListAnnouncer(self.bus)
         self._announcer.advertise(self._lowlevel_server)
+        self.rounds = RoundsRelay()  # satellite calls a 2026-07-28 client drives by rounds (hosted while served)
         self.bus.serve(self._lowlevel_server, self._policy, self.principal_of)  # resources/subscribe (2025-11-25)
 
     async def notify_tools_changed(self) -> None:
@@ -152,12 +153,19 @@ class NexusMCPServer(ResourceServer):
             check_argument_size(name, arguments, self._services.settings.max_input_bytes)
             await self._services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
             # The pool withholds an answer carrying a secret; images, audio and blobs pass as data.
-            # The satellite's sampling/elicitation/roots requests during the call go to this caller only.
-            with calling_client(context, self.principal_of(context)):
-                result = await self._services.satellites.call(name, arguments, on_progress=progress)
+            # The satellite's sampling/elicitation/roots requests during the call go to this caller only
+            # (a 2026-07-28 client gets them as `input_required` and drives the call by rounds).
+            pool = self._services.satellites
+            result = await self.rounds.call(
+                context,
+                self.principal_of(context),
+                name,
+                lambda: pool.call(name, arguments, on_progress=progress),
+                keep_for=pool.settings.call_timeout,
+            )
         except NexusError as exc:
             raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
-        return result.to_mcp_result()
+        return result if isinstance(result, InputRequiredResult) else result.to_mcp_result()
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         observer = self._services.observer  # nexus_agent.ops: counts and times every call (None: not measured)
@@ -228,12 +236,14 @@ def build_mcp_server(
 
 
 async def relay_satellite_tool_changes(server: MCPServer[Any], services: NexusServices) -> None:
-    """Re-announce Nexus's tool list whenever a satellite announces a change to its own."""
+    """Re-announce Nexus's tool list whenever a satellite announces a change to its own; meanwhile host the
+    satellite calls that 2026-07-28 clients drive by rounds (``nexus_agent.satellites.relay_rounds``)."""
     if not isinstance(server, NexusMCPServer) or services.pool is None:
         return
     pool = services.pool
-    while True:
-        await pool.wait_tools_changed()
-        log.info("a satellite's tools changed; telling Nexus's clients")
-        await server.notify_tools_changed()
-        await anyio.lowlevel.checkpoint()
+    async with server.rounds.serving():
+        while True:
+            await pool.wait_tools_changed()
+            log.info("a satellite's tools changed; telling Nexus's clients")
+            await server.notify_tools_changed()
+            await anyio.lowlevel.checkpoint()

@@ -61,6 +61,8 @@ class CallingClient:
     session: Any  # the front end's ServerSession of this request (None: no back-channel at all)
     request_id: Any
     protocol_version: str | None
+    #: A 2026-07-28 client's call driven by rounds (relay_rounds.ParkedCall): questions go there, not to the session.
+    rounds: Any = None
 
 
 _caller: ContextVar[CallingClient | None] = ContextVar("nexus_relay_caller", default=None)
@@ -68,12 +70,13 @@ _on_board: ContextVar[tuple[RelayBoard, int] | None] = ContextVar("nexus_relay_c
 
 
 @contextmanager
-def calling_client(context: Any, principal: Principal) -> Iterator[None]:
-    """Inside the block, satellite requests of the calls this task makes go to ``context``'s client."""
+def calling_client(context: Any, principal: Principal, *, rounds: Any = None) -> Iterator[None]:
+    """Inside the block, satellite requests of the calls this task makes go to ``context``'s client
+    (through ``rounds``, a :class:`~nexus_agent.satellites.relay_rounds.ParkedCall`, for a 2026-07-28 client)."""
     caller = None
     if context is not None:
         try:
-            caller = CallingClient(principal, context.session, context.request_id, context.protocol_version)
+            caller = CallingClient(principal, context.session, context.request_id, context.protocol_version, rounds)
         except (ValueError, AttributeError):  # a Context outside any request: nobody to ask
             caller = None
     token = _caller.set(caller)
@@ -161,7 +164,10 @@ class RelayBoard:
             return types.ErrorData(code=INVALID_REQUEST, message=str(exc))
         metadata = ServerMessageMetadata(related_request_id=caller.request_id)
         try:
-            result = await caller.session.send_request(request, result_type, metadata=metadata)
+            if caller.rounds is not None:  # asked in Nexus's next `input_required` answer, answered in the retry
+                result = await caller.rounds.ask(request, result_type)
+            else:
+                result = await caller.session.send_request(request, result_type, metadata=metadata)
         except MCPError as exc:  # the client declined, or its channel closed: the satellite hears why
             logger.info("%s request of satellite %s: the client answered an error: %s", kind, self.slug, exc)
             return types.ErrorData(code=exc.error.code, message=exc.error.message, data=exc.error.data)
@@ -216,7 +222,7 @@ class RelayBoard:
             supported = declared.url is not None if url_mode else declared.form is not None or declared.url is None
             if not supported:
                 raise _Refused(f"the calling client does not support {'URL' if url_mode else 'form'}-mode elicitation")
-        if not getattr(session, "can_send_request", False):
+        if caller.rounds is None and not getattr(session, "can_send_request", False):
             raise _Refused(
                 f"the calling client's connection (protocol {caller.protocol_version or 'unknown'}) has no channel "
                 f"for a server's requests during a call, so Nexus cannot pass it the {kind} request; "

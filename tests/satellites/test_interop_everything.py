@@ -166,20 +166,34 @@ async def test_every_tool_of_server_everything_works_through_nexus(tmp_path: Pat
             assert answers.roots_asked >= 1
 
 
-async def test_a_client_on_2026_07_28_is_told_why_it_is_not_asked(tmp_path: Path, everything: list[str]) -> None:
+async def test_a_client_on_2026_07_28_answers_by_rounds(tmp_path: Path, everything: list[str]) -> None:
+    """No channel back on 2026-07-28: the questions come as `input_required`, the SDK client answers and retries."""
     answers = AnsweringClient()
     with anyio.fail_after(90):
         async with nexus_client(tmp_path / "nexus", mode="auto", answers=answers) as client:
             assert client.protocol_version == "2026-07-28"
             await register_stdio_satellite(client, "everything", everything)
-            tools = await tools_of(client, "everything")
-            assert set(tools) >= RELAYED_TOOLS
+            assert set(await tools_of(client, "everything")) >= RELAYED_TOOLS
+            sampled = await client.call_tool("everything__trigger-sampling-request", {"prompt": "Six times seven?"})
+            elicited = await client.call_tool("everything__trigger-elicitation-request", {})
+            roots = await client.call_tool("everything__get-roots-list", {})
+    assert SAMPLED_ANSWER in text_of(sampled) and answers.sampled == [
+        "Resource trigger-sampling-request context: Six times seven?"
+    ]
+    assert ELICITED["name"] in text_of(elicited) and answers.elicited[0].startswith("[everything] ")
+    assert answers.root in text_of(roots)
+
+
+async def test_a_client_that_cannot_answer_is_refused_with_a_reason(tmp_path: Path, everything: list[str]) -> None:
+    """Fail closed: the satellite hears why, the client gets the satellite's error, nobody is asked anything."""
+    with anyio.fail_after(90):
+        async with nexus_client(tmp_path / "nexus") as client:  # declares no sampling, elicitation or roots
+            await register_stdio_satellite(client, "everything", everything)
             echoed = await client.call_tool("everything__echo", {"message": "still fine"})
-            assert "still fine" in text_of(echoed)
             refused = await client.call_tool("everything__trigger-sampling-request", {"prompt": "anyone there?"})
+    assert "still fine" in text_of(echoed)
     assert refused.is_error
-    assert "has no channel for a server's requests during a call" in text_of(refused)
-    assert answers.sampled == []  # fail closed: nobody was asked
+    assert "the calling client does not support sampling" in text_of(refused)
 
 
 async def test_a_request_that_could_belong_to_two_calls_is_refused_not_guessed(

@@ -1,4 +1,5 @@
-"""The relay with a satellite on protocol 2026-07-28 (an MCP SDK 2.x server asking through resolvers).
+"""The relay with a satellite on protocol 2026-07-28 (an MCP SDK 2.x server asking through resolvers),
+for a calling client on 2025-11-25 and one on 2026-07-28.
 
 Such a satellite asks by answering the call with ``input_required``; Nexus's client fulfils it in the
 calling task, so each question is tied to its own call exactly, even when calls overlap on one connection.
@@ -69,10 +70,17 @@ def asker(tmp_path: Path) -> list[str]:
     return [sys.executable, str(script)]
 
 
-async def test_a_2026_satellites_questions_reach_the_calling_client(tmp_path: Path, asker: list[str]) -> None:
+# The client on 2025-11-25 is asked on its session; the one on 2026-07-28 by `input_required` rounds.
+MODES = pytest.mark.parametrize("mode", ["legacy", "auto"])
+
+
+@MODES
+async def test_a_2026_satellites_questions_reach_the_calling_client(
+    tmp_path: Path, asker: list[str], mode: str
+) -> None:
     answers = AnsweringClient()
     with anyio.fail_after(60):
-        async with nexus_client(tmp_path / "nexus", answers=answers) as client:
+        async with nexus_client(tmp_path / "nexus", mode=mode, answers=answers) as client:
             await register_stdio_satellite(client, "asker", asker)
             summary = await client.call_tool("asker__summarise", {"topic": "Q3 quotes"})
             approval = await client.call_tool("asker__approve", {"order": "O-17"})
@@ -84,7 +92,8 @@ async def test_a_2026_satellites_questions_reach_the_calling_client(tmp_path: Pa
     assert text_of(roots) == f"roots: {answers.root}"
 
 
-async def test_overlapping_calls_each_get_their_own_answer(tmp_path: Path, asker: list[str]) -> None:
+@MODES
+async def test_overlapping_calls_each_get_their_own_answer(tmp_path: Path, asker: list[str], mode: str) -> None:
     """Both questions are outstanding at once (the client answers only when it holds both): no refusal, no mix-up."""
     both_asked = anyio.Event()
 
@@ -100,7 +109,7 @@ async def test_overlapping_calls_each_get_their_own_answer(tmp_path: Path, asker
     answers = Holding()
     results: dict[str, str] = {}
     with anyio.fail_after(60):
-        async with nexus_client(tmp_path / "nexus", answers=answers) as client:
+        async with nexus_client(tmp_path / "nexus", mode=mode, answers=answers) as client:
             await register_stdio_satellite(client, "asker", asker)
 
             async def summarise(topic: str) -> None:
