@@ -50,7 +50,22 @@ __all__ = [
 Kind = Literal["note", "decision", "message", "plan"]
 KINDS: tuple[Kind, ...] = ("note", "decision", "message", "plan")
 Role = Literal["user", "assistant", "system", "tool"]
-PlanStatus = Literal["draft", "approved", "running", "succeeded", "failed", "cancelled"]
+#: The one plan-status vocabulary: what ``plans.status`` holds, what memory, the planner
+#: (``nexus_agent.planner.models`` re-exports it), its MCP tools, metrics and the status page say.
+#: Defined here, where plans are stored, because memory sits below the planner (imports flow down).
+PlanStatus = Literal[
+    "running",
+    "awaiting_approval",
+    "succeeded",  # every call the plan needed was made and the instruction was answered
+    "partial",  # some calls failed (and were not made good later), or part of the ask could not be served
+    "no_action",  # nothing reachable covers the ask: the answer says what is missing; no call was made
+    "needs_input",  # the ask was unclear: the answer is a question for the owner; no call was made
+    "failed",
+    "cancelled",
+    "budget_exhausted",
+    "dry_run",
+    "interrupted",
+]
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 
 #: Deepest ``offset`` a search accepts; pages stop there (see ``SearchPage.capped``).
@@ -205,7 +220,7 @@ class PlanStepIn(_In):
 class PlanIn(_In):
     instruction: Annotated[str, Field(min_length=1, max_length=4000)]
     created_by: Actor = "owner"
-    status: PlanStatus = "draft"
+    status: PlanStatus = "running"
     conversation_id: Id | None = None
     apps: Apps = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)

@@ -6,8 +6,8 @@ configuration: English stems as SQLite's porter tokenizer, accents removed, no s
 under a GIN index. Writing
 ``INSERT INTO memory_fts (rowid, title, body, facets)`` — what the shared indexing code
 does — fills it through an ``INSTEAD OF`` trigger on the ``memory_fts`` view, so no text
-is stored twice. Plan statuses are checked by the store's models, not a CHECK constraint,
-so a new status needs no PostgreSQL migration.
+is stored twice. Plan statuses are checked by the store's models, not a CHECK constraint
+(on SQLite too since ``0005_one_plan_store``), so a new status needs no migration.
 """
 
 from __future__ import annotations
@@ -86,4 +86,33 @@ MEMORY_PG_MIGRATIONS.add(
     END $$""",
     "CREATE TRIGGER memory_fts_insert INSTEAD OF INSERT ON memory_fts "
     "FOR EACH ROW EXECUTE FUNCTION memory_fts_insert()",
+)
+
+#: One row per plan (as SQLite's ``0005_one_plan_store``): the planner's run state and claim move into
+#: ``plans`` from ``planner_runs`` (the old ``nexus-planner`` set's table, if a planner ever ran here),
+#: which is dropped; plan statuses take the one vocabulary (``memory.models.PlanStatus``).
+MEMORY_PG_MIGRATIONS.add(
+    "0003_one_plan_store",
+    "ALTER TABLE plans ADD COLUMN run TEXT, ADD COLUMN claimed_by TEXT",
+    """DO $$
+    BEGIN
+        IF to_regclass('planner_runs') IS NOT NULL THEN
+            UPDATE plans AS p SET
+                status = CASE r.status WHEN 'claimed' THEN r.state::json->>'status' ELSE r.status END,
+                run = r.state, claimed_by = r.claimed_by, updated_at = greatest(p.updated_at, r.updated_at)
+            FROM planner_runs AS r WHERE r.plan_id = p.id;
+            INSERT INTO plans (id, instruction, status, conversation_id, created_by, created_at, updated_at,
+                               run, claimed_by)
+            SELECT r.plan_id, r.state::json->>'instruction',
+                CASE r.status WHEN 'claimed' THEN r.state::json->>'status' ELSE r.status END, NULL,
+                coalesce(r.state::json->>'actor', 'owner'), r.updated_at, r.updated_at, r.state, r.claimed_by
+            FROM planner_runs AS r WHERE NOT EXISTS (SELECT 1 FROM plans WHERE id = r.plan_id);
+            PERFORM setval('plans_id_seq', greatest((SELECT coalesce(max(id), 0) FROM plans),
+                                                    (SELECT last_value FROM plans_id_seq)));
+            DROP TABLE planner_runs;
+        END IF;
+    END $$""",
+    "UPDATE plans SET status = 'awaiting_approval' WHERE status = 'draft' AND run IS NULL",
+    "UPDATE plans SET status = 'running' WHERE status = 'approved' AND run IS NULL",
+    "CREATE INDEX plans_by_status ON plans(status)",
 )

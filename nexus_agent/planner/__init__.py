@@ -8,9 +8,12 @@ The pieces, each a module of one concept:
 - :mod:`~nexus_agent.planner.offline`: the deterministic default backend
 - :mod:`~nexus_agent.planner.validation`: calls checked before anything runs
 - :mod:`~nexus_agent.planner.approval`: policy and approvers (fail closed)
-- :mod:`~nexus_agent.planner.loop`: the ``Planner`` itself
-- :mod:`~nexus_agent.planner.state`: durable run state, for inspection and resume
-- :mod:`~nexus_agent.planner.models`: the plan-status vocabulary, budgets, planned calls, results
+- :mod:`~nexus_agent.planner.loop`: the ``Planner`` itself (start, inspect, approve, reject, resume)
+- :mod:`~nexus_agent.planner.driver`: carrying a plan from model turn to model turn
+- :mod:`~nexus_agent.planner.state`: the run state, kept in the one plan store (memory's ``plans`` table)
+- :mod:`~nexus_agent.planner.models`: the one plan-status vocabulary, budgets, planned calls, results
+- :mod:`~nexus_agent.planner.choice`: the offline planner's decision per clause (scoring in
+  :mod:`~nexus_agent.planner.candidates`, argument filling in :mod:`~nexus_agent.planner.filling`)
 """
 
 from nexus_agent.planner.approval import ApprovalPolicy, Approver, CallbackApprover, ElicitationApprover, StaticApprover
@@ -46,7 +49,7 @@ from nexus_agent.planner.models import (
 )
 from nexus_agent.planner.offline import OfflineModel
 from nexus_agent.planner.selection import DEFAULT_TOP_K, RankedTool, ToolIndex, ToolSelector, recall_at_k
-from nexus_agent.planner.state import PLANNER_MIGRATIONS, RunState, SqlitePlanStateStore
+from nexus_agent.planner.state import PLANNER_MIGRATIONS, PlanStore, RunState, SqlitePlanStateStore
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -69,6 +72,7 @@ __all__ = [
     "PlanResult",
     "PlanRunner",
     "PlanStatus",
+    "PlanStore",
     "PlannedCall",
     "Planner",
     "PlannerModel",

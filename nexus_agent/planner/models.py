@@ -2,17 +2,19 @@
 protocols the edges (MCP tools, CLI) use to drive a planner.
 
 They live with the planner (issue #9): the MCP tool specs in ``nexus_agent.planner.tools`` and the CLI speak them.
-Memory's own plan record keeps a coarser status (draft, running, succeeded, failed, cancelled); the one
-mapping from :data:`PlanStatus` to it is :data:`nexus_agent.planner.loop.MEMORY_STATUS`.
+:data:`PlanStatus` is the one plan-status vocabulary: the planner, its tools, memory's plan record, metrics
+and the status page all read the same ``plans.status`` column. It is defined with that column, in
+:mod:`memory.models` (memory sits below the planner), and exported here as the planner's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from memory.models import PlanStatus
 from nexus_agent.auth import Principal
 
 __all__ = [
@@ -72,22 +74,9 @@ CallStatus = Literal[
     "skipped",  # not made: the plan stopped (budget ran out) before it could run
 ]
 
-PlanStatus = Literal[
-    "running",
-    "awaiting_approval",
-    "succeeded",  # every call the plan needed was made and the instruction was answered
-    "partial",  # some calls failed (and were not made good later), or part of the ask could not be served
-    "no_action",  # nothing reachable covers the ask: the answer says what is missing; no call was made
-    "needs_input",  # the ask was unclear: the answer is a question for the owner; no call was made
-    "failed",
-    "cancelled",
-    "budget_exhausted",
-    "dry_run",
-    "interrupted",
-]
 #: The old name of :data:`PlanStatus`.
 PlanState = PlanStatus
-PLAN_STATUSES: tuple[str, ...] = PlanStatus.__args__  # type: ignore[attr-defined]
+PLAN_STATUSES: tuple[str, ...] = get_args(PlanStatus)
 #: Statuses after which nothing more happens to a plan without a new instruction.
 TERMINAL_STATUSES = frozenset(
     {"succeeded", "partial", "no_action", "needs_input", "failed", "cancelled", "budget_exhausted", "dry_run"}

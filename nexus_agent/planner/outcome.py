@@ -8,33 +8,17 @@ or part of the ask could not be served), else ``succeeded``. "Done (0): nothing"
 
 from __future__ import annotations
 
-from memory.models import PlanStatus as MemoryPlanStatus
 from memory.store import MemoryStore
 from nexus_agent.planner.llm import ModelTurn
 from nexus_agent.planner.models import PlanStatus
 from nexus_agent.planner.state import RunState
 from nexus_agent.wire.secret_guard import redact
 
-__all__ = ["MEMORY_STATUS", "UNMET_TAG", "conclusion", "record_unmet", "unrecovered_failures"]
+__all__ = ["UNMET_TAG", "conclusion", "record_unmet", "unrecovered_failures"]
 
 #: Tag of the memory notes that record a capability asked for that nothing covers (read by gaps_analyse).
 UNMET_TAG = "unmet-capability"
 _NOT_MADE = frozenset({"invalid", "skipped", "rejected"})
-
-#: The one mapping from the planner's :data:`PlanStatus` to memory's coarser plan record.
-MEMORY_STATUS: dict[str, MemoryPlanStatus] = {
-    "running": "running",
-    "awaiting_approval": "draft",
-    "dry_run": "draft",
-    "succeeded": "succeeded",
-    "partial": "failed",
-    "no_action": "cancelled",
-    "needs_input": "draft",
-    "failed": "failed",
-    "budget_exhausted": "failed",
-    "cancelled": "cancelled",
-    "interrupted": "running",
-}
 
 
 def unrecovered_failures(state: RunState) -> list[str]:

@@ -1,11 +1,11 @@
-"""The planner's own durable state: what it needs to inspect and resume a plan.
+"""The planner's durable state, kept in the one plan store: memory's ``plans`` table.
 
-Memory keeps the plan, its steps, the decisions and the conversation (the
-record people read). The planner also needs the model transcript, the budget
-used and the per-call status vocabulary (awaiting approval, rejected, unknown)
-that memory's plan steps do not have; it keeps them as one JSON document per
-plan in its own table ``planner_runs`` (migration set ``nexus-planner``, on the
-same database). Every save is one durable write.
+Each plan is one row of ``plans`` (one table per engine): memory writes its instruction,
+conversation, steps and search entry; the planner keeps there, in the same row, the plan's
+status (the one vocabulary, :data:`memory.models.PlanStatus`), its run state (model transcript,
+budget used, per-call statuses; ``run``, one JSON document) and who carries it out right now
+(``claimed_by``). The table's migrations are memory's (``nexus-memory``, in ``ALL_MIGRATIONS``;
+``0005_one_plan_store`` moved the old ``planner_runs`` rows in). Every save is one durable write.
 """
 
 from __future__ import annotations
@@ -15,39 +15,21 @@ import socket
 import time
 from typing import Any
 
-import sqlite_utils
 from pydantic import BaseModel, Field
-from sqlite_utils.migrations import Migrations
 
 from memory.database import Database
+from memory.schema import MIGRATIONS as MEMORY_MIGRATIONS
 from nexus_agent.auth import Principal
 from nexus_agent.planner.models import Budget, BudgetUsage, PlannedCall, PlanResult, PlanStatus
 from nexus_agent.planner.roles import plan_principal
 from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 from nexus_agent.wire.secret_guard import redact_data
 
-__all__ = ["PLANNER_MIGRATIONS", "RunState", "SqlitePlanStateStore"]
+__all__ = ["CLAIMED", "PLANNER_MIGRATIONS", "PlanStore", "RunState", "SqlitePlanStateStore"]
 
-PLANNER_MIGRATIONS = Migrations("nexus-planner")
-
-
-@PLANNER_MIGRATIONS(name="0001_planner_runs")
-def _runs(db: sqlite_utils.Database) -> None:
-    db.execute(
-        """CREATE TABLE planner_runs (
-            plan_id INTEGER PRIMARY KEY,
-            status TEXT NOT NULL,
-            state TEXT NOT NULL,
-            updated_at REAL NOT NULL
-        )"""
-    )
-    db.execute("CREATE INDEX planner_runs_by_status ON planner_runs(status)")
-
-
-@PLANNER_MIGRATIONS(name="0002_claim_owner")
-def _claim_owner(db: sqlite_utils.Database) -> None:
-    # Who carries a plan out right now ('host:pid'), so a claim whose process is gone is taken over at once.
-    db.execute("ALTER TABLE planner_runs ADD COLUMN claimed_by TEXT")
+#: The migrations the plan store needs: memory's, which create and keep the ``plans`` table (they are in
+#: ``nexus_agent.services.ALL_MIGRATIONS``, so health and doctor see them). Kept under this name for callers.
+PLANNER_MIGRATIONS = MEMORY_MIGRATIONS
 
 
 class RunState(BaseModel):
@@ -113,12 +95,18 @@ class RunState(BaseModel):
         return [c for c in self.calls if c.turn == turn]
 
 
-#: The row status while one process carries a plan out (its state keeps the real status).
+#: What :meth:`PlanStore.ids_with_status` takes for plans a process has claimed (``claimed_by`` is set).
+#: Not a status: a claim never changes the plan's status.
 CLAIMED = "claimed"
 #: A claim by a process on another host (whose life cannot be checked) lapses after the longest
 #: wall-time budget plus a margin; on this host a claim lapses the moment its process is gone.
 STALE_CLAIM_S = 3_600 + 300
 _HOST = socket.gethostname()
+_NOT_PLANNED = (
+    "plan {} was not made by the planner (or does not exist)",
+    "Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
+)
+_CLAIM_SQL = "SELECT run, updated_at, claimed_by FROM plans WHERE id = ?"
 
 
 def this_process() -> str:
@@ -145,68 +133,71 @@ def claim_holds(claimed_by: str | None, updated_at: float, now: float) -> bool:
     return now - updated_at < STALE_CLAIM_S
 
 
-class SqlitePlanStateStore:
-    """Planner state on a Nexus :class:`Database` migrated with :data:`PLANNER_MIGRATIONS`."""
+def _not_planned(plan_id: int) -> NotFound:
+    message, hint = _NOT_PLANNED
+    return NotFound(message.format(plan_id), hint=hint)
+
+
+class PlanStore:
+    """The planner's side of the one plan store, on a Nexus :class:`Database` (SQLite).
+
+    :class:`~nexus_agent.planner._state_pg.PgPlanStateStore` runs the same statements on PostgreSQL.
+    The plan's row is made by memory (``MemoryStore.create_plan``); :meth:`save` fills in its status
+    and run state.
+    """
 
     def __init__(self, database: Database) -> None:
         self._db: Any = database  # a PgDatabase in PgPlanStateStore (the statements are shared)
-        if database.pending_migrations([PLANNER_MIGRATIONS]):
+        if database.pending_migrations([MEMORY_MIGRATIONS]):
             raise StorageError(
-                f"the planner tables of {database.path} are not up to date",
-                hint="Call database.migrate([..., nexus_agent.planner.PLANNER_MIGRATIONS]) at startup.",
+                f"the plans table of {database.path} is not up to date",
+                hint="Call database.migrate(nexus_agent.services.ALL_MIGRATIONS) at startup.",
             )
 
     async def save(self, state: RunState) -> None:
         await self._db.run(self._save, state.plan_id, state.status, state.model_dump_json())
 
     def _save(self, plan_id: int, status: str, payload: str) -> None:
-        import time
-
         with self._db.write() as db:
-            db.execute(
-                "INSERT INTO planner_runs (plan_id, status, state, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(plan_id) DO UPDATE SET status = excluded.status, state = excluded.state, "
-                "updated_at = excluded.updated_at",
-                [plan_id, status, payload, time.time()],
+            done = db.execute(
+                "UPDATE plans SET status = ?, run = ?, updated_at = ? WHERE id = ?",
+                [status, payload, time.time(), plan_id],
             )
+            if not done.rowcount:
+                raise StorageError(
+                    f"plan {plan_id} has no row in the plans table to keep its run in",
+                    hint="Create the plan with memory.create_plan first; this is a bug in the caller.",
+                )
 
     async def load(self, plan_id: int) -> RunState:
         return await self._db.run(self._load, plan_id)
 
     def _load(self, plan_id: int) -> RunState:
         with self._db.read() as db:
-            row = db.execute("SELECT state FROM planner_runs WHERE plan_id = ?", [plan_id]).fetchone()
-        if row is None:
-            raise NotFound(
-                f"plan {plan_id} was not made by the planner (or does not exist)",
-                hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
-            )
+            row = db.execute("SELECT run FROM plans WHERE id = ?", [plan_id]).fetchone()
+        if row is None or row[0] is None:
+            raise _not_planned(plan_id)
         return RunState.model_validate_json(row[0])
 
     async def claim(self, plan_id: int, statuses: set[str]) -> RunState:
         """Atomically take a plan in one of ``statuses`` for this process (across processes too).
 
-        The row is stamped ``claimed`` in one write transaction, so a second Nexus process
-        claiming the same plan at the same moment finds it taken and gets a Conflict. The next
-        :meth:`save` writes the plan's real status over the stamp.
+        The row is stamped with this process (``claimed_by``) in one write transaction, so a second
+        Nexus process claiming the same plan at the same moment finds it taken and gets a Conflict.
+        The plan's status is not touched: :meth:`save` writes it, :meth:`release` gives the claim back.
         """
         return await self._db.run(self._claim, plan_id, sorted(statuses))
 
     def _claimable_row(self, db: Any, plan_id: int) -> Any:
         """The plan's row inside the claiming write transaction (SQLite's single writer makes it exclusive)."""
-        return db.execute(
-            "SELECT status, state, updated_at, claimed_by FROM planner_runs WHERE plan_id = ?", [plan_id]
-        ).fetchone()
+        return db.execute(_CLAIM_SQL, [plan_id]).fetchone()
 
     def _claim(self, plan_id: int, statuses: list[str]) -> RunState:
         with self._db.write() as db:
             row = self._claimable_row(db, plan_id)
-            if row is None:
-                raise NotFound(
-                    f"plan {plan_id} was not made by the planner (or does not exist)",
-                    hint="Use an id returned by instruct; memory_search(kinds=['plan']) finds older plans.",
-                )
-            _status, payload, updated_at, claimed_by = row
+            if row is None or row[0] is None:
+                raise _not_planned(plan_id)
+            payload, updated_at, claimed_by = row
             # A claim whose process is gone (or, from another host, that is stale) is taken over at once.
             if claim_holds(claimed_by, float(updated_at or 0), time.time()):
                 raise Conflict(
@@ -220,28 +211,32 @@ class SqlitePlanStateStore:
                     hint="plan_get shows the plan and its answer.",
                 )
             db.execute(
-                "UPDATE planner_runs SET status = ?, updated_at = ?, claimed_by = ? WHERE plan_id = ?",
-                [CLAIMED, time.time(), this_process(), plan_id],
+                "UPDATE plans SET updated_at = ?, claimed_by = ? WHERE id = ?", [time.time(), this_process(), plan_id]
             )
         return state
 
-    async def release(self, plan_id: int, status: str) -> None:
-        """Give a claimed plan back with ``status`` unless a save already replaced the claim stamp."""
-        await self._db.run(self._release, plan_id, status)
+    async def release(self, plan_id: int, status: str | None = None) -> None:
+        """Give back this process's claim on a plan (its status stays what the last save wrote).
 
-    def _release(self, plan_id: int, status: str) -> None:
+        ``status`` is accepted for callers of the old two-table store and not used: a claim no
+        longer stamps the status, so there is nothing to restore.
+        """
+        await self._db.run(self._release, plan_id)
+
+    def _release(self, plan_id: int) -> None:
         with self._db.write() as db:
-            db.execute(
-                "UPDATE planner_runs SET status = ? WHERE plan_id = ? AND status = ?", [status, plan_id, CLAIMED]
-            )
-            db.execute(
-                "UPDATE planner_runs SET claimed_by = NULL WHERE plan_id = ? AND claimed_by = ?",
-                [plan_id, this_process()],
-            )
+            db.execute("UPDATE plans SET claimed_by = NULL WHERE id = ? AND claimed_by = ?", [plan_id, this_process()])
 
     async def ids_with_status(self, status: str) -> list[int]:
+        """Ids of the planner's plans with ``status``; :data:`CLAIMED`: those some process has claimed."""
         return await self._db.run(self._ids, status)
 
     def _ids(self, status: str) -> list[int]:
+        sql = "SELECT id FROM plans WHERE run IS NOT NULL AND "
+        sql += "claimed_by IS NOT NULL ORDER BY id" if status == CLAIMED else "status = ? ORDER BY id"
         with self._db.read() as db:
-            return [r[0] for r in db.execute("SELECT plan_id FROM planner_runs WHERE status = ?", [status])]
+            return [r[0] for r in db.execute(sql, [] if status == CLAIMED else [status])]
+
+
+#: The old name of :class:`PlanStore` (when the planner kept its runs in a table of its own).
+SqlitePlanStateStore = PlanStore

@@ -176,7 +176,7 @@ async def test_a_plan_keeps_its_steps_in_order(store: SqliteMemoryStore) -> None
             ],
         }
     )
-    assert plan.status == "draft"
+    assert plan.status == "running"  # the one plan-status vocabulary (memory.models.PlanStatus)
     assert [(s.seq, s.tool, s.status) for s in plan.steps] == [
         (1, "crm.lookup", "pending"),
         (2, "quote.create", "pending"),
@@ -225,6 +225,8 @@ async def test_plan_mistakes_are_reported_not_stored(store: SqliteMemoryStore) -
         await store.update_plan_step(plan.id, 1, {"status": "exploded"})
     with pytest.raises(InvalidInput, match="plan status"):
         await store.set_plan_status(plan.id, "exploded")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="'draft' is not a plan status"):  # the old, second vocabulary
+        await store.set_plan_status(plan.id, "draft")  # type: ignore[arg-type]
     with pytest.raises(NotFound):
         await store.set_plan_status(99, "running")
     assert (await store.stats())["plan_steps"] == 1

@@ -1,4 +1,5 @@
-"""The planner's run state on both engines: one contract, and plan claims exclusive across replicas.
+"""The one plan store on both engines: the planner's run state in the plan's own row, one contract,
+and plan claims exclusive across replicas.
 
 Each "replica" is a store on its own connection (a second SQLite ``Database`` on the same
 file; a second PostgreSQL pool on the same database), as two ``nexus`` processes have.
@@ -13,7 +14,7 @@ import anyio
 import pytest
 
 from nexus_agent.planner.state import PLANNER_MIGRATIONS, RunState, SqlitePlanStateStore
-from nexus_agent.wire.errors import Conflict, NotFound
+from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 
 pytestmark = pytest.mark.anyio
 
@@ -48,23 +49,47 @@ def _state(plan_id: int, status: str = "awaiting_approval") -> RunState:
     return RunState.model_validate({"plan_id": plan_id, "instruction": f"chase quote {plan_id}", "status": status})
 
 
+def _plan_rows(store: SqlitePlanStateStore, *ids: int) -> None:
+    """The plans' rows, as memory's create_plan writes them before the planner saves its run."""
+    with store._db.write() as db:
+        for plan_id in ids:
+            db.execute(
+                "INSERT INTO plans (id, instruction, status, created_by, created_at, updated_at) "
+                "VALUES (?, ?, 'running', 'owner', 1, 1)",
+                [plan_id, f"chase quote {plan_id}"],
+            )
+
+
+async def _saved(store: SqlitePlanStateStore, state: RunState) -> None:
+    _plan_rows(store, state.plan_id)
+    await store.save(state)
+
+
 async def test_a_saved_run_loads_back_on_the_other_replica(replicas: list[SqlitePlanStateStore]) -> None:
     mine, theirs = replicas
     state = _state(7).model_copy(update={"answer": "quote Q-7 chased", "notes": ["left out: 2 tools"]})
-    await mine.save(state)
+    await _saved(mine, state)
     loaded = await theirs.load(7)
     assert loaded == state
     assert await theirs.ids_with_status("awaiting_approval") == [7]
+    with theirs._db.read() as db:  # the plan's one row says the planner's status: no second vocabulary
+        assert db.execute("SELECT status FROM plans WHERE id = 7").fetchone()[0] == "awaiting_approval"
     with pytest.raises(NotFound, match="plan 8 was not made by the planner"):
         await theirs.load(8)
+    _plan_rows(mine, 8)  # a plan memory recorded that no planner ran
+    with pytest.raises(NotFound, match="plan 8 was not made by the planner"):
+        await theirs.load(8)
+    with pytest.raises(StorageError, match="plan 9 has no row"):
+        await mine.save(_state(9))
 
 
 async def test_a_claim_excludes_the_other_replica_until_released(replicas: list[SqlitePlanStateStore]) -> None:
     mine, theirs = replicas
-    await mine.save(_state(3))
+    await _saved(mine, _state(3))
     claimed = await mine.claim(3, {"awaiting_approval"})
     assert claimed.status == "awaiting_approval"
     assert await theirs.ids_with_status("claimed") == [3]
+    assert await theirs.ids_with_status("awaiting_approval") == [3]  # a claim leaves the status as it is
     with pytest.raises(Conflict, match="another Nexus process"):
         await theirs.claim(3, {"awaiting_approval"})
     await mine.release(3, claimed.status)  # given back untouched: claimable again, by anyone
@@ -74,7 +99,7 @@ async def test_a_claim_excludes_the_other_replica_until_released(replicas: list[
 
 async def test_a_claim_checks_the_status_and_the_plan(replicas: list[SqlitePlanStateStore]) -> None:
     mine, _ = replicas
-    await mine.save(_state(4, "succeeded"))
+    await _saved(mine, _state(4, "succeeded"))
     with pytest.raises(Conflict, match="plan 4 is succeeded"):
         await mine.claim(4, {"awaiting_approval"})
     with pytest.raises(NotFound):
@@ -85,15 +110,15 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over(replicas: list[Sqlit
     from nexus_agent.planner.state import _HOST
 
     mine, theirs = replicas
-    await mine.save(_state(5))
+    await _saved(mine, _state(5))
     with mine._db.write() as db:  # a process on this host that claimed plan 5 and died (pid beyond any real one)
-        db.execute("UPDATE planner_runs SET status = 'claimed', claimed_by = ? WHERE plan_id = 5", [f"{_HOST}:4194999"])
+        db.execute("UPDATE plans SET claimed_by = ? WHERE id = 5", [f"{_HOST}:4194999"])
     assert (await theirs.claim(5, {"awaiting_approval"})).plan_id == 5
 
 
 async def test_two_replicas_racing_claim_each_of_100_plans_exactly_once(replicas: list[SqlitePlanStateStore]) -> None:
     for plan_id in range(1, 101):
-        await replicas[0].save(_state(plan_id))
+        await _saved(replicas[0], _state(plan_id))
     won: dict[int, list[int]] = {plan_id: [] for plan_id in range(1, 101)}
 
     async def claim_all(index: int, store: SqlitePlanStateStore) -> None:

@@ -79,7 +79,7 @@ async def test_side_effect_waits_for_approval_and_runs_once_approved(
     assert pending.calls[0].needs_approval and not pending.calls[0].read_only
     assert satellites.calls["quote-engine__send_quote_chaser"] == 0
     assert f"plan_id={pending.plan_id}" in pending.next_action
-    assert (await registered.memory.get_plan(pending.plan_id)).status == "draft"
+    assert (await registered.memory.get_plan(pending.plan_id)).status == "awaiting_approval"  # one status, one row
 
     done = await planner.approve(pending.plan_id)
     assert done.status == "succeeded"
@@ -165,7 +165,7 @@ async def test_dry_run_returns_the_calls_it_would_make_without_side_effects(
     assert "Would run (dry run, not made)" in result.answer
     assert not satellites.calls
     plan = await registered.memory.get_plan(result.plan_id)
-    assert plan.status == "draft" and "dry-run" in plan.tags
+    assert plan.status == "dry_run" and "dry-run" in plan.tags
     assert plan.steps[0].status == "skipped"
 
     reads = await planner.run(CHASE, dry_run=True)  # read-only calls run in a dry run; the chasers would

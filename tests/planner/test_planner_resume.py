@@ -235,8 +235,7 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over_at_once(
     dead = f"{_HOST}:{int(gone.stdout)}"  # a process that has exited
     with registered.database.write() as db:  # as a `nexus plan approve` killed mid-way leaves it
         db.execute(
-            "UPDATE planner_runs SET status = 'claimed', claimed_by = ?, updated_at = strftime('%s','now') "
-            "WHERE plan_id = ?",
+            "UPDATE plans SET claimed_by = ?, updated_at = strftime('%s','now') WHERE id = ?",
             [dead, pending.plan_id],
         )
     done = await make_planner(OfflineModel()).approve(pending.plan_id)

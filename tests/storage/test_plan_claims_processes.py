@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from memory.pg.store import PgMemoryStore
 from nexus_agent.planner._state_pg import PgPlanStateStore
 from nexus_agent.planner.state import RunState
 
@@ -45,7 +46,9 @@ anyio.run(main)
 
 async def test_two_processes_racing_for_100_plans_claim_each_exactly_once(pg_database: Any, pg_url: str) -> None:
     states = PgPlanStateStore(pg_database)
+    memory = PgMemoryStore(pg_database)
     for plan_id in range(1, 101):
+        assert (await memory.create_plan({"instruction": f"chase quote {plan_id}"})).id == plan_id
         await states.save(RunState(plan_id=plan_id, instruction=f"chase quote {plan_id}", status="awaiting_approval"))
     procs = [
         subprocess.Popen(
@@ -77,6 +80,6 @@ async def test_two_processes_racing_for_100_plans_claim_each_exactly_once(pg_dat
     assert first.isdisjoint(second), sorted(first & second)
     assert first | second == set(range(1, 101))
     with pg_database.read() as db:  # each plan is stamped with the process that won it
-        owners = dict(db.execute("SELECT plan_id, claimed_by FROM planner_runs").fetchall())
+        owners = dict(db.execute("SELECT id, claimed_by FROM plans").fetchall())
     assert all(owners[p] == results[0]["me"] for p in first) and all(owners[p] == results[1]["me"] for p in second)
     assert results[0]["me"] != results[1]["me"]
