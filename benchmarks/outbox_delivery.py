@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/outbox_delivery.py                  # 2,000 events, sync=full and normal
     PYTHONPATH=. python benchmarks/outbox_delivery.py --count 5000 --concurrency 8 32 --rounds 5
+    PYTHONPATH=. python benchmarks/outbox_delivery.py --pg             # PostgreSQL: one vs two replicas
 
 The receiver is a satellite built with ``satellite_template`` in its own uvicorn process
 on 127.0.0.1: it verifies every signature, timestamp and delivery id and runs a handler
@@ -11,6 +12,14 @@ from its start to the last recorded outcome is what is measured. Each run checks
 the outbox shows every event delivered and the receiver processed each delivery id once.
 A baseline line gives the same number of signed POSTs sent straight from httpx, with no
 outbox, at the same concurrency: the ceiling of this machine, client and receiver.
+
+``--pg`` measures the outbox replicas share on PostgreSQL (``NEXUS_DATABASE_URL``; a
+throwaway cluster unless ``--pg-url`` names a server that may CREATE DATABASE): the events
+are queued in a fresh database, then one or two dispatcher processes (each a replica's
+dispatcher, with its own connection pool and the replicas' lease claim, ``FOR UPDATE SKIP
+LOCKED``) start together and deliver until the outbox is empty. Measured: from the start
+signal to the last dispatcher's last recorded outcome. Everything (PostgreSQL, the
+receiver, the dispatchers) shares this machine's cores.
 """
 
 from __future__ import annotations
@@ -115,6 +124,120 @@ async def baseline(base_url: str, count: int, concurrency: int) -> float:
         return count / (time.perf_counter() - began)
 
 
+async def run_sqlite(args: argparse.Namespace, base_url: str) -> int:
+    """sync=full and sync=normal, ``args.rounds`` times each; returns how many events were sent."""
+    total = 0
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for concurrency in args.concurrency:
+            for sync in ("full", "normal"):
+                runs = []
+                for round_ in range(args.rounds):
+                    folder = Path(tmp) / f"{sync}-{concurrency}-{round_}"
+                    folder.mkdir()
+                    runs.append(await deliver(folder, base_url, args.count, sync, concurrency))
+                    total += args.count
+                rate = statistics.median(r["rate"] for r in runs)
+                each = ", ".join(f"{r['rate']:,.0f}" for r in runs)
+                queued = statistics.median(r["queued_rate"] for r in runs)
+                print(
+                    f"sync={sync:<6} concurrency={concurrency:<3} {args.count:,} events: median of {args.rounds} "
+                    f"{rate:,.0f} events/s delivered (runs: {each}); "
+                    f"queued at {queued:,.0f} events/s"
+                )
+    return total
+
+
+# -- PostgreSQL: one vs two replicas' dispatchers (--pg) --------------------------------------------
+def dispatch_replica(url: str, concurrency: int) -> None:
+    """One replica's dispatcher (run with --dispatch): READY, wait for a line on stdin, deliver, print the time."""
+    from memory.pg.database import PgDatabase
+    from nexus_agent.events._pg_store import PgOutboxStore
+
+    async def main() -> None:
+        with PgDatabase(url, max_size=4) as database:
+            outbox = Outbox(database, store_type=PgOutboxStore)
+            limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+            async with httpx.AsyncClient(limits=limits) as http:
+                dispatcher = Dispatcher(
+                    outbox, lambda target: SECRET, http, concurrency=concurrency, per_target=concurrency, idle_s=0.2
+                )
+                print("READY", flush=True)
+                await anyio.to_thread.run_sync(sys.stdin.readline)
+                await dispatcher.run(until_empty=True)
+                print(json.dumps({"done_at": time.time(), "delivered": dispatcher.totals.delivered}), flush=True)
+
+    anyio.run(main)
+
+
+async def deliver_pg(server: str, name: str, base_url: str, count: int, replicas: int, concurrency: int) -> dict:
+    from memory.pg.database import PgDatabase
+    from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, PgOutboxStore
+    from nexus_agent.testing.postgres import create_database, drop_database
+
+    url = create_database(server, name)
+    try:
+        with PgDatabase(url) as database:
+            database.migrate([EVENTS_PG_MIGRATIONS])
+            outbox = Outbox(database, store_type=PgOutboxStore)
+            target = f"{base_url}/api/webhooks/nexus"
+            await outbox.enqueue_many(
+                [{"event": EVENT, "target": "bench-receiver", "url": target, "data": {"n": i}} for i in range(count)]
+            )
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, __file__, "--dispatch", url, "--concurrency", str(concurrency)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(replicas)
+            ]
+            for proc in procs:
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+            began = time.time()
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            results = [json.loads(proc.communicate(timeout=600)[0].strip().splitlines()[-1]) for proc in procs]
+            stats = await outbox.stats()
+        if stats.delivered != count:
+            raise SystemExit(f"expected {count} delivered, the outbox says {stats.to_text()}")
+        elapsed = max(r["done_at"] for r in results) - began
+        return {"rate": count / elapsed, "elapsed": elapsed, "shares": [r["delivered"] for r in results]}
+    finally:
+        drop_database(server, name)
+
+
+async def run_pg(args: argparse.Namespace, base_url: str) -> int:
+    """One and two replicas, ``args.rounds`` times each, alternating; returns how many events were sent."""
+    from nexus_agent.testing.postgres import ThrowawayCluster
+
+    cluster = None if args.pg_url else ThrowawayCluster.start()
+    server = args.pg_url or cluster.url  # type: ignore[union-attr]
+    total, medians = 0, {}
+    try:
+        for concurrency in args.concurrency:
+            runs: dict[int, list[dict]] = {1: [], 2: []}
+            for round_ in range(args.rounds):
+                for replicas in (1, 2):
+                    name = f"bench_outbox_{replicas}_{concurrency}_{round_}"
+                    runs[replicas].append(await deliver_pg(server, name, base_url, args.count, replicas, concurrency))
+                    total += args.count
+            for replicas, done in runs.items():
+                medians[replicas] = statistics.median(r["rate"] for r in done)
+                each = ", ".join(f"{r['rate']:,.0f} (split {'/'.join(map(str, r['shares']))})" for r in done)
+                print(
+                    f"postgresql replicas={replicas} concurrency={concurrency:<3} {args.count:,} events: median of "
+                    f"{args.rounds} {medians[replicas]:,.0f} events/s delivered (runs: {each})"
+                )
+            print(f"postgresql concurrency={concurrency}: two replicas / one = {medians[2] / medians[1]:.2f}x")
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -135,28 +258,11 @@ async def run(args: argparse.Namespace) -> None:
                 except httpx.TransportError:
                     await anyio.sleep(0.05)
         total = 0
-        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-            for concurrency in args.concurrency:
-                ceiling = statistics.median(
-                    [await baseline(base_url, args.count, concurrency) for _ in range(args.rounds)]
-                )
-                total += args.count * args.rounds
-                print(f"baseline    concurrency={concurrency:<3} signed POSTs without the outbox: {ceiling:,.0f} req/s")
-                for sync in ("full", "normal"):
-                    runs = []
-                    for round_ in range(args.rounds):
-                        folder = Path(tmp) / f"{sync}-{concurrency}-{round_}"
-                        folder.mkdir()
-                        runs.append(await deliver(folder, base_url, args.count, sync, concurrency))
-                        total += args.count
-                    rate = statistics.median(r["rate"] for r in runs)
-                    each = ", ".join(f"{r['rate']:,.0f}" for r in runs)
-                    queued = statistics.median(r["queued_rate"] for r in runs)
-                    print(
-                        f"sync={sync:<6} concurrency={concurrency:<3} {args.count:,} events: median of {args.rounds} "
-                        f"{rate:,.0f} events/s delivered (runs: {each}); "
-                        f"queued at {queued:,.0f} events/s"
-                    )
+        for concurrency in args.concurrency:
+            ceiling = statistics.median([await baseline(base_url, args.count, concurrency) for _ in range(args.rounds)])
+            total += args.count * args.rounds
+            print(f"baseline    concurrency={concurrency:<3} signed POSTs without the outbox: {ceiling:,.0f} req/s")
+        total += await run_pg(args, base_url) if args.pg else await run_sqlite(args, base_url)
         async with httpx.AsyncClient() as probe:
             counts = (await probe.get(f"{base_url}/count")).json()
         if counts != {"processed": total, "distinct": total}:
@@ -173,10 +279,17 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 16], help="one run set per value")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dir", help="folder for the temporary databases (default: system temp)")
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL: one vs two replicas' dispatchers")
+    parser.add_argument("--pg-url", help="a PostgreSQL server to create databases on (default: a throwaway cluster)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--dispatch", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pg_url:
+        args.pg = True
     if args.serve:
         serve_receiver(args.serve)
+    elif args.dispatch:
+        dispatch_replica(args.dispatch, args.concurrency[0])
     else:
         anyio.run(run, args)
 

@@ -94,12 +94,17 @@ class AppInbox:
         slugs, self.changed_slugs = self.changed_slugs, set()
         return slugs
 
+    def _events_database(self) -> Any:
+        """Where ``app_events`` lives: the PostgreSQL database replicas share, else the SQLite file."""
+        services = self._services
+        return services.shared.database if services.shared is not None else services.database
+
     def route(self) -> Route:
         """``POST /api/webhooks/apps/<slug>``: verified, kept in ``app_events``, then :meth:`on_event`."""
-        return app_webhook_route(self.target, self.on_event, lambda: self._services.database)
+        return app_webhook_route(self.target, self.on_event, self._events_database)
 
     def recent(self, slug: str, limit: int = 50) -> list[AppEvent]:
-        return AppEventStore(self._services.database).recent(slug, limit)
+        return AppEventStore(self._events_database()).recent(slug, limit)
 
     async def relay(self, publish: Callable[[ServerEvent], Awaitable[None]]) -> None:
         """Forever: announce ``nexus://apps/<slug>/events`` as updated whenever that app posts an event.

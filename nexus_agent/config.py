@@ -35,6 +35,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_TLS_CERT`` / ``NEXUS_TLS_KEY`` | HTTPS (TLS 1.3 only) for ``serve --http`` | none       |
 | ``NEXUS_DATABASE_URL`` | ``postgresql://`` URL: memory and registry shared by replicas | none (SQLite) |
 | ``NEXUS_HTTP_STATELESS`` | Streamable HTTP without sessions (legacy clients behind a balancer) | ``false`` |
+| ``NEXUS_OUTBOX_LEASE_S`` | how long a dispatcher holds an event (a dead replica's are resent after it) | ``60`` |
 | ``NEXUS_GATEWAY_FASTPATH`` | relay satellite tool calls as JSON-RPC, without the SDK's stacks | ``true`` |
 | ``NEXUS_SATELLITE_LIST_TIMEOUT_S`` | deadline of one satellite's tools/list (connecting included) | ``10`` |
 | ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
@@ -148,6 +149,13 @@ class Settings(BaseModel):
     )
     http_stateless: bool = Field(
         False, description="Streamable HTTP without sessions, so legacy-protocol clients work behind any balancer."
+    )
+    outbox_lease_s: float = Field(
+        60.0,
+        ge=4,
+        le=3600,
+        description="How long a dispatcher holds an event it sends; a killed replica's go "
+        "out again after it (each send's deadline is a third of it, at most 10 s).",
     )
     gateway_fastpath: bool = Field(
         True, description="Relay a 2026-07-28 `<app>__<tool>` call to an HTTP satellite as JSON-RPC (same checks)."
@@ -287,6 +295,8 @@ def _scale_values(env: Mapping[str, str]) -> dict[str, object]:
         values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
     if "NEXUS_GATEWAY_FASTPATH" in env:
         values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
+    if "NEXUS_OUTBOX_LEASE_S" in env:
+        values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
     return values
 
 

@@ -2,8 +2,8 @@
 
 ``migrate`` applies every pending migration to the SQLite home and, with
 ``NEXUS_DATABASE_URL``, to PostgreSQL. ``copy --to postgresql://…`` moves a SQLite home's
-memory, registry, API keys and planner run state into an empty PostgreSQL database
-(verified by row counts).
+memory, registry, API keys, planner run state, event outbox, instructions, app and GitHub
+events and call log into an empty PostgreSQL database (verified by row counts).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def add_db(sub: Any, common: argparse.ArgumentParser) -> None:
     actions = group.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("migrate", parents=[common], help="apply pending migrations (SQLite, and PostgreSQL if set)")
     actions.add_parser("status", parents=[common], help="which engine holds what, and pending migrations")
-    c = actions.add_parser("copy", parents=[common], help="copy this home's memory and registry into PostgreSQL")
+    c = actions.add_parser("copy", parents=[common], help="copy this home's shared stores into PostgreSQL")
     c.add_argument("--to", required=True, metavar="URL", help="postgresql://USER@HOST:PORT/DB (an empty database)")
     d = actions.add_parser("dump", parents=[common], help="pg_dump the PostgreSQL database (NEXUS_DATABASE_URL)")
     d.add_argument("--to", required=True, metavar="FOLDER", help="folder for nexus-pg-<time>.dump and its manifest")

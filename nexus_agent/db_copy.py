@@ -1,6 +1,7 @@
 """Copy a SQLite home's shared stores into PostgreSQL (``nexus db copy --to postgresql://…``).
 
-Memory, registry, API keys and the planner's run state: what replicas share (``services_pg``).
+Memory, registry, API keys, the planner's run state, the event outbox, instructions, the events
+apps and GitHub posted and the ops call log: what replicas share (``services_pg``).
 
 Every row keeps its id (so plan, conversation and decision references stay true), the
 search documents are rebuilt from the stored text, the id sequences move past the copied
@@ -25,9 +26,12 @@ __all__ = ["COPIED_TABLES", "CopyReport", "copy_sqlite_to_pg"]
 #: Parents before children, so foreign keys hold at every insert.
 MEMORY_TABLES = ("conversations", "messages", "plans", "plan_steps", "decisions", "notes", "memory_index")
 REGISTRY_TABLES = ("apps", "app_status_history", "app_commands")
-#: API keys and the planner's run state (kept with the plans, so a plan awaiting approval can still be approved).
-SHARED_TABLES = ("api_keys", "planner_runs")
-COPIED_TABLES = MEMORY_TABLES + REGISTRY_TABLES + SHARED_TABLES
+#: API keys (the planner's run state travels in ``plans``, so a plan awaiting approval can still be approved).
+SHARED_TABLES = ("api_keys",)
+#: Queued and sent webhooks (a pending event is sent by the new home), the replay guards of inbound events,
+#: instructions with their history (a satellite's later report still finds its instruction) and the call log.
+EVENT_TABLES = ("outbox", "github_deliveries", "app_events", "instructions", "instruction_history", "ops_calls")
+COPIED_TABLES = MEMORY_TABLES + REGISTRY_TABLES + SHARED_TABLES + EVENT_TABLES
 _SERIAL = (
     "conversations",
     "messages",
@@ -37,6 +41,10 @@ _SERIAL = (
     "notes",
     "memory_index",
     "app_status_history",
+    "outbox",
+    "app_events",
+    "instruction_history",
+    "ops_calls",
 )
 _BATCH = 2_000
 
@@ -97,7 +105,7 @@ def copy_sqlite_to_pg(sqlite_path: Path, target: PgDatabase) -> CopyReport:
     try:
         src.execute("BEGIN")  # one snapshot of the source
         there = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        tables = [t for t in COPIED_TABLES if t in there]  # planner_runs exists once a planner ran on the home
+        tables = [t for t in COPIED_TABLES if t in there]
         expected = {
             t: int(src.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) if t in there else 0 for t in COPIED_TABLES
         }

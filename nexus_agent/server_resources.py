@@ -139,8 +139,8 @@ def add_resources(server: MCPServer[Any], services: NexusServices) -> None:
         mime_type="application/json",
     )
     async def app_events_resource(slug: str) -> str:
-        store = AppEventStore(services.database)
-        events = await services.database.run(store.recent, slug, 50)
+        store = AppEventStore(services.shared.database if services.shared else services.database)  # PG: shared
+        events = await store.database.run(store.recent, slug, 50)
         return json.dumps([e.model_dump(mode="json") for e in events], indent=1)
 
 

@@ -1,10 +1,12 @@
 """The shared PostgreSQL stores a Nexus process uses when ``NEXUS_DATABASE_URL`` is set.
 
-With a URL, memory, the registry and the API keys live in PostgreSQL, so several
-``nexus serve --http`` replicas share them (the planner's run state and plan claims too:
-``nexus_agent.planner._state_pg``); every other store
-(event outbox, flows and instructions, ops call log and backups) still lives in the local
-SQLite file of each replica's ``NEXUS_HOME``. Without a URL nothing here is used.
+With a URL, memory, the registry, the API keys, the event outbox (leased with ``FOR UPDATE
+SKIP LOCKED``, so every replica's dispatcher sends each event once), instructions, the events
+legacy apps and GitHub post (and their replay guards) and the ops call log live in PostgreSQL,
+so several ``nexus serve --http`` replicas share them (the planner's run state and plan claims
+too: ``nexus_agent.planner._state_pg``). The records of the backups a replica took stay in the
+local SQLite file of its ``NEXUS_HOME`` (the PostgreSQL database is dumped with ``nexus db dump``).
+Without a URL nothing here is used.
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from memory.pg.schema import MEMORY_PG_MIGRATIONS, TEXT_PG_MIGRATIONS
 from memory.pg.store import PgMemoryStore
 from nexus_agent.auth._keys_pg import AUTH_PG_MIGRATIONS
 from nexus_agent.config import Settings
+from nexus_agent.events import Outbox
+from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, PgOutboxStore
+from nexus_agent.flows._store_pg import FLOWS_PG_MIGRATIONS
+from nexus_agent.ops.schema import CALL_KINDS  # tables only: no upward import
 from nexus_agent.registry_pg import REGISTRY_CHANNEL, REGISTRY_PG_MIGRATIONS, PgRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = [
+    "OPS_PG_MIGRATIONS",
     "PG_MIGRATIONS",
-    "PLANNER_PG_MIGRATIONS",
     "SHARED_STORES",
     "SharedStores",
     "follow_registry",
@@ -37,14 +43,18 @@ __all__ = [
 
 log = logging.getLogger("nexus.postgres")
 
-#: The planner's run state and plan claims (``nexus_agent.planner._state_pg.PgPlanStateStore``). Defined here,
-#: not in the planner (which sits above this layer), so `nexus db migrate`, copy and dump know the table.
-PLANNER_PG_MIGRATIONS = PgMigrations("nexus-planner")
-PLANNER_PG_MIGRATIONS.add(
-    "0001_planner_runs",
-    "CREATE TABLE planner_runs (plan_id BIGINT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL, "
-    "updated_at DOUBLE PRECISION NOT NULL, claimed_by TEXT)",
-    "CREATE INDEX planner_runs_by_status ON planner_runs (status)",
+#: The ops call log (``nexus_agent.ops.calllog.CallLog``), which the figures of /metrics, the status page
+#: and `nexus metrics` are computed from. Defined here, not in ops (which sits above this layer), so
+#: `nexus db migrate`, copy and dump know the table.
+OPS_PG_MIGRATIONS = PgMigrations("nexus-ops")
+OPS_PG_MIGRATIONS.add(
+    "0001_call_log",
+    f"""CREATE TABLE ops_calls (
+        id BIGSERIAL PRIMARY KEY, at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ({", ".join(f"'{k}'" for k in CALL_KINDS)})),
+        app TEXT NOT NULL, tool TEXT NOT NULL, outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'error')),
+        error_kind TEXT NOT NULL DEFAULT '', seconds DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX ops_calls_covering ON ops_calls (kind, at, seconds, outcome)",
 )
 #: Every PostgreSQL migration set, in the order they apply.
 PG_MIGRATIONS = (
@@ -52,17 +62,32 @@ PG_MIGRATIONS = (
     MEMORY_PG_MIGRATIONS,
     REGISTRY_PG_MIGRATIONS,
     AUTH_PG_MIGRATIONS,
-    PLANNER_PG_MIGRATIONS,
+    EVENTS_PG_MIGRATIONS,
+    FLOWS_PG_MIGRATIONS,
+    OPS_PG_MIGRATIONS,
 )
 #: What lives in PostgreSQL when NEXUS_DATABASE_URL is set (everything else stays in the local SQLite file).
-SHARED_STORES = ("memory", "registry", "api keys", "planner run state")
+SHARED_STORES = (
+    "memory",
+    "registry",
+    "api keys",
+    "planner run state",
+    "event outbox",
+    "instructions",
+    "app and GitHub events",
+    "ops call log",
+)
 
 
 @dataclass
 class SharedStores:
+    """The stores every replica shares. Instructions, app and GitHub events and the call log use
+    ``database`` directly (their stores run the same SQL on either engine)."""
+
     database: PgDatabase
     memory: PgMemoryStore
     registry: PgRegistry
+    outbox: Outbox
 
     def close(self) -> None:
         self.database.close()
@@ -89,6 +114,7 @@ def open_shared_stores(settings: Settings, known: KnownSecrets) -> SharedStores 
             database=database,
             memory=PgMemoryStore(database, known_secrets=known),
             registry=PgRegistry(database, policy=EndpointPolicy.from_settings(settings), known_secrets=known),
+            outbox=Outbox(database, store_type=PgOutboxStore, known_secrets=known),
         )
     except BaseException:
         database.close()

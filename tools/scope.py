@@ -28,12 +28,16 @@ class ServicesLookup:
         return (plan.started_by, plan.started_by_role) if plan.started_by else None
 
     async def instruction_target(self, instruction_id: str) -> str | None:
+        shared = self._services.shared  # with NEXUS_DATABASE_URL instructions live in PostgreSQL
+        database = shared.database if shared is not None else self._services.database
+
         def read() -> str | None:
-            with self._services.database.read() as db:
+            with database.read() as db:
                 row = db.execute("SELECT target FROM instructions WHERE id = ?", [instruction_id]).fetchone()
                 return str(row[0]) if row else None
 
-        return await self._services.database.run(read)
+        result: str | None = await database.run(read)
+        return result
 
     async def conversation_plan(self, conversation_id: int) -> int | None:
         def read() -> int | None:

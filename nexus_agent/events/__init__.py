@@ -20,7 +20,7 @@ from nexus_agent.events.app_webhooks import (
     app_webhook_route,
     parse_app_event,
 )
-from nexus_agent.events.dispatcher import Dispatcher, SecretResolver
+from nexus_agent.events.dispatcher import Dispatcher, SecretResolver, dispatch_timing
 from nexus_agent.events.github_webhooks import (
     GITHUB_EVENTS,
     GITHUB_WEBHOOK_PATH,
@@ -81,6 +81,7 @@ __all__ = [
     "WebhookSecrets",
     "app_webhook_route",
     "default_secret_env",
+    "dispatch_timing",
     "dispatching",
     "github_webhook_route",
     "parse_app_event",

@@ -1,4 +1,4 @@
-"""The event outbox on PostgreSQL: :class:`PgOutboxStore`, leasing rows with ``FOR UPDATE SKIP LOCKED``.
+"""The events tables on PostgreSQL: :class:`PgOutboxStore`, leasing rows with ``FOR UPDATE SKIP LOCKED``.
 
 Everything but the claim is :class:`~nexus_agent.events.store.OutboxStore`'s (the same
 statements, through :class:`~memory.pg.database.PgDatabase`). A claim locks the due rows it
@@ -6,13 +6,14 @@ takes and skips rows another dispatcher has locked at that moment, so several di
 several replicas lease disjoint rows and each event goes out once per lease, without one
 waiting for another. Expired leases are taken over as on SQLite.
 
-Not wired into ``nexus serve`` yet: instruction notices go through the outbox and their
-acknowledgement lands in the instructions table, which is still per replica (SQLite); the
-outbox moves to PostgreSQL together with the flows.
+:data:`EVENTS_PG_MIGRATIONS` (set ``nexus-events``, as on SQLite) also creates
+``github_deliveries`` and ``app_events``: :class:`~nexus_agent.events.GitHubDeliveries` and
+:class:`~nexus_agent.events.AppEventStore` run their plain SQL on either engine, so a redelivered
+GitHub or legacy-app event is refused by whichever replica it reaches. With
+``NEXUS_DATABASE_URL`` ``nexus_agent.services_pg`` wires all three::
 
     database.migrate([EVENTS_PG_MIGRATIONS])
-    outbox = Outbox(sqlite_database)          # the async wrapper ...
-    outbox.store = PgOutboxStore(database)   # ... over this store
+    outbox = Outbox(database, store_type=PgOutboxStore)
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ EVENTS_PG_MIGRATIONS.add(
     "CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id)",
     "CREATE INDEX outbox_lease ON outbox (status, lease_expires_at)",
     "CREATE INDEX outbox_target ON outbox (target, status)",
+)
+EVENTS_PG_MIGRATIONS.add(
+    "0002_github_deliveries",
+    "CREATE TABLE github_deliveries (delivery_id TEXT PRIMARY KEY, event TEXT NOT NULL, action TEXT, "
+    "repository TEXT, received_at DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX github_deliveries_received ON github_deliveries (received_at)",
+)
+EVENTS_PG_MIGRATIONS.add(
+    "0003_app_events",
+    """CREATE TABLE app_events (
+        id BIGSERIAL PRIMARY KEY, slug TEXT NOT NULL, delivery_id TEXT NOT NULL, event TEXT NOT NULL,
+        signed_at BIGINT NOT NULL, received_at DOUBLE PRECISION NOT NULL, data TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '', UNIQUE (slug, delivery_id))""",
+    "CREATE INDEX app_events_slug ON app_events (slug, id)",
 )
 
 _SCAN_LIMIT = 500  # rows one claim locks at most before applying per-target limits

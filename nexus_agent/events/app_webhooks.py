@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from starlette.requests import Request
@@ -58,6 +58,9 @@ from nexus_agent.wire.signing import (
     verify_signature,
 )
 from nexus_agent.wire.webhook_body import read_webhook_body
+
+if TYPE_CHECKING:  # the PostgreSQL database shared by replicas (NEXUS_DATABASE_URL)
+    from memory.pg.database import PgDatabase
 
 __all__ = [
     "APP_WEBHOOK_PREFIX",
@@ -161,9 +164,10 @@ def redacted(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class AppEventStore:
-    """The ``app_events`` table: accepted events by (slug, delivery id). Apply ``EVENTS_MIGRATIONS`` first."""
+    """The ``app_events`` table: accepted events by (slug, delivery id). Apply ``EVENTS_MIGRATIONS`` first
+    (``EVENTS_PG_MIGRATIONS`` on PostgreSQL: the same statements run on both engines)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database | PgDatabase) -> None:
         self.database = database
 
     def claim(self, event: AppEvent) -> int | None:
@@ -221,7 +225,7 @@ def _verify(target: AppWebhookTarget, body: bytes, request: Request) -> None:
 def app_webhook_route(
     target: Callable[[str], Awaitable[AppWebhookTarget]],
     on_event: Callable[[AppEvent], Awaitable[str]],
-    database: Callable[[], Database],
+    database: Callable[[], Database | PgDatabase],
     *,
     max_bytes: int = 1024 * 1024,
     window_s: int = DEFAULT_WINDOW_S,

@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import anyio
 import anyio.abc
@@ -44,12 +44,23 @@ from nexus_agent.events.models import DispatchReport, OutboxEntry, OutboxStatus
 from nexus_agent.events.outbox import DeliveryOutcome, Outbox
 from nexus_agent.wire.errors import NexusError
 
-__all__ = ["Dispatcher", "SecretResolver"]
+__all__ = ["Dispatcher", "SecretResolver", "dispatch_timing"]
 
 log = logging.getLogger("nexus.events")
 
 #: ``secrets(target_slug)`` -> the webhook secret, or None; may raise a NexusError saying what is missing.
 SecretResolver = Callable[[str], str | None]
+
+
+class DispatchTiming(TypedDict):
+    lease_s: float
+    timeout_s: float
+
+
+def dispatch_timing(lease_s: float) -> DispatchTiming:
+    """The dispatcher's lease and send deadline for ``Settings.outbox_lease_s``: a send may take a third of it
+    (at most 10 s), so a lease never runs out while its send is still running."""
+    return {"lease_s": lease_s, "timeout_s": min(10.0, lease_s / 3)}
 
 
 @dataclass

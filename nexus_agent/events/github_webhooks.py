@@ -26,7 +26,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -38,6 +38,9 @@ from memory.database import Database
 from nexus_agent.wire.errors import NexusError
 from nexus_agent.wire.signing import WebhookRejected
 from nexus_agent.wire.webhook_body import read_webhook_body
+
+if TYPE_CHECKING:  # the PostgreSQL database shared by replicas (NEXUS_DATABASE_URL)
+    from memory.pg.database import PgDatabase
 
 __all__ = [
     "GITHUB_EVENTS",
@@ -178,7 +181,7 @@ def parse_github_event(event: str, delivery_id: str, payload: dict[str, Any]) ->
 class GitHubDeliveries:
     """``X-GitHub-Delivery`` ids already accepted (table ``github_deliveries``; apply ``EVENTS_MIGRATIONS``)."""
 
-    def __init__(self, database: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, database: Database | PgDatabase, *, clock: Callable[[], float] = time.time) -> None:
         self.database = database
         self._clock = clock
 
@@ -223,7 +226,7 @@ def _payload(body: bytes, content_type: str) -> dict[str, Any]:
 def github_webhook_route(
     secret_provider: Callable[[], str | None],
     on_event: Callable[[GitHubEvent], Awaitable[None]],
-    database: Database | Callable[[], Database],
+    database: Database | PgDatabase | Callable[[], Database | PgDatabase],
     *,
     path: str = GITHUB_WEBHOOK_PATH,
     max_bytes: int = 2 * 1024 * 1024,
@@ -235,7 +238,7 @@ def github_webhook_route(
     """
 
     def deliveries() -> GitHubDeliveries:
-        return GitHubDeliveries(database if isinstance(database, Database) else database(), clock=clock)
+        return GitHubDeliveries(database() if callable(database) else database, clock=clock)
 
     async def endpoint(request: Request) -> JSONResponse:
         client = request.client.host if request.client else "unknown"

@@ -26,7 +26,7 @@ import builtins
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory.database import Database
 from nexus_agent.events.models import (
@@ -43,6 +43,9 @@ from nexus_agent.events.store import DeliveryOutcome, OutboxStore
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import KnownSecrets
 
+if TYPE_CHECKING:  # PostgreSQL (psycopg) loads only when NEXUS_DATABASE_URL is set
+    from memory.pg.database import PgDatabase
+
 __all__ = ["EVENTS_MIGRATIONS", "DeliveryOutcome", "Outbox", "subscribes"]
 
 
@@ -58,13 +61,16 @@ class Outbox:
     """The outbox in the Nexus database (apply :data:`EVENTS_MIGRATIONS` first).
 
     Each method runs one :class:`OutboxStore` transaction in a worker thread; writes are committed on
-    return. ``store`` is the same thing, blocking, for synchronous callers.
+    return. ``store`` is the same thing, blocking, for synchronous callers. On PostgreSQL (shared by
+    replicas) pass the PostgreSQL database and ``store_type=PgOutboxStore``
+    (``nexus_agent.events._pg_store``; apply ``EVENTS_PG_MIGRATIONS`` there).
     """
 
     def __init__(
         self,
-        database: Database,
+        database: Database | PgDatabase,
         *,
+        store_type: type[OutboxStore] = OutboxStore,
         clock: Callable[[], float] = time.time,
         policy: RetryPolicy | None = None,
         rng: random.Random | None = None,
@@ -72,8 +78,8 @@ class Outbox:
         known_secrets: KnownSecrets | None = None,
     ) -> None:
         self._db = database
-        self.store = OutboxStore(
-            database,
+        self.store = store_type(
+            database,  # type: ignore[arg-type]  # PgOutboxStore takes the PostgreSQL database
             clock=clock,
             policy=policy,
             rng=rng,

@@ -4,16 +4,21 @@
 :class:`Instruction` as JSON, without its history); ``instruction_history`` is
 append-only, one row per status move with who, when and why. Every method is
 synchronous and runs one transaction; the service calls them through ``Database.run``.
+
+The statements are plain SQL that both engines run: :class:`InstructionStore` on the SQLite
+file, ``PgInstructionStore`` (``_store_pg``) on the PostgreSQL database replicas share, which
+only adds row locks to a status move. :func:`instruction_store` picks the one for a database.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -27,7 +32,17 @@ from nexus_agent.flows.models import (
 )
 from nexus_agent.wire.errors import Conflict, NotFound, StorageError
 
-__all__ = ["FLOW_MIGRATIONS", "TRANSITIONS", "InstructionStore", "check_transition", "steps_to"]
+if TYPE_CHECKING:  # PostgreSQL (psycopg) loads only when NEXUS_DATABASE_URL is set
+    from memory.pg.database import PgDatabase
+
+__all__ = [
+    "FLOW_MIGRATIONS",
+    "TRANSITIONS",
+    "InstructionStore",
+    "check_transition",
+    "instruction_store",
+    "steps_to",
+]
 
 FLOW_MIGRATIONS = Migrations("nexus-flows")
 
@@ -92,17 +107,39 @@ def check_transition(instruction_id: str, old: InstructionStatus, new: Instructi
         )
 
 
+def instruction_store(database: Database | PgDatabase) -> InstructionStore:
+    """The instruction store for ``database``: the SQLite file, or the PostgreSQL database replicas share."""
+    if isinstance(database, Database):
+        return InstructionStore(database)
+    from nexus_agent.flows._store_pg import PgInstructionStore
+
+    return PgInstructionStore(database)
+
+
 class InstructionStore:
     """Instructions in the Nexus database. Apply :data:`FLOW_MIGRATIONS` first."""
 
+    #: Appended to the SELECT that reads an instruction before a status move (PostgreSQL: a row lock).
+    _lock_for_update = ""
+
     def __init__(self, database: Database) -> None:
-        pending = database.pending_migrations([FLOW_MIGRATIONS])
+        pending = self._pending_migrations(database)
         if pending:
             raise StorageError(
                 f"the instruction tables of {database.path} are not up to date ({', '.join(pending)} pending)",
                 hint="Call database.migrate([..., nexus_agent.flows.FLOW_MIGRATIONS]) at startup.",
             )
         self.db = database
+
+    @staticmethod
+    def _pending_migrations(database: Database) -> builtins.list[str]:
+        return database.pending_migrations([FLOW_MIGRATIONS])
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """One consistent read of several statements (SQLite: a read transaction)."""
+        with self.db.read() as db, db.atomic():
+            yield db
 
     # -- writes ---------------------------------------------------------------------------
     def insert(self, instructions: Sequence[Instruction]) -> None:
@@ -128,7 +165,7 @@ class InstructionStore:
         ``expect``: the status the caller saw; a different one means someone else moved it first (Conflict).
         """
         with self.db.write() as db:
-            current = self._require(db, instruction_id)
+            current = self._require(db, instruction_id, lock=True)
             if expect is not None and current.status not in set(expect):
                 raise Conflict(
                     f"instruction {instruction_id} is {current.status.value} now",
@@ -142,7 +179,12 @@ class InstructionStore:
                 status = step
             updated = current.model_copy(update={**(update or {}), "status": status, "updated_at": at})
             updated = Instruction.model_validate({**updated.model_dump(), "history": [*current.history, *made]})
-            db.table("instructions").update(instruction_id, self._row(updated))
+            row = self._row(updated)
+            columns = [c for c in row if c != "id"]
+            db.execute(
+                f"UPDATE instructions SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+                [*(row[c] for c in columns), instruction_id],
+            )
             for step_made in made:
                 self._log(db, instruction_id, step_made)
         return updated, made
@@ -150,7 +192,9 @@ class InstructionStore:
     def note_invalid_report(self, instruction_id: str, sha: str) -> bool:
         """Remember that the report at blob ``sha`` was invalid; False if it was already noted."""
         with self.db.write() as db:
-            row = db.execute("SELECT invalid_report_sha FROM instructions WHERE id = ?", [instruction_id]).fetchone()
+            row = db.execute(
+                f"SELECT invalid_report_sha FROM instructions WHERE id = ?{self._lock_for_update}", [instruction_id]
+            ).fetchone()
             if row is None or row[0] == sha:
                 return False
             db.execute("UPDATE instructions SET invalid_report_sha = ? WHERE id = ?", [sha, instruction_id])
@@ -182,7 +226,7 @@ class InstructionStore:
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             params += [s.value for s in statuses]
         sql = " AND ".join(where)
-        with self.db.read() as db, db.atomic():
+        with self._snapshot() as db:
             total = db.execute(f"SELECT count(*) FROM instructions WHERE {sql}", params).fetchone()[0]
         items = self._select(sql, params, order="created_at DESC, id DESC", limit=limit, offset=offset)
         return items, int(total)
@@ -191,16 +235,18 @@ class InstructionStore:
     def _select(
         self, where: str, params: Sequence[Any], *, order: str = "created_at, id", limit: int = -1, offset: int = 0
     ) -> builtins.list[Instruction]:
-        with self.db.read() as db, db.atomic():
+        page, bounds = (" LIMIT ? OFFSET ?", [limit, offset]) if limit >= 0 else ("", [])
+        with self._snapshot() as db:
             rows = db.execute(
-                f"SELECT id, document FROM instructions WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                [*params, limit, offset],
+                f"SELECT id, document FROM instructions WHERE {where} ORDER BY {order}{page}", [*params, *bounds]
             ).fetchall()
             history = self._history(db, [r[0] for r in rows])
         return [self._parse(ident, doc, history.get(ident, [])) for ident, doc in rows]
 
-    def _require(self, db: sqlite_utils.Database, instruction_id: str) -> Instruction:
-        row = db.execute("SELECT document FROM instructions WHERE id = ?", [instruction_id]).fetchone()
+    def _require(self, db: sqlite_utils.Database, instruction_id: str, *, lock: bool = False) -> Instruction:
+        """The instruction; ``lock``: inside a write, hold its row until the transaction ends."""
+        suffix = self._lock_for_update if lock else ""
+        row = db.execute(f"SELECT document FROM instructions WHERE id = ?{suffix}", [instruction_id]).fetchone()
         if row is not None:
             return self._parse(instruction_id, row[0], self._history(db, [instruction_id]).get(instruction_id, []))
         recent = [r[0] for r in db.execute("SELECT id FROM instructions ORDER BY created_at DESC LIMIT 500")]

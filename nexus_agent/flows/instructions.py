@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -27,7 +27,7 @@ from memory.database import Database
 from memory.models import DecisionIn, NoteIn
 from memory.store import MemoryStore
 from nexus_agent.flows._reports import check_report
-from nexus_agent.flows._store import InstructionStore, steps_to
+from nexus_agent.flows._store import instruction_store, steps_to
 from nexus_agent.flows.models import (
     INSTRUCTION_EVENT,
     LABEL_INSTRUCTION,
@@ -47,6 +47,9 @@ from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
 from nexus_agent.wire.models import AppRecord, AppStatus, utcnow
 from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
 
+if TYPE_CHECKING:  # the PostgreSQL database shared by replicas (NEXUS_DATABASE_URL)
+    from memory.pg.database import PgDatabase
+
 __all__ = ["InstructionPage", "InstructionService", "Notify", "ReportOutcome"]
 
 log = logging.getLogger("nexus.flows.instructions")
@@ -63,11 +66,12 @@ _JSON_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.S)
 
 
 class InstructionService:
-    """Create, deliver, follow up and list instructions. Apply ``FLOW_MIGRATIONS`` to ``database`` first."""
+    """Create, deliver, follow up and list instructions. Apply ``FLOW_MIGRATIONS`` to ``database`` first
+    (on the PostgreSQL database replicas share: ``FLOWS_PG_MIGRATIONS``)."""
 
     def __init__(
         self,
-        database: Database,
+        database: Database | PgDatabase,
         truth: TruthSource,
         registry: Registry,
         memory: MemoryStore,
@@ -76,7 +80,7 @@ class InstructionService:
         clock: Callable[[], datetime] = utcnow,
         event: str = INSTRUCTION_EVENT,
     ) -> None:
-        self._store = InstructionStore(database)
+        self._store = instruction_store(database)
         self._db = database
         self.truth = truth
         self.registry = registry

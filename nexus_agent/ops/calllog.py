@@ -4,6 +4,10 @@ Recording a call is a list append (no I/O on the caller's path); :meth:`CallLog.
 flushes the buffer every few seconds through the database's group-commit writer and
 prunes rows older than the retention once an hour. ``nexus metrics`` and the status
 page read the table, so the seed's error rate and response time survive restarts.
+
+With ``NEXUS_DATABASE_URL`` the log is the PostgreSQL database's ``ops_calls`` (migration
+``nexus-ops:0001_call_log``, ``nexus_agent.services_pg.OPS_PG_MIGRATIONS``), so every replica's calls count in
+the figures any replica shows; the statements are the same on both engines.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
 from memory.database import Database
 from nexus_agent.wire.errors import NexusError
+
+if TYPE_CHECKING:  # the PostgreSQL database shared by replicas (NEXUS_DATABASE_URL)
+    from memory.pg.database import PgDatabase
 
 __all__ = ["DEFAULT_RETENTION_S", "CallLog", "CallRecord"]
 
@@ -43,7 +51,7 @@ class CallRecord:
 class CallLog:
     def __init__(
         self,
-        database: Database,
+        database: Database | PgDatabase,
         *,
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], float] = time.time,
@@ -86,12 +94,14 @@ class CallLog:
         return len(rows)
 
     def _insert(self, rows: list[CallRecord]) -> None:
-        with self.database.write() as db:
-            db.conn.executemany(
-                "INSERT INTO ops_calls (at, kind, app, tool, outcome, error_kind, seconds) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.at, r.kind, r.app, r.tool, r.outcome, r.error_kind, r.seconds) for r in rows],
-            )
+        sql = "INSERT INTO ops_calls (at, kind, app, tool, outcome, error_kind, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        values = [(r.at, r.kind, r.app, r.tool, r.outcome, r.error_kind, r.seconds) for r in rows]
+        if isinstance(self.database, Database):
+            with self.database.write() as db:
+                db.conn.executemany(sql, values)
+        else:  # PostgreSQL
+            with self.database.write() as pg:
+                pg.executemany(sql, values)
 
     def _prune(self, before: float) -> None:
         with self.database.write() as db:

@@ -106,7 +106,7 @@ def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, i
     where = f"FROM ops_calls WHERE kind = 'tool' AND NOT {_REFUSED} AND at >= ? AND at < ?"
     try:
         calls, errors = conn.execute(
-            f"SELECT count(*), coalesce(sum(outcome = 'error'), 0) {where}", [since, until]
+            f"SELECT count(*), coalesce(sum(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END), 0) {where}", [since, until]
         ).fetchone()
         step = max(1, calls // LATENCY_SAMPLE)
         rows = conn.execute(f"SELECT seconds {where} AND id % ? = 0", [since, until, step]).fetchall()
@@ -118,12 +118,13 @@ def _calls(conn: sqlite3.Connection, since: float, until: float) -> tuple[int, i
 def compute_figures(
     conn: sqlite3.Connection, since: float, until: float | None = None, *, shared: Any = None
 ) -> SeedFigures:
-    """``shared``: a read connection to PostgreSQL when the registry lives there (``NEXUS_DATABASE_URL``);
-    registrations are counted there, the rest (instructions, the call log) in this replica's ``conn``."""
+    """``shared``: a read connection to PostgreSQL when Nexus runs on it (``NEXUS_DATABASE_URL``):
+    registrations, instructions and the call log of every replica are counted there, else in ``conn``."""
     until = time.time() if until is None else until
     lo, hi = _iso(since), _iso(math.ceil(until))  # stored times carry fractions: include the current second
+    conn = shared if shared is not None else conn
     registrations = _scalar(
-        shared if shared is not None else conn,
+        conn,
         "SELECT count(*) FROM app_status_history WHERE old_status IS NULL AND changed_at >= ? AND changed_at < ?",
         [lo, hi],
     )

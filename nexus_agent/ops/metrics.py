@@ -101,8 +101,8 @@ class NexusMetrics:
 class DatabaseCollector(Collector):
     """Families computed from the database at scrape time (a few indexed GROUP BYs).
 
-    ``shared``: the PostgreSQL database (``NEXUS_DATABASE_URL``); registrations and plans are read
-    there, since every replica writes them there. Instructions, the outbox and backups are this
+    ``shared``: the PostgreSQL database (``NEXUS_DATABASE_URL``); registrations, plans, instructions
+    and the outbox are read there, since every replica writes them there. Backups are this
     replica's own (its SQLite file)."""
 
     def __init__(self, database: Database, *, shared: Any = None) -> None:
@@ -118,8 +118,8 @@ class DatabaseCollector(Collector):
             conn = db.conn
             yield from self._apps(conn)
             yield from self._registrations(shared or conn)
-            yield from self._instructions(conn)
-            yield from self._outbox(conn)
+            yield from self._instructions(shared or conn)
+            yield from self._outbox(shared or conn)
             yield from self._plans(shared or conn)
             yield from self._backups(conn)
         yield from self._pool()

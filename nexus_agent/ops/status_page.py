@@ -91,12 +91,12 @@ class StatusPage:
 
     def _read(self, services: NexusServices) -> _Data:
         now = self._clock()
-        shared_db = services.shared.database if services.shared is not None else None  # registrations live there
+        shared_db = services.shared.database if services.shared is not None else None  # figures and instructions
         with services.database.read() as db, shared_db.read() if shared_db else contextlib.nullcontext() as shared:
             conn = db.conn
             figures = compute_figures(conn, now - DAY, now, shared=shared)
             series = daily_series(conn, 7, now, cache=self._past_days, shared=shared)
-            rows = conn.execute("SELECT status, count(*) FROM instructions GROUP BY status").fetchall()
+            rows = (shared or conn).execute("SELECT status, count(*) FROM instructions GROUP BY status").fetchall()
         return _Data(figures, series, [(str(s), int(n)) for s, n in rows], last_backup(services.database))
 
     async def _apps(self, services: NexusServices) -> list[dict[str, str]]:

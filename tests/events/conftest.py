@@ -1,10 +1,17 @@
-"""Fixtures of the events tests: a migrated database, a settable clock, scripted HTTP targets."""
+"""Fixtures of the events tests: a migrated database, a settable clock, scripted HTTP targets.
+
+``outbox`` is the contract fixture: every test that takes it runs on SQLite and on PostgreSQL
+(``PgOutboxStore``, the store replicas share), except tests that also look inside the SQLite
+file (they take ``database`` or ``db_path``), which run on SQLite only.
+"""
 
 from __future__ import annotations
 
+import inspect
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,9 +43,24 @@ def database(db_path: Path) -> Iterator[Database]:
     database.close()
 
 
+SQLITE_FIXTURES = {"database", "db_path"}
+
+
 @pytest.fixture
-def outbox(database: Database, clock: FakeClock) -> Outbox:
-    return Outbox(database, clock=clock, policy=RetryPolicy(base_s=2, cap_s=600, max_attempts=4), rng=random.Random(7))
+def outbox(engine: str, request: pytest.FixtureRequest, clock: FakeClock) -> Outbox:
+    """The outbox under test, on each engine (``engine``: sqlite, then postgresql)."""
+    options: dict[str, Any] = {
+        "clock": clock,
+        "policy": RetryPolicy(base_s=2, cap_s=600, max_attempts=4),
+        "rng": random.Random(7),
+    }
+    if engine == "postgresql":
+        if SQLITE_FIXTURES & set(inspect.signature(request.function).parameters):
+            pytest.skip("this test looks inside the SQLite file")
+        from nexus_agent.events._pg_store import PgOutboxStore
+
+        return Outbox(request.getfixturevalue("pg_database"), store_type=PgOutboxStore, **options)
+    return Outbox(request.getfixturevalue("database"), **options)
 
 
 @pytest.fixture

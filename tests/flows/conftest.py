@@ -3,6 +3,7 @@ clients (Nexus's and a satellite's), local git or the fake GitHub on 127.0.0.1."
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,9 +130,17 @@ def notify() -> RecordingNotify:
 
 @pytest.fixture
 def service(
-    database: Database, truth: TruthSource, registry: SqliteRegistry, memory: SqliteMemoryStore,
-    notify: RecordingNotify, clock: Clock,
+    engine: str, request: pytest.FixtureRequest, database: Database, truth: TruthSource, registry: SqliteRegistry,
+    memory: SqliteMemoryStore, notify: RecordingNotify, clock: Clock,
 ) -> InstructionService:  # fmt: skip
+    """The instruction service, its instructions on each engine (``engine``: sqlite, then postgresql).
+
+    Tests that look inside the SQLite file (they take ``db_path``) run on SQLite only.
+    """
+    if engine == "postgresql":
+        if "db_path" in inspect.signature(request.function).parameters:
+            pytest.skip("this test looks inside the SQLite file")
+        database = request.getfixturevalue("pg_database")
     return InstructionService(database, truth, registry, memory, notify, clock=clock)
 
 

@@ -22,7 +22,17 @@ def test_migrate_then_status_say_what_is_on_postgresql(
     env = _env(tmp_path, NEXUS_DATABASE_URL=pg_url)
     assert main(["db", "migrate", "--json"], env) == 0
     migrated = json.loads(capsys.readouterr().out)
-    assert migrated["pending"] == [] and migrated["shared"] == ["memory", "registry", "api keys", "planner run state"]
+    assert migrated["pending"] == []
+    assert migrated["shared"] == [
+        "memory",
+        "registry",
+        "api keys",
+        "planner run state",
+        "event outbox",
+        "instructions",
+        "app and GitHub events",
+        "ops call log",
+    ]
     assert main(["db", "status"], env) == 0
     assert "up to date" in capsys.readouterr().out
     assert main(["doctor"], env) == 0
