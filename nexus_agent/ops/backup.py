@@ -159,8 +159,10 @@ def create_backup(
     with tempfile.TemporaryDirectory(prefix=".nexus-backup-", dir=to_dir) as work:
         workdir = Path(work)
         db_copy = workdir / "nexus.db"
-        snapshot_database(settings.db_path, db_copy)
-        files = [db_copy]
+        files = []
+        if settings.database_url is None or settings.db_path.is_file():  # on PostgreSQL: if this home has one
+            snapshot_database(settings.db_path, db_copy)
+            files.append(db_copy)
         truth_text, head = bundle_truth(settings, workdir / "truth.bundle")
         if head is not None:
             files.append(workdir / "truth.bundle")
@@ -173,7 +175,7 @@ def create_backup(
             "created_at": datetime.fromtimestamp(started, UTC).isoformat(),
             "created_unix": started,
             "nexus_version": __version__,
-            "counts": table_counts(db_copy),
+            "counts": table_counts(db_copy) if db_copy.exists() else {},
             "truth": {"kind": settings.truth.kind, "head": head, "detail": truth_text},
             "warnings": [],
         }

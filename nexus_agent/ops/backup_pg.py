@@ -266,7 +266,12 @@ def _other_clients(db: Any) -> list[str]:
 def _preflight(url: str, section: dict[str, Any], force: bool) -> PgTools:
     with PgDatabase(url, min_size=1, max_size=1) as database, database.read() as db:
         major, _ = _server(db)
-        tables = len(shared_counts(db))
+        tables = int(
+            db.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                "AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+            ).fetchone()[0]
+        )
         others = _other_clients(db)
     if others:
         raise Conflict(

@@ -90,6 +90,8 @@ def _check_files(work: Path, manifest: dict[str, Any]) -> list[Check]:
 
 def _check_database(db: Path, manifest: dict[str, Any]) -> tuple[list[Check], dict[str, int]]:
     if not db.is_file():
+        if manifest.get("postgresql") and "nexus.db" not in (manifest.get("files") or {}):
+            return [Check(name="database", ok=True, detail="no SQLite file: taken on a home without one")], {}
         return [Check(name="database", ok=False, detail="no nexus.db in the backup")], {}
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -292,15 +294,20 @@ def _swap_in(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     kept: list[str] = []
     # Same filesystem as the target, so the renames below are atomic.
-    staged_db = settings.db_path.with_name(f".{settings.db_path.name}.restoring-{stamp}")
-    os.replace(work / "nexus.db", staged_db)
+    staged_db = None
+    if (work / "nexus.db").is_file():
+        staged_db = settings.db_path.with_name(f".{settings.db_path.name}.restoring-{stamp}")
+        os.replace(work / "nexus.db", staged_db)
     staged_truth = None
     if (work / "truth").is_dir():
         staged_truth = settings.truth_path.with_name(f".{settings.truth_path.name}.restoring-{stamp}")
         os.rename(work / "truth", staged_truth)
-    if settings.db_path.exists():
-        kept.append(str(_move_aside(settings.db_path, stamp)))
-    os.replace(staged_db, settings.db_path)
+    database = "not in this backup (left as it is)"
+    if staged_db is not None:
+        if settings.db_path.exists():
+            kept.append(str(_move_aside(settings.db_path, stamp)))
+        os.replace(staged_db, settings.db_path)
+        database = f"{settings.db_path} ({sum(report.counts.values())} rows, taken {report.created_at})"
     truth_text = "not in this backup (left as it is)"
     if staged_truth is not None:
         if settings.truth_path.exists():
@@ -316,7 +323,7 @@ def _swap_in(
         secrets_text = f"decrypted to {secrets_to} (mode 600)"
     return RestoreReport(
         path=str(path),
-        database=f"{settings.db_path} ({sum(report.counts.values())} rows, taken {report.created_at})",
+        database=database,
         truth=truth_text,
         kept_aside=kept,
         counts=report.counts,

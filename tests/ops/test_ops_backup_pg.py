@@ -256,3 +256,20 @@ def test_the_recovery_drill_on_postgresql(tmp_path: Path, pg_server: str, capsys
         assert "order 2" in capsys.readouterr().out
     finally:
         drop_database(pg_server, "nexus_drill")
+
+
+def test_a_home_without_a_sqlite_file_backs_up_the_shared_database_alone(
+    tmp_path: Path, pg_url: str, pg_server: str
+) -> None:
+    populated(tmp_path, pg_url, notes=2)
+    bare = Settings.load(env_for(tmp_path / "bare-home", pg_url))  # a machine that only runs `nexus backup`
+    result = create_backup(bare, tmp_path / "b")
+    assert result.counts == {} and result.shared["public.notes"] == 2
+    report = verify_backup(Path(result.path))
+    assert report.ok, report.to_text()
+    fresh = create_database(pg_server, "nexus_backup_bare")
+    try:
+        restored = restore_backup(Settings.load(env_for(tmp_path / "new", fresh)), Path(result.path))
+        assert "left as it is" in restored.database and counts(fresh) == counts(pg_url)
+    finally:
+        drop_database(pg_server, "nexus_backup_bare")
