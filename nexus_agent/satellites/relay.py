@@ -182,7 +182,9 @@ class RelayBoard:
     def _caller_for(self, kind: str) -> CallingClient:
         """The client of the call this request belongs to; never a guess between several."""
         mine = _on_board.get()
-        if mine is not None and mine[0] is self and mine[1] in self._calls:
+        if mine is not None and mine[0] is self:  # read in the call's own context: exactly that call
+            if mine[1] not in self._calls:
+                raise _Refused(f"the tool call this {kind} request belongs to has already ended")
             caller = self._calls[mine[1]]
         elif not self._calls:
             raise _Refused(

@@ -6,7 +6,9 @@ The sessions here stand in for the front end's MCP sessions (what Nexus would se
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,3 +219,14 @@ def test_tools_that_run_only_as_tasks_are_not_listed(caplog: pytest.LogCaptureFi
         kept = without_task_only_tools("everything", tools)
     assert [t.name for t in kept] == ["plain", "either", "never"]
     assert "tool 'research' is not listed: it runs only as a task" in caplog.text
+
+
+async def test_a_request_from_a_call_that_ended_is_not_given_to_another() -> None:
+    """A late request read in an ended call's context is refused, even while another client's call runs."""
+    board, alice, bob = RelayBoard("quotes"), FakeSession("alice"), FakeSession("bob")
+    with calling_client(FakeContext(alice), OWNER), board.call():
+        ended_call = copy_context()  # what a message sent during alice's call carries
+    with anyio.fail_after(5), calling_client(FakeContext(bob), OWNER), board.call():
+        late = await asyncio.get_running_loop().create_task(board.sampling(None, SAMPLE), context=ended_call)
+    assert isinstance(late, types.ErrorData) and "has already ended" in late.message
+    assert alice.sent == [] and bob.sent == []
