@@ -1,17 +1,26 @@
 """Legacy bridge benchmark: a message-handler call through Nexus vs the same POST sent directly.
 
     PYTHONPATH=. python benchmarks/legacy_bridge.py                  # 200 calls each, fan-out to 50 apps
-    PYTHONPATH=. python benchmarks/legacy_bridge.py --calls 500 --apps 50 --rounds 5
+    PYTHONPATH=. python benchmarks/legacy_bridge.py --calls 500 --apps 50 --rounds 5 --runs 5
+    PYTHONPATH=. python benchmarks/legacy_bridge.py --apps 1 --no-fan-out       # the single-call ratio only
 
 1. One fake legacy app (``nexus_agent.testing.FakeLegacyApp``, its own process, real HTTP
    on 127.0.0.1) answers ``query.stock_level``.
-2. ``nexus serve --http`` (its own process, a fresh home) has the app registered; an MCP
-   client calls ``ledger-000__query_stock_level`` over streamable HTTP, one call at a
-   time, and the median latency is taken. The direct figure is the same signed POST sent
-   by a plain ``httpx`` client with a kept-alive connection. Target: ratio <= 1.5. For
-   scale, the same run times a Nexus tool that contacts nothing (``registry_get``: the MCP
-   hop alone) and the bare satellite pool calling the app in this process (the bridge
-   alone). The four are alternated call by call, so load on the machine hits each alike.
+2. ``nexus serve --http`` (its own process, a fresh home) has the app registered, and
+   ``ledger-000__query_stock_level`` is called through it one call at a time by two clients,
+   each on one reused connection: a plain JSON-RPC client (one sessionless 2026-07-28
+   ``tools/call`` POST, as any HTTP client may send it) and the SDK's ``Client`` over
+   streamable HTTP. The direct figure is the same signed POST sent by a plain ``httpx``
+   client with a kept-alive connection (what Nexus itself sends). Target: ratio <= 1.5.
+   For scale, the same run times a Nexus tool that contacts nothing (``registry_get`` with
+   the SDK client: the MCP hop alone) and the bare satellite pool calling the app in this
+   process (the bridge alone). The steps are alternated call by call, so load on the
+   machine hits each alike; ``--runs`` repeats the whole set and every run is reported
+   (the machine is shared: look at the spread, not one figure). After each run, the direct
+   POST and both clients through Nexus are run alone ``--calls`` times and the CPU each
+   process spent per call (client, Nexus, app; from /proc) is reported too: under a
+   varying load that is the steadier figure. Nexus runs as deployed over HTTP
+   (``NEXUS_TOKENS`` set; the clients send a bearer token).
 3. Fan-out: ``--apps`` legacy apps (one process serving each under its own path) are
    registered in the same Nexus and ``satellite_fan_out`` calls ``query_stock_level`` on
    all of them through MCP; the median of ``--rounds`` is reported, with the same fan-out
@@ -33,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +50,7 @@ from typing import Any
 import anyio
 import httpx
 import httpx2
+import mcp_types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -50,6 +60,7 @@ from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.signing import sign_body
 
 SECRET = "bench-legacy-secret-0123456789abcdef"
+TOKEN = "bench-owner-token-0123456789abcdef"  # Nexus over HTTP as deployed: clients send a bearer token
 TOOL = "query_stock_level"
 ARGS = {"sku": "EXT-6063-50x50", "yard": "north"}
 
@@ -84,7 +95,7 @@ def serve_apps(port: int, count: int) -> None:
 
 
 @contextlib.contextmanager
-def app_process(count: int) -> Iterator[str]:
+def app_process(count: int) -> Iterator[tuple[str, int]]:
     port = free_port()
     cmd = [sys.executable, __file__, "--serve-apps", str(port), "--apps", str(count)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -92,7 +103,7 @@ def app_process(count: int) -> Iterator[str]:
         assert proc.stdout is not None
         if "READY" not in proc.stdout.readline():
             raise RuntimeError("the legacy apps did not start")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -124,9 +135,10 @@ def secret_env(i: int) -> str:
 
 # -- Nexus's process -----------------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def nexus_process(base: str, count: int) -> Iterator[str]:
+def nexus_process(base: str, count: int) -> Iterator[tuple[str, int]]:
     home = Path(tempfile.mkdtemp(prefix="nexus-bench-legacy-"))
     env = {**os.environ, "NEXUS_HOME": str(home), "NEXUS_DB_SYNC": "normal", "NEXUS_LOG_LEVEL": "WARNING"}
+    env["NEXUS_TOKENS"] = TOKEN
     env.update({secret_env(i): SECRET for i in range(count)})
     nexus = [sys.executable, "-m", "nexus_agent"]
     for i in range(count):
@@ -145,7 +157,7 @@ def nexus_process(base: str, count: int) -> Iterator[str]:
             time.sleep(0.1)
         else:
             raise RuntimeError(f"nexus serve did not start; see {home / 'serve.log'}")
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"http://127.0.0.1:{port}/mcp", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -161,18 +173,52 @@ async def _post(http: httpx.AsyncClient, url: str) -> None:
         raise RuntimeError(f"unexpected direct answer: {answer}")
 
 
-async def single_calls(base: str, mcp_url: str, calls: int, warmup: int) -> dict[str, list[float]]:
-    """Alternating, one reused client each: the direct POST, the call through Nexus, a Nexus tool of its own
-    (the MCP hop alone: Nexus reads its registry, contacts nothing) and the bare pool in this process."""
-    times: dict[str, list[float]] = {"direct": [], "nexus": [], "own_tool": [], "pool": []}
+def _jsonrpc_call(request_id: int) -> tuple[bytes, dict[str, str]]:
+    """One sessionless 2026-07-28 ``tools/call`` as a plain HTTP client sends it (body, headers)."""
+    name = f"ledger-000__{TOOL}"
+    meta = {
+        types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+        types.CLIENT_CAPABILITIES_META_KEY: {},
+        types.CLIENT_INFO_META_KEY: {"name": "bench", "version": "1"},
+    }
+    params = {"name": name, "arguments": ARGS, "_meta": meta}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name,
+    }
+    return json.dumps(body).encode(), headers
+
+
+Step = Callable[[], Awaitable[None]]
+STEPS = ("direct", "nexus_jsonrpc", "nexus_sdk", "own_tool", "pool")
+
+
+@contextlib.asynccontextmanager
+async def single_steps(base: str, mcp_url: str) -> AsyncIterator[dict[str, Step]]:
+    """One reused client each: the direct POST, the call through Nexus by a plain JSON-RPC client and by the SDK
+    client, a Nexus tool of its own (the MCP hop alone: Nexus reads its registry, contacts nothing) and the bare
+    pool in this process (the bridge alone). Every step checks its answer."""
     url = f"{base}/a0/api/messages/handle"
-    secrets = {secret_env(0): SECRET}
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=30))
-        mcp_http = await stack.enter_async_context(httpx2.AsyncClient(timeout=30))
+        rpc_http = await stack.enter_async_context(httpx.AsyncClient(timeout=30, headers=bearer))
+        mcp_http = await stack.enter_async_context(httpx2.AsyncClient(timeout=30, headers=bearer))
         client = await stack.enter_async_context(Client(streamable_http_client(mcp_url, http_client=mcp_http)))
-        pool = await stack.enter_async_context(SatellitePool([record(base, 0)], secrets=secrets))
+        pool = await stack.enter_async_context(SatellitePool([record(base, 0)], secrets={secret_env(0): SECRET}))
         await client.list_tools()
+        ids = iter(range(1, 10**9))
+
+        async def plain() -> None:
+            body, headers = _jsonrpc_call(next(ids))
+            answer = (await rpc_http.post(mcp_url, content=body, headers=headers)).json()
+            result = answer.get("result") or {}
+            if result.get("isError") or (result.get("structuredContent") or {}).get("qty") != 42:
+                raise RuntimeError(f"unexpected JSON-RPC answer through Nexus: {answer}")
 
         async def through() -> None:
             result = await client.call_tool(f"ledger-000__{TOOL}", ARGS)
@@ -187,20 +233,56 @@ async def single_calls(base: str, mcp_url: str, calls: int, warmup: int) -> dict
         async def bare() -> None:
             await pool.call(f"ledger-000__{TOOL}", ARGS)
 
-        steps = {"direct": lambda: _post(http, url), "nexus": through, "own_tool": own, "pool": bare}
-        for n in range(warmup + calls):
-            for name, step in steps.items():
-                began = time.perf_counter()
-                await step()
-                if n >= warmup:
-                    times[name].append(time.perf_counter() - began)
+        async def direct() -> None:
+            await _post(http, url)
+
+        yield dict(zip(STEPS, (direct, plain, through, own, bare), strict=True))
+
+
+async def single_calls(steps: dict[str, Step], calls: int, warmup: int) -> dict[str, list[float]]:
+    """Wall time of each step, alternated call by call (load on the machine hits each alike)."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for n in range(warmup + calls):
+        for name, step in steps.items():
+            began = time.perf_counter()
+            await step()
+            if n >= warmup:
+                times[name].append(time.perf_counter() - began)
     return times
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far: this one's, or another's from /proc (Linux)."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_per_call(steps: dict[str, Step], pids: dict[str, int | None], calls: int) -> dict[str, Any]:
+    """CPU milliseconds per call in each process (client, Nexus, app), each step run alone ``calls`` times.
+
+    On a shared machine wall time swings with the load; the CPU each process spends is the steadier figure."""
+    out: dict[str, Any] = {}
+    for name in ("direct", "nexus_jsonrpc", "nexus_sdk"):
+        before = {who: process_cpu(pid) for who, pid in pids.items()}
+        for _ in range(calls):
+            await steps[name]()
+        used = {who: (process_cpu(pid) - before[who]) * 1000 / calls for who, pid in pids.items()}
+        if name == "direct":
+            used.pop("nexus")  # not involved
+        out[name] = {who: round(ms, 3) for who, ms in used.items()} | {"total": round(sum(used.values()), 3)}
+    return out
 
 
 async def fan_out_through_nexus(url: str, count: int, rounds: int) -> list[float]:
     times: list[float] = []
     apps = [f"ledger-{i:03d}" for i in range(count)]
-    async with httpx2.AsyncClient(timeout=60) as http, Client(streamable_http_client(url, http_client=http)) as c:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx2.AsyncClient(timeout=60, headers=bearer) as http,
+        Client(streamable_http_client(url, http_client=http)) as c,
+    ):
         for n in range(rounds + 1):
             began = time.perf_counter()
             result = await c.call_tool("satellite_fan_out", {"tool": TOOL, "arguments": ARGS, "apps": apps})
@@ -234,26 +316,49 @@ def ms(values: list[float]) -> float:
     return round(statistics.median(values) * 1000, 2)
 
 
-async def measure(args: argparse.Namespace, base: str, mcp_url: str) -> dict[str, Any]:
-    single = await single_calls(base, mcp_url, args.calls, args.warmup)
-    fan_nexus = await fan_out_through_nexus(mcp_url, args.apps, args.rounds)
-    fan_pool = await fan_out_in_process(base, args.apps, args.rounds)
-    direct_ms, nexus_ms, own_ms, pool_ms = (ms(single[k]) for k in ("direct", "nexus", "own_tool", "pool"))
+def single_figures(single: dict[str, list[float]]) -> dict[str, float]:
+    direct, plain, sdk = ms(single["direct"]), ms(single["nexus_jsonrpc"]), ms(single["nexus_sdk"])
     return {
-        "calls": args.calls,
-        "direct_post_median_ms": direct_ms,
-        "through_nexus_median_ms": nexus_ms,
-        "ratio": round(nexus_ms / direct_ms, 2),
-        "ratio_target": 1.5,
-        "nexus_own_tool_median_ms": own_ms,
-        "bridge_above_mcp_hop_ms": round(nexus_ms - own_ms, 2),
-        "pool_in_process_median_ms": pool_ms,
-        "pool_in_process_ratio": round(pool_ms / direct_ms, 2),
-        "fan_out_apps": args.apps,
-        "fan_out_through_nexus_median_ms": ms(fan_nexus),
-        "fan_out_in_process_pool_median_ms": ms(fan_pool),
-        "rounds": args.rounds,
+        "direct_post_median_ms": direct,
+        "through_nexus_jsonrpc_median_ms": plain,
+        "ratio_jsonrpc": round(plain / direct, 2),
+        "through_nexus_sdk_median_ms": sdk,
+        "ratio_sdk": round(sdk / direct, 2),
+        "nexus_own_tool_sdk_median_ms": ms(single["own_tool"]),
+        "pool_in_process_median_ms": ms(single["pool"]),
+        "pool_in_process_ratio": round(ms(single["pool"]) / direct, 2),
     }
+
+
+async def measure(args: argparse.Namespace, base: str, mcp_url: str, pids: dict[str, int | None]) -> dict[str, Any]:
+    runs, cpu = [], []
+    async with single_steps(base, mcp_url) as steps:
+        for _ in range(args.runs):
+            runs.append(single_figures(await single_calls(steps, args.calls, args.warmup)))
+            if pids.get("nexus") is not None and Path("/proc/self/stat").exists():
+                cpu.append(await cpu_per_call(steps, pids, args.calls))
+    figures: dict[str, Any] = {
+        "calls_per_run": args.calls,
+        "ratio_target": 1.5,
+        "ratio_jsonrpc_median_of_runs": statistics.median(r["ratio_jsonrpc"] for r in runs),
+        "ratio_sdk_median_of_runs": statistics.median(r["ratio_sdk"] for r in runs),
+        "runs": runs,
+    }
+    if cpu:
+        figures["cpu_ms_per_call"] = cpu
+        figures["cpu_ratio_jsonrpc_median_of_runs"] = statistics.median(
+            round(c["nexus_jsonrpc"]["total"] / c["direct"]["total"], 2) for c in cpu
+        )
+    if args.fan_out:
+        fan_nexus = await fan_out_through_nexus(mcp_url, args.apps, args.rounds)
+        fan_pool = await fan_out_in_process(base, args.apps, args.rounds)
+        figures |= {
+            "fan_out_apps": args.apps,
+            "fan_out_through_nexus_median_ms": ms(fan_nexus),
+            "fan_out_in_process_pool_median_ms": ms(fan_pool),
+            "rounds": args.rounds,
+        }
+    return figures
 
 
 def main() -> None:
@@ -262,13 +367,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--apps", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3, help="how many times the single-call set is repeated")
+    parser.add_argument("--no-fan-out", dest="fan_out", action="store_false", help="the single-call ratio only")
     parser.add_argument("--serve-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_apps:
         serve_apps(args.serve_apps, args.apps)
         return
-    with app_process(args.apps) as base, nexus_process(base, args.apps) as mcp_url:
-        figures = anyio.run(measure, args, base, mcp_url)
+    with app_process(args.apps) as (base, app_pid), nexus_process(base, args.apps) as (mcp_url, nexus_pid):
+        pids: dict[str, int | None] = {"client": None, "nexus": nexus_pid, "app": app_pid}
+        figures = anyio.run(measure, args, base, mcp_url, pids)
     print(json.dumps(figures, indent=1))
 
 
