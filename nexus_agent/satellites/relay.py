@@ -210,6 +210,12 @@ class RelayBoard:
     @staticmethod
     def _check_capability(caller: CallingClient, kind: str, request: Any) -> None:
         session = caller.session
+        if caller.rounds is None and not getattr(session, "can_send_request", False):
+            raise _Refused(
+                f"the calling client's connection (protocol {caller.protocol_version or 'unknown'}) has no channel "
+                f"for a server's requests during a call, so Nexus cannot pass it the {kind} request; a client on "
+                "2025-11-25 over stdio or a stateful HTTP session, or on 2026-07-28, can answer"
+            )
         caps: types.ClientCapabilities | None = getattr(session, "client_capabilities", None)
         declared: Any = None
         if caps is not None:
@@ -224,9 +230,3 @@ class RelayBoard:
             supported = declared.url is not None if url_mode else declared.form is not None or declared.url is None
             if not supported:
                 raise _Refused(f"the calling client does not support {'URL' if url_mode else 'form'}-mode elicitation")
-        if caller.rounds is None and not getattr(session, "can_send_request", False):
-            raise _Refused(
-                f"the calling client's connection (protocol {caller.protocol_version or 'unknown'}) has no channel "
-                f"for a server's requests during a call, so Nexus cannot pass it the {kind} request; "
-                "a client on protocol 2025-11-25 over stdio or a stateful HTTP session can answer"
-            )
