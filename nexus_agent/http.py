@@ -281,7 +281,9 @@ def create_app(
 
     github_secret = settings.github_webhook_secret
     github = github_webhook_route(
-        lambda: github_secret.get_secret_value() if github_secret else None, inbox.on_event, services.database
+        lambda: github_secret.get_secret_value() if github_secret else None,
+        inbox.on_event,
+        services.shared.database if services.shared else services.database,  # PostgreSQL: one replay guard
     )
     return Starlette(
         routes=[
