@@ -62,9 +62,19 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.action in {"dump", "restore"}:
         return _dump_or_restore(args, url)
     sqlite_db = open_database(settings)  # applies SQLite migrations
-    sqlite_db.close()
+    try:
+        left = _left_in_sqlite(sqlite_db) if url else {}
+    finally:
+        sqlite_db.close()
     data: dict[str, Any] = {"sqlite": str(settings.db_path), "postgresql": None, "shared": []}
     lines = [f"SQLite {settings.db_path}: up to date"]
+    if any(left.values()):
+        data["left_in_sqlite"] = left
+        lines.append(
+            f"this home's SQLite file still holds {left['undelivered_events']} undelivered event(s) and "
+            f"{left['open_instructions']} open instruction(s) from before the outbox moved to PostgreSQL; "
+            "send the events with `NEXUS_DATABASE_URL= nexus events dispatch`"
+        )
     if url:
         with open_pg_database(url, migrate=args.action == "migrate") as pg:
             pending = pg.pending_migrations(PG_MIGRATIONS)
@@ -76,6 +86,15 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
     data["sqlite_sets"] = [m.name for m in ALL_MIGRATIONS]
     _out(args, data, lines)
     return EXIT_OK
+
+
+def _left_in_sqlite(database: Any) -> dict[str, int]:
+    """What a replica's SQLite file still holds of the stores that moved to PostgreSQL (an upgraded replica)."""
+    with database.read() as db:
+        events = db.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'in_flight')").fetchone()[0]
+        marks = "'pending', 'delivered', 'acknowledged'"
+        instructions = db.execute(f"SELECT count(*) FROM instructions WHERE status IN ({marks})").fetchone()[0]
+    return {"undelivered_events": int(events), "open_instructions": int(instructions)}
 
 
 def _dump_or_restore(args: argparse.Namespace, url: str | None) -> int:

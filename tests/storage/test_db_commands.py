@@ -78,3 +78,23 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(
     err = capsys.readouterr().err
     assert "cannot reach the PostgreSQL database" in err and "NEXUS_DATABASE_URL" in err
     assert "hunter2" not in err
+
+
+def test_status_names_events_left_in_the_sqlite_file_of_an_upgraded_replica(
+    tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Events queued before the outbox moved to PostgreSQL are not lost silently: status says how to send them."""
+    from nexus_agent.events import Outbox
+    from nexus_agent.services import open_database
+
+    env = _env(tmp_path)
+    database = open_database(Settings.load(env))
+    Outbox(database).store.enqueue_many([{"event": "stock.low", "target": "stock-ledger", "url": "https://x.test/h"}])
+    database.close()
+    assert main(["db", "status", "--json"], {**env, "NEXUS_DATABASE_URL": pg_url}) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["left_in_sqlite"] == {"undelivered_events": 1, "open_instructions": 0}
+    assert main(["db", "status"], {**env, "NEXUS_DATABASE_URL": pg_url}) == 0
+    assert "NEXUS_DATABASE_URL= nexus events dispatch" in capsys.readouterr().out
+    assert main(["db", "status", "--json"], env) == 0  # without a URL the SQLite outbox is the outbox
+    assert "left_in_sqlite" not in json.loads(capsys.readouterr().out)
