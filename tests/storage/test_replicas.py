@@ -75,6 +75,7 @@ async def _legacy_calls(a: NexusProcess, b: NexusProcess) -> tuple[RoundRobin, l
     balancer = RoundRobin([a.port, b.port])
     results = []
     async with _legacy_client(balancer, f"{a.url}/mcp") as client:
+        assert client.protocol_version == "2025-11-25"  # a handshake-era client, which keeps a session
         for i in range(3):
             results.append(await client.call_tool("memory_remember", {"text": f"legacy note {i}"}))
     return balancer, results
@@ -105,3 +106,47 @@ async def test_without_stateless_mode_a_legacy_session_does_not_survive_a_switch
     while isinstance(inner, BaseExceptionGroup):
         inner = inner.exceptions[0]
     assert "Session not found" in str(inner)  # the session made on A is unknown to B: what sticky sessions fix
+
+
+class EachCallElsewhere(RoundRobin):
+    """A balancer without stickiness that sends each tools/call to the other replica than the last one."""
+
+    def __init__(self, ports: list[int]) -> None:
+        super().__init__(ports)
+        self._call_ports = itertools.cycle(ports)
+        self.calls: list[tuple[str, int]] = []  # (tool, port that answered it)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content) if request.method == "POST" and request.content else {}
+        if not (isinstance(body, dict) and body.get("method") == "tools/call"):
+            return await super().handle_async_request(request)
+        port = next(self._call_ports)
+        self.calls.append((body["params"]["name"], port))
+        request.url = request.url.copy_with(port=port)
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_sessionless_client_behind_a_non_sticky_balancer_sees_one_registry_and_memory(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Protocol 2026-07-28 needs neither sticky sessions nor stateless mode: every request stands alone."""
+    with _replica(tmp_path, "a", pg_url) as a, _replica(tmp_path, "b", pg_url) as b:
+        balancer = EachCallElsewhere([a.port, b.port])
+        headers = {"Authorization": f"Bearer {OWNER}"}
+        async with (
+            httpx2.AsyncClient(transport=balancer, headers=headers, timeout=30) as http,
+            Client(streamable_http_client(f"{a.url}/mcp", http_client=http)) as client,
+        ):
+            assert client.protocol_version == "2026-07-28"
+            for i in range(3):  # each read is answered by the other replica than the write before it
+                record = {"slug": f"rack-app-{i}", "name": f"Rack App {i}", "description": "tracks glass racks"}
+                written = await client.call_tool("registry_register", {"record": record})
+                got = await client.call_tool("registry_get", {"slug": f"rack-app-{i}"})
+                remembered = await client.call_tool("memory_remember", {"text": f"rack transom{i} moved to bay {i}"})
+                found = await client.call_tool("memory_search", {"query": f"transom{i}"})
+                assert not any(r.is_error for r in (written, got, remembered, found)), (written, got, remembered, found)
+                assert f"bay {i}" in json.dumps(found.structured_content)
+        assert [tool for tool, _ in balancer.calls[:4]] == [
+            "registry_register", "registry_get", "memory_remember", "memory_search"
+        ]  # fmt: skip
+        assert {port for _, port in balancer.calls} == {a.port, b.port}
