@@ -18,6 +18,8 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from nexus_agent.config import Settings
 from nexus_agent.satellites.models import PoolSettings
@@ -127,7 +129,16 @@ async def test_fast_and_normal_path_answer_a_legacy_app_alike(tmp_path: Path, ca
                 assert _same(got) == _same(want), (name, arguments)
                 if name == "stock-ledger__query_api_key":
                     assert got["isError"] and OWNER not in str(got) and "withheld" in got["content"][0]["text"]
-    assert fast_path_count(caplog) == 5  # the five read-only calls that passed every check; the rest: normal path
+        assert fast_path_count(caplog) == 5  # the five read-only calls that passed every check; the rest: normal
+        # The SDK's own client (2026-07-28, sessionless) takes the fast path too and reads its plain JSON answer.
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {OWNER}"}) as h,
+            Client(streamable_http_client(f"{fast}/mcp", http_client=h)) as client,
+        ):
+            with anyio.fail_after(30):
+                result = await client.call_tool(QUERY, {"sku": "GLS-4-16-4", "yard": "south"})
+        assert not result.is_error and result.structured_content == {"sku": "GLS-4-16-4", "yard": "south", "qty": 0}
+    assert fast_path_count(caplog) == 6
     reserved = [m for m in app.messages if m.type == "action.reserve_stock"]
     assert len(reserved) == 2 and all(m.signed_ok for m in reserved)  # the owner's action, once per Nexus
 
