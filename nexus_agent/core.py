@@ -149,6 +149,23 @@ def core_over(
         from nexus_agent.services_pg import open_shared_stores  # psycopg loads only then (~0.5 s of every start)
 
         shared = open_shared_stores(settings, known)
+    try:
+        return _core(settings, database, shared, known=known, secrets=secrets, notify=notify)
+    except BaseException:
+        if shared is not None:
+            shared.close()
+        raise
+
+
+def _core(
+    settings: Settings,
+    database: Database,
+    shared: SharedStores | None,
+    *,
+    known: KnownSecrets,
+    secrets: SatelliteSecrets | None,
+    notify: Notify | None,
+) -> NexusCore:
     memory: MemoryStore = shared.memory if shared else SqliteMemoryStore(database, known_secrets=known)
     registry: Registry = (
         shared.registry
