@@ -245,8 +245,7 @@ def create_app(
     ``ops``: the operations face already running over ``services`` (``open_app``'s).
     """
     check_exposure(settings)
-    resolver = CredentialResolver(settings)
-    resolver.attach(services.keys_database)
+    resolver = CredentialResolver(settings, services.keys_database)
     server = build_mcp_server(services, over_http=True)
     security = _transport_security(settings, allowed_hosts)  # /mcp's own check; AllowedHostsOnly: every route
     mcp_app = server.streamable_http_app(

@@ -28,17 +28,17 @@ def jwt_issuer(settings: Settings) -> JwtIssuer:
 
 
 class CredentialResolver:
-    """Resolves bearer credentials; ``attach(database)`` once the services are open (API keys)."""
+    """Resolves bearer credentials: tokens and JWTs from ``settings``, API keys from ``keys_database``.
 
-    def __init__(self, settings: Settings) -> None:
+    ``keys_database``: the one holding ``api_keys`` (the runtime's ``keys_database``: PostgreSQL,
+    shared by the replicas, when configured); without it no API key is accepted.
+    """
+
+    def __init__(self, settings: Settings, keys_database: Database | PgDatabase | None = None) -> None:
         self._settings = settings
         self._tokens = [(t.encode(), token_label_key(t)) for t in settings.token_values()]
         self.jwt = jwt_issuer(settings)
-        self.keys: ApiKeyStore | None = None
-
-    def attach(self, database: Database | PgDatabase) -> None:
-        """``database``: the one holding ``api_keys`` (PostgreSQL, shared by the replicas, when configured)."""
-        self.keys = ApiKeyStore(database)
+        self.keys = ApiKeyStore(keys_database) if keys_database is not None else None
 
     async def open_locally(self) -> bool:
         """No credential of any kind is configured: a loopback server admits callers as the owner."""

@@ -148,8 +148,7 @@ async def test_the_resolver_turns_each_kind_of_credential_into_its_principal(dat
             "NEXUS_JWT_SECRET": SECRET,
         }
     )
-    resolver = CredentialResolver(settings)
-    resolver.attach(database)
+    resolver = CredentialResolver(settings, database)
     assert (await resolver.resolve(OWNER_TOKEN)).role is Role.OWNER
     yard = await resolver.resolve(YARD_TOKEN)
     assert (yard.name, yard.role, yard.app, yard.credential) == ("yard", Role.SATELLITE, "yard-app", "token")

@@ -108,8 +108,7 @@ async def test_a_replica_server_resolves_keys_from_the_shared_database(tmp_path:
 
     with open_services_sync(settings("a")) as a, open_services_sync(settings("b")) as b:
         issued = ApiKeyStore(a.keys_database).create("agent", name="yard-bot")
-        resolver = CredentialResolver(settings("b"))
-        resolver.attach(b.keys_database)
+        resolver = CredentialResolver(settings("b"), b.keys_database)
         assert not await resolver.open_locally()  # an active key exists on the shared database
         principal = await resolver.resolve(issued.secret)
         assert (principal.name, principal.role, principal.credential) == ("yard-bot", Role.AGENT, "api_key")
