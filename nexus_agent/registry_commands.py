@@ -31,6 +31,7 @@ async def _list(args: argparse.Namespace, services: NexusServices) -> int:
         "text": args.text,
         "limit": args.limit,
         "offset": args.offset,
+        "detail": "full",  # --json prints whole records, as it always did (in process: no MCP page to trim)
     }
     page = await call_tool(services, "registry_list", query)
     rows = [

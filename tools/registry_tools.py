@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -16,31 +16,114 @@ from tools.base import ToolCall, ToolInput, ToolSpec
 __all__ = ["REGISTRY_TOOLS"]
 
 
-async def registry_list(call: ToolCall, params: AppFilter) -> AppPage:
-    return await call.services.registry.list(params)
+SUMMARY_DESCRIPTION_CHARS = 280  # a summary's description is cut here ("…"); registry_get has the whole text
+
+
+class ListAppsInput(AppFilter):
+    """``AppFilter`` plus how much of each app to return."""
+
+    detail: Literal["summary", "full"] = Field(
+        "summary",
+        description="'summary' (default): per app its slug, name, status, category, version, description "
+        f"(first {SUMMARY_DESCRIPTION_CHARS} characters), capability names, tags and number of declared tools. "
+        "'full': every app's whole registry record, as registry_get gives it.",
+    )
+
+
+class AppSummary(BaseModel):
+    """One app of a ``registry_list`` page: enough to pick it; ``registry_get`` gives its whole record."""
+
+    slug: str
+    name: str
+    status: AppStatus
+    category: str
+    version: str
+    description: str = Field(description=f"The first {SUMMARY_DESCRIPTION_CHARS} characters of the description.")
+    capabilities: list[str] = Field(description="Capability names.")
+    tags: list[str]
+    tool_count: int = Field(description="Tools declared in the app's record (its live MCP tools may differ).")
+
+    @classmethod
+    def of(cls, record: AppRecord) -> AppSummary:
+        text = record.description
+        if len(text) > SUMMARY_DESCRIPTION_CHARS:
+            text = text[: SUMMARY_DESCRIPTION_CHARS - 1].rstrip() + "…"
+        return cls.model_construct(  # every field comes from an already validated record
+            slug=record.slug,
+            name=record.name,
+            status=record.status,
+            category=record.category,
+            version=record.version,
+            description=text,
+            capabilities=record.capability_names(),
+            tags=list(record.tags),
+            tool_count=len(record.tools),
+        )
+
+    def capability_names(self) -> list[str]:
+        return list(self.capabilities)
+
+
+class AppListPage(BaseModel):
+    """One page of ``registry_list``: summaries by default, whole records with ``detail='full'``."""
+
+    items: list[AppSummary] | list[AppRecord]
+    total: int = Field(description="Apps matching every filter.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(None, description="Offset of the next page, or null on the last page.")
+    status_counts: dict[str, int] = Field(
+        description="Per status, the apps matching every filter except `status` (facet counts)."
+    )
+
+
+async def registry_list(call: ToolCall, params: ListAppsInput) -> AppListPage:
+    query = AppFilter.model_validate(params.model_dump(exclude={"detail"}))
+    page: AppPage = await call.services.registry.list(query)
+    items = page.items if params.detail == "full" else [AppSummary.of(r) for r in page.items]
+    return AppListPage.model_construct(
+        items=items,
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+        next_offset=page.next_offset,
+        status_counts=page.status_counts,
+    )
 
 
 @functools.cache
 def app_page_schema() -> dict[str, Any]:
-    """``AppPage``'s schema with each item described shallowly: every AppRecord field is named, ``slug``,
-    ``name`` and ``status`` are typed, and the nested shapes are left to ``registry_get``'s schema.
+    """The published output schema of ``registry_list``: the page, with each item's summary fields typed.
 
-    Clients check each result against this; against the full nested schema a 500-app page cost the
-    client ~0.5 s. The page itself is still built and checked from the full model.
+    A full record (``detail='full'``) has the same fields plus the rest of ``AppRecord`` (its capabilities are
+    objects rather than names); ``registry_get``'s output schema gives every nested shape. Clients check each
+    result against this schema, so it stays flat: against the full nested schema a 500-app page cost ~0.5 s.
     """
-    page = AppPage.model_json_schema()
+    page = AppListPage.model_json_schema()
+    summary = AppSummary.model_json_schema()
     record = AppRecord.model_json_schema()
     page.pop("$defs", None)
-    page["properties"]["items"]["items"] = {
-        "type": "object",
-        "title": "AppRecord",
-        "description": "A full registry record, with the fields " + ", ".join(record["properties"]) + "; "
-        "registry_get's output schema gives every nested shape.",
-        "required": record.get("required", ["slug", "name"]),
-        "properties": {
-            "slug": {"type": "string", "description": record["properties"]["slug"].get("description", "")},
-            "name": {"type": "string"},
-            "status": {"enum": [s.value for s in AppStatus]},
+    properties = {
+        "slug": {"type": "string", "description": record["properties"]["slug"].get("description", "")},
+        "name": {"type": "string"},
+        "status": {"enum": [s.value for s in AppStatus]},
+        "category": {"type": "string"},
+        "version": {"type": "string"},
+        "description": {"type": "string"},
+        "capabilities": {"type": "array", "description": "Names in a summary; {name, description} in a record."},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "tool_count": summary["properties"]["tool_count"],
+    }
+    page["properties"]["items"] = {
+        "type": "array",
+        "description": "Summaries (the default) or, with detail='full', whole records with the fields "
+        + ", ".join(record["properties"])
+        + ".",
+        "items": {
+            "type": "object",
+            "title": "AppSummary or AppRecord",
+            "required": ["slug", "name", "status"],
+            "properties": properties,
         },
     }
     return page
@@ -105,10 +188,12 @@ REGISTRY_TOOLS: list[ToolSpec] = [
             "List SFG Aluminium's satellite apps from the registry, with their status, category and "
             "capabilities. Filter by status (placeholder, pending, approved, active, degraded, suspended, "
             "retired), category, a capability ('quote', 'invoice'), or free text; paginate with "
-            "limit/offset. Use this to find which app does something before calling or planning."
+            "limit/offset (next_offset). Each app comes as a summary (slug, name, status, category, version, "
+            "description, capability names, tags, tool count); pass detail='full' for whole records, or "
+            "call registry_get for one. Use this to find which app does something before calling or planning."
         ),
-        input_model=AppFilter,
-        output_model=AppPage,
+        input_model=ListAppsInput,
+        output_model=AppListPage,
         published_output_schema=app_page_schema,
         handler=registry_list,
         read_only=True,

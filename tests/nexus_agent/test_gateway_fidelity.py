@@ -64,8 +64,8 @@ async def test_registry_list_publishes_a_schema_its_real_pages_satisfy(tmp_path:
             schema = tools["registry_list"].output_schema
             assert schema is not None
             jsonschema.Draft202012Validator.check_schema(schema)
-            item = schema["properties"]["items"]["items"]
-            assert "$ref" not in str(schema) and "endpoints" in item["description"]
+            items = schema["properties"]["items"]
+            assert "$ref" not in str(schema) and "endpoints" in items["description"]
             result = await client.call_tool("registry_list", {"limit": 500})
             assert not result.is_error
             assert [a["slug"] for a in result.structured_content["items"]] == ["app-0", "app-1", "app-2"]
@@ -74,6 +74,9 @@ async def test_registry_list_publishes_a_schema_its_real_pages_satisfy(tmp_path:
             assert json.loads(text.text) == result.structured_content and "\n" not in text.text
             with pytest.raises(jsonschema.ValidationError):
                 jsonschema.validate({**result.structured_content, "items": [{"name": "no slug"}]}, schema)
+            full = await client.call_tool("registry_list", {"limit": 500, "detail": "full"})
+            assert not full.is_error and full.structured_content is not None
+            jsonschema.validate(full.structured_content, schema)
 
 
 def test_gap_analysis_is_the_same_whatever_else_is_registered() -> None:
