@@ -3,7 +3,9 @@
     python benchmarks/_serve.py --port 9000 --first 0 --count 100 --delay-ms 100
 
 serves ``/s{i}/mcp`` for i in [first, first+count), each a separate stateless
-MCP server whose tools are ``work`` (sleeps ``delay-ms``) and ``ping``.
+MCP server whose tools are ``work`` (sleeps ``delay-ms``) and ``ping``, and
+``/api/health`` (where Nexus probes a satellite's origin, as on a real satellite:
+without it Nexus would judge every one down and record 500 status changes mid-run).
 Prints ``READY`` on stdout once listening.
 """
 
@@ -20,7 +22,9 @@ import uvicorn
 from mcp.server import MCPServer
 from mcp_types import ToolAnnotations
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
 
 
 def satellite(index: int, delay: float) -> MCPServer:
@@ -50,7 +54,11 @@ def build_app(first: int, count: int, delay: float, *, json_response: bool = Tru
             print("READY", flush=True)
             yield
 
-    return Starlette(routes=[Mount(f"/s{i}", app=app) for i, app in apps.items()], lifespan=lifespan)
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    routes = [Route("/api/health", health), *(Mount(f"/s{i}", app=app) for i, app in apps.items())]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def main() -> None:

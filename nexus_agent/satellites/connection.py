@@ -39,12 +39,13 @@ from nexus_agent.outbound import OutboundPolicy, httpx2_client
 from nexus_agent.outbound import ssl_context as outbound_ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
+from nexus_agent.satellites.discovery import compiled_output_validator
 from nexus_agent.satellites.models import PoolSettings
 from nexus_agent.satellites.relay import RelayBoard, detach
 from nexus_agent.wire.errors import UpstreamError
 from nexus_agent.wire.models import AppRecord
 
-__all__ = ["SatelliteConnection", "capture_http_statuses", "failing_status"]
+__all__ = ["SatelliteConnection", "SharedHttp", "capture_http_statuses", "failing_status", "record_http_status"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,13 @@ def capture_http_statuses() -> Iterator[list[int]]:
         _statuses.reset(token)
 
 
+async def record_http_status(response: httpx2.Response) -> None:
+    """httpx2 response hook: note the status for the task that sent the request (see capture_http_statuses)."""
+    box = _statuses.get()
+    if box is not None:
+        box.append(response.status_code)
+
+
 def _without_userinfo(url: str) -> str:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
@@ -77,6 +85,8 @@ def failing_status(statuses: list[int]) -> int | None:
 
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+#: The pool's HTTP client this satellite shares with a few others of the same bearer token (the pool owns it).
+SharedHttp = Callable[[], httpx2.AsyncClient]
 
 
 def copy_error(error: UpstreamError) -> UpstreamError:
@@ -112,10 +122,13 @@ class SatelliteConnection:
         outbound: OutboundPolicy | None = None,
         trusted_command: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
+        shared_http: SharedHttp | None = None,
     ) -> None:
         """``outbound`` decides which addresses may be contacted; ``trusted_command`` is the command the owner
         set for this app (the registry's provenance): a different ``mcp_command`` is never run. ``env``: the
-        variables a stdio satellite is started with (``endpoints.mcp_env``, already resolved and checked)."""
+        variables a stdio satellite is started with (``endpoints.mcp_env``, already resolved and checked).
+        ``shared_http``: the pool's HTTP client for this satellite, shared with others of the same token, so
+        500 satellites do not build 500 clients (None: this connection builds its own)."""
         endpoints = record.endpoints
         if endpoints.mcp_url is None and not endpoints.mcp_command:
             raise ValueError(f"satellite {record.slug!r} has no MCP endpoint")
@@ -125,6 +138,7 @@ class SatelliteConnection:
         self._token = token
         self._token_env = endpoints.token_env
         self._env = dict(env or {})
+        self._shared_http = shared_http
         self._settings = settings
         self._spawn = spawn
         self._on_tools_changed = on_tools_changed
@@ -254,18 +268,11 @@ class SatelliteConnection:
 
     async def _open(self, stack: AsyncExitStack) -> Client:
         if self._url is not None:
-            headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-            if self._ssl_context is None:
-                self._ssl_context = outbound_ssl_context(self._outbound)  # ~20 ms of CPU: share one per pool
-            http = httpx2_client(
-                self._outbound,
-                ssl_ctx=self._ssl_context,
-                headers=headers,
-                # Reads are bounded per call by the caller's deadline; long tools must not be cut here.
-                timeout=httpx2.Timeout(self._settings.connect_timeout, read=None),
-                event_hooks={"response": [self._on_response]},
-            )
-            await stack.enter_async_context(http)
+            if self._shared_http is not None:
+                http = self._shared_http()
+            else:
+                http = self._own_http()
+                await stack.enter_async_context(http)
             target: object = streamable_http_client(self._url, http_client=http)
         else:
             env = {self._token_env: self._token} if self._token and self._token_env else {}
@@ -280,12 +287,22 @@ class SatelliteConnection:
             message_handler=self._on_message,
             **self.relay.client_callbacks(),  # sampling, elicitation and roots: relayed to the calling client
         )
-        return await stack.enter_async_context(client)
+        opened = await stack.enter_async_context(client)
+        _share_output_validators(opened)
+        return opened
 
-    async def _on_response(self, response: httpx2.Response) -> None:
-        box = _statuses.get()
-        if box is not None:
-            box.append(response.status_code)
+    def _own_http(self) -> httpx2.AsyncClient:
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        if self._ssl_context is None:
+            self._ssl_context = outbound_ssl_context(self._outbound)  # ~20 ms of CPU: share one per pool
+        return httpx2_client(
+            self._outbound,
+            ssl_ctx=self._ssl_context,
+            headers=headers,
+            # Reads are bounded per call by the caller's deadline; long tools must not be cut here.
+            timeout=httpx2.Timeout(self._settings.connect_timeout, read=None),
+            event_hooks={"response": [record_http_status]},
+        )
 
     async def _on_message(self, message: IncomingMessage) -> None:
         # Handshake-era servers push notifications/tools/list_changed spontaneously.
@@ -311,3 +328,28 @@ class SatelliteConnection:
                     self._on_tools_changed()
         except Exception as exc:  # the TTL still refreshes the list; a lost stream is not an outage
             logger.debug("tool-change stream of satellite %s ended: %s", self.slug, exc)
+
+
+def _share_output_validators(client: Client) -> None:
+    """Let the SDK session check tool results with validators compiled once per distinct output schema.
+
+    The SDK compiles a validator per session and tool on the first result (~2.5 ms of CPU); a first fan-out
+    to 500 satellites of one kind paid that 500 times for one schema. The session still validates every
+    result exactly as before. Falls back to the SDK's own compiling if its internals differ.
+    """
+    session: Any = client.session
+    validators = getattr(session, "_tool_output_validators", None)
+    if not isinstance(validators, dict) or not callable(getattr(session, "_output_schema_validator", None)):
+        return  # pragma: no cover - another SDK version: its own per-session compiling stays
+
+    def shared(name: str, output_schema: dict[str, Any]) -> Any:
+        found = validators.get(name)
+        if found is None:
+            try:
+                found = compiled_output_validator(output_schema)
+            except RuntimeError as exc:
+                raise RuntimeError(f"Invalid schema for tool {name}: {exc}") from None
+            validators[name] = found
+        return found
+
+    session._output_schema_validator = shared

@@ -12,7 +12,9 @@ original name as a suffix (``-1a2b3c4d``), so names stay stable across listings.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -24,7 +26,15 @@ import mcp_types as types
 from nexus_agent.satellites.models import SatelliteTool
 from nexus_agent.wire.errors import InvalidInput, UpstreamError
 
-__all__ = ["SEPARATOR", "Listing", "build_listing", "qualify", "split_qualified", "validate_arguments"]
+__all__ = [
+    "SEPARATOR",
+    "Listing",
+    "build_listing",
+    "compiled_output_validator",
+    "qualify",
+    "split_qualified",
+    "validate_arguments",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +83,61 @@ class Listing:
         return list(self.by_name.values())
 
 
-def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> Listing:
-    """Parse a satellite's tools; a tool with an unusable input schema is skipped with a warning."""
+def _schema_key(schema: Mapping[str, Any]) -> str | None:
+    """A schema's canonical text (the cache key), or None when it is not plain JSON."""
+    try:
+        return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=2048)
+def _checked_input_validator(key: str) -> tuple[Any, str | None]:
+    """(validator, None) for a valid input schema, (None, why) otherwise: checking a schema against its
+    meta-schema is ~2 ms of CPU, and 500 satellites of one kind list the same few schemas."""
     import jsonschema  # imported on first discovery: it costs ~0.2 s of `nexus serve`'s start
     from jsonschema.validators import validator_for
 
+    schema = json.loads(key)
+    validator_cls = validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        validator_cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return None, exc.message
+    return validator_cls(schema), None
+
+
+def _input_validator(schema: Mapping[str, Any]) -> tuple[Any, str | None]:
+    return _checked_input_validator(_schema_key(schema) or json.dumps(schema, default=str))
+
+
+@functools.lru_cache(maxsize=2048)
+def _compiled_output_validator(key: str) -> Any:
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+    from referencing import Registry
+
+    schema = json.loads(key)
+    validator_cls = validator_for(schema)
+    try:
+        validator_cls.check_schema(schema)
+    except SchemaError as exc:
+        raise RuntimeError(f"invalid output schema: {exc.message}") from None
+    return validator_cls(schema, registry=Registry())
+
+
+def compiled_output_validator(schema: Mapping[str, Any]) -> Any:
+    """A compiled validator for a tool's output schema, shared by every connection that lists the same schema
+    (the SDK compiles one per session and tool: ~2.5 ms each, most of a first fan-out's CPU per satellite).
+    Raises RuntimeError for a schema that is not valid JSON Schema (never cached)."""
+    key = _schema_key(schema)
+    if key is None:  # pragma: no cover - a listed schema is JSON
+        raise RuntimeError("output schema is not JSON")
+    return _compiled_output_validator(key)
+
+
+def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> Listing:
+    """Parse a satellite's tools; a tool with an unusable input schema is skipped with a warning."""
     listing = Listing(fetched_at=fetched_at)
     tools = list(tools)
     # A name already in the MCP alphabet always keeps '<slug>__<name>', whatever order the satellite lists
@@ -85,12 +145,10 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
     exact = {f"{slug}{SEPARATOR}{t.name}" for t in tools if not _BAD_CHARS.search(t.name)}
     for tool in tools:
         schema = tool.input_schema
-        try:
-            validator_cls = validator_for(schema, default=jsonschema.Draft202012Validator)
-            validator_cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
+        validator, problem = _input_validator(schema)
+        if problem is not None:
             listing.warnings.append(
-                f"tool '{tool.name}' skipped: its input schema is not valid JSON Schema ({exc.message})"
+                f"tool '{tool.name}' skipped: its input schema is not valid JSON Schema ({problem})"
             )
             continue
         if tool.name in listing.by_name:
@@ -114,7 +172,7 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
             output_schema=tool.output_schema,
             annotations=tool.annotations,
         )
-        entry._validator = validator_cls(schema)
+        entry._validator = validator
         listing.by_name[tool.name] = entry
         listing.by_qualified[qualified] = entry
     return listing
