@@ -1,8 +1,9 @@
 """Legacy bridge benchmark: a message-handler call through Nexus vs the same POST sent directly.
 
-    PYTHONPATH=. python benchmarks/legacy_bridge.py                  # 200 calls each, fan-out to 50 apps
+    PYTHONPATH=. python benchmarks/legacy_bridge.py                  # 3 runs of 200 calls each, fan-out to 50
     PYTHONPATH=. python benchmarks/legacy_bridge.py --calls 500 --apps 50 --rounds 5 --runs 5
     PYTHONPATH=. python benchmarks/legacy_bridge.py --apps 1 --no-fan-out       # the single-call ratio only
+    PYTHONPATH=. python benchmarks/legacy_bridge.py --apps 1 --no-fan-out --app-work-ms 5   # an app that works
 
 1. One fake legacy app (``nexus_agent.testing.FakeLegacyApp``, its own process, real HTTP
    on 127.0.0.1) answers ``query.stock_level``.
@@ -20,7 +21,9 @@
    POST and both clients through Nexus are run alone ``--calls`` times and the CPU each
    process spent per call (client, Nexus, app; from /proc) is reported too: under a
    varying load that is the steadier figure. Nexus runs as deployed over HTTP
-   (``NEXUS_TOKENS`` set; the clients send a bearer token).
+   (``NEXUS_TOKENS`` set; the clients send a bearer token). The fake answers at once (the
+   hardest case for the ratio: Nexus's own cost is all there is to see); ``--app-work-ms``
+   makes each message wait as a real app's own I/O would.
 3. Fan-out: ``--apps`` legacy apps (one process serving each under its own path) are
    registered in the same Nexus and ``satellite_fan_out`` calls ``query_stock_level`` on
    all of them through MCP; the median of ``--rounds`` is reported, with the same fan-out
@@ -72,8 +75,10 @@ def free_port() -> int:
 
 
 # -- the legacy apps' process -----------------------------------------------------------------------------------------
-def serve_apps(port: int, count: int) -> None:
-    """Serve ``count`` fake legacy apps under /a{i}/ on one uvicorn (run as a child process)."""
+def serve_apps(port: int, count: int, work_ms: float = 0.0) -> None:
+    """Serve ``count`` fake legacy apps under /a{i}/ on one uvicorn (run as a child process).
+
+    ``work_ms``: each message waits that long before it is answered (an app's own I/O, e.g. its database)."""
     import logging
 
     import uvicorn
@@ -84,7 +89,7 @@ def serve_apps(port: int, count: int) -> None:
 
     logging.disable(logging.WARNING)
     apps = [FakeLegacyApp(f"ledger-{i:03d}", SECRET) for i in range(count)]
-    routes = [Mount(f"/a{i}", app=a.asgi_app()) for i, a in enumerate(apps)]
+    routes = [Mount(f"/a{i}", app=_working(a.asgi_app(), work_ms / 1000)) for i, a in enumerate(apps)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
@@ -94,10 +99,22 @@ def serve_apps(port: int, count: int) -> None:
     uvicorn.run(Starlette(routes=routes, lifespan=lifespan), host="127.0.0.1", port=port, log_level="warning")
 
 
+def _working(app: Any, seconds: float) -> Any:
+    if not seconds:
+        return app
+
+    async def working(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/api/messages/handle"):
+            await anyio.sleep(seconds)
+        await app(scope, receive, send)
+
+    return working
+
+
 @contextlib.contextmanager
-def app_process(count: int) -> Iterator[tuple[str, int]]:
+def app_process(count: int, work_ms: float = 0.0) -> Iterator[tuple[str, int]]:
     port = free_port()
-    cmd = [sys.executable, __file__, "--serve-apps", str(port), "--apps", str(count)]
+    cmd = [sys.executable, __file__, "--serve-apps", str(port), "--apps", str(count), "--app-work-ms", str(work_ms)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -339,6 +356,7 @@ async def measure(args: argparse.Namespace, base: str, mcp_url: str, pids: dict[
                 cpu.append(await cpu_per_call(steps, pids, args.calls))
     figures: dict[str, Any] = {
         "calls_per_run": args.calls,
+        "app_work_ms": args.app_work_ms,
         "ratio_target": 1.5,
         "ratio_jsonrpc_median_of_runs": statistics.median(r["ratio_jsonrpc"] for r in runs),
         "ratio_sdk_median_of_runs": statistics.median(r["ratio_sdk"] for r in runs),
@@ -369,12 +387,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3, help="how many times the single-call set is repeated")
     parser.add_argument("--no-fan-out", dest="fan_out", action="store_false", help="the single-call ratio only")
+    parser.add_argument(
+        "--app-work-ms",
+        type=float,
+        default=0.0,
+        help="the fake app waits this long on each message, as a real app does its own I/O (default 0: the "
+        "fake answers at once, the hardest case for the ratio)",
+    )
     parser.add_argument("--serve-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_apps:
-        serve_apps(args.serve_apps, args.apps)
+        serve_apps(args.serve_apps, args.apps, args.app_work_ms)
         return
-    with app_process(args.apps) as (base, app_pid), nexus_process(base, args.apps) as (mcp_url, nexus_pid):
+    with (
+        app_process(args.apps, args.app_work_ms) as (base, app_pid),
+        nexus_process(base, args.apps) as (mcp_url, nexus_pid),
+    ):
         pids: dict[str, int | None] = {"client": None, "nexus": nexus_pid, "app": app_pid}
         figures = anyio.run(measure, args, base, mcp_url, pids)
     print(json.dumps(figures, indent=1))
