@@ -124,12 +124,11 @@ async def _deliver_pending(
 ) -> None:
     outbox = services.outbox
     assert outbox is not None
-    with services.database.read() as db:
-        owners = [r[0] for r in db.execute("SELECT DISTINCT lease_owner FROM outbox WHERE status = 'in_flight'")]
     released = 0
-    for owner in owners:  # nothing else runs on a home being recovered: every lease is a dead process's
-        if owner:
-            released += await outbox.release(owner)
+    # Nothing else runs on a home being recovered (on PostgreSQL the restore found no other client):
+    # every lease is a dead process's. Read through the outbox, so either engine's table is seen.
+    for owner in await _lease_owners(outbox):
+        released += await outbox.release(owner)
     # services.secrets: only each app's own variables (and allow-listed ones) are ever read.
     webhook_secrets = WebhookSecrets(services.secrets, await services.registry.all())
     async with _client(http, services.settings) as client:
@@ -140,6 +139,17 @@ async def _deliver_pending(
     detail += f"; still pending (retried by `nexus serve`): {left.pending}" if left.pending else ""
     detail += f"; not sent, no webhook secret: {sent.not_sent}" if sent.not_sent else ""
     report.add("resume webhook deliveries", True, detail)
+
+
+async def _lease_owners(outbox: Any) -> set[str]:
+    owners: set[str] = set()
+    offset = 0
+    while True:
+        page = await outbox.list("in_flight", limit=1000, offset=offset)
+        owners |= {entry.lease_owner for entry in page.items if entry.lease_owner}
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return owners
 
 
 def _client(http: httpx.AsyncClient | None, settings: Settings) -> Any:
