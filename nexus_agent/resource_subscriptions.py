@@ -8,7 +8,8 @@ is the SDK's in-memory bus that also serves those two requests and, for every ``
 published on it, sends that notification to the sessions subscribed to the URI; so an event a legacy
 app posts to ``/api/webhooks/apps/<slug>`` reaches both kinds of client.
 
-A session may subscribe only to what its role may read (the same check as ``resources/read``).
+A session may subscribe only to what its role may read (the same check as ``resources/read``); over
+stateless HTTP (``NEXUS_HTTP_STATELESS``) there is no session to tell, so the request is refused.
 A session that can no longer be told (closed, or a stateless one with no channel back) is
 forgotten at the first failed notification; past ``max_sessions`` the oldest is forgotten.
 """
@@ -24,7 +25,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
-from mcp_types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
@@ -38,6 +39,10 @@ log = logging.getLogger("nexus.subscriptions")
 MAX_URIS_PER_SESSION = 256
 #: How long one session may take to accept a notification before it is skipped (a stuck client holds no one up).
 SEND_TIMEOUT_S = 2.0
+_STATELESS = (
+    "this Nexus serves stateless HTTP (NEXUS_HTTP_STATELESS), so it has no session to send resource updates on; "
+    "read the resource again when you need it, or connect with protocol 2026-07-28 and use subscriptions/listen"
+)
 
 
 class ResourceSubscriptions(InMemorySubscriptionBus):
@@ -81,6 +86,8 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
         connection = _connection(ctx)
         if connection is None:
             raise MCPError(INVALID_PARAMS, "resources/subscribe needs a session (connect with the handshake)")
+        if getattr(connection, "session_id", None) is None and getattr(ctx, "request", None) is not None:
+            raise MCPError(INVALID_REQUEST, _STATELESS)  # HTTP without a session: no channel to tell it on
         _, uris = self._sessions.setdefault(id(connection), (connection, set()))
         if uri not in uris and len(uris) >= MAX_URIS_PER_SESSION:
             raise MCPError(

@@ -125,3 +125,15 @@ async def test_a_role_that_may_not_read_an_apps_events_cannot_subscribe_to_them(
             await _subscribe(monitor, EVENTS_URI)
         await _subscribe(monitor, "nexus://registry")  # what a monitor may read, it may subscribe to
     assert "monitor" in str(refused.value).lower()
+
+
+async def test_over_stateless_http_a_subscription_is_refused_with_what_to_do_instead(tmp_path: Path) -> None:
+    env = {"NEXUS_HOME": str(tmp_path / "nexus"), "NEXUS_TOKENS": OWNER, "NEXUS_HTTP_STATELESS": "true"}
+    with serve_nexus_in_thread(Settings.load(env), secrets={ENV: SECRET}) as url:
+        http, client = _handshake_client(url, OWNER, Heard())
+        async with http, client:
+            with pytest.raises(MCPError) as refused:
+                await _subscribe(client, EVENTS_URI)
+            listed = await client.read_resource(EVENTS_URI)  # what it may do instead
+    assert "NEXUS_HTTP_STATELESS" in str(refused.value) and "subscriptions/listen" in str(refused.value)
+    assert listed.contents[0].text.strip() == "[]"  # type: ignore[union-attr]
