@@ -43,6 +43,8 @@ from mcp.shared.message import ServerMessageMetadata
 from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
 
 from nexus_agent.auth import Principal, Role
+from nexus_agent.wire.errors import SecretLeakRefused
+from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 __all__ = ["CallingClient", "RelayBoard", "calling_client", "detach", "without_task_only_tools"]
 
@@ -116,8 +118,9 @@ class _Refused(Exception):
 class RelayBoard:
     """The calls in progress on one satellite connection, and the callbacks its MCP client answers with."""
 
-    def __init__(self, slug: str) -> None:
+    def __init__(self, slug: str, known: KnownSecrets | None = None) -> None:
         self.slug = slug
+        self.known = known  # configured secret values the guard also looks for (None: detectors alone)
         self._calls: dict[int, CallingClient | None] = {}
         self._ids = count(1)
 
@@ -162,6 +165,8 @@ class RelayBoard:
         except _Refused as exc:
             logger.info("satellite %s asked for %s; refused: %s", self.slug, kind, exc)
             return types.ErrorData(code=INVALID_REQUEST, message=str(exc))
+        if (withheld := self._withheld(kind, "question", request, caller)) is not None:
+            return withheld
         metadata = ServerMessageMetadata(related_request_id=caller.request_id)
         try:
             if caller.rounds is not None:  # asked in Nexus's next `input_required` answer, answered in the retry
@@ -174,8 +179,28 @@ class RelayBoard:
         except Exception as exc:
             logger.warning("relaying a %s request of satellite %s failed: %r", kind, self.slug, exc)
             return types.ErrorData(code=INTERNAL_ERROR, message=f"Nexus could not relay the {kind} request: {exc}")
+        if (withheld := self._withheld(kind, "answer", result, caller)) is not None:
+            return withheld
         logger.info("relayed the %s request of satellite %s to %s", kind, self.slug, caller.principal.name)
         return result
+
+    def _withheld(self, kind: str, what: str, message: Any, caller: CallingClient) -> types.ErrorData | None:
+        """The secret guard on what crosses the relay (as on a tool's answer): a question or an answer that
+        carries a secret is not passed on, and the satellite hears why (never the value)."""
+        if not hasattr(message, "model_dump"):
+            return None
+        try:
+            ensure_no_secrets(message.model_dump(mode="json", by_alias=True), what, "pass on", known=self.known)
+        except SecretLeakRefused as exc:
+            places = "; ".join(f"{d['kind']} at {d['location']}" for d in exc.details or [])
+            who = f"satellite {self.slug}" if what == "question" else f"client {caller.principal.name}"
+            logger.warning("withheld the %s of a %s request (from %s): it carries %s", what, kind, who, places)
+            return types.ErrorData(
+                code=INVALID_REQUEST,
+                message=f"Nexus withheld the {what} of this {kind} request: it carries a secret ({places}); "
+                "credentials never cross the relay",
+            )
+        return None
 
     # -- whom to ask -----------------------------------------------------------------------------------------------
 

@@ -15,7 +15,10 @@ so Nexus keeps the call running in a task of its own, parked under a random toke
 The token is unguessable and bound to the caller (name and role) and the tool, so
 only the client that started the call can drive it; a parked call lives no longer
 than the satellite call's own deadline, and its outcome is kept for one more
-deadline's length for a client that comes back late. State lives in this process:
+deadline's length for a client that comes back late; a question still open when its call
+ends is answered with an error, so the satellite's side stops waiting too. One caller parks
+at most ``_MAX_PARKED_PER_CALLER`` calls (all together ``_MAX_PARKED``); past that its satellite
+questions are refused as for a client without rounds. State lives in this process:
 a retry that reaches another Nexus replica is told to call again.
 
 The calls run in a task group that the server's lifetime owns (:meth:`RoundsRelay.serving`);
@@ -48,6 +51,8 @@ logger = logging.getLogger(__name__)
 #: What Nexus's own request states start with (any other state is not Nexus's to resume).
 STATE_PREFIX = "nexus-relay/"
 _MAX_PARKED = 1000
+#: One caller's share: a client that never answers fills this, not every caller's places.
+_MAX_PARKED_PER_CALLER = 100
 
 
 @dataclass(eq=False)
@@ -56,6 +61,10 @@ class _Question:
     result_type: Any
     answered: anyio.Event = field(default_factory=anyio.Event)
     answer: Any = None
+
+
+def _ended() -> types.ErrorData:
+    return types.ErrorData(code=types.INVALID_REQUEST, message="the tool call this question belongs to has ended")
 
 
 class ParkedCall:
@@ -76,6 +85,8 @@ class ParkedCall:
 
     async def ask(self, request: Any, result_type: Any) -> Any:
         """The satellite's question (called in the call's task): wait until the client's retry answers it."""
+        if self.done:
+            return _ended()
         key = f"q{next(self._keys)}"
         question = _Question(request, result_type)
         self._new[key] = question
@@ -97,6 +108,11 @@ class ParkedCall:
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
         self.done, self._result, self._error = True, result, error
+        for question in (*self._new.values(), *self._sent.values()):  # the satellite stops waiting on them too
+            question.answer = _ended()
+            question.answered.set()
+        self._new.clear()
+        self._sent.clear()
         self._changed.set()
 
     async def next_step(self) -> Any:
@@ -156,8 +172,13 @@ class RoundsRelay:
         if state is not None and state.startswith(STATE_PREFIX):
             parked = self._resume(state, principal, tool)
             parked.answer(context.input_responses)
-        elif len(self._parked) >= _MAX_PARKED:
-            logger.warning("%d calls are waiting for their clients' answers; not parking another", len(self._parked))
+        elif len(self._parked) >= _MAX_PARKED or self._parked_by(principal) >= _MAX_PARKED_PER_CALLER:
+            logger.warning(
+                "%d calls (%d of %s) are waiting for their clients' answers; not parking another",
+                len(self._parked),
+                self._parked_by(principal),
+                principal.label(),
+            )
             with calling_client(context, principal):
                 return await run()
         else:
@@ -166,6 +187,11 @@ class RoundsRelay:
         if parked.done:
             self._parked.pop(parked.token, None)
         return outcome
+
+    def _parked_by(self, principal: Principal) -> int:
+        return sum(
+            1 for p in self._parked.values() if (p.principal.name, p.principal.role) == (principal.name, principal.role)
+        )
 
     def _resume(self, state: str, principal: Principal, tool: str) -> ParkedCall:
         parked = self._parked.get(state)
