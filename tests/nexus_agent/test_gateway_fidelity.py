@@ -65,7 +65,7 @@ async def test_registry_list_publishes_a_schema_its_real_pages_satisfy(tmp_path:
             assert schema is not None
             jsonschema.Draft202012Validator.check_schema(schema)
             items = schema["properties"]["items"]
-            assert "$ref" not in str(schema) and "endpoints" in items["description"]
+            assert "$ref" not in str(schema) and "endpoints" in items["items"]["description"]
             result = await client.call_tool("registry_list", {"limit": 500})
             assert not result.is_error
             assert [a["slug"] for a in result.structured_content["items"]] == ["app-0", "app-1", "app-2"]
