@@ -4,24 +4,23 @@
 ``<same>.json``: the row counts of memory and the registry when the dump was taken.
 ``restore`` loads a dump into a database in one transaction (``--single-transaction``;
 ``--clean`` first when ``force``) and then checks the row counts against that manifest.
-The password never appears on a command line: it goes to the tools in ``PGPASSWORD``.
-``nexus backup`` still covers each replica's SQLite file and the truth repository.
+The password never appears on a command line: it goes to the tools in ``PGPASSWORD``; the
+tools are those of the server's major version (:func:`nexus_agent.ops.backup_pg.find_tools`).
+``nexus backup`` holds the same dump together with the replica's SQLite file and truth repository.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from memory.pg.database import PgDatabase, redact_url
 from nexus_agent.db_copy import COPIED_TABLES
-from nexus_agent.wire.errors import ConfigError, Conflict, InvalidInput, StorageError
+from nexus_agent.ops.backup_pg import PgTools, child_env, find_tools
+from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
 
 __all__ = ["DumpResult", "dump_database", "restore_database"]
 
@@ -32,27 +31,11 @@ class DumpResult:
     counts: dict[str, int]
 
 
-def _tool(name: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise ConfigError(
-            f"{name} is not on the PATH",
-            hint="Install the PostgreSQL client tools (e.g. apt install postgresql-client).",
-        )
-    return found
-
-
-def _split(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without its password, and the environment that carries the password instead.
-
-    The child gets only a default ``PATH`` (the tool is called by its full path) and ``PGPASSWORD``: none of
-    Nexus's own variables (tokens, secrets) and no stray ``PG*`` setting that would redirect the dump."""
-    parts = urlsplit(url)
-    env = {"PATH": os.defpath}
-    if parts.password is None:
-        return url, env
-    netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
-    return parts._replace(netloc=netloc).geturl(), {**env, "PGPASSWORD": unquote(parts.password)}
+def _tools(database: PgDatabase) -> PgTools:
+    """pg_dump/pg_restore of the server's major version (pg_dump refuses a server newer than itself)."""
+    with database.read() as db:
+        major = int(db.execute("SHOW server_version_num").fetchone()[0]) // 10000
+    return find_tools(major)
 
 
 def _run(args: list[str], env: dict[str, str], what: str, url: str) -> None:
@@ -70,8 +53,13 @@ def dump_database(database: PgDatabase, folder: Path) -> DumpResult:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"nexus-pg-{stamp}.dump"
     counts = database.table_counts(COPIED_TABLES)
-    url, env = _split(database.url)
-    _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--file", str(path), "--dbname", url], env, "pg_dump", url)
+    url, env = child_env(database.url)
+    _run(
+        [_tools(database).dump, "--format=custom", "--no-owner", "--file", str(path), "--dbname", url],
+        env,
+        "pg_dump",
+        url,
+    )
     path.with_suffix(".json").write_text(json.dumps({"taken_at": stamp, "counts": counts}, indent=2))
     return DumpResult(path=path, counts=counts)
 
@@ -91,8 +79,8 @@ def restore_database(database: PgDatabase, path: Path, *, force: bool = False) -
             f"{database.path} already holds a Nexus database",
             hint="Restore into a new, empty database, or pass --force to replace this one (stop every replica first).",
         )
-    url, env = _split(database.url)
-    args = [_tool("pg_restore"), "--no-owner", "--single-transaction", "--dbname", url]
+    url, env = child_env(database.url)
+    args = [_tools(database).restore, "--no-owner", "--single-transaction", "--dbname", url]
     if force:
         args += ["--clean", "--if-exists"]
     _run([*args, str(path)], env, "pg_restore", url)
