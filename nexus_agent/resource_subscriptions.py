@@ -8,7 +8,9 @@ is the SDK's in-memory bus that also serves those two requests and, for every ``
 published on it, sends that notification to the sessions subscribed to the URI; so an event a legacy
 app posts to ``/api/webhooks/apps/<slug>`` reaches both kinds of client.
 
-A session may subscribe only to what its role may read (the same check as ``resources/read``); over
+A session may subscribe only to what its role may read (the same check as ``resources/read``), and
+so may a 2026-07-28 ``subscriptions/listen`` stream (its URIs are checked before the SDK's handler
+serves it); a URI longer than ``MAX_URI_CHARS`` is refused on either. Over
 stateless HTTP (``NEXUS_HTTP_STATELESS``) there is no session to tell, so the request is refused.
 A session that can no longer be told (closed, or a stateless one with no channel back) is
 forgotten at the first failed notification; past ``max_sessions`` the oldest is forgotten.
@@ -25,7 +27,14 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
-from mcp_types import INVALID_PARAMS, INVALID_REQUEST, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    EmptyResult,
+    SubscribeRequestParams,
+    SubscriptionsListenRequestParams,
+    UnsubscribeRequestParams,
+)
 
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
@@ -37,6 +46,8 @@ log = logging.getLogger("nexus.subscriptions")
 
 #: Subscriptions one session may hold (a client that subscribes to every app stays well under this).
 MAX_URIS_PER_SESSION = 256
+#: The longest resource URI one may subscribe to (each is kept for the session's life; Nexus's are far shorter).
+MAX_URI_CHARS = 2048
 #: How long one session may take to accept a notification before it is skipped (a stuck client holds no one up).
 SEND_TIMEOUT_S = 2.0
 _STATELESS = (
@@ -67,6 +78,18 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
         self._policy, self._principal_of = policy, principal_of
         lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, self.on_subscribe)
         lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self.on_unsubscribe)
+        listen = lowlevel.get_request_handler("subscriptions/listen")
+        if listen is not None:  # 2026-07-28: the same rule on the URIs a listen stream asks for
+
+            async def on_listen(ctx: Any, params: SubscriptionsListenRequestParams) -> Any:
+                uris = params.notifications.resource_subscriptions or []
+                if len(uris) > MAX_URIS_PER_SESSION:
+                    raise MCPError(INVALID_PARAMS, f"one listen stream may ask for {MAX_URIS_PER_SESSION} resources")
+                for uri in uris:
+                    self._check(ctx, str(uri))
+                return await listen.handler(ctx, params)
+
+            lowlevel.add_request_handler("subscriptions/listen", SubscriptionsListenRequestParams, on_listen)
 
     async def publish(self, event: ServerEvent) -> None:
         """To the ``subscriptions/listen`` streams (the SDK's bus), then, for a resource, to subscribed sessions."""
@@ -77,12 +100,7 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
     async def on_subscribe(self, ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
         """``resources/subscribe``: refused (invalid params) for a resource the caller's role may not read."""
         uri = str(params.uri)
-        if self._policy is None or self._principal_of is None:
-            raise MCPError(INVALID_PARAMS, "resource subscriptions are not served here")
-        try:
-            self._policy.check_resource(self._principal_of(ctx), uri)
-        except Forbidden as exc:
-            raise MCPError(INVALID_PARAMS, exc.user_message()) from None
+        self._check(ctx, uri)
         connection = _connection(ctx)
         if connection is None:
             raise MCPError(INVALID_PARAMS, "resources/subscribe needs a session (connect with the handshake)")
@@ -98,6 +116,21 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
         while len(self._sessions) > self._max_sessions:
             self._sessions.pop(next(iter(self._sessions)))
         return EmptyResult()
+
+    def _check(self, ctx: Any, uri: str) -> None:
+        """Refuse (invalid params) an oversized URI, or a resource the caller's role may not read."""
+        if self._policy is None or self._principal_of is None:
+            raise MCPError(INVALID_PARAMS, "resource subscriptions are not served here")
+        if len(uri) > MAX_URI_CHARS:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"a resource URI may be at most {MAX_URI_CHARS} characters (this one has {len(uri)}); "
+                "subscribe to a URI that resources/list shows",
+            )
+        try:
+            self._policy.check_resource(self._principal_of(ctx), uri)
+        except Forbidden as exc:
+            raise MCPError(INVALID_PARAMS, exc.user_message()) from None
 
     async def on_unsubscribe(self, ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
         """``resources/unsubscribe``: always succeeds (unsubscribing from nothing is no error)."""

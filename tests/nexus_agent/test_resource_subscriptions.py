@@ -52,6 +52,9 @@ class Lowlevel:
     def add_request_handler(self, method: str, params_type: Any, handler: Any) -> None:
         self.handlers[method] = handler
 
+    def get_request_handler(self, method: str) -> Any:
+        return None  # no subscriptions/listen here (the real server's is wrapped: test_resource_subscription_limits)
+
 
 def _bus() -> tuple[ResourceSubscriptions, Lowlevel]:
     bus, lowlevel = ResourceSubscriptions(max_sessions=2), Lowlevel()
