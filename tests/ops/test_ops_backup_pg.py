@@ -273,3 +273,23 @@ def test_a_home_without_a_sqlite_file_backs_up_the_shared_database_alone(
         assert "left as it is" in restored.database and counts(fresh) == counts(pg_url)
     finally:
         drop_database(pg_server, "nexus_backup_bare")
+
+
+def _fake_tools(folder: Path, version: str) -> Path:
+    folder.mkdir(parents=True)
+    for name in ("pg_dump", "pg_restore"):
+        tool = folder / name
+        tool.write_text(f'#!/bin/sh\necho "{name} (PostgreSQL) {version}"\n')
+        tool.chmod(0o755)
+    return folder
+
+
+def test_the_tools_of_the_servers_version_win_else_the_oldest_newer_one(tmp_path: Path) -> None:
+    old = _fake_tools(tmp_path / "14", "14.9")
+    newer = _fake_tools(tmp_path / "17", "17.2")
+    newest = _fake_tools(tmp_path / "18", "18.0")
+    same = _fake_tools(tmp_path / "15", "15.18 (Debian 15.18-0+deb12u1)")
+    assert backup_pg.find_tools(15, dirs=[old, newest, same, newer]).dump == str(same / "pg_dump")
+    assert backup_pg.find_tools(16, dirs=[old, newest, same, newer]).major == 17
+    with pytest.raises(ConfigError, match=r"found: 14\.9 in"):
+        backup_pg.find_tools(15, dirs=[old])  # pg_dump 14 cannot dump a PostgreSQL 15 server
