@@ -214,10 +214,9 @@ def _read_all(restore: str, path: Path) -> dict[str, int]:
             for table, rows in _copy_rows(proc.stdout):
                 counts[table] = counts.get(table, 0) + rows
         finally:
-            rest = proc.stdout.read()  # let the tool finish, so its exit status is known
+            proc.stdout.read()  # drain what is left, so the tool finishes and its exit status is known
             err = proc.stderr.read()
             proc.wait(timeout=_TIMEOUT_S)
-        del rest
     if proc.returncode != 0:
         raise ValueError(err.strip()[-300:] or f"pg_restore exited with {proc.returncode}")
     return counts
