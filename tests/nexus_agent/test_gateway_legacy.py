@@ -62,8 +62,8 @@ async def raw_call(http: httpx2.AsyncClient, base: str, token: str, name: str, a
         "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"},
         "io.modelcontextprotocol/clientCapabilities": {},
     }
-    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-    body["params"]["_meta"] = meta
+    params = {"name": name, "arguments": arguments, "_meta": meta}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
     headers = {
         "authorization": f"Bearer {token}",
         "accept": "application/json, text/event-stream",
