@@ -376,6 +376,7 @@ class SatellitePool:
                 env=env,
                 shared_http=self._http_slot(token) if ep.mcp_url is not None else None,
             )
+            sat.connection.relay.known = self.known_secrets  # no configured secret crosses the relay either
         elif record.status in self.settings.callable_statuses and is_legacy(record):
             sat.connection = self._legacy_connection(record)
         return sat
