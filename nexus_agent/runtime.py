@@ -247,7 +247,8 @@ class NexusRuntime:
             if self.shared is not None:  # another replica's registry writes reach this one at once
                 from nexus_agent.services_pg import follow_registry
 
-                tg.start_soon(follow_registry, self.shared.database.url, self.registry_changed_elsewhere)
+                url, outbox = self.shared.database.url, self.core.outbox  # queued on any replica: dispatch now
+                tg.start_soon(lambda: follow_registry(url, self.registry_changed_elsewhere, on_outbox=outbox.wake))
         if self._dispatcher is not None and self._http is not None:
             await stack.enter_async_context(self._http)
             await tg.start(self._dispatcher.run)

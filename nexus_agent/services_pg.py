@@ -24,7 +24,7 @@ from memory.pg.store import PgMemoryStore
 from nexus_agent.auth._keys_pg import AUTH_PG_MIGRATIONS
 from nexus_agent.config import Settings
 from nexus_agent.events import Outbox
-from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, PgOutboxStore
+from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, OUTBOX_CHANNEL, PgOutboxStore
 from nexus_agent.flows._store_pg import FLOWS_PG_MIGRATIONS
 from nexus_agent.ops.schema import CALL_KINDS  # tables only: no upward import
 from nexus_agent.registry_pg import REGISTRY_CHANNEL, REGISTRY_PG_MIGRATIONS, PgRegistry
@@ -122,24 +122,37 @@ def open_shared_stores(settings: Settings, known: KnownSecrets) -> SharedStores 
 
 
 async def follow_registry(
-    url: str, on_change: Callable[[str], Awaitable[None]], *, ready: Callable[[], None] = lambda: None
+    url: str,
+    on_change: Callable[[str], Awaitable[None]],
+    *,
+    ready: Callable[[], None] = lambda: None,
+    on_outbox: Callable[[], None] | None = None,
 ) -> None:
     """``LISTEN`` for registry writes of any replica and call ``on_change(slug)``; runs until cancelled.
 
-    A lost connection is reopened after a pause (growing to 30 s), and ``on_change("")`` is called
-    then, since writes made while it was down were not heard. ``ready`` is called once listening.
+    With ``on_outbox`` (``Outbox.wake``) it also listens for outbox rows that became due on any replica,
+    so this replica's dispatcher looks at once rather than at its next poll. A lost connection is
+    reopened after a pause (growing to 30 s), and ``on_change("")`` is called then, since writes made
+    while it was down were not heard. ``ready`` is called once listening.
     """
     pause = 1.0
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
+                if on_outbox is not None:
+                    await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
                 ready()
                 pause = 1.0
                 async for notice in conn.notifies():
-                    await on_change(notice.payload)
+                    if notice.channel == OUTBOX_CHANNEL and on_outbox is not None:
+                        on_outbox()
+                    elif notice.channel == REGISTRY_CHANNEL:
+                        await on_change(notice.payload)
         except psycopg.Error as exc:
             log.warning("registry notifications from %s lost (%s); retrying in %.0f s", redact_url(url), exc, pause)
         await anyio.sleep(pause)
         pause = min(pause * 2, 30.0)
         await on_change("")
+        if on_outbox is not None:
+            on_outbox()

@@ -19,13 +19,18 @@ GitHub or legacy-app event is refused by whichever replica it reaches. With
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from memory.pg.database import PgDatabase, PgMigrations
-from nexus_agent.events.models import OutboxEntry, OutboxStatus
+from nexus_agent.events.models import EnqueueItem, OutboxEntry, OutboxStatus, ReplayResult
 from nexus_agent.events.store import _COLUMNS, OutboxStore, _dt, _entry, _error_text
 
-__all__ = ["EVENTS_PG_MIGRATIONS", "PgOutboxStore"]
+__all__ = ["EVENTS_PG_MIGRATIONS", "OUTBOX_CHANNEL", "PgOutboxStore"]
+
+#: ``NOTIFY``'d after rows become due (queued, replayed, given back), so every replica's dispatcher looks at
+#: once (``nexus_agent.services_pg.follow_registry(..., on_outbox=outbox.wake)``) instead of at its next poll.
+OUTBOX_CHANNEL = "nexus_outbox"
 
 EVENTS_PG_MIGRATIONS = PgMigrations("nexus-events")
 EVENTS_PG_MIGRATIONS.add(
@@ -64,6 +69,28 @@ class PgOutboxStore(OutboxStore):
 
     def __init__(self, database: PgDatabase, **options: object) -> None:
         super().__init__(database, **options)  # type: ignore[arg-type]
+
+    def _announce(self) -> None:
+        with self._db.write() as db:
+            db.execute(f"NOTIFY {OUTBOX_CHANNEL}")
+
+    def enqueue_many(self, items: Sequence[EnqueueItem | Mapping[str, Any]]) -> builtins.list[OutboxEntry]:
+        entries = super().enqueue_many(items)
+        if entries:
+            self._announce()
+        return entries
+
+    def replay(self, ids: Sequence[int] = (), *, all_dead: bool = False) -> ReplayResult:
+        result = super().replay(ids, all_dead=all_dead)
+        if result.replayed:
+            self._announce()
+        return result
+
+    def release(self, owner: str) -> int:
+        released = super().release(owner)
+        if released:  # a replica stopping cleanly: the others send its rows now
+            self._announce()
+        return released
 
     def claim(
         self,

@@ -107,6 +107,10 @@ class Outbox:
         for wake in list(self._listeners):
             wake()
 
+    def wake(self) -> None:
+        """Tell this process's dispatchers that rows became due elsewhere (another replica, on PostgreSQL)."""
+        self._notify()
+
     # -- queueing -------------------------------------------------------------------------
     async def enqueue(
         self,
