@@ -9,7 +9,7 @@ import pytest
 
 from nexus_agent.gaps import COVER_THRESHOLD, CapabilityCoverage, GapReport, analyse_gaps, normalise, stem
 from nexus_agent.wire.errors import InvalidInput
-from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.models import AppRecord, AppStatus
 
 LIVE_URL = {"mcp_url": "http://apps.example.test/mcp"}
 
@@ -224,3 +224,23 @@ def test_the_report_renders_as_text_for_people() -> None:
     assert "COVERED: pricing" in text and "PLANNED, NOT LIVE: installation scheduling" in text
     assert "  - quote-engine (active, score 1.00): capability 'Quote generation with margin checks'" in text
     assert text.endswith("Nothing covers: invoicing")
+
+
+def test_a_changed_app_is_analysed_afresh_after_a_cached_analysis() -> None:
+    """Analyses of an unchanged registry reuse one index; any change to an app's texts or status shows."""
+    apps = [app(f"filler-{i}", "active", capabilities=[f"widget polishing {i}"]) for i in range(50)]
+    apps.append(app("ledger", "active", capabilities=["stock control"]))
+    first = analyse_gaps(["stock control", "credit checks"], apps)
+    assert first.covered == ["stock control"] and first.gaps == ["credit checks"]
+    assert analyse_gaps(["stock control", "credit checks"], apps) == first  # the cached index, same answer
+    # A record changed as the registry changes it: a new object (the registry never mutates in place)
+    changed = [*apps[:-1], app("ledger", "active", capabilities=["credit checks"])]
+    second = analyse_gaps(["stock control", "credit checks"], changed)
+    assert second.covered == ["credit checks"] and second.gaps == ["stock control"]
+    suspended = [*changed[:-1], changed[-1].model_copy(update={"status": AppStatus.suspended})]
+    third = analyse_gaps(["credit checks"], suspended)
+    assert third.gaps == ["credit checks"]
+    assert [m.slug for m in third.capabilities[0].not_counted] == ["ledger"]
+    fewer = analyse_gaps(["widget polishing"], apps[5:10])  # a subset: only those apps, not the cached 51
+    assert [m.slug for m in fewer.capabilities[0].live] == [f"filler-{i}" for i in range(5, 10)]
+    assert fewer.apps_considered == 5
