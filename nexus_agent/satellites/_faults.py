@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from nexus_agent.outbound import refusal_of
 from nexus_agent.wire.errors import NexusError, UpstreamError
+from nexus_agent.wire.secret_guard import redact as redact_detected
 
 UNREACHABLE = "unreachable"
 TIMEOUT = "timeout"
@@ -66,10 +67,12 @@ def satellite_error(ctx: FaultContext, reason: str, message: str, hint: str | No
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` without the connection's own secrets, nor any the secret guard detects (a satellite's error
+    message reaches the client, as its answer does, and an answer carrying a secret is withheld)."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return text
+    return redact_detected(text)
 
 
 def innermost(exc: BaseException) -> BaseException:

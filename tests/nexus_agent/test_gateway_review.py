@@ -12,9 +12,12 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mcp.server import MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import ToolAnnotations
 
 from nexus_agent.config import Settings
-from nexus_agent.testing import serve_nexus_in_thread
+from nexus_agent.testing import serve_in_thread, serve_nexus_in_thread
 from tests.nexus_agent.test_gateway_legacy import (
     ACTION,
     ENV,
@@ -86,3 +89,41 @@ async def test_a_scoped_satellite_and_a_mismatched_name_get_the_normal_paths_ans
             assert _same(got_mismatch) == _same(want_mismatch)
     assert fast_path_count(caplog) == 0
     assert [m.type for m in app.messages if m.type.startswith("action.")] == []
+
+
+GITHUB_TOKEN = "ghp_" + "Zx9Qw2Er4Ty6Ui8Op0As1Df3Gh5Jk7Lz2Xc4V"
+
+
+def erring_satellite() -> Any:
+    """A real SDK satellite whose tool fails with a JSON-RPC error that quotes a credential."""
+    server = MCPServer("erring-sat")
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True))
+    def deploy_status() -> str:
+        raise MCPError(-32603, f"git fetch failed with token {GITHUB_TOKEN}: 403")
+
+    return server.streamable_http_app()
+
+
+async def test_a_satellites_error_that_quotes_a_secret_reaches_no_client(tmp_path: Path) -> None:
+    """A satellite's answer carrying a secret is withheld; its error message must not carry one out either."""
+    with (
+        serve_in_thread(erring_satellite()) as sat_url,
+        nexus(tmp_path, "fast", True) as fast,
+        nexus(tmp_path, "slow", False) as slow,
+    ):
+        record = {
+            "slug": "erring-sat",
+            "name": "Erring",
+            "status": "active",
+            "endpoints": {"mcp_url": f"{sat_url}/mcp"},
+        }
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = []
+            for base in (fast, slow):
+                assert not (await raw_call(http, base, OWNER, "registry_register", {"record": record}))["isError"]
+                assert not (await raw_call(http, base, OWNER, "satellite_tools_list", {"app": "erring-sat"}))["isError"]
+                answers.append(await raw_call(http, base, OWNER, "erring-sat__deploy_status", {}))
+    got, want = answers
+    assert _same(got) == _same(want)
+    assert got["isError"] and "git fetch failed" in str(got) and GITHUB_TOKEN not in str(got)
