@@ -175,7 +175,8 @@ class RelayBoard:
                 result = await caller.session.send_request(request, result_type, metadata=metadata)
         except MCPError as exc:  # the client declined, or its channel closed: the satellite hears why
             logger.info("%s request of satellite %s: the client answered an error: %s", kind, self.slug, exc)
-            return types.ErrorData(code=exc.error.code, message=exc.error.message, data=exc.error.data)
+            error = types.ErrorData(code=exc.error.code, message=exc.error.message, data=exc.error.data)
+            return self._withheld(kind, "answer", error, caller) or error
         except Exception as exc:
             logger.warning("relaying a %s request of satellite %s failed: %r", kind, self.slug, exc)
             return types.ErrorData(code=INTERNAL_ERROR, message=f"Nexus could not relay the {kind} request: {exc}")

@@ -16,6 +16,7 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
 
 from nexus_agent.auth import Principal, Role
 from nexus_agent.satellites.relay import RelayBoard, calling_client
@@ -168,3 +169,16 @@ async def test_an_ordinary_answer_passes() -> None:
     with calling_client(Context(session), OWNER), board.call():
         reply = await board.sampling(None, sample("How many open quotes?"))  # type: ignore[arg-type]
     assert isinstance(reply, types.CreateMessageResult) and reply.content.text == "Forty-two open quotes"  # type: ignore[union-attr]
+
+
+async def test_a_clients_refusal_that_quotes_a_secret_is_withheld_too() -> None:
+    class Refusing(Session):
+        async def send_request(self, request: Any, result_type: Any, metadata: Any = None) -> Any:
+            self.asked += 1
+            raise MCPError(-1, f"declined: the user pasted {GITHUB_TOKEN} and then cancelled")
+
+    board, session = RelayBoard("keeper"), Refusing("")
+    with calling_client(Context(session), OWNER), board.call():
+        reply = await board.sampling(None, sample("Which token?"))  # type: ignore[arg-type]
+    assert isinstance(reply, types.ErrorData) and session.asked == 1
+    assert GITHUB_TOKEN not in reply.message and "github_token" in reply.message
