@@ -13,7 +13,8 @@ so may a 2026-07-28 ``subscriptions/listen`` stream (its URIs are checked before
 serves it); a URI longer than ``MAX_URI_CHARS`` is refused on either. Over
 stateless HTTP (``NEXUS_HTTP_STATELESS``) there is no session to tell, so the request is refused.
 A session that can no longer be told (closed, or a stateless one with no channel back) is
-forgotten at the first failed notification; past ``max_sessions`` the oldest is forgotten.
+forgotten at the first failed notification; past ``max_sessions`` the oldest is forgotten (the
+caller's own oldest while it holds another, so one credential cannot silence the others).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
         self._max_sessions = max_sessions
         self._policy: RolePolicy | None = None
         self._principal_of: Callable[[Any], Principal] | None = None
-        # by id(connection): (the client's connection, its URIs); insertion order = oldest first
-        self._sessions: dict[int, tuple[Any, set[str]]] = {}
+        # by id(connection): (the client's connection, its URIs, who); insertion order = oldest first
+        self._sessions: dict[int, tuple[Any, set[str], str]] = {}
 
     @property
     def handshake_sessions(self) -> int:
@@ -106,15 +107,17 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
             raise MCPError(INVALID_PARAMS, "resources/subscribe needs a session (connect with the handshake)")
         if getattr(connection, "session_id", None) is None and getattr(ctx, "request", None) is not None:
             raise MCPError(INVALID_REQUEST, _STATELESS)  # HTTP without a session: no channel to tell it on
-        _, uris = self._sessions.setdefault(id(connection), (connection, set()))
+        who = self._principal_of(ctx).label() if self._principal_of is not None else ""
+        _, uris, _ = self._sessions.setdefault(id(connection), (connection, set(), who))
         if uri not in uris and len(uris) >= MAX_URIS_PER_SESSION:
             raise MCPError(
                 INVALID_PARAMS,
                 f"this session holds {MAX_URIS_PER_SESSION} subscriptions already; unsubscribe from some first",
             )
         uris.add(uri)
-        while len(self._sessions) > self._max_sessions:
-            self._sessions.pop(next(iter(self._sessions)))
+        while len(self._sessions) > self._max_sessions:  # the caller's own oldest first: no one silences others
+            own = (k for k, held in self._sessions.items() if held[2] == who and k != id(connection))
+            self._sessions.pop(next(own, next(iter(self._sessions))))
         return EmptyResult()
 
     def _check(self, ctx: Any, uri: str) -> None:
@@ -145,7 +148,7 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
     async def notify_sessions(self, uri: str) -> int:
         """Send ``notifications/resources/updated`` to every session subscribed to ``uri``; how many were told."""
         told = 0
-        for key, (connection, uris) in list(self._sessions.items()):
+        for key, (connection, uris, _) in list(self._sessions.items()):
             if uri not in uris:
                 continue
             try:

@@ -85,3 +85,28 @@ async def test_an_oversized_resource_uri_is_refused_with_the_limit(nexus: str, m
                     async with client.listen(resource_subscriptions=[huge]):
                         pass
     assert f"{MAX_URI_CHARS} characters" in str(refused.value) and "x" * 100 not in str(refused.value)
+
+
+async def test_one_caller_opening_sessions_past_the_limit_forgets_its_own_not_anothers() -> None:
+    """Past ``max_sessions`` the oldest session is forgotten: it is the caller's own oldest while it holds one,
+    so one credential opening session after session cannot silence everyone else's subscriptions."""
+    from mcp.shared.subscriptions import ResourceUpdated
+    from mcp_types import SubscribeRequestParams
+
+    from nexus_agent.auth import Principal, Role
+    from nexus_agent.auth.policy import RolePolicy
+    from nexus_agent.resource_subscriptions import ResourceSubscriptions
+    from tests.nexus_agent.test_resource_subscriptions import Connection, Ctx, Lowlevel, Session
+
+    bus, lowlevel = ResourceSubscriptions(max_sessions=3), Lowlevel()
+    bus.serve(lowlevel, RolePolicy(), lambda ctx: ctx.principal)  # type: ignore[arg-type]
+    subscribe = lowlevel.handlers["resources/subscribe"]
+    greedy = Principal(name="greedy", role=Role.AGENT)
+    warren = Connection()
+    await subscribe(Ctx(Session(warren)), SubscribeRequestParams(uri=EVENTS_URI))
+    flood = [Connection() for _ in range(10)]
+    for connection in flood:
+        await subscribe(Ctx(Session(connection), principal=greedy), SubscribeRequestParams(uri=EVENTS_URI))
+    await bus.publish(ResourceUpdated(uri=EVENTS_URI))
+    assert warren.told == [EVENTS_URI]
+    assert bus.handshake_sessions == 3 and sum(bool(c.told) for c in flood) == 2  # the greedy caller's newest two
