@@ -217,20 +217,17 @@ async def open_app(
     ``secrets`` is where satellite tokens are read from (the CLI passes the variables it resolved).
     Leaving the block closes everything in reverse order.
     """
+    from nexus_agent.ops.metrics import NexusMetrics  # prometheus_client: loaded for HTTP only
+
     check_exposure(settings)
-    ops = OpsWeb(settings)  # /metrics, /status and the daily backup (nexus_agent.ops; who may use them: ops.web.ROLES)
+    metrics = NexusMetrics()  # /metrics: the runtime's observer counts calls into it
     with serving_home(settings):  # `backup restore` / `recover` refuse while this server runs
-        async with (
-            open_services(
-                settings,
-                secrets=secrets,
-                monitor=True,
-                measure=measurement(ops.metrics),
-                planner=planner_from_settings,
-            ) as services,
-            ops.running(services),
-        ):
-            yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
+        async with open_services(
+            settings, secrets=secrets, monitor=True, measure=measurement(metrics), planner=planner_from_settings
+        ) as services:
+            ops = OpsWeb(settings, services, metrics=metrics)  # /metrics, /status, backups (who: ops.web.ROLES)
+            async with ops.running():
+                yield create_app(settings, services=services, ops=ops, allowed_hosts=allowed_hosts)
 
 
 def create_app(

@@ -5,9 +5,12 @@
 - ``routes`` (Starlette routes) and :data:`ROLES`, the one place saying who may use each
   (the bearer gate's role policy reads it; each handler checks it too);
 - ``open_paths``: routes that authenticate themselves (a browser's login cookie);
-- ``running(services)``: a lifespan part that serves the figures of a runtime built with
-  ``measure=nexus_agent.ops.measure.measurement(ops.metrics)`` (its observer times the MCP
-  server, the satellite pool and the planner) and takes the daily backup.
+- ``running()``: a lifespan part that serves the database figures on ``/metrics`` and takes
+  the daily backup.
+
+It is built over an open runtime whose measurement counts into the same ``metrics``
+(``open_services(..., measure=measurement(metrics))``; its observer times the MCP server,
+the satellite pool and the planner), so every route has what it reads from the start.
 
 :class:`RequestTimer` is the ASGI middleware timing every HTTP request.
 """
@@ -33,7 +36,7 @@ from nexus_agent.services import NexusServices
 
 if TYPE_CHECKING:  # the heavy parts (prometheus_client, jinja2) load when the HTTP app is built, not on import:
     # `nexus serve` over stdio imports this module too, and its cold start must not pay for them.
-    from nexus_agent.ops.metrics import DatabaseCollector, PoolSnapshot
+    from nexus_agent.ops.metrics import NexusMetrics, PoolSnapshot
     from nexus_agent.ops.observer import OpsObserver
 
 __all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer"]
@@ -51,17 +54,27 @@ KNOWN_ROUTES = frozenset({"/mcp", "/api/health", "/metrics", "/status", "/login"
 
 
 class OpsWeb:
-    def __init__(self, settings: Settings, *, resolve: Resolver | None = None, backup_first_delay: float = 300.0):
-        self.settings = settings
-        from nexus_agent.ops.metrics import NexusMetrics
+    def __init__(
+        self,
+        settings: Settings,
+        services: NexusServices,
+        *,
+        metrics: NexusMetrics | None = None,
+        resolve: Resolver | None = None,
+        backup_first_delay: float = 300.0,
+    ):
+        from nexus_agent.ops.metrics import DatabaseCollector, NexusMetrics
         from nexus_agent.ops.status_page import StatusPage
 
+        self.settings = settings
+        self.services = services
         self.auth = WebAuth(settings, resolve)
         self.page = StatusPage()
-        self.metrics = NexusMetrics()
-        self.observer: OpsObserver | None = None
-        self._collector: DatabaseCollector | None = None
-        self._services: NexusServices | None = None
+        self.metrics = metrics or NexusMetrics()
+        #: The runtime's observer (``measure=measurement(self.metrics)``); None: requests are not timed.
+        self.observer: OpsObserver | None = services.observer
+        shared = services.shared.database if services.shared is not None else None  # NEXUS_DATABASE_URL
+        self._collector = DatabaseCollector(services.database, shared=shared)
         self._backup_first_delay = backup_first_delay
         self._scrape_lock = anyio.Lock()
         self.open_paths = frozenset({"/status", "/login", "/logout"})
@@ -74,21 +87,17 @@ class OpsWeb:
 
     # -- lifespan --------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def running(self, services: NexusServices) -> AsyncIterator[None]:
-        """Serve the figures of an open runtime built with ``measure=measurement(self.metrics)``."""
-        from nexus_agent.ops.metrics import DatabaseCollector
+    async def running(self) -> AsyncIterator[None]:
+        """Serve the database figures on ``/metrics`` and take the daily backup while the block runs."""
         from nexus_agent.ops.scheduler import BackupScheduler
 
-        shared = services.shared.database if services.shared is not None else None  # NEXUS_DATABASE_URL
-        collector = DatabaseCollector(services.database, shared=shared)
-        self.metrics.registry.register(collector)
+        self.metrics.registry.register(self._collector)
         try:
             async with anyio.create_task_group() as tg:
-                self.observer, self._collector, self._services = services.observer, collector, services
                 if self.settings.backup_dir is not None:
                     scheduler = BackupScheduler(
                         self.settings,
-                        services.database,
+                        self.services.database,
                         folder=self.settings.backup_dir,
                         keep=self.settings.backup_keep,
                         first_delay=self._backup_first_delay,
@@ -97,19 +106,16 @@ class OpsWeb:
                 yield
                 tg.cancel_scope.cancel()
         finally:
-            self.observer = self._collector = self._services = None
-            self.metrics.registry.unregister(collector)
+            self.metrics.registry.unregister(self._collector)
 
     # -- routes ----------------------------------------------------------------------------------
     async def metrics_endpoint(self, request: Request) -> Response:
         principal = await self.auth.principal(request)
         if not self.auth.allowed(principal, ROLES["/metrics"]):
             return _denied(principal is not None, "/metrics")
-        if self._collector is None or self._services is None:
-            return Response("Nexus is starting\n", status_code=503, media_type="text/plain")
         async with self._scrape_lock:
-            self._collector.snapshot = _snapshot(self._services)
-            self._collector.snapshot.apps = await self._services.registry.count_by_status()
+            self._collector.snapshot = _snapshot(self.services)
+            self._collector.snapshot.apps = await self.services.registry.count_by_status()
             body = await anyio.to_thread.run_sync(self.metrics.render)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
@@ -119,9 +125,7 @@ class OpsWeb:
             return RedirectResponse("/login", status_code=303)
         if not self.auth.allowed(principal, ROLES["/status"]):
             return _denied(True, "/status")
-        if self._services is None:
-            return HTMLResponse("<p>Nexus is starting; this page refreshes.</p>", status_code=503)
-        html = await self.page.render(self._services, principal.label())
+        html = await self.page.render(self.services, principal.label())
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def login_endpoint(self, request: Request) -> Response:
