@@ -80,6 +80,7 @@ class ParkedCall:
         self._sent: dict[str, _Question] = {}  # sent, not yet answered
         self._changed = anyio.Event()
         self.done = False
+        self.collected = anyio.Event()  # the outcome was handed to the client: nothing left to keep
         self._result: Any = None
         self._error: BaseException | None = None
 
@@ -186,6 +187,7 @@ class RoundsRelay:
         outcome = await parked.next_step()
         if parked.done:
             self._parked.pop(parked.token, None)
+            parked.collected.set()
         return outcome
 
     def _parked_by(self, principal: Principal) -> int:
@@ -222,7 +224,8 @@ class RoundsRelay:
                 parked.finish(error=exc)
             else:
                 parked.finish(result)
-            await anyio.sleep(keep_for)  # a client that comes back late still finds the outcome
+            with anyio.move_on_after(keep_for):  # a client that comes back late still finds the outcome
+                await parked.collected.wait()
             self._parked.pop(parked.token, None)
 
         self._tg.start_soon(drive)

@@ -72,3 +72,28 @@ async def test_a_question_still_open_when_its_call_ends_is_released(relay: Round
                 await relay.call(Request(request_state=first.request_state), OWNER, TOOL, run, keep_for=5)
     (reply,) = replies
     assert isinstance(reply, types.ErrorData) and "ended" in reply.message
+
+
+async def test_an_outcome_the_client_collected_is_not_kept_afterwards(relay: RoundsRelay) -> None:  # noqa: F811
+    """Every 2026-07-28 call runs parked, asked or not: once its outcome is handed over, Nexus holds it no longer
+    (else a large answer stayed in memory a whole deadline after each call, and a busy client multiplied it)."""
+    import gc
+    import weakref
+
+    class Answer:
+        payload = "x" * 1_000_000
+
+    kept: list[weakref.ref[Answer]] = []
+
+    async def run() -> Answer:
+        answer = Answer()
+        kept.append(weakref.ref(answer))
+        return answer
+
+    with anyio.fail_after(5):
+        got = await relay.call(Request(), OWNER, TOOL, run, keep_for=60)
+        assert isinstance(got, Answer)
+        del got
+        await anyio.wait_all_tasks_blocked()
+    gc.collect()
+    assert kept[0]() is None
