@@ -88,7 +88,7 @@ async def test_a_scoped_satellite_and_a_mismatched_name_get_the_normal_paths_ans
             want_mismatch = await mismatched_call(http, slow, QUERY, ACTION)
             assert _same(got_mismatch) == _same(want_mismatch)
     assert fast_path_count(caplog) == 0
-    assert [m.type for m in app.messages if m.type.startswith("action.")] == []
+    assert [m.type for m in app.messages if (m.type or "").startswith("action.")] == []
 
 
 GITHUB_TOKEN = "ghp_" + "Zx9Qw2Er4Ty6Ui8Op0As1Df3Gh5Jk7Lz2Xc4V"
