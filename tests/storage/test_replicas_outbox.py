@@ -1,5 +1,7 @@
 """Two real `nexus serve --http` replicas dispatching one outbox on PostgreSQL; one is killed with SIGKILL.
 
+(The last test: an instruction made through one replica is acknowledged and reported through the other.)
+
 The receiver is a satellite built with the kit, served on 127.0.0.1: it verifies each signature
 and timestamp, refuses a delivery id it already processed (409, which the dispatcher counts as
 delivered) and records every delivery its handler processed. 1,000 events are queued in the
@@ -26,7 +28,7 @@ from nexus_agent.events import Outbox
 from nexus_agent.events._pg_store import PgOutboxStore
 from nexus_agent.testing.servers import serve_in_thread
 from tests.events.events_support import SECRET, make_receiver
-from tests.security.nexus_process import NexusProcess, base_env
+from tests.security.nexus_process import OWNER, NexusProcess, base_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
@@ -48,13 +50,13 @@ def _replica(tmp_path: Path, name: str, pg_url: str) -> NexusProcess:
     return NexusProcess(home, env)
 
 
-def _register_receiver(replica: NexusProcess, hook_url: str) -> None:
+def _register_receiver(replica: NexusProcess, hook_url: str, event: str = "stock.moved") -> None:
     record = {
         "slug": "receiver",
         "name": "Receiver",
-        "description": "counts the stock events it processes",
+        "description": "counts the events it processes",
         "endpoints": {"webhook_url": hook_url},
-        "subscribes_to": ["stock.moved"],
+        "subscribes_to": [event],
     }
     path = replica.home / "receiver.json"
     path.write_text(json.dumps(record))
@@ -125,3 +127,33 @@ async def test_a_replica_killed_mid_dispatch_loses_nothing_and_each_event_is_pro
         f"\n{EVENTS} events, replica A killed holding {held.get(str(a.proc.pid))} leases "
         f"(B held {held.get(str(b.proc.pid), 0)}): all delivered by B in {elapsed:.1f} s"
     )
+
+
+async def _status(replica: NexusProcess, instruction_id: str) -> str:
+    failed, text, got = await replica.call(OWNER, "instruction_get", {"id": instruction_id})
+    assert not failed, text
+    return str(got["status"])
+
+
+async def test_an_instruction_made_on_one_replica_is_acknowledged_and_reported_through_the_other(
+    tmp_path: Path, pg_url: str
+) -> None:
+    receiver = make_receiver(event="instruction.created")
+    with serve_in_thread(receiver.app()) as base_url:
+        a, b = _replica(tmp_path, "a", pg_url), _replica(tmp_path, "b", pg_url)
+        _register_receiver(a, f"{base_url}/api/webhooks/nexus", "instruction.created")
+        with a, b:
+            args = {"targets": ["receiver"], "action": "recount-stock", "description": "bay 4, aluminium bars"}
+            failed, text, made = await a.call(OWNER, "instruction_create", args)
+            assert not failed, text
+            (created,) = made["instructions"]
+            with anyio.fail_after(60):  # a dispatcher of either replica sends the notice; the kit acknowledges it
+                while await _status(b, created["id"]) != "acknowledged":
+                    await anyio.sleep(0.2)
+            assert receiver.processed == [created["id"]]
+            report = {"id": created["id"], "status": "completed", "result_summary": "recounted: 412 bars"}
+            failed, text, _ = await b.call(OWNER, "instruction_report", report)
+            assert not failed, text
+            assert await _status(a, created["id"]) == "completed"
+            failed, text, listed = await a.call(OWNER, "instruction_list", {"target": "receiver"})
+            assert not failed and [i["status"] for i in listed["items"]] == ["completed"], text
