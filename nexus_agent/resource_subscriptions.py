@@ -146,11 +146,13 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
         return EmptyResult()
 
     async def notify_sessions(self, uri: str) -> int:
-        """Send ``notifications/resources/updated`` to every session subscribed to ``uri``; how many were told."""
+        """Send ``notifications/resources/updated`` to every session subscribed to ``uri``; how many were told.
+
+        All at once, each within its own deadline: a session that stopped reading delays no other."""
         told = 0
-        for key, (connection, uris, _) in list(self._sessions.items()):
-            if uri not in uris:
-                continue
+
+        async def tell(key: int, connection: Any) -> None:
+            nonlocal told
             try:
                 with anyio.fail_after(SEND_TIMEOUT_S):
                     await connection.send_resource_updated(uri)  # on the session's own channel (its GET stream)
@@ -158,6 +160,11 @@ class ResourceSubscriptions(InMemorySubscriptionBus):
             except Exception as exc:  # a closed session, or a stateless one with no channel back
                 log.info("forgetting a session's resource subscriptions: it could not be told of %s (%r)", uri, exc)
                 self._sessions.pop(key, None)
+
+        async with anyio.create_task_group() as tg:
+            for key, (connection, uris, _) in list(self._sessions.items()):
+                if uri in uris:
+                    tg.start_soon(tell, key, connection)
         return told
 
 

@@ -110,3 +110,31 @@ async def test_one_caller_opening_sessions_past_the_limit_forgets_its_own_not_an
     await bus.publish(ResourceUpdated(uri=EVENTS_URI))
     assert warren.told == [EVENTS_URI]
     assert bus.handshake_sessions == 3 and sum(bool(c.told) for c in flood) == 2  # the greedy caller's newest two
+
+
+async def test_sessions_that_stopped_reading_do_not_hold_up_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each subscribed session is told at once, each within its own deadline: a client that never reads its
+    stream (one caller may open many) delays no one else's notification by more than one deadline."""
+    from mcp.shared.subscriptions import ResourceUpdated
+    from mcp_types import SubscribeRequestParams
+
+    from nexus_agent import resource_subscriptions
+    from nexus_agent.auth.policy import RolePolicy
+    from nexus_agent.resource_subscriptions import ResourceSubscriptions
+    from tests.nexus_agent.test_resource_subscriptions import Connection, Ctx, Lowlevel, Session
+
+    class Stuck(Connection):
+        async def send_resource_updated(self, uri: str) -> None:
+            await anyio.Event().wait()  # its stream is full: the write never completes
+
+    monkeypatch.setattr(resource_subscriptions, "SEND_TIMEOUT_S", 0.2)
+    bus, lowlevel = ResourceSubscriptions(), Lowlevel()
+    bus.serve(lowlevel, RolePolicy(), lambda ctx: ctx.principal)  # type: ignore[arg-type]
+    subscribe = lowlevel.handlers["resources/subscribe"]
+    for stuck in [Stuck() for _ in range(20)]:
+        await subscribe(Ctx(Session(stuck)), SubscribeRequestParams(uri=EVENTS_URI))
+    reader = Connection()
+    await subscribe(Ctx(Session(reader)), SubscribeRequestParams(uri=EVENTS_URI))
+    with anyio.fail_after(1):  # one deadline (0.2 s), not twenty of them one after another (4 s)
+        await bus.publish(ResourceUpdated(uri=EVENTS_URI))
+    assert reader.told == [EVENTS_URI] and bus.handshake_sessions == 1  # the stuck ones are forgotten
