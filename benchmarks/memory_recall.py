@@ -16,7 +16,9 @@ and snippets included), the same search without the thread hop
 MATCH ? ORDER BY bm25(fts) LIMIT 10`` with the same terms. Query sets:
 ``common`` (top-50 content words), ``rare`` (words ranked 1,000+ of a stored
 note), ``recall`` (any content words of a stored note); the filtered rows
-compare a filtered search with the unfiltered bare query.
+compare a filtered search with the unfiltered bare query. ``--busy N`` keeps N
+other processes spinning on the CPU throughout (``--busy 1`` on two cores: the
+other core busy), so a thread hop's cost under load shows on a quiet machine too.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -264,13 +268,26 @@ async def run(args: argparse.Namespace) -> None:
         shares.append(f"#{rank} {gen.words[rank - 1]!r} {hits / max(stats['notes'], 1):.1%}")
     print("share of notes containing the content word ranked " + ", ".join(shares))
     sets = query_sets(gen, args.queries, db)
+    spin = "while True: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(args.busy)]
+    if burners:
+        print(f"{len(burners)} other process(es) spinning on the CPU; load average now {os.getloadavg()[0]:.1f}")
+    try:
+        await _measure_sets(store, db, sets)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    db.close()
+
+
+async def _measure_sets(store: SqliteMemoryStore, db: Database, sets: dict[str, list[str]]) -> None:
     for name, queries in sets.items():
         report(name, await measure(store, db, queries))
     everything = [q for qs in sets.values() for q in qs]
     report("all", await measure(store, db, everything))
     report("recall + app filter", await measure(store, db, sets["recall"], app="quote-engine"))
     report("recall + last 90 days", await measure(store, db, sets["recall"], since=_days_ago(90)))
-    db.close()
 
 
 def _days_ago(days: float) -> datetime:
@@ -283,6 +300,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300, help="queries per set")
     parser.add_argument("--db", help="database path; built when missing, reused when present")
     parser.add_argument("--optimize", action="store_true", help="run FTS5 'optimize' (merge segments) first")
+    parser.add_argument("--busy", type=int, default=0, help="processes kept spinning on the CPU while measuring")
     anyio.run(run, parser.parse_args())
 
 

@@ -28,9 +28,11 @@ from nexus_agent.wire.errors import InvalidInput
 
 __all__ = [
     "HALF_LIFE_DAYS",
+    "INLINE_SEARCH_BUDGET_S",
     "MAX_TERMS",
     "RECENCY_BOOST",
     "Entry",
+    "HeavyTerms",
     "RecencyKnots",
     "entries",
     "facet_text",
@@ -40,6 +42,7 @@ __all__ = [
     "page_of",
     "recency_weight",
     "run_search",
+    "run_search_within",
     "safe_match",
     "search_terms",
     "to_datetime",
@@ -310,6 +313,62 @@ def run_search(
             hint="Search with plain words; this is a bug if it keeps happening.",
         ) from None
     return page_of(conn, query, terms, [(i, -score) for i, score in ranked])
+
+
+#: How long a search may run on the event loop before it is abandoned for the worker thread (see
+#: ``run_search_within``). Most searches with a rare word take well under 1 ms of SQLite at 1M notes.
+INLINE_SEARCH_BUDGET_S = 0.001
+_PROGRESS_STEPS = 1000  # SQLite VM instructions between budget checks (~10-50 µs)
+
+
+class HeavyTerms:
+    """Search terms that made a search overrun its inline budget: a later search with one of them goes
+    straight to the worker thread instead of wasting the budget again (frequent words recur). Bounded."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._terms: set[str] = set()
+        self._limit = limit
+
+    def any_in(self, terms: Iterable[str]) -> bool:
+        return not self._terms.isdisjoint(terms)
+
+    def add(self, terms: Iterable[str]) -> None:
+        if len(self._terms) >= self._limit:
+            self._terms.clear()
+        self._terms.update(terms)
+
+
+def run_search_within(
+    conn: sqlite3.Connection,
+    query: SearchQuery,
+    *,
+    budget_s: float,
+    now: float | None = None,
+    knots: RecencyKnots,
+    heavy: HeavyTerms | None = None,
+) -> SearchPage | None:
+    """``run_search``, abandoned (None) once SQLite has worked on it for ``budget_s``; call in a read snapshot.
+
+    For the event loop: a short search there answers sooner than one handed to a worker thread, whose
+    hand-over back costs up to the GIL's switch interval (5 ms) when another thread or core is busy, ten
+    times a short search. A long search gives up after ``budget_s`` (its terms are noted in ``heavy``, and
+    a search with a noted term is not tried inline) and the caller runs it in the thread.
+    """
+    terms = search_terms(query.query)
+    if heavy is not None and heavy.any_in(terms):
+        return None
+    deadline = time.perf_counter() + budget_s
+    conn.set_progress_handler(lambda: time.perf_counter() > deadline, _PROGRESS_STEPS)
+    try:
+        return run_search(conn, query, now=now, knots=knots)
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        if heavy is not None:
+            heavy.add(terms)
+        return None
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def page_of(conn: Any, query: SearchQuery, terms: Sequence[str], ranked: Sequence[tuple[int, float]]) -> SearchPage:

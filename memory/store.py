@@ -50,7 +50,18 @@ from memory.models import (
 )
 from memory.plans import missing, require
 from memory.schema import MIGRATIONS, TABLES
-from memory.search import RecencyKnots, entries, index_item, labels, next_timestamp, run_search, to_datetime
+from memory.search import (
+    INLINE_SEARCH_BUDGET_S,
+    HeavyTerms,
+    RecencyKnots,
+    entries,
+    index_item,
+    labels,
+    next_timestamp,
+    run_search,
+    run_search_within,
+    to_datetime,
+)
 from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.wire.models import utcnow
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
@@ -130,6 +141,7 @@ class SqliteMemoryStore:
         self._clock = clock
         self._known = known_secrets  # configured secret values no write may store
         self._knots = RecencyKnots()
+        self._heavy_terms = HeavyTerms()  # terms whose searches overran the inline budget (_search_inline)
         pending = database.pending_migrations([MIGRATIONS])
         if pending:
             raise StorageError(
@@ -366,7 +378,31 @@ class SqliteMemoryStore:
 
     # -- search, activity, stats ------------------------------------------------
     async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage:
-        return await self._db.run(self._search, parse_input(SearchQuery, query, "the search"))
+        parsed = parse_input(SearchQuery, query, "the search")
+        quick = self._search_inline(parsed)
+        return quick if quick is not None else await self._db.run(self._search, parsed)
+
+    def _search_inline(self, query: SearchQuery) -> SearchPage | None:
+        """The search on the calling thread (the event loop) when the database is free and the search short;
+        None otherwise, and the worker thread runs it (memory.search.run_search_within says why). SQLite only:
+        an engine with its own ``_search`` (PostgreSQL's) always runs it in the worker thread."""
+        if not isinstance(self._db, Database) or type(self)._search is not SqliteMemoryStore._search:
+            return None
+        lock = self._db.lock
+        if not lock.acquire(blocking=False):  # a write or a long read is running: never wait on the loop
+            return None
+        try:
+            with self._snapshot() as conn:
+                return run_search_within(
+                    conn,
+                    query,
+                    budget_s=INLINE_SEARCH_BUDGET_S,
+                    now=self._now(),
+                    knots=self._knots,
+                    heavy=self._heavy_terms,
+                )
+        finally:
+            lock.release()
 
     def _search(self, query: SearchQuery) -> SearchPage:
         with self._snapshot() as conn:

@@ -7,6 +7,9 @@ from datetime import timedelta
 import pytest
 
 import memory.search
+import memory.store as store_module
+from memory.database import Database
+from memory.models import SearchQuery
 from memory.store import SqliteMemoryStore
 from nexus_agent.wire.errors import InvalidInput
 from tests.memory.conftest import Clock
@@ -312,3 +315,38 @@ async def test_a_prefix_still_needs_every_word(store: SqliteMemoryStore) -> None
     await store.add_note({"text": "Kawneer delivered the AA100 mullions"})
     page = await store.search({"query": "kawn pric"})
     assert [h.snippet for h in page.hits] == ["**Kawneer** raised **prices** 8%"]
+
+
+async def test_a_short_search_answers_on_the_calling_thread_and_a_long_one_in_the_worker(
+    database: Database, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short searches skip the worker-thread hop (it costs up to 5 ms when the CPU is busy); a search over
+    its budget is abandoned cleanly and answered in full by the worker thread."""
+    store = SqliteMemoryStore(database, clock=clock)
+    for i in range(30):
+        await store.add_note({"text": f"Hartley quote revision {i} for bifold doors"})
+    await add_filler(store)
+    query = SearchQuery(query="Hartley quote", limit=5)
+    in_thread = await database.run(store._search, query)
+    hopped: list[object] = []
+    real_run = database.run
+
+    async def counting_run(fn: object, *args: object, **kwargs: object) -> object:
+        hopped.append(fn)
+        return await real_run(fn, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(database, "run", counting_run)
+    assert await store.search(query) == in_thread and hopped == []  # answered inline, same page
+    monkeypatch.setattr(memory.search, "_PROGRESS_STEPS", 1)  # check the budget at every step of this tiny db
+    with database.read() as db:  # over budget: given up (None), the connection left as it was
+        db.conn.execute("BEGIN")
+        assert memory.search.run_search_within(db.conn, query, budget_s=0.0, knots=store._knots) is None
+        db.conn.execute("COMMIT")
+        assert db.conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 35
+    monkeypatch.setattr(store_module, "INLINE_SEARCH_BUDGET_S", 0.0)
+    assert await store.search(query) == in_thread and hopped == [store._search]  # the worker answered
+    monkeypatch.setattr(store_module, "INLINE_SEARCH_BUDGET_S", 1.0)  # a generous budget again...
+    hopped.clear()
+    assert await store.search(query) == in_thread and hopped == [store._search]  # ...but its words overran once
+    powder = await store.search({"query": "powder coating"})
+    assert [h.title for h in powder.hits] == ["Powder coating booked for Thursday"] and len(hopped) == 1
