@@ -3,8 +3,9 @@
 A ``POST /mcp`` whose body is one sessionless (2026-07-28) ``tools/call`` of a
 ``<app>__<tool>`` on an MCP-over-HTTP satellite that the pool already reached on
 the same protocol is forwarded as it came, with the tool's name rewritten to the
-satellite's own, on a kept-alive connection (``nexus_agent.outbound``'s policy),
-and answered with plain JSON. Nexus still does everything the normal path does:
+satellite's own, on a kept-alive connection (:mod:`nexus_agent.gateway_http`: the
+outbound URL policy on every connect, httptools parsing the answer), and answered
+with plain JSON. Nexus still does everything the normal path does:
 the role rule (:class:`~nexus_agent.auth.policy.RolePolicy`), ``NEXUS_MAX_INPUT_BYTES``,
 the argument check against the tool's cached schema, the breaker and the metrics,
 and the secret guard on the answer (the pool's own). A request the fast path would
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import httpx2
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
@@ -36,8 +36,8 @@ from nexus_agent import __version__
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
+from nexus_agent.gateway_http import RelayAnswer, RelayConnectError, RelayConnections
 from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
-from nexus_agent.outbound import httpx2_client
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import validate_arguments
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
@@ -118,21 +118,21 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def _answer(response: httpx2.Response, request_id: int | str) -> dict[str, Any]:
+def _answer(response: RelayAnswer, request_id: int | str) -> dict[str, Any]:
     """The satellite's JSON-RPC answer to ``request_id`` (a JSON body, or the SSE event that carries it)."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    kind = response.content_type
     if kind == "application/json":
-        message = json.loads(response.content)
+        message = json.loads(response.body)
         if isinstance(message, dict) and message.get("id") == request_id:
             return message
     elif kind == "text/event-stream":
-        for block in response.text.replace("\r\n", "\n").split("\n\n"):
+        for block in response.body.decode("utf-8").replace("\r\n", "\n").split("\n\n"):
             data = "\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:"))
             if data:
                 message = json.loads(data)
                 if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
                     return message
-    raise ValueError(f"the satellite answered HTTP {response.status_code} {kind or 'without a type'}, not JSON-RPC")
+    raise ValueError(f"the satellite answered HTTP {response.status} {kind or 'without a type'}, not JSON-RPC")
 
 
 class GatewayFastPath:
@@ -152,7 +152,7 @@ class GatewayFastPath:
         self._services = services
         self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in ALL_TOOLS)
         self._policy = RolePolicy.from_settings(services.settings)
-        self._http: httpx2.AsyncClient | None = None
+        self._relay: RelayConnections | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _candidate(scope):
@@ -172,9 +172,9 @@ class GatewayFastPath:
         await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        if self._relay is not None:
+            await self._relay.aclose()
+            self._relay = None
 
     # -- before the call: everything here falls through, so a refusal reads as the normal path's ---------------
 
@@ -296,17 +296,16 @@ class GatewayFastPath:
         log.debug("relaying %s to satellite %s on the fast path: %s", call.name, sat.slug, call.body["params"])
         try:
             with anyio.fail_after(timeout):
-                response = await self._client().post(
-                    call.url, content=json.dumps(call.body, separators=(",", ":")), headers=_headers(call)
-                )
+                body = json.dumps(call.body, separators=(",", ":")).encode()
+                response = await self._connections().post(call.url, body, _headers(call))
         except Exception as exc:
-            if isinstance(exc, httpx2.ConnectError) or tool.retryable:
+            if isinstance(exc, RelayConnectError) or tool.retryable:
                 raise _UsePool from None  # nothing sent, or safe to resend: the pool retries
             raise sat._fault(None, exc, action, timeout, None) from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             if tool.retryable:
                 raise _UsePool
-            raise sat._fault(None, RuntimeError("HTTP error"), action, timeout, response.status_code)
+            raise sat._fault(None, RuntimeError("HTTP error"), action, timeout, response.status)
         try:
             message = _answer(response, call.id)
             if "error" in message:
@@ -336,16 +335,11 @@ class GatewayFastPath:
             out["structuredContent"] = result.structured_content
         return out
 
-    def _client(self) -> httpx2.AsyncClient:
-        if self._http is None:
+    def _connections(self) -> RelayConnections:
+        if self._relay is None:
             pool = self._services.satellites
-            self._http = httpx2_client(
-                pool.outbound,
-                ssl_ctx=pool.ssl_ctx,
-                timeout=httpx2.Timeout(pool.settings.connect_timeout, read=None),
-                limits=httpx2.Limits(max_keepalive_connections=32, keepalive_expiry=30),
-            )
-        return self._http
+            self._relay = RelayConnections(pool.outbound, pool.ssl_ctx, connect_timeout=pool.settings.connect_timeout)
+        return self._relay
 
 
 def _header_version(body: Mapping[str, Any]) -> Any:

@@ -8,6 +8,7 @@ expired, revoked, wrong audience, tampered), never echoing the credential.
 from __future__ import annotations
 
 import hmac
+import time
 from typing import TYPE_CHECKING
 
 from memory.database import Database
@@ -20,7 +21,11 @@ from nexus_agent.wire.errors import NotFound, Unauthorized
 if TYPE_CHECKING:
     from memory.pg.database import PgDatabase
 
-__all__ = ["CredentialResolver", "jwt_issuer"]
+__all__ = ["OPEN_RECHECK_S", "CredentialResolver", "jwt_issuer"]
+
+#: How long :meth:`CredentialResolver.open_locally` reuses its count of active API keys (seconds).
+OPEN_RECHECK_S = 1.0
+_now = time.monotonic
 
 
 def jwt_issuer(settings: Settings) -> JwtIssuer:
@@ -39,14 +44,23 @@ class CredentialResolver:
         self._tokens = [(t.encode(), token_label_key(t)) for t in settings.token_values()]
         self.jwt = jwt_issuer(settings)
         self.keys = ApiKeyStore(keys_database) if keys_database is not None else None
+        self._open, self._open_checked_until = False, float("-inf")  # open_locally's last count of active keys
 
     async def open_locally(self) -> bool:
-        """No credential of any kind is configured: a loopback server admits callers as the owner."""
+        """No credential of any kind is configured: a loopback server admits callers as the owner.
+
+        Whether any API key is active is counted at most once per :data:`OPEN_RECHECK_S` (keys are
+        made by ``nexus keys create`` in another process; every request asking was a database round
+        trip in a worker thread). A key issued mid-second closes the door within that second.
+        """
         if self._tokens or self.jwt.enabled:
             return False
         if self.keys is None:
             return True
-        return await self.keys.database.run(self.keys.count_active) == 0
+        if _now() >= self._open_checked_until:
+            self._open = await self.keys.database.run(self.keys.count_active) == 0
+            self._open_checked_until = _now() + OPEN_RECHECK_S
+        return self._open
 
     async def resolve(self, token: str) -> Principal:
         token = token.strip()

@@ -163,3 +163,26 @@ async def test_the_resolver_turns_each_kind_of_credential_into_its_principal(dat
     with pytest.raises(Unauthorized, match="token revoked"):
         await resolver.resolve(exchanged)
     assert not await resolver.open_locally()  # credentials are configured: nobody is let in without one
+
+
+async def test_a_server_with_no_credential_stays_open_only_until_a_key_is_counted(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count of active keys is reused for OPEN_RECHECK_S (not asked of the database per request), then redone."""
+    from nexus_agent.auth import credentials
+
+    now = [1000.0]
+    monkeypatch.setattr(credentials, "_now", lambda: now[0])
+    resolver = CredentialResolver(Settings.load({"NEXUS_HOME": "/tmp/nexus-test-home"}), database)
+    counted: list[int] = []
+    assert resolver.keys is not None
+    count = resolver.keys.count_active
+    monkeypatch.setattr(resolver.keys, "count_active", lambda: counted.append(1) or count())
+    assert await resolver.open_locally() and await resolver.open_locally()
+    assert len(counted) == 1  # the second request reused the first one's count
+    ApiKeyStore(database).create("agent", name="bot")  # as `nexus keys create` does, from another process
+    now[0] += credentials.OPEN_RECHECK_S / 2
+    assert await resolver.open_locally()  # the count made before the key existed holds until its time is up
+    now[0] += credentials.OPEN_RECHECK_S / 2
+    assert not await resolver.open_locally()  # counted again: a key exists, nobody is let in without one
+    assert len(counted) == 2

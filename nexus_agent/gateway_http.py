@@ -1,0 +1,246 @@
+"""Kept-alive HTTP/1.1 connections for the gateway fast path: one ``POST`` at a time per connection.
+
+The fast path (:mod:`nexus_agent.gateway_fastpath`) sends a satellite one JSON-RPC body and reads
+one answer back. A general client's stack (request and response models, auth, redirect and cookie
+layers, a log line per request, a pure-Python HTTP parser) cost more than the relay itself, so this
+is the narrow client it needs: asyncio connections kept per origin and reused while the satellite
+keeps them open, the request written in one piece, the answer parsed by ``httptools`` (the C parser
+uvicorn serves HTTP with). What it keeps of the answer is its status, its content type and its body.
+
+Every new connection obeys the outbound URL policy the same way ``nexus_agent.outbound``'s clients do
+(the host resolved, *every* address checked, a connection made only to an allowed one), and ``https``
+uses the satellite pool's verifying TLS context with the URL's host name. A failure before anything
+was sent is a :class:`RelayConnectError` (the caller may let another path make the call); after, a
+:class:`RelayLost` or a parse error (the request may have reached the satellite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httptools
+
+from nexus_agent.outbound import OutboundPolicy, ssl_context
+from nexus_agent.wire.errors import Forbidden
+
+__all__ = ["RelayAnswer", "RelayConnectError", "RelayConnections", "RelayLost"]
+
+#: An idle connection older than this is closed rather than reused (uvicorn closes idle ones after 5 s).
+IDLE_S = 4.0
+#: Idle connections kept per origin (more in flight at once are opened, and closed when done).
+MAX_IDLE = 32
+
+
+class RelayConnectError(ConnectionError):
+    """Nothing was sent: the satellite could not be reached (or the outbound policy refused it)."""
+
+    def __init__(self, message: str, refusal: Forbidden | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+
+
+class RelayLost(EOFError):
+    """The connection closed before the whole answer arrived (the request may have been handled)."""
+
+
+@dataclass(frozen=True)
+class RelayAnswer:
+    status: int
+    content_type: str  # lower case, without parameters ("" when the answer names none)
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Origin:
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def netloc(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = {"http": 80, "https": 443}[self.scheme]
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def _target(url: str) -> tuple[_Origin, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise RelayConnectError(f"not an http(s) URL: {url}")
+    port = parts.port or (443 if scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Origin(scheme, parts.hostname, port), path
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection; ``exchange`` writes a request and waits for the whole answer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = time.monotonic()
+        self._parser: httptools.HttpResponseParser | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._header = b""
+        self._type = ""
+        self._body: list[bytes] = []
+        self._keep_alive = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None or self._done is None or self._done.done():
+            self.close()  # bytes nobody asked for: this connection cannot be trusted with the next request
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(ValueError(f"the satellite's HTTP answer could not be parsed: {exc}"))
+
+    def eof_received(self) -> bool:
+        self.closed = True
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._done is not None and not self._done.done():
+            self._finish(RelayLost("the satellite closed the connection before its answer was complete"))
+
+    # -- httptools callbacks ------------------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"content-type":
+            self._type = value.decode("latin-1").split(";")[0].strip().lower()
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        self._keep_alive = self._parser.should_keep_alive()  # read here: the parser forgets it once complete
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._finish(None)
+
+    # -- use ----------------------------------------------------------------------------------------------------
+
+    async def exchange(self, request: bytes) -> RelayAnswer:
+        assert self.transport is not None
+        self._parser = httptools.HttpResponseParser(self)
+        self._done = asyncio.get_running_loop().create_future()
+        self._type, self._body, self._keep_alive = "", [], False
+        self.transport.write(request)
+        try:
+            await self._done
+        except BaseException:
+            self.close()  # cancelled or failed mid-answer: never reuse it
+            raise
+        status = self._parser.get_status_code()
+        if not self._keep_alive:
+            self.close()
+        self._parser, self._done = None, None
+        self.idle_since = time.monotonic()
+        return RelayAnswer(status, self._type, b"".join(self._body))
+
+    def reusable(self, now: float) -> bool:
+        transport = self.transport
+        return (
+            not self.closed and transport is not None and not transport.is_closing() and now - self.idle_since < IDLE_S
+        )
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _finish(self, exc: BaseException | None) -> None:
+        if self._done is None or self._done.done():
+            return
+        if exc is None:
+            self._done.set_result(None)
+        else:
+            self._done.set_exception(exc)
+
+
+class RelayConnections:
+    """Kept-alive connections per origin; :meth:`post` sends one request on an idle one (or a new one)."""
+
+    def __init__(self, policy: OutboundPolicy, ssl_ctx: ssl.SSLContext | None, *, connect_timeout: float) -> None:
+        """``ssl_ctx``: the verifying TLS context for https satellites (made from ``policy`` when None)."""
+        self._policy = policy
+        self._ssl = ssl_ctx
+        self._connect_timeout = connect_timeout
+        self._idle: dict[_Origin, deque[_Connection]] = {}
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> RelayAnswer:
+        """POST ``body`` to ``url`` (``headers`` lower-case names; Host and Content-Length are added)."""
+        origin, path = _target(url)
+        lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        connection = self._take(origin) or await self._open(origin)
+        answer = await connection.exchange(request)
+        self._give_back(origin, connection)
+        return answer
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.close()
+        self._idle.clear()
+
+    def _take(self, origin: _Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()  # the most recently used: the likeliest to be alive
+            if connection.reusable(now):
+                return connection
+            connection.close()
+        return None
+
+    def _give_back(self, origin: _Origin, connection: _Connection) -> None:
+        if connection.closed:
+            return
+        idle = self._idle.setdefault(origin, deque())
+        if len(idle) >= MAX_IDLE:
+            connection.close()
+            return
+        idle.append(connection)
+
+    async def _open(self, origin: _Origin) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls: dict[str, Any] = {}
+        if origin.scheme == "https":
+            self._ssl = self._ssl or ssl_context(self._policy)
+            tls = {"ssl": self._ssl, "server_hostname": origin.host}
+        try:
+            with anyio.fail_after(self._connect_timeout):
+                addresses = await self._policy.allowed_addresses(origin.host, origin.port)
+                last: Exception | None = None
+                for address in addresses:
+                    try:
+                        _, connection = await loop.create_connection(_Connection, address, origin.port, **tls)
+                        return connection
+                    except OSError as exc:
+                        last = exc
+        except Forbidden as refusal:
+            raise RelayConnectError(refusal.message, refusal) from None
+        except TimeoutError:
+            took = f"connecting to {origin.netloc} took longer than {self._connect_timeout:g} s"
+            raise RelayConnectError(took) from None
+        except OSError as exc:
+            raise RelayConnectError(f"cannot connect to {origin.netloc}: {exc.strerror or exc}") from None
+        raise RelayConnectError(f"cannot connect to {origin.netloc}: {last}")
