@@ -21,7 +21,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -97,8 +97,7 @@ class _Connection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport subclasses
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None or self._done is None or self._done.done():
@@ -136,17 +135,22 @@ class _Connection(asyncio.Protocol):
 
     # -- use ----------------------------------------------------------------------------------------------------
 
-    async def exchange(self, request: bytes) -> RelayAnswer:
+    async def exchange(self, request: bytes, timeout: float) -> RelayAnswer:
         assert self.transport is not None
+        loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
-        self._done = asyncio.get_running_loop().create_future()
+        self._done = loop.create_future()
         self._type, self._body, self._keep_alive = "", [], False
         self.transport.write(request)
+        # A timer handle, not a cancel scope: a fraction of the cost, on every call.
+        timer = loop.call_later(timeout, self._finish, TimeoutError(f"no whole answer within {timeout:g} s"))
         try:
             await self._done
         except BaseException:
-            self.close()  # cancelled or failed mid-answer: never reuse it
+            self.close()  # cancelled, timed out or failed mid-answer: never reuse it
             raise
+        finally:
+            timer.cancel()
         status = self._parser.get_status_code()
         if not self._keep_alive:
             self.close()
@@ -184,14 +188,17 @@ class RelayConnections:
         self._connect_timeout = connect_timeout
         self._idle: dict[_Origin, deque[_Connection]] = {}
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> RelayAnswer:
-        """POST ``body`` to ``url`` (``headers`` lower-case names; Host and Content-Length are added)."""
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> RelayAnswer:
+        """POST ``body`` to ``url`` (``headers`` lower-case names; Host and Content-Length are added).
+
+        ``timeout``: for the whole answer once sent (``TimeoutError``); connecting has its own.
+        """
         origin, path = _target(url)
         lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         connection = self._take(origin) or await self._open(origin)
-        answer = await connection.exchange(request)
+        answer = await connection.exchange(request, timeout)
         self._give_back(origin, connection)
         return answer
 

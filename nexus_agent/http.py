@@ -288,11 +288,15 @@ def create_app(
             github,
             app_events.route(),
             *ops.routes,
-            Mount("/", app=_McpOnly(PlainErrorsAsJson(fastpath or mcp_app, MCP_PLAIN_ERRORS))),
+            Mount("/", app=_McpOnly(PlainErrorsAsJson(mcp_app, MCP_PLAIN_ERRORS))),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error_handler(services.known_secrets)},
-        middleware=_middleware(settings, resolver, ops, allowed_hosts, security.allowed_hosts),
+        middleware=[
+            *_middleware(settings, resolver, ops, allowed_hosts, security.allowed_hosts),
+            # Innermost: past every check above, before Starlette's routing (what it does not take goes on).
+            *([Middleware(fastpath.around)] if fastpath is not None else []),
+        ],
     )
 
 

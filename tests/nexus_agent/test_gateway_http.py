@@ -58,9 +58,9 @@ async def test_answers_are_read_whole_and_the_connection_is_kept_alive() -> None
     connections = relay()
     with serve_in_thread(recording_app(seen)) as base:
         with anyio.fail_after(20):
-            first = await connections.post(f"{base}/json?x=1", b'{"n": 1}', {"mcp-name": "echo", **HEADERS})
-            second = await connections.post(f"{base}/sse", b'{"n": 2}', HEADERS)
-            third = await connections.post(f"{base}/json", b"x" * 200_000, HEADERS)
+            first = await connections.post(f"{base}/json?x=1", b'{"n": 1}', {"mcp-name": "echo", **HEADERS}, timeout=10)
+            second = await connections.post(f"{base}/sse", b'{"n": 2}', HEADERS, timeout=10)
+            third = await connections.post(f"{base}/json", b"x" * 200_000, HEADERS, timeout=10)
         await connections.aclose()
     assert (first.status, first.content_type, first.body) == (201, "application/json", b'{"n": 1}')
     assert (second.status, second.content_type) == (200, "text/event-stream")
@@ -78,9 +78,9 @@ async def test_an_idle_connection_past_its_age_is_not_reused(monkeypatch: pytest
     connections = relay()
     with serve_in_thread(recording_app(seen)) as base:
         with anyio.fail_after(20):
-            await connections.post(f"{base}/json", b"{}", HEADERS)
+            await connections.post(f"{base}/json", b"{}", HEADERS, timeout=10)
             monkeypatch.setattr(gateway_http, "IDLE_S", 0.0)
-            await connections.post(f"{base}/json", b"{}", HEADERS)
+            await connections.post(f"{base}/json", b"{}", HEADERS, timeout=10)
         await connections.aclose()
     assert len({port for port, _, _ in seen}) == 2
 
@@ -129,7 +129,7 @@ async def test_a_connection_the_server_closes_is_not_reused() -> None:
         connections = relay()
         with anyio.fail_after(20):
             for _ in range(3):
-                assert (await connections.post(url, b"{}", HEADERS)).body == b"{}"
+                assert (await connections.post(url, b"{}", HEADERS, timeout=10)).body == b"{}"
         await connections.aclose()
     assert len(accepted) == 2  # the first said 'connection: close'; the second was kept
 
@@ -142,8 +142,26 @@ async def test_an_answer_cut_short_is_lost_not_truncated() -> None:
     async with raw_server(cut) as (url, _):
         connections = relay()
         with anyio.fail_after(20), pytest.raises(RelayLost, match="before its answer was complete"):
-            await connections.post(url, b"{}", HEADERS)
+            await connections.post(url, b"{}", HEADERS, timeout=10)
         await connections.aclose()
+
+
+async def test_an_answer_that_does_not_come_in_time_is_a_timeout_and_the_connection_is_dropped() -> None:
+    async def slow(stream: SocketStream, n: int) -> None:
+        await read_request(stream)
+        if n == 0:
+            await anyio.sleep_forever()
+        await stream.send(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+        await anyio.sleep_forever()
+
+    async with raw_server(slow) as (url, accepted):
+        connections = relay()
+        with anyio.fail_after(20):
+            with pytest.raises(TimeoutError, match=r"within 0\.2 s"):
+                await connections.post(url, b"{}", HEADERS, timeout=0.2)
+            assert (await connections.post(url, b"{}", HEADERS, timeout=10)).body == b"{}"
+        await connections.aclose()
+    assert len(accepted) == 2  # the timed-out connection was not reused
 
 
 async def test_garbage_is_a_parse_error() -> None:
@@ -155,7 +173,7 @@ async def test_garbage_is_a_parse_error() -> None:
     async with raw_server(garbage) as (url, _):
         connections = relay()
         with anyio.fail_after(20), pytest.raises(ValueError, match="could not be parsed"):
-            await connections.post(url, b"{}", HEADERS)
+            await connections.post(url, b"{}", HEADERS, timeout=10)
         await connections.aclose()
 
 
@@ -163,10 +181,10 @@ async def test_nothing_is_sent_where_the_policy_or_the_network_says_no() -> None
     async with raw_server(lambda stream, n: read_request(stream)) as (url, accepted):
         refused = relay(OutboundPolicy(allow_loopback=False))
         with anyio.fail_after(20), pytest.raises(RelayConnectError) as caught:
-            await refused.post(url, b"{}", HEADERS)
+            await refused.post(url, b"{}", HEADERS, timeout=10)
         assert caught.value.refusal is not None and "loopback" in caught.value.refusal.message
         assert accepted == []  # not even a connection
     with anyio.fail_after(20), pytest.raises(RelayConnectError, match="cannot connect"):  # the listener is gone
-        await relay().post(url, b"{}", HEADERS)
+        await relay().post(url, b"{}", HEADERS, timeout=10)
     with pytest.raises(RelayConnectError, match="not an http"):
-        await relay().post("ftp://127.0.0.1/x", b"{}", HEADERS)
+        await relay().post("ftp://127.0.0.1/x", b"{}", HEADERS, timeout=10)
