@@ -7,13 +7,16 @@ a real portfolio), then a real ``nexus serve --http`` is started on it and a rea
 (streamable HTTP, the SDK's ``Client``, which checks structured results against the tool's
 output schema) calls the tool. The baseline in the same run is the same call in process
 (``registry.list`` / ``analyse_gaps`` on already-open services): what the tool costs without
-MCP. Calls interleave with the baseline so the machine's load hits both alike.
+MCP. Calls interleave with the baseline so the machine's load hits both alike. The apps' health URLs
+answer ``{"status": "ok"}`` (a small server in this process): a healthy portfolio, so Nexus's health
+monitor does not mark 1,000 apps degraded (1,000 registry writes) while the calls are timed.
 Targets: registry_list of 500 apps <= 100 ms, gaps_analyse at 5,000 apps <= 200 ms (medians).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.server
 import json
 import os
 import socket
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -61,7 +65,7 @@ def word(n: int) -> str:
     return "".join(SYLLABLES[(n // 15**k) % 15] for k in range(3)) + "x"
 
 
-def record(i: int) -> AppRecord:
+def record(i: int, health: str = "http://127.0.0.1:9") -> AppRecord:
     # one app in 50 speaks the owner's domain words; the rest have their own made-up vocabulary
     w = [WORDS[(i + k) % len(WORDS)] if i % 50 == 0 else word(i * 7 + k) for k in range(4)]
     return AppRecord.model_validate(
@@ -74,16 +78,38 @@ def record(i: int) -> AppRecord:
             "capabilities": [{"name": f"{x} management", "description": f"Create and track {x} records"} for x in w],
             "workflows": [{"name": f"{w[0]} flow", "description": "From request to done", "steps": ["ask", "do"]}],
             "tags": w[:2],
-            "endpoints": {"health_url": f"http://127.0.0.1:9/app-{i:05d}/health"},  # nothing listens: no calls
+            "endpoints": {"health_url": f"{health}/app-{i:05d}/health"},  # no MCP endpoint: never called
         }
     )
 
 
-def fill(home: str, count: int) -> None:
+def fill(home: str, count: int, health: str = "http://127.0.0.1:9") -> None:
     settings = Settings.load({"NEXUS_HOME": home})
     with open_services_sync(settings) as services:
         for i in range(count):
-            services.registry.register_sync(record(i), actor="bench")  # type: ignore[attr-defined]
+            services.registry.register_sync(record(i, health), actor="bench")  # type: ignore[attr-defined]
+
+
+class _Healthy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"status": "ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def start_health_server(stack: ExitStack) -> str:
+    """Every app's health URL: answers ``{"status": "ok"}`` to any GET."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def free_port() -> int:
@@ -138,7 +164,7 @@ async def measure(url: str, home: str, runs: int, tool: str, args: dict[str, Any
 async def bench_registry(apps: int, runs: int) -> dict[str, Any]:
     with ExitStack() as stack:
         home = stack.enter_context(tempfile.TemporaryDirectory())
-        fill(home, apps)
+        fill(home, apps, start_health_server(stack))
         url = start_nexus(stack, home)
 
         async def local(services: Any) -> None:
@@ -151,7 +177,7 @@ async def bench_registry(apps: int, runs: int) -> dict[str, Any]:
 async def bench_gaps(apps: int, runs: int) -> dict[str, Any]:
     with ExitStack() as stack:
         home = stack.enter_context(tempfile.TemporaryDirectory())
-        fill(home, apps)
+        fill(home, apps, start_health_server(stack))
         url = start_nexus(stack, home)
 
         async def local(services: Any) -> None:

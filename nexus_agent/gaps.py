@@ -258,14 +258,17 @@ _SOURCES_MEMO_MAX = 50_000
 
 #: The same, found by the identity of the record's field objects: the registry hands out shallow copies of
 #: the records it parsed, so an unchanged app comes back with the very same strings and lists, and checking
-#: eight identities is ~50x cheaper than building the texts key (~45 ms for 5,000 apps). Each entry holds
-#: the objects it was keyed on, so their ids cannot be reused while it exists. Like the registry's own
-#: memo, this assumes records are not mutated in place (a changed record is a new object).
-_BY_IDENTITY: dict[int, tuple[tuple[object, ...], tuple[list[_Source], frozenset[str]]]] = {}
+#: identities is ~50x cheaper than building the texts key (~45 ms for 5,000 apps). Each entry holds the
+#: objects it was keyed on (slug and status too, which the index also depends on), so their ids cannot be
+#: reused while it exists. Like the registry's own memo, this assumes records are not mutated in place.
+_Memo = tuple[tuple[object, ...], list[_Source], frozenset[str]]
+_BY_IDENTITY: dict[int, _Memo] = {}
 
 
 def _field_objects(app: AppRecord) -> tuple[object, ...]:
     return (
+        app.slug,
+        app.status,
         app.name,
         app.description,
         app.category,
@@ -277,17 +280,23 @@ def _field_objects(app: AppRecord) -> tuple[object, ...]:
     )
 
 
-def _sources(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
-    """The app's sources, and every term in any of them."""
+def _memo(app: AppRecord) -> _Memo:
+    """The app's memo entry: its field objects, its sources and every term in any of them."""
     objects = _field_objects(app)
     known = _BY_IDENTITY.get(id(app.capabilities))
     if known is not None and known[0] == objects:  # identity first: for the same objects, no text is compared
-        return known[1]
-    found = _sources_by_text(app)
+        return known
+    sources, terms = _sources_by_text(app)
     if len(_BY_IDENTITY) >= _SOURCES_MEMO_MAX:
         _BY_IDENTITY.clear()
-    _BY_IDENTITY[id(app.capabilities)] = (objects, found)
-    return found
+    entry = _BY_IDENTITY[id(app.capabilities)] = (objects, sources, terms)
+    return entry
+
+
+def _sources(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
+    """The app's sources, and every term in any of them."""
+    _, sources, terms = _memo(app)
+    return sources, terms
 
 
 def _sources_by_text(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
@@ -417,19 +426,24 @@ class _Index:
         return [m for m in found if m is not None]
 
 
-#: The last index built, by what it depends on (each app's slug, name, status and sources): gap analyses
-#: of an unchanged registry (the usual case) reuse it rather than rebuilding it for every call.
-_LAST_INDEX: list[tuple[tuple[object, ...], _Index]] = []
+#: The last index built, with the memo entries it was built from (held, so their ids stay theirs): gap
+#: analyses of an unchanged registry (the usual case) find the same entries and reuse the index.
+_LAST_INDEX: list[tuple[tuple[int, ...], list[_Memo], _Index]] = []
 
 
 def _index(apps: list[AppRecord]) -> _Index:
-    entries = [(app, *_sources(app)) for app in sorted(apps, key=lambda a: a.slug)]
-    key = tuple((app.slug, app.name, app.status, id(sources)) for app, sources, _ in entries)
-    if _LAST_INDEX and _LAST_INDEX[0][0] == key:  # the cached index holds those sources: their ids are theirs
-        return _LAST_INDEX[0][1]
-    index = _Index(entries)
-    _LAST_INDEX[:] = [(key, index)]
+    ordered = sorted(apps, key=_slug_of)
+    memos = [_memo(app) for app in ordered]
+    key = tuple(map(id, memos))
+    if _LAST_INDEX and _LAST_INDEX[0][0] == key:
+        return _LAST_INDEX[0][2]
+    index = _Index([(app, sources, terms) for app, (_, sources, terms) in zip(ordered, memos, strict=True)])
+    _LAST_INDEX[:] = [(key, memos, index)]
     return index
+
+
+def _slug_of(app: AppRecord) -> str:
+    return app.slug
 
 
 def analyse_gaps(required: list[str], apps: list[AppRecord]) -> GapReport:
