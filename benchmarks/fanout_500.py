@@ -84,7 +84,12 @@ def main() -> None:
     parser.add_argument("--satellites", type=int, default=500)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--no-watch", action="store_true", help="NEXUS_SATELLITE_WATCH_TOOLS=false: no tool-change stream per satellite"
+    )
     args = parser.parse_args()
+    if args.no_watch:
+        os.environ["NEXUS_SATELLITE_WATCH_TOOLS"] = "false"  # nexus serve inherits this process's environment
     with ExitStack() as stack:
         urls = start_servers(stack, args.satellites, args.processes, 100.0)
         home = stack.enter_context(tempfile.TemporaryDirectory())
@@ -92,7 +97,8 @@ def main() -> None:
         nexus = start_nexus(stack, home)
         figures = anyio.run(measure, nexus, args.satellites, args.rounds)
     n = args.satellites
-    print(f"{n} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve --http")
+    streams = "no tool-change streams" if args.no_watch else "a tool-change stream per satellite (the default)"
+    print(f"{n} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve --http; {streams}")
     print(
         f"first fan-out: {figures['first_s'] * 1000:.0f} ms (target <= 3000 ms), failures: {figures['failures']}; "
         f"Nexus CPU {figures['first_cpu_s'] * 1000:.0f} ms"

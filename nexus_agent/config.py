@@ -40,6 +40,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_SATELLITE_LIST_TIMEOUT_S`` | deadline of one satellite's tools/list (connecting included) | ``10`` |
 | ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
 | ``NEXUS_FANOUT_CONCURRENCY`` | satellites listed or called at once              | ``64``             |
+| ``NEXUS_SATELLITE_WATCH_TOOLS`` | a tool-change stream per satellite (off: lists refetched after 5 min) | ``true`` |
 """
 
 from __future__ import annotations
@@ -166,6 +167,9 @@ class Settings(BaseModel):
     satellite_call_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Default deadline of one satellite call (discovery and retries included)."
     )
+    satellite_watch_tools: bool = Field(
+        True, description="Hold a tools/list_changed stream open to each satellite that offers one."
+    )
     fanout_concurrency: int = Field(
         64, ge=1, le=10_000, description="Satellites listed or called at once (connections opened concurrently)."
     )
@@ -236,6 +240,7 @@ class Settings(BaseModel):
             list_timeout=self.satellite_list_timeout_s,
             call_timeout=self.satellite_call_timeout_s,
             fanout_concurrency=self.fanout_concurrency,
+            watch_tool_changes=self.satellite_watch_tools,
         )
 
     def token_values(self) -> list[str]:
@@ -295,6 +300,8 @@ def _scale_values(env: Mapping[str, str]) -> dict[str, object]:
         values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
     if "NEXUS_GATEWAY_FASTPATH" in env:
         values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
+    if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
+        values["satellite_watch_tools"] = env["NEXUS_SATELLITE_WATCH_TOOLS"].strip().lower() in _TRUE
     if "NEXUS_OUTBOX_LEASE_S" in env:
         values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
     return values

@@ -100,3 +100,11 @@ def test_listing_and_call_deadlines_and_fan_out_bound_come_from_settings(tmp_pat
     assert (pool.list_timeout, pool.call_timeout, pool.fanout_concurrency) == (25, 40, 128)
     default = pool_settings_from(Settings.load({"NEXUS_HOME": str(tmp_path)}))
     assert (default.list_timeout, default.call_timeout, default.fanout_concurrency) == (10, 30, 64)
+
+
+def test_tool_change_streams_can_be_turned_off(tmp_path: Path) -> None:
+    """500 open tool-change streams cost a first fan-out ~1 s of CPU: a deployment can rely on the TTL."""
+    home = {"NEXUS_HOME": str(tmp_path)}
+    assert pool_settings_from(Settings.load(home)).watch_tool_changes is True
+    off = pool_settings_from(Settings.load({**home, "NEXUS_SATELLITE_WATCH_TOOLS": "false"}))
+    assert off.watch_tool_changes is False
