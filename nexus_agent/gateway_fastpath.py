@@ -147,7 +147,7 @@ class GatewayFastPath:
     ) -> None:
         """``server_info``: Nexus's serverInfo stamp (what the SDK puts in every 2026-07-28 result's ``_meta``)."""
         self.app = app
-        self._stamp = json.dumps(dict(server_info))
+        self._stamp = dict(server_info)
         self._services = services
         self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in ALL_TOOLS)
         self._policy = RolePolicy.from_settings(services.settings)
@@ -179,7 +179,7 @@ class GatewayFastPath:
             return
         result = await self._observed(call)
         result["resultType"] = "complete"
-        result["_meta"] = {types.SERVER_INFO_META_KEY: json.loads(self._stamp)}
+        result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}  # only serialised, never changed
         await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
 
     async def aclose(self) -> None:

@@ -187,6 +187,7 @@ class RelayConnections:
         self._ssl = ssl_ctx
         self._connect_timeout = connect_timeout
         self._idle: dict[_Origin, deque[_Connection]] = {}
+        self._closed = False
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> RelayAnswer:
         """POST ``body`` to ``url`` (``headers`` lower-case names; Host and Content-Length are added).
@@ -203,6 +204,8 @@ class RelayConnections:
         return answer
 
     async def aclose(self) -> None:
+        """Close the idle connections; one still in use is closed when its answer is in."""
+        self._closed = True
         for idle in self._idle.values():
             for connection in idle:
                 connection.close()
@@ -222,7 +225,7 @@ class RelayConnections:
         if connection.closed:
             return
         idle = self._idle.setdefault(origin, deque())
-        if len(idle) >= MAX_IDLE:
+        if self._closed or len(idle) >= MAX_IDLE:
             connection.close()
             return
         idle.append(connection)

@@ -85,6 +85,18 @@ async def test_an_idle_connection_past_its_age_is_not_reused(monkeypatch: pytest
     assert len({port for port, _, _ in seen}) == 2
 
 
+async def test_after_aclose_no_connection_is_kept() -> None:
+    seen: list[tuple[Any, bytes, dict[bytes, bytes]]] = []
+    connections = relay()
+    with serve_in_thread(recording_app(seen)) as base:
+        with anyio.fail_after(20):
+            await connections.post(f"{base}/json", b"{}", HEADERS, timeout=10)
+            await connections.aclose()  # Nexus shutting down: a call still in flight finishes, its connection closes
+            await connections.post(f"{base}/json", b"{}", HEADERS, timeout=10)
+            await connections.post(f"{base}/json", b"{}", HEADERS, timeout=10)
+    assert len({port for port, _, _ in seen}) == 3
+
+
 @contextlib.asynccontextmanager
 async def raw_server(handler: Callable[[SocketStream, int], Awaitable[object]]) -> AsyncIterator[tuple[str, list[int]]]:
     """A TCP server on 127.0.0.1 running ``handler(stream, n)`` for the n-th connection it accepts."""
