@@ -19,18 +19,17 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import httpx
-import httpx2
 from anyio.abc import TaskGroup
 
 from nexus_agent.events.webhook_secrets import WebhookSecrets
-from nexus_agent.outbound import OutboundPolicy, httpx2_client, httpx_client, ssl_context
+from nexus_agent.outbound import OutboundPolicy, httpx_client, ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
-from nexus_agent.satellites.connection import SatelliteConnection, copy_error, record_http_status
+from nexus_agent.satellites.connection import SatelliteConnection, copy_error
 from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
 from nexus_agent.satellites.fanout import ProgressCallback, run_fan_out
 from nexus_agent.satellites.health import probe_all
@@ -46,6 +45,7 @@ from nexus_agent.satellites.models import (
     ToolListing,
 )
 from nexus_agent.satellites.satellite import Satellite
+from nexus_agent.satellites.shared_http import OneGetPerUrl, SharedHttpClients
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.models import AppRecord, AppStatus
 from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, secret_env_problem
@@ -56,7 +56,6 @@ __all__ = ["SatellitePool"]
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-_HTTP_SHARE = 16  # MCP-over-HTTP satellites per shared HTTP client
 _HEALTH_CONCURRENCY = 16  # health probes at once
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -101,37 +100,6 @@ def _as_commands(commands: Mapping[str, Sequence[str]] | None) -> dict[str, tupl
     return {slug: tuple(command) for slug, command in (commands or {}).items()}
 
 
-class _OneGetPerUrl:
-    """A health round's HTTP client: satellites behind one origin share its ``/api/health``, so concurrent
-    probes of the same URL with the same headers share one GET (and its answer, or its failure)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self._http = http
-        self._flights: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[anyio.Event, list[Any]]] = {}
-
-    async def get(self, url: str, *, headers: Mapping[str, str], timeout: float) -> httpx.Response:
-        key = (url, tuple(sorted(headers.items())))
-        flight = self._flights.get(key)
-        if flight is None:
-            done, outcome = flight = (anyio.Event(), [])
-            self._flights[key] = flight
-            try:
-                outcome.append(await self._http.get(url, headers=dict(headers), timeout=timeout))
-            except BaseException as exc:
-                outcome.append(exc)
-                raise
-            finally:
-                done.set()
-            return cast(httpx.Response, outcome[0])
-        done, outcome = flight
-        await done.wait()
-        if outcome and isinstance(outcome[0], httpx.Response):
-            return outcome[0]
-        if outcome and isinstance(outcome[0], Exception):
-            raise outcome[0]  # the same verdict: unreachable, refused...
-        raise TimeoutError  # the shared GET was cut at its deadline: this one's is the same
-
-
 class SatellitePool:
     def __init__(
         self,
@@ -163,9 +131,9 @@ class SatellitePool:
         self._unset: dict[str, str] = {}  # live app -> the secret variable its calls need and that is not set
         self._tg: TaskGroup | None = None
         self._http: httpx.AsyncClient | None = None
-        # MCP-over-HTTP satellites share clients: a slot per bearer token and per _HTTP_SHARE satellites
-        self._mcp_http: dict[tuple[str | None, int], httpx2.AsyncClient] = {}
-        self._http_slots: dict[str | None, int] = {}
+        self._mcp_http = SharedHttpClients(
+            self._outbound, self._pool_ssl_context, connect_timeout=self.settings.connect_timeout
+        )
         self._breaker_event = anyio.Event()
         self._tools_event = anyio.Event()
         self._ssl_context: ssl.SSLContext | None = None
@@ -203,41 +171,12 @@ class SatellitePool:
         finally:
             self._tg = None
             await self._http.__aexit__(None, None, None)
-            shared, self._mcp_http = list(self._mcp_http.values()), {}
-            for client in shared:
-                await client.aclose()
+            await self._mcp_http.aclose()
 
-    def _http_slot(self, token: str | None) -> Callable[[], httpx2.AsyncClient]:
-        """The shared HTTP client of the next MCP-over-HTTP satellite with ``token``, built on first use.
-
-        Building a client per satellite was ~2 ms of CPU each; one client for all of them is worse: httpx's
-        connection pool scans every connection for each request, and each satellite may hold a tool-change
-        stream open, so a pool of 500 connections made every request cost ~1 ms. Hence one per _HTTP_SHARE.
-        """
-        number = self._http_slots.get(token, 0)
-        self._http_slots[token] = number + 1
-        slot = (token, number // _HTTP_SHARE)
-        return lambda: self._shared_http(slot)
-
-    def _shared_http(self, slot: tuple[str | None, int]) -> httpx2.AsyncClient:
-        client = self._mcp_http.get(slot)
-        if client is None:
-            token = slot[0]
-            if self._ssl_context is None:
-                self._ssl_context = ssl_context(self._outbound)
-            client = httpx2_client(
-                self._outbound,
-                ssl_ctx=self._ssl_context,
-                # No cap on connections: each satellite may hold a tool-change stream open, and a cap below
-                # their number would starve calls. Idle connections beyond the keep-alive count are closed.
-                limits=httpx2.Limits(max_connections=None, max_keepalive_connections=1024),
-                headers={"Authorization": f"Bearer {token}"} if token else {},
-                # Reads are bounded per call by the caller's deadline; long tools must not be cut here.
-                timeout=httpx2.Timeout(self.settings.connect_timeout, read=None),
-                event_hooks={"response": [record_http_status]},
-            )
-            self._mcp_http[slot] = client
-        return client
+    def _pool_ssl_context(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl_context(self._outbound)  # ~20 ms of CPU: one for every connection
+        return self._ssl_context
 
     def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if self._tg is None:
@@ -374,7 +313,7 @@ class SatellitePool:
                 outbound=self._outbound,
                 trusted_command=trusted,
                 env=env,
-                shared_http=self._http_slot(token) if ep.mcp_url is not None else None,
+                shared_http=self._mcp_http.slot(token) if ep.mcp_url is not None else None,
             )
             sat.connection.relay.known = self.known_secrets  # no configured secret crosses the relay either
         elif record.status in self.settings.callable_statuses and is_legacy(record):
@@ -659,7 +598,7 @@ class SatellitePool:
         # pool scans all its connections for every request (64 at once cost ~1 s of CPU for 500 satellites).
         bounded = min(self.settings.fanout_concurrency, _HEALTH_CONCURRENCY)
         settings = self.settings.model_copy(update={"fanout_concurrency": bounded})
-        results = await probe_all(items, cast(httpx.AsyncClient, _OneGetPerUrl(self._http)), settings)
+        results = await probe_all(items, OneGetPerUrl(self._http).as_client(), settings)
         results = [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
         self.last_health.update((r.slug, r) for r in results)
         return results
