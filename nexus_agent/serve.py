@@ -76,13 +76,15 @@ async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[
     import uvicorn  # the HTTP stack loads only for --http: stdio starts without it
 
     from nexus_agent.http import open_app
+    from nexus_agent.http_middleware import AccessLog
 
     async with open_app(settings, secrets=secrets) as app:
         config = uvicorn.Config(
-            app,
+            AccessLog(app),  # successful requests at DEBUG, refusals and errors at INFO (uvicorn's: all at INFO)
             host=settings.http_host,
             port=settings.http_port,
             log_level=settings.log_level.lower(),
+            access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
             **tls,
