@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # planner_catalogue, shared with benchmarks/
 
 from planner_catalogue import FakeSatellites, records
+from planner_support import MakePlanner
 
 from nexus_agent.planner import (
     PLANNER_MIGRATIONS,
@@ -40,9 +41,6 @@ def registered(services: NexusServices) -> NexusServices:
         services.registry.register_sync(record, actor="test")  # type: ignore[attr-defined]
     services.database.migrate([PLANNER_MIGRATIONS])
     return services
-
-
-MakePlanner = Callable[..., Planner]
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import MakePlanner
 from planner_catalogue import FakeSatellites, obj, s
+from planner_support import MakePlanner
 
 from nexus_agent.planner import (
     AnthropicModel,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import MakePlanner
+from planner_support import MakePlanner
 
 from nexus_agent.planner import OfflineModel, StderrProgress, TerminalApprover, format_plan
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from conftest import MakePlanner
 from planner_catalogue import FakeSatellites
+from planner_support import MakePlanner
 
 from nexus_agent.planner import ApprovalPolicy, CallbackApprover, OfflineModel, StaticApprover
 from nexus_agent.services import NexusServices

@@ -12,8 +12,8 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import MakePlanner
 from planner_catalogue import FakeSatellites
+from planner_support import MakePlanner
 
 from nexus_agent.planner import ModelTurn, OfferedTool, OfflineModel, Planner, StaticApprover, ToolCallRequest
 from nexus_agent.services import NexusServices

@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import MakePlanner
 from mcp import Client
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp_types import ElicitResult
 from planner_catalogue import FakeSatellites
+from planner_support import MakePlanner
 
 from nexus_agent.planner import OfflineModel, Planner
 from nexus_agent.planner.tools import PLANNER_TOOL_NAMES, PLANNER_TOOLS, make_planner_tools
