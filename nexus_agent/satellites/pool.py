@@ -29,78 +29,36 @@ from nexus_agent.events.webhook_secrets import WebhookSecrets
 from nexus_agent.outbound import OutboundPolicy, httpx_client, ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
-from nexus_agent.satellites.connection import SatelliteConnection, copy_error
-from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
+from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.fanout import ProgressCallback, run_fan_out
-from nexus_agent.satellites.health import probe_all
 from nexus_agent.satellites.message_handler import MessageHandlerConnection
-from nexus_agent.satellites.models import (
-    BreakerState,
-    FanOutResult,
-    HealthState,
-    PoolSettings,
-    SatelliteCallResult,
-    SatelliteHealth,
-    SatelliteTool,
-    ToolListing,
-)
+from nexus_agent.satellites.models import BreakerState, FanOutResult, PoolSettings, SatelliteHealth
+from nexus_agent.satellites.pool_calls import PoolCalls
+from nexus_agent.satellites.pool_health import PoolHealth
 from nexus_agent.satellites.satellite import Satellite
-from nexus_agent.satellites.shared_http import OneGetPerUrl, SharedHttpClients
-from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, NotFound, SecretLeakRefused
-from nexus_agent.wire.models import AppRecord, AppStatus
-from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, secret_env_problem
-from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
+from nexus_agent.satellites.shared_http import SharedHttpClients
+from nexus_agent.satellites.wiring import (
+    as_commands,
+    as_satellite_secrets,
+    connection_wiring,
+    is_legacy,
+    legacy_secret,
+    stdio_env,
+    unset_secret,
+)
+from nexus_agent.wire.errors import NotFound
+from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_guard import KnownSecrets
 
-__all__ = ["SatellitePool"]
+__all__ = ["SatellitePool", "is_legacy"]
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-_HEALTH_CONCURRENCY = 16  # health probes at once
 Sleep = Callable[[float], Awaitable[None]]
 
 
-def _wiring(
-    record: AppRecord,
-    token: str | None,
-    callable_statuses: frozenset[AppStatus],
-    trusted: tuple[str, ...] | None,
-    env: Mapping[str, str] | None = None,
-) -> tuple[Any, ...]:
-    """What a connection depends on: a change in any of it means a new connection."""
-    ep = record.endpoints
-    url = str(ep.mcp_url) if ep.mcp_url else None
-    env_items = tuple(sorted((env or {}).items()))
-    live = record.status in callable_statuses
-    mcp = (url, tuple(ep.mcp_command or ()), ep.token_env, token, live, trusted, env_items)
-    if not is_legacy(record):
-        return mcp
-    # A legacy app's tools are made from its record: new message types or docs mean a new tool list.
-    specs = tuple(s.model_dump_json() for s in record.message_specs)
-    legacy = (str(ep.message_handler_url), ep.signature_header, ep.webhook_secret_env, record.name, record.description)
-    return (*mcp, *legacy, tuple(record.message_types), specs, tuple(record.business_rules))
-
-
-def is_legacy(record: AppRecord) -> bool:
-    """A legacy app: reached through its message handler (an app with an MCP endpoint is called over MCP)."""
-    ep = record.endpoints
-    return (
-        ep.mcp_url is None
-        and not ep.mcp_command
-        and ep.message_handler_url is not None
-        and bool(record.message_types or record.message_specs)
-    )
-
-
-def _as_satellite_secrets(secrets: Mapping[str, str] | None) -> SatelliteSecrets:
-    return secrets if isinstance(secrets, SatelliteSecrets) else SatelliteSecrets(secrets or {})
-
-
-def _as_commands(commands: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
-    return {slug: tuple(command) for slug, command in (commands or {}).items()}
-
-
-class SatellitePool:
+class SatellitePool(PoolCalls, PoolHealth):
     def __init__(
         self,
         records: Iterable[AppRecord] = (),
@@ -121,9 +79,9 @@ class SatellitePool:
         self.known_secrets = known_secrets or KnownSecrets()
         self._known_with_tokens: tuple[frozenset[str], KnownSecrets] = (frozenset(), self.known_secrets)
         self._initial = list(records)
-        self._secrets = _as_satellite_secrets(secrets)
+        self._secrets = as_satellite_secrets(secrets)
         self._outbound = outbound or OutboundPolicy()
-        self._commands = _as_commands(commands)
+        self._commands = as_commands(commands)
         self._clock = clock
         self._sleep = sleep
         self._records: dict[str, AppRecord] = {}
@@ -194,9 +152,9 @@ class SatellitePool:
     ) -> None:
         """Make the pool match the registry: add new satellites, rewire changed ones, drop removed ones."""
         if secrets is not None:
-            self._secrets = _as_satellite_secrets(secrets)
+            self._secrets = as_satellite_secrets(secrets)
         if commands is not None:
-            self._commands = _as_commands(commands)
+            self._commands = as_commands(commands)
         by_slug = {r.slug: r for r in records}
         live = self.settings.callable_statuses
         for slug in set(self._satellites) - set(by_slug):
@@ -207,12 +165,12 @@ class SatellitePool:
             # Only the app's own variables (or allow-listed ones) are read, whatever its record names.
             token = self._secrets.for_app(slug, record.endpoints.token_env, by_slug.values())
             trusted = self._commands.get(slug)
-            env, env_refusal = self._stdio_env(record, by_slug.values())
+            env, env_refusal = stdio_env(record, by_slug.values(), self._secrets)
             # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
-            secret = self._legacy_secret(record) if is_legacy(record) else token
-            if record.status in live and (name := self._unset_secret(record, secret)):
+            secret = legacy_secret(record, self._secrets) if is_legacy(record) else token
+            if record.status in live and (name := unset_secret(record, secret, self._secrets)):
                 unset[slug] = name
-            wiring = _wiring(record, secret, live, trusted, env)
+            wiring = connection_wiring(record, secret, live, trusted, env)
             current = self._satellites.get(slug)
             if current is not None and current.wiring == wiring:
                 current.record = record
@@ -224,41 +182,10 @@ class SatellitePool:
             if sat.blocked is None:
                 sat.blocked = self._secrets.refusal(record, by_slug.values()) or env_refusal
 
-    def _unset_secret(self, record: AppRecord, secret: str | None) -> str | None:
-        """The variable ``record``'s calls read their secret from when it is not set (None: set, or not needed).
-        A variable that is set but refused (not the app's own, too short) is reported by the call's own error."""
-        if secret is not None:
-            return None
-        legacy = is_legacy(record)
-        name = WebhookSecrets(self._secrets, [record]).variable(record.slug) if legacy else record.endpoints.token_env
-        if not name or self._secrets.get(name) or self._secrets.get(f"{name}_FILE"):
-            return None
-        return name
-
     def unset_secret(self, slug: str) -> str | None:
         """The secret variable a live app's calls need that is not set (its token_env, or a legacy app's
         webhook secret), or None. Calls to such an app fail, so the planner does not offer its tools."""
         return self._unset.get(slug)
-
-    def _stdio_env(self, record: AppRecord, others: Iterable[AppRecord]) -> tuple[dict[str, str], Forbidden | None]:
-        """``endpoints.mcp_env`` resolved from the app's own (or allow-listed) variables; a name that is not the
-        app's to read blocks the satellite (nothing of it is read)."""
-        env: dict[str, str] = {}
-        others = list(others)
-        for child, source in record.endpoints.mcp_env.items():
-            problem = secret_env_problem(record.slug, source, self._secrets.allow, others)
-            if problem is not None:
-                return {}, Forbidden(
-                    f"endpoints.mcp_env of '{record.slug}' maps {child} to {source}, which Nexus will not read for "
-                    f"it: {problem}",
-                    hint=f"Name a variable of its own, e.g. {app_env_prefix(record.slug)}{child}, or ask the owner to "
-                    "add the name to NEXUS_SECRET_ENV_ALLOW.",
-                    details={"field": "endpoints.mcp_env", "rule": "secret-env"},
-                )
-            value = self._secrets.get(source)
-            if value is not None:
-                env[child] = value
-        return env, None
 
     def _make_satellite(
         self,
@@ -334,12 +261,6 @@ class SatellitePool:
             outbound=self._outbound,
         )
 
-    def _legacy_secret(self, record: AppRecord) -> str | None:
-        try:
-            return WebhookSecrets(self._secrets, [record])(record.slug)
-        except ConfigError:
-            return None
-
     def _forget(self, slug: str) -> None:
         sat = self._satellites.pop(slug, None)
         if sat is not None and sat.connection is not None:
@@ -399,159 +320,6 @@ class SatellitePool:
             )
         return sat
 
-    # -- discovery -----------------------------------------------------------------------------------------------
-
-    async def list_tools(
-        self,
-        slug: str | None = None,
-        *,
-        capability: str | None = None,
-        text: str | None = None,
-        refresh: bool = False,
-    ) -> ToolListing:
-        """Tools of every callable satellite (or one), named '<slug>__<tool>'; failures are reported per slug."""
-        if slug is not None:
-            self._get(slug).ready()
-            targets = [self._satellites[slug]]
-        else:
-            targets = [s for s in self._satellites.values() if s.connection is not None]
-        if capability is not None:
-            wanted = capability.strip().lower()
-            targets = [s for s in targets if wanted in {c.lower() for c in s.record.capability_names()}]
-        listings: dict[str, Listing] = {}
-        errors: dict[str, str] = {}
-        limiter = anyio.CapacityLimiter(self.settings.fanout_concurrency)
-
-        async def one(sat: Satellite) -> None:
-            async with limiter:
-                try:
-                    listings[sat.slug] = await sat.tools(refresh=refresh)
-                except NexusError as exc:
-                    errors[sat.slug] = exc.message
-
-        async with anyio.create_task_group() as tg:
-            for sat in targets:
-                tg.start_soon(one, sat)
-        result = ToolListing(errors=errors)
-        needle = text.strip().lower() if text else None
-        for sat in targets:
-            listing = listings.get(sat.slug)
-            if listing is None:
-                continue
-            if listing.error is not None:
-                result.errors[sat.slug] = listing.error.message
-                continue
-            if listing.warnings:
-                result.warnings[sat.slug] = list(listing.warnings)
-            for tool in listing.tools:
-                haystack = f"{tool.qualified_name} {tool.title or ''} {tool.description or ''}".lower()
-                if needle is None or needle in haystack:
-                    result.tools.append(tool)
-        return result
-
-    async def get_tool(self, target: str | tuple[str, str], *, timeout: float | None = None) -> SatelliteTool:
-        """Resolve '<slug>__<tool>' or (slug, tool) to the satellite's tool, fetching its list if needed."""
-        if isinstance(target, str):
-            slug, _ = split_qualified(target)
-        else:
-            slug = target[0]
-        listing = await self._get(slug).tools(timeout)
-        if listing.error is not None:
-            raise copy_error(listing.error)
-        tool = listing.by_qualified.get(target) if isinstance(target, str) else listing.by_name.get(target[1])
-        if tool is None:
-            name = target if isinstance(target, str) else target[1]
-            known = ", ".join(sorted(listing.by_qualified)[:20]) or "none"
-            raise NotFound(
-                f"satellite '{slug}' has no tool '{name}'",
-                hint=f"Its tools are: {known}.",
-                details={"slug": slug, "reason": "unknown_tool"},
-            )
-        return tool
-
-    # -- calls ---------------------------------------------------------------------------------------------------
-
-    async def call(
-        self,
-        target: str | tuple[str, str],
-        arguments: Mapping[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> SatelliteCallResult:
-        """Call one satellite tool. A tool error comes back as ``is_error``; faults raise UpstreamError.
-
-        ``timeout`` bounds everything: fetching the tool list, connecting, the call and any retries.
-        """
-        if self.observer is None:
-            return await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
-        began, outcome, kind = time.perf_counter(), "error", "cancelled"
-        try:
-            result = await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
-            outcome, kind = ("error", "tool_error") if result.is_error else ("ok", "")
-            return result
-        except NexusError as exc:
-            kind = exc.code
-            raise
-        except Exception:
-            kind = "internal"
-            raise
-        finally:
-            slug, _, tool = target.partition("__") if isinstance(target, str) else (target[0], "", target[1])
-            self.observer(slug, tool, outcome, kind, time.perf_counter() - began)
-
-    async def _call(
-        self,
-        target: str | tuple[str, str],
-        arguments: Mapping[str, Any] | None,
-        *,
-        timeout: float | None,
-        on_progress: ProgressCallback | None,
-    ) -> SatelliteCallResult:
-        timeout = timeout or self.settings.call_timeout
-        deadline = anyio.current_time() + timeout
-        tool = await self.get_tool(target, timeout=timeout)
-        args = validate_arguments(tool, arguments if arguments is not None else {})
-        sat = self._get(tool.slug)
-        result = await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
-        self._withhold_secrets(result)
-        return result
-
-    def guard_answer(self, result: SatelliteCallResult) -> None:
-        """The secret guard every satellite answer passes (raises SecretLeakRefused): for relays outside the pool."""
-        self._withhold_secrets(result)
-
-    def _withhold_secrets(self, result: SatelliteCallResult) -> None:
-        """Refuse an answer that carries a secret; images, audio and blobs are data and pass.
-
-        Checked here, where answers enter Nexus, so a direct call, ``satellite_call``, the planner and
-        each satellite of a fan-out (which then fails alone) all get the same verdict.
-        """
-        answer = {
-            "content": [block.model_dump(mode="json") for block in result.content],
-            "structured_content": result.structured_content,
-        }
-        tokens = frozenset(s.token for s in self._satellites.values() if s.token)
-        if self._known_with_tokens[0] != tokens:  # satellites come and go: merge again only then
-            self._known_with_tokens = (tokens, self.known_secrets.merged(tokens))
-        known = self._known_with_tokens[1]
-        try:
-            ensure_no_secrets(answer, "answer", "pass on", known=known)
-        except SecretLeakRefused as exc:
-            places = exc.details if isinstance(exc.details, list) else []
-            logger.warning(
-                "withheld the answer of %s: it carries secrets at %s",
-                result.qualified_name,
-                ", ".join(f"{d['location']} ({d['kind']})" for d in places) or "?",
-            )
-            raise SecretLeakRefused(
-                f"satellite '{result.slug}' answered {result.tool} with a secret, so Nexus withheld its answer "
-                f"({'; '.join(str(d['kind']) + ' at ' + str(d['location']) for d in places[:5])})",
-                hint="Nothing was passed on. The satellite must not return credentials: fix the satellite, or call "
-                "a tool that does not return them.",
-                details={"slug": result.slug, "tool": result.tool, "reason": "secret_in_answer", "findings": places},
-            ) from None
-
     async def fan_out(
         self,
         tool: str,
@@ -582,45 +350,3 @@ class SatellitePool:
             for s in self._satellites.values()
             if s.connection is not None and wanted in {c.lower() for c in s.record.capability_names()}
         ]
-
-    # -- health --------------------------------------------------------------------------------------------------
-
-    async def health(self, slug: str | None = None) -> list[SatelliteHealth]:
-        """Probe each satellite's health endpoint (default: /api/health on the MCP URL's origin)."""
-        if self._http is None:
-            raise RuntimeError("SatellitePool must be entered (async with) before use")
-        if slug is not None:
-            sats = [self._get(slug)]
-        else:
-            sats = [s for s in self._satellites.values() if s.record.status in self.settings.callable_statuses]
-        items = [(s.record, s.token, s.breaker) for s in sats]
-        # Health checks are short GETs: a few at a time finish as soon as many at once, and httpx's connection
-        # pool scans all its connections for every request (64 at once cost ~1 s of CPU for 500 satellites).
-        bounded = min(self.settings.fanout_concurrency, _HEALTH_CONCURRENCY)
-        settings = self.settings.model_copy(update={"fanout_concurrency": bounded})
-        results = await probe_all(items, OneGetPerUrl(self._http).as_client(), settings)
-        results = [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
-        self.last_health.update((r.slug, r) for r in results)
-        return results
-
-    async def _probe_over_mcp(self, health: SatelliteHealth) -> SatelliteHealth:
-        """A satellite with no health URL (stdio) is healthy when it answers tools/list in time."""
-        record = self._records.get(health.slug)
-        if record is None or not record.endpoints.mcp_command:
-            return health
-        sat = self._satellites.get(health.slug)
-        if sat is not None and sat.blocked is not None:
-            return health.model_copy(update={"state": HealthState.down, "detail": sat.blocked.message})
-        began = anyio.current_time()
-        with anyio.move_on_after(self.settings.health_timeout) as scope:
-            listing = await self.list_tools(health.slug, refresh=True)
-        latency = (anyio.current_time() - began) * 1000
-        if scope.cancelled_caught:
-            state, detail = HealthState.down, f"no answer to tools/list within {self.settings.health_timeout:g} s"
-        elif health.slug in listing.errors:
-            state, detail = HealthState.down, f"tools/list failed: {listing.errors[health.slug]}"
-        else:
-            state, detail = HealthState.up, "answered tools/list over stdio"
-        if state is HealthState.up and health.breaker is not BreakerState.closed:
-            state, detail = HealthState.degraded, f"circuit breaker {health.breaker.value}; {detail}"
-        return health.model_copy(update={"state": state, "detail": detail, "latency_ms": latency})
