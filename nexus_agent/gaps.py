@@ -21,24 +21,28 @@ apps only plan it ("planned, not live"); suspended and retired apps never count
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from nexus_agent.gap_sources import MemoEntry, Source, memo_entry
+from nexus_agent.gap_terms import STOPWORDS, SYNONYMS, WEAK_WORDS, normalise, stem, term_weight
 from nexus_agent.wire.errors import InvalidInput
 from nexus_agent.wire.models import LIVE_STATUSES, PLANNED_STATUSES, AppRecord, AppStatus
 
 __all__ = [
     "COVER_THRESHOLD",
     "FIELD_WEIGHTS",
+    "STOPWORDS",
     "SYNONYMS",
+    "WEAK_WORDS",
     "AppMatch",
     "CapabilityCoverage",
     "GapReport",
     "analyse_gaps",
+    "normalise",
+    "stem",
 ]
 
 #: Minimum score (0..1) for an app to cover a capability.
@@ -55,133 +59,6 @@ FIELD_WEIGHTS: dict[str, float] = {
     "business rule": 0.5,
 }
 MAX_EVIDENCE = 4
-
-#: Domain concept -> the words and phrases that mean it in SFG Aluminium's business.
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "quote": ("quote", "quotation", "estimate", "estimating", "pricing", "price", "costing", "tender"),
-    "enquiry": ("enquiry", "inquiry", "enquire", "inquire", "lead", "sales lead", "prospect"),
-    "lead time": ("lead time", "lead time estimate"),  # not an enquiry, not a quote
-    "invoice": ("invoice", "billing", "bill"),
-    "payment": ("payment", "pay", "receivable", "cash collection", "debt chasing"),
-    "schedule": ("schedule", "calendar", "booking", "book", "appointment", "diary", "slot", "roster", "rota"),
-    "survey": ("survey", "surveyor", "site visit", "site survey", "measure up"),
-    "measurement": ("measurement", "measure", "dimension"),
-    "stock": ("stock", "inventory", "stock level", "stock control", "inventory control", "stock take"),
-    "credit check": ("credit check", "credit vetting", "credit vet", "credit rating", "credit score", "credit scoring"),
-    "fabrication": ("fabrication", "fabricate", "manufacturing", "manufacture", "production", "workshop"),
-    "installation": ("installation", "install", "installer", "fitting", "fit", "fitter"),
-    "margin": ("margin", "profitability", "profit", "markup"),
-    "glazing": ("glazing", "glazier", "glass", "curtain wall", "curtain walling"),
-    "customer": ("customer", "client"),
-    "supplier": ("supplier", "vendor", "procurement", "purchasing", "purchase order"),
-    "delivery": ("delivery", "dispatch", "shipping", "logistics", "transport"),
-    "staff": ("staff", "crew", "employee", "workforce", "operative", "team"),
-    "notification": ("notification", "notify", "alert", "reminder"),
-    "report": ("report", "reporting", "dashboard", "analytics", "kpi"),
-    "approval": ("approval", "approve", "sign off", "authorisation", "authorization"),
-    "accounting": ("accounting", "bookkeeping", "xero", "sage", "quickbooks"),
-    "aftercare": ("aftercare", "warranty", "snagging", "remedial", "repair", "service call"),
-    "compliance": ("compliance", "certification", "fensa", "building regulation"),
-    "document": ("document", "pdf", "paperwork"),
-}
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-STOPWORDS = _word_set(
-    "a an and are as at be by can could do does for from has have in into is it its of on or our so that the their "
-    "this to via we when where which while who will with within without all any each every per than then them they "
-    "us also new app apps application system software tool platform module feature functionality capability "
-    "ability able using use based etc e g i ie"
-)
-#: Generic verbs and nouns that say little on their own: half weight.
-WEAK_WORDS = _word_set(
-    "manage management handle handling process generate generation create track tracking record capture view "
-    "update send check run support automate automation data information detail"
-)
-
-
-# -- normalisation ----------------------------------------------------------
-def _undouble(w: str) -> str:
-    return w[:-1] if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz" else w
-
-
-def _drop_final_vowel(w: str) -> str:
-    return w[:-1] if len(w) > 3 and w.endswith(("e", "y")) else w
-
-
-@functools.lru_cache(maxsize=8192)
-def stem(word: str) -> str:
-    """A light, predictable stemmer: 'quotations', 'quoting', 'quoted' and 'quote' all give 'quot'."""
-    w = word
-    if len(w) <= 3 or w.isdigit():
-        return w
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith("sses"):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    for suffix in ("ing", "ed"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = _undouble(w[: -len(suffix)])  # planning -> plan
-            break
-    for suffix in ("ation", "ment", "ion"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    w = _drop_final_vowel(w)
-    for suffix in ("or", "er"):  # surveyor -> survey -> surve, fitter -> fit
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
-            w = _drop_final_vowel(_undouble(w[: -len(suffix)]))
-            break
-    if len(w) > 4 and w.endswith("at"):  # generat(e) -> gener, like generation
-        w = w[:-2]
-    return w
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in re.findall(r"[^\W_]+", text.lower()) if (len(w) > 1 or w.isdigit()) and w not in STOPWORDS]
-
-
-def _build_phrases() -> dict[tuple[str, ...], str]:
-    phrases: dict[tuple[str, ...], str] = {}
-    for concept, variants in SYNONYMS.items():
-        for variant in (concept, *variants):
-            key = tuple(stem(w) for w in _words(variant))
-            if key:
-                phrases.setdefault(key, "=" + concept)
-    return phrases
-
-
-_PHRASES = _build_phrases()
-_LONGEST = max(len(k) for k in _PHRASES)
-_WEAK = frozenset(stem(w) for w in WEAK_WORDS)
-
-
-def normalise(text: str) -> list[tuple[str, str]]:
-    """Text -> ``[(term, original words)]``; a term is a stem or ``=concept`` (longest phrase first)."""
-    words = _words(text)
-    stems = [stem(w) for w in words]
-    out: list[tuple[str, str]] = []
-    i = 0
-    while i < len(stems):
-        for n in range(min(_LONGEST, len(stems) - i), 0, -1):
-            concept = _PHRASES.get(tuple(stems[i : i + n]))
-            if concept:
-                out.append((concept, " ".join(words[i : i + n])))
-                i += n
-                break
-        else:
-            out.append((stems[i], words[i]))
-            i += 1
-    return out
-
-
-def _weight(term: str) -> float:
-    return 2.0 if term.startswith("=") else 0.5 if term in _WEAK else 1.0
 
 
 # -- report models ----------------------------------------------------------
@@ -233,102 +110,6 @@ class GapReport(BaseModel):
 
 
 # -- matching ---------------------------------------------------------------
-_Source = tuple[str, str, dict[str, str]]  # (kind, label, {term: app's words})
-
-
-def _fields_key(app: AppRecord) -> tuple[object, ...]:
-    """Every text the analysis reads from an app: apps whose texts are equal have the same sources."""
-    return (
-        app.name,
-        app.description,
-        app.category,
-        tuple((c.name, c.description) for c in app.capabilities),
-        tuple((w.name, w.description, tuple(w.steps)) for w in app.workflows),
-        tuple(app.tags),
-        tuple(app.integrations),
-        tuple(app.business_rules),
-    )
-
-
-#: Normalised sources by the texts they came from: normalising is most of an analysis's cost, and the
-#: registry's texts rarely change between calls. A pure memo, bounded (cleared when full).
-_SOURCES_MEMO: dict[tuple[object, ...], tuple[list[_Source], frozenset[str]]] = {}
-_SOURCES_MEMO_MAX = 50_000
-
-
-#: The same, found by the identity of the record's field objects: the registry hands out shallow copies of
-#: the records it parsed, so an unchanged app comes back with the very same strings and lists, and checking
-#: identities is ~50x cheaper than building the texts key (~45 ms for 5,000 apps). Each entry holds the
-#: objects it was keyed on (slug and status too, which the index also depends on), so their ids cannot be
-#: reused while it exists. Like the registry's own memo, this assumes records are not mutated in place.
-_Memo = tuple[tuple[object, ...], list[_Source], frozenset[str]]
-_BY_IDENTITY: dict[int, _Memo] = {}
-
-
-def _field_objects(app: AppRecord) -> tuple[object, ...]:
-    return (
-        app.slug,
-        app.status,
-        app.name,
-        app.description,
-        app.category,
-        app.capabilities,
-        app.workflows,
-        app.tags,
-        app.integrations,
-        app.business_rules,
-    )
-
-
-def _memo(app: AppRecord) -> _Memo:
-    """The app's memo entry: its field objects, its sources and every term in any of them."""
-    objects = _field_objects(app)
-    known = _BY_IDENTITY.get(id(app.capabilities))
-    if known is not None and known[0] == objects:  # identity first: for the same objects, no text is compared
-        return known
-    sources, terms = _sources_by_text(app)
-    if len(_BY_IDENTITY) >= _SOURCES_MEMO_MAX:
-        _BY_IDENTITY.clear()
-    entry = _BY_IDENTITY[id(app.capabilities)] = (objects, sources, terms)
-    return entry
-
-
-def _sources(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
-    """The app's sources, and every term in any of them."""
-    _, sources, terms = _memo(app)
-    return sources, terms
-
-
-def _sources_by_text(app: AppRecord) -> tuple[list[_Source], frozenset[str]]:
-    key = _fields_key(app)
-    found = _SOURCES_MEMO.get(key)
-    if found is None:
-        if len(_SOURCES_MEMO) >= _SOURCES_MEMO_MAX:
-            _SOURCES_MEMO.clear()
-        sources = _compute_sources(app)
-        found = _SOURCES_MEMO[key] = (sources, frozenset(t for _, _, terms in sources for t in terms))
-    return found
-
-
-def _compute_sources(app: AppRecord) -> list[_Source]:
-    fields: list[tuple[str, str, str]] = [
-        ("name", app.name, app.name),
-        ("description", app.description, app.description),
-    ]
-    fields += [("capability", c.name, f"{c.name} {c.description}") for c in app.capabilities]
-    fields += [("workflow", w.name, " ".join([w.name, w.description, *w.steps])) for w in app.workflows]
-    fields += [("tag", t, t) for t in app.tags]
-    fields += [("category", app.category, app.category.replace("_", " "))]
-    fields += [("integration", i, i) for i in app.integrations]
-    fields += [("business rule", r, r) for r in app.business_rules]
-    out: list[_Source] = []
-    for kind, label, text in fields:
-        terms: dict[str, str] = {}
-        for term, words in normalise(text):
-            terms.setdefault(term, words)
-        if terms:
-            out.append((kind, label, terms))
-    return out
 
 
 def _clip(text: str, limit: int = 80) -> str:
@@ -336,13 +117,13 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _match(required: list[tuple[str, str]], app: AppRecord, sources: list[_Source]) -> AppMatch | None:
-    total = sum(_weight(t) for t, _ in required)
+def _match(required: list[tuple[str, str]], app: AppRecord, sources: list[Source]) -> AppMatch | None:
+    total = sum(term_weight(t) for t, _ in required)
     scored: list[tuple[float, int, list[tuple[str, str]]]] = []
     for order, (kind, _, terms) in enumerate(sources):
         hits = [(t, words) for t, words in required if t in terms]
         if hits:
-            scored.append((FIELD_WEIGHTS[kind] * sum(_weight(t) for t, _ in hits) / total, order, hits))
+            scored.append((FIELD_WEIGHTS[kind] * sum(term_weight(t) for t, _ in hits) / total, order, hits))
     if not scored:
         return None
     scored.sort(key=lambda s: (-s[0], s[1]))
@@ -413,7 +194,7 @@ class _Index:
     """Apps with their (memoised) sources, and which apps hold each term: a capability is scored only against
     the apps that share a term with it (an app sharing none scores 0), so an analysis costs what matches."""
 
-    def __init__(self, entries: list[tuple[AppRecord, list[_Source], frozenset[str]]]) -> None:
+    def __init__(self, entries: list[tuple[AppRecord, list[Source], frozenset[str]]]) -> None:
         self.entries = entries
         self.by_term: dict[str, list[int]] = {}
         for position, (_, _, terms) in enumerate(entries):
@@ -428,12 +209,12 @@ class _Index:
 
 #: The last index built, with the memo entries it was built from (held, so their ids stay theirs): gap
 #: analyses of an unchanged registry (the usual case) find the same entries and reuse the index.
-_LAST_INDEX: list[tuple[tuple[int, ...], list[_Memo], _Index]] = []
+_LAST_INDEX: list[tuple[tuple[int, ...], list[MemoEntry], _Index]] = []
 
 
 def _index(apps: list[AppRecord]) -> _Index:
     ordered = sorted(apps, key=_slug_of)
-    memos = [_memo(app) for app in ordered]
+    memos = [memo_entry(app) for app in ordered]
     key = tuple(map(id, memos))
     if _LAST_INDEX and _LAST_INDEX[0][0] == key:
         return _LAST_INDEX[0][2]
