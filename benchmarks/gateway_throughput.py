@@ -79,7 +79,7 @@ def main() -> None:
     sat_port, nexus_port = free_port(), free_port()
     bare = f"http://127.0.0.1:{sat_port}/s0/mcp"
     nexus = f"http://127.0.0.1:{nexus_port}/mcp"
-    phases = {
+    phases: dict[str, tuple[str, str, dict[str, object]]] = {
         "bare": (bare, "ping", {}),
         "nexus-tool": (nexus, "registry_get", {"slug": "bench"}),
         "proxied": (nexus, "bench__ping", {}),
