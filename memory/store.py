@@ -19,36 +19,23 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar, get_args, runtime_checkable
+from typing import Any
 
-from pydantic import BaseModel
-
-from memory import plans
 from memory.database import Database
 from memory.models import (
     KINDS,
     ActivityItem,
-    Conversation,
-    ConversationDetail,
-    ConversationIn,
     Decision,
     DecisionIn,
     Kind,
-    Message,
-    MessageIn,
     Note,
     NoteIn,
-    Plan,
-    PlanIn,
-    PlanStatus,
-    PlanStep,
-    PlanStepIn,
-    PlanStepUpdate,
     SearchPage,
     SearchQuery,
     parse_input,
 )
 from memory.plans import missing, require
+from memory.protocol import MemoryStore
 from memory.schema import MIGRATIONS, TABLES
 from memory.search import (
     INLINE_SEARCH_BUDGET_S,
@@ -62,70 +49,19 @@ from memory.search import (
     run_search_within,
     to_datetime,
 )
+from memory.store_conversations import ConversationMethods
+from memory.store_inputs import check_id, check_range, guarded
+from memory.store_plans import PlanMethods
 from nexus_agent.wire.errors import Conflict, InvalidInput, StorageError
 from nexus_agent.wire.models import utcnow
-from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
+from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["MAX_ACTIVITY", "MIGRATIONS", "MemoryStore", "SqliteMemoryStore"]
 
 MAX_ACTIVITY = 200
 
 
-@runtime_checkable
-class MemoryStore(Protocol):
-    """Nexus's long-term memory. Every write is durable when the call returns."""
-
-    async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note: ...
-    async def get_note(self, note_id: int) -> Note: ...
-    async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision: ...
-    async def get_decision(self, decision_id: int) -> Decision: ...
-    async def start_conversation(
-        self, conversation: ConversationIn | Mapping[str, Any] | None = None
-    ) -> Conversation: ...
-    async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message: ...
-    async def get_conversation(
-        self, conversation_id: int, *, limit: int = 50, offset: int = 0
-    ) -> ConversationDetail: ...
-    async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan: ...
-    async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep: ...
-    async def update_plan_step(
-        self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]
-    ) -> PlanStep: ...
-    async def set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan: ...
-    async def get_plan(self, plan_id: int) -> Plan: ...
-    async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage: ...
-    async def recent_activity(
-        self, *, limit: int = 20, kinds: Sequence[Kind] = (), since: datetime | None = None
-    ) -> list[ActivityItem]: ...
-    async def stats(self) -> dict[str, int]: ...
-
-
-def _check_id(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**62:
-        raise InvalidInput(f"{what} must be a positive whole number, got {value!r}", hint=f"Pass the {what} as an int.")
-    return value
-
-
-def _check_range(value: object, what: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(
-            f"{what} must be a whole number from {low} to {high}, got {value!r}", hint=f"Pass a {what} in that range."
-        )
-    return value
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _guarded(model: type[M], data: Any, what: str, known: KnownSecrets | None = None) -> M:
-    """Validate a write and refuse it if it would store a secret, or a ``known`` configured value (nothing is
-    written then)."""
-    parsed = parse_input(model, data, what)
-    ensure_no_secrets(parsed.model_dump(mode="json"), f"memory: {what}", "remember", known=known)
-    return parsed
-
-
-class SqliteMemoryStore:
+class SqliteMemoryStore(ConversationMethods, PlanMethods):
     """:class:`MemoryStore` on a Nexus SQLite :class:`Database` migrated with :data:`MIGRATIONS`."""
 
     migrations = MIGRATIONS
@@ -172,7 +108,7 @@ class SqliteMemoryStore:
 
     # -- notes ------------------------------------------------------------------
     async def add_note(self, note: NoteIn | Mapping[str, Any]) -> Note:
-        return await self._db.run_write(self._add_note, _guarded(NoteIn, note, "the note", self._known))
+        return await self._db.run_write(self._add_note, guarded(NoteIn, note, "the note", self._known))
 
     def _add_note(self, n: NoteIn) -> Note:
         with self._write() as (conn, now):
@@ -185,7 +121,7 @@ class SqliteMemoryStore:
         return Note(id=note_id, created_at=to_datetime(now), **n.model_dump())
 
     async def get_note(self, note_id: int) -> Note:
-        return await self._db.run(self._get_note, _check_id(note_id, "note id"))
+        return await self._db.run(self._get_note, check_id(note_id, "note id"))
 
     def _get_note(self, note_id: int) -> Note:
         with self._snapshot() as conn:
@@ -200,7 +136,7 @@ class SqliteMemoryStore:
 
     # -- decisions --------------------------------------------------------------
     async def log_decision(self, decision: DecisionIn | Mapping[str, Any]) -> Decision:
-        return await self._db.run_write(self._log_decision, _guarded(DecisionIn, decision, "the decision", self._known))
+        return await self._db.run_write(self._log_decision, guarded(DecisionIn, decision, "the decision", self._known))
 
     def _log_decision(self, d: DecisionIn) -> Decision:
         with self._write() as (conn, now):
@@ -236,7 +172,7 @@ class SqliteMemoryStore:
         return Decision(id=decision_id, superseded_by=None, created_at=to_datetime(now), **d.model_dump())
 
     async def get_decision(self, decision_id: int) -> Decision:
-        return await self._db.run(self._get_decision, _check_id(decision_id, "decision id"))
+        return await self._db.run(self._get_decision, check_id(decision_id, "decision id"))
 
     def _get_decision(self, decision_id: int) -> Decision:
         with self._snapshot() as conn:
@@ -256,125 +192,6 @@ class SqliteMemoryStore:
             created_at=to_datetime(row[-1]),
             **dict(zip(fields, row, strict=False)),
         )
-
-    # -- conversations ----------------------------------------------------------
-    async def start_conversation(self, conversation: ConversationIn | Mapping[str, Any] | None = None) -> Conversation:
-        c = _guarded(ConversationIn, conversation if conversation is not None else {}, "the conversation", self._known)
-        return await self._db.run_write(self._start_conversation, c)
-
-    def _start_conversation(self, c: ConversationIn) -> Conversation:
-        with self._write() as (conn, now):
-            cur = conn.execute(
-                "INSERT INTO conversations (title, created_by, created_at) VALUES (?, ?, ?)",
-                (c.title, c.created_by, now),
-            )
-        return Conversation(id=int(cur.lastrowid or 0), created_at=to_datetime(now), **c.model_dump())
-
-    async def add_message(self, conversation_id: int, message: MessageIn | Mapping[str, Any]) -> Message:
-        conversation_id = _check_id(conversation_id, "conversation id")
-        return await self._db.run_write(
-            self._add_message, conversation_id, _guarded(MessageIn, message, "the message", self._known)
-        )
-
-    def _add_message(self, conversation_id: int, m: MessageIn) -> Message:
-        with self._write() as (conn, now):
-            require(conn, "conversations", conversation_id, "conversation", "Start one with start_conversation.")
-            cur = conn.execute(
-                "INSERT INTO messages (conversation_id, role, content, author, created_at) VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, m.role, m.content, m.author, now),
-            )
-            message_id = int(cur.lastrowid or 0)
-            index_item(conn, "message", message_id, title="", body=m.content, created_at=now)
-        return Message(id=message_id, conversation_id=conversation_id, created_at=to_datetime(now), **m.model_dump())
-
-    async def get_conversation(self, conversation_id: int, *, limit: int = 50, offset: int = 0) -> ConversationDetail:
-        conversation_id = _check_id(conversation_id, "conversation id")
-        limit, offset = _check_range(limit, "limit", 1, 500), _check_range(offset, "offset", 0, 2**31)
-        return await self._db.run(self._get_conversation, conversation_id, limit, offset)
-
-    def _get_conversation(self, conversation_id: int, limit: int, offset: int) -> ConversationDetail:
-        with self._snapshot() as conn:
-            row = conn.execute(
-                "SELECT title, created_by, created_at, (SELECT count(*) FROM messages WHERE conversation_id = c.id) "
-                "FROM conversations AS c WHERE id = ?",
-                (conversation_id,),
-            ).fetchone()
-            if row is None:
-                raise missing("conversation", conversation_id, "Find conversations with search(kinds=['message']).")
-            rows = conn.execute(
-                "SELECT id, role, content, author, created_at FROM messages WHERE conversation_id = ? "
-                "ORDER BY id LIMIT ? OFFSET ?",
-                (conversation_id, limit, offset),
-            ).fetchall()
-        title, created_by, created_at, count = row
-        messages = [
-            Message(
-                id=i,
-                conversation_id=conversation_id,
-                role=role,
-                content=content,
-                author=author,
-                created_at=to_datetime(ts),
-            )
-            for i, role, content, author, ts in rows
-        ]
-        return ConversationDetail(
-            conversation=Conversation(
-                id=conversation_id,
-                title=title,
-                created_by=created_by,
-                created_at=to_datetime(created_at),
-                message_count=count,
-            ),
-            messages=messages,
-            next_offset=offset + limit if offset + limit < count else None,
-        )
-
-    # -- plans ------------------------------------------------------------------
-    async def create_plan(self, plan: PlanIn | Mapping[str, Any]) -> Plan:
-        return await self._db.run_write(self._create_plan, _guarded(PlanIn, plan, "the plan", self._known))
-
-    def _create_plan(self, p: PlanIn) -> Plan:
-        with self._write() as (conn, now):
-            return plans.insert_plan(conn, p, now)
-
-    async def add_plan_step(self, plan_id: int, step: PlanStepIn | Mapping[str, Any]) -> PlanStep:
-        plan_id = _check_id(plan_id, "plan id")
-        return await self._db.run_write(
-            self._add_plan_step, plan_id, _guarded(PlanStepIn, step, "the plan step", self._known)
-        )
-
-    def _add_plan_step(self, plan_id: int, s: PlanStepIn) -> PlanStep:
-        with self._write() as (conn, now):
-            return plans.insert_step(conn, plan_id, s, now)
-
-    async def update_plan_step(self, plan_id: int, seq: int, update: PlanStepUpdate | Mapping[str, Any]) -> PlanStep:
-        plan_id, seq = _check_id(plan_id, "plan id"), _check_id(seq, "step seq")
-        u = _guarded(PlanStepUpdate, update, "the step update", self._known)
-        return await self._db.run_write(self._update_plan_step, plan_id, seq, u)
-
-    def _update_plan_step(self, plan_id: int, seq: int, u: PlanStepUpdate) -> PlanStep:
-        with self._write() as (conn, now):
-            return plans.update_step(conn, plan_id, seq, u, now)
-
-    async def set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
-        plan_id = _check_id(plan_id, "plan id")
-        if status not in get_args(PlanStatus):
-            raise InvalidInput(
-                f"{status!r} is not a plan status", hint=f"Use one of {', '.join(get_args(PlanStatus))}."
-            )
-        return await self._db.run_write(self._set_plan_status, plan_id, status)
-
-    def _set_plan_status(self, plan_id: int, status: PlanStatus) -> Plan:
-        with self._write() as (conn, now):
-            return plans.set_status(conn, plan_id, status, now)
-
-    async def get_plan(self, plan_id: int) -> Plan:
-        return await self._db.run(self._get_plan, _check_id(plan_id, "plan id"))
-
-    def _get_plan(self, plan_id: int) -> Plan:
-        with self._snapshot() as conn:
-            return plans.read_plan(conn, plan_id)
 
     # -- search, activity, stats ------------------------------------------------
     async def search(self, query: SearchQuery | Mapping[str, Any]) -> SearchPage:
@@ -411,7 +228,7 @@ class SqliteMemoryStore:
     async def recent_activity(
         self, *, limit: int = 20, kinds: Sequence[Kind] = (), since: datetime | None = None
     ) -> list[ActivityItem]:
-        limit = _check_range(limit, "limit", 1, MAX_ACTIVITY)
+        limit = check_range(limit, "limit", 1, MAX_ACTIVITY)
         if isinstance(kinds, str) or any(k not in KINDS for k in kinds):
             raise InvalidInput(
                 f"kinds must be a list drawn from {', '.join(KINDS)}, got {kinds!r}", hint="Omit it for all."
