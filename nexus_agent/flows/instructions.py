@@ -13,81 +13,36 @@ walks the missing ones first, each recorded as implied by the report.
 
 from __future__ import annotations
 
-import builtins
 import json
-import logging
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import ValidationError
-
-from memory.database import Database
-from memory.models import DecisionIn, NoteIn
-from memory.store import MemoryStore
-from nexus_agent.flows._reports import check_report
-from nexus_agent.flows._store import instruction_store, steps_to
+from memory.models import DecisionIn
+from nexus_agent.flows._instruction_records import Notify, log
+from nexus_agent.flows._instruction_reports import InstructionReports
+from nexus_agent.flows._store import steps_to
 from nexus_agent.flows.models import (
-    INSTRUCTION_EVENT,
-    LABEL_INSTRUCTION,
     Instruction,
     InstructionPage,
-    InstructionResult,
     InstructionStatus,
-    InstructionTransition,
     ReportOutcome,
-    new_instruction_id,
     render_json,
 )
-from nexus_agent.registry import Registry
-from nexus_agent.truth.base import TruthSource, blob_sha
-from nexus_agent.truth.models import TruthFile
 from nexus_agent.wire.errors import Conflict, InvalidInput, NexusError
-from nexus_agent.wire.models import AppRecord, AppStatus, utcnow
+from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import ensure_no_secrets, redact
 
-if TYPE_CHECKING:  # the PostgreSQL database shared by replicas (NEXUS_DATABASE_URL)
-    from memory.pg.database import PgDatabase
-
 __all__ = ["InstructionPage", "InstructionService", "Notify", "ReportOutcome"]
-
-log = logging.getLogger("nexus.flows.instructions")
-
-#: ``notify(event, target, data) -> delivery_id``: hand a signed webhook to the outbox (raises if it cannot).
-Notify = Callable[[str, AppRecord, dict[str, Any]], Awaitable[str]]
 
 _S = InstructionStatus
 MAX_INPUT_BYTES = 64 * 1024
 MAX_TARGETS = 50
 
 
-_JSON_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.S)
-
-
-class InstructionService:
+class InstructionService(InstructionReports):
     """Create, deliver, follow up and list instructions. Apply ``FLOW_MIGRATIONS`` to ``database`` first
     (on the PostgreSQL database replicas share: ``FLOWS_PG_MIGRATIONS``)."""
-
-    def __init__(
-        self,
-        database: Database | PgDatabase,
-        truth: TruthSource,
-        registry: Registry,
-        memory: MemoryStore,
-        notify: Notify,
-        *,
-        clock: Callable[[], datetime] = utcnow,
-        event: str = INSTRUCTION_EVENT,
-    ) -> None:
-        self._store = instruction_store(database)
-        self._db = database
-        self.truth = truth
-        self.registry = registry
-        self.memory = memory
-        self.notify = notify
-        self._clock = clock
-        self.event = event
 
     # -- creating and delivering ----------------------------------------------------------
     async def create(
@@ -214,99 +169,6 @@ class InstructionService:
         await self._publish([updated], f"Instruction {instruction_id} acknowledged by {by}")
         return updated
 
-    async def _report_from_comments(self, ins: Instruction) -> TruthFile | None:
-        """A report posted as a comment on the instruction's issue: a fenced JSON block naming the instruction."""
-        assert ins.issue_number is not None
-        for comment in reversed(await self.truth.list_comments(ins.issue_number)):
-            for block in _JSON_BLOCK.findall(comment.body):
-                if f'"{ins.id}"' in block:
-                    content = block.strip().encode()
-                    return TruthFile(
-                        path=f"issue #{ins.issue_number} comment {comment.id}", content=content, sha=blob_sha(content)
-                    )
-        return None
-
-    async def collect_reports(self, *, actor: str = "nexus") -> list[ReportOutcome]:
-        """Read the satellites' reports of open instructions and complete or fail them.
-
-        An invalid report (bad JSON, wrong id or target, a secret) leaves the instruction as it is
-        and is noted in memory once per version of the file.
-        """
-        open_ = await self._db.run(self._store.open)
-        if not open_:
-            return []
-        present = set(await self.truth.list("reports"))
-        outcomes: list[ReportOutcome] = []
-        finished: list[Instruction] = []
-        for ins in open_:
-            if ins.report_path in present:
-                found = await self.truth.get(ins.report_path)
-            elif ins.issue_number is not None:
-                found = await self._report_from_comments(ins)
-            else:
-                continue
-            if found is None:
-                continue
-            outcome = await self._apply_report(ins, found, actor)
-            if outcome is None:
-                continue
-            outcomes.append(outcome)
-            if outcome.instruction is not None:
-                finished.append(outcome.instruction)
-        await self._publish(finished, f"Instruction reports collected by {actor}")
-        for ins in finished:
-            await self._close_issue(ins)
-        return outcomes
-
-    async def accept_report(self, instruction_id: str, report: Mapping[str, Any], *, source: str) -> ReportOutcome:
-        """A report that came another way than a file (a legacy app's signed webhook), checked like a report file.
-
-        ``source`` names where it came from in notes. Raises Conflict when the instruction is already finished.
-        """
-        ins = await self.get(instruction_id)
-        if ins.status in (_S.completed, _S.failed, _S.expired):
-            raise Conflict(f"instruction {ins.id} is already {ins.status.value}", hint="Nothing more to report.")
-        content = json.dumps(dict(report), default=str).encode()
-        found = TruthFile(path=source, content=content, sha=blob_sha(content))
-        outcome = await self._apply_report(ins, found, ins.target)
-        if outcome is None:
-            raise Conflict(f"instruction {ins.id} changed meanwhile", hint="Send the report again.")
-        if outcome.instruction is not None:
-            await self._publish([outcome.instruction], f"Instruction {ins.id} reported by {ins.target} ({source})")
-            await self._close_issue(outcome.instruction)
-        return outcome
-
-    async def _apply_report(self, ins: Instruction, found: TruthFile, actor: str) -> ReportOutcome | None:
-        """Complete or fail ``ins`` from a report (None: someone else moved it meanwhile)."""
-        report, problems = check_report(ins, found)
-        if report is None:
-            if await self._db.run(self._store.note_invalid_report, ins.id, found.sha):
-                text = f"The report {found.path} was not accepted:\n" + "\n".join(f"- {p}" for p in problems)
-                await self._note(ins, f"Invalid report for {ins.id}", text, author=actor, tags=["invalid-report"])
-            return ReportOutcome(instruction_id=ins.id, target=ins.target, outcome="invalid", problems=problems)
-        result = InstructionResult(
-            status=report.status,
-            summary=report.result_summary,
-            outputs=report.outputs,
-            reported_by=report.reported_by,
-            reported_at=report.reported_at,
-            report_sha=found.sha,
-        )
-        try:
-            updated, made = await self._move(
-                ins.id,
-                steps_to(ins.status, _S(report.status)),
-                by=ins.target,
-                reason=f"report by {report.reported_by}",
-                update={"result": result},
-                expect=[ins.status],
-            )
-        except Conflict as exc:  # moved by someone else meanwhile: the next collection sees it
-            log.info("report of %s skipped: %s", ins.id, exc.message)
-            return None
-        await self._record(updated, made)
-        return ReportOutcome(instruction_id=ins.id, target=ins.target, outcome=report.status, instruction=updated)
-
     async def expire_overdue(self, now: datetime | None = None, *, actor: str = "nexus") -> list[Instruction]:
         """Expire every open instruction whose deadline is before ``now``."""
         now = now or self._clock()
@@ -331,9 +193,6 @@ class InstructionService:
         return expired
 
     # -- reading --------------------------------------------------------------------------
-    async def get(self, instruction_id: str) -> Instruction:
-        return await self._db.run(self._store.get, instruction_id)
-
     async def list(
         self,
         target: str | None = None,
@@ -355,106 +214,3 @@ class InstructionService:
         return InstructionPage(
             items=items, total=total, limit=limit, offset=offset, next_offset=end if end < total else None
         )
-
-    # -- internals ------------------------------------------------------------------------
-    async def _target(self, slug: str) -> AppRecord:
-        app = await self.registry.get(slug)
-        if app.status is AppStatus.retired:
-            raise Conflict(f"'{slug}' is retired and cannot be instructed", hint="Reactivate it first.")
-        return app
-
-    def _new(
-        self,
-        slug: str,
-        action: str,
-        description: str,
-        inputs: dict[str, Any],
-        deadline: datetime | None,
-        actor: str,
-        now: datetime,
-    ) -> Instruction:
-        try:
-            return Instruction(
-                id=new_instruction_id(now),
-                target=slug,
-                action=action,
-                description=description,
-                inputs=inputs,
-                deadline=deadline,
-                created_by=actor,
-                created_at=now,
-                updated_at=now,
-                history=[
-                    InstructionTransition(from_status=None, to_status=_S.pending, by=actor, at=now, reason="created")
-                ],
-            )
-        except ValidationError as exc:
-            raise InvalidInput.from_validation(exc, "the instruction") from None
-
-    async def _open_issue(self, ins: Instruction) -> Instruction:
-        body = f"{ins.description or ins.action}\n\nInstruction file: `{ins.path}`; report to `{ins.report_path}`."
-        if ins.deadline:
-            body += f"\nDeadline: {ins.deadline.isoformat()}"
-        issue = await self.truth.create_issue(
-            f"[Instruction] {ins.action} for {ins.target} ({ins.id})", body, [LABEL_INSTRUCTION]
-        )
-        return ins.model_copy(update={"issue_number": issue.number})
-
-    async def _move(
-        self,
-        instruction_id: str,
-        steps: builtins.list[InstructionStatus],
-        *,
-        by: str,
-        reason: str,
-        update: dict[str, Any] | None = None,
-        expect: Sequence[InstructionStatus] | None = None,
-    ) -> tuple[Instruction, builtins.list[InstructionTransition]]:
-        return await self._db.run(
-            lambda: self._store.transition(
-                instruction_id, steps, by=by, reason=reason, at=self._clock(), update=update, expect=expect
-            )
-        )
-
-    async def _record(self, ins: Instruction, steps: Sequence[InstructionTransition]) -> None:
-        moves = " -> ".join([steps[0].from_status or "new", *(s.to_status for s in steps)]) if steps else ""
-        text = f"{ins.id} for {ins.target} ({ins.action}): {moves}, by {steps[-1].by if steps else '?'}."
-        if steps and steps[-1].reason:
-            text += f" Why: {steps[-1].reason}."
-        if ins.result is not None:
-            text += f"\nResult ({ins.result.status}): {ins.result.summary or '(no summary)'}"
-        by = steps[-1].by if steps else "nexus"
-        await self._note(ins, f"Instruction {ins.id} {ins.status.value}", text, author=by, tags=[ins.status.value])
-
-    async def _note(self, ins: Instruction, title: str, text: str, *, author: str, tags: Sequence[str] = ()) -> None:
-        await self.memory.add_note(
-            NoteIn(title=title[:200], text=text, author=author, apps=[ins.target], tags=["instruction", *tags])
-        )
-
-    async def _publish(self, instructions: Sequence[Instruction], message: str) -> None:
-        """Update the truth files (one commit); a failure is logged: the database is already right."""
-        if not instructions:
-            return
-        files = {ins.path: render_json(ins) for ins in instructions}
-        problem = ""
-        for _attempt in range(3):  # another writer (a satellite reporting) may move the branch meanwhile
-            try:
-                await self.truth.write_many(files, message)
-                return
-            except Conflict as exc:
-                problem = exc.message
-            except NexusError as exc:
-                problem = exc.message
-                break
-        log.warning("instruction files not updated in the truth source: %s", problem)
-
-    async def _close_issue(self, ins: Instruction, state: str | None = None) -> None:
-        if ins.issue_number is None:
-            return
-        summary = f": {ins.result.summary}" if ins.result and ins.result.summary else ""
-        try:
-            text = f"Instruction {ins.id} {state or f'is {ins.status.value}{summary}'}"
-            await self.truth.comment(ins.issue_number, text)
-            await self.truth.close_issue(ins.issue_number)
-        except NexusError as exc:
-            log.warning("issue #%d of %s not updated: %s", ins.issue_number, ins.id, exc.message)
