@@ -45,19 +45,25 @@ Nothing below the CLI reads the environment; everything receives a
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from nexus_agent.config_env import backup_values, scale_values, trust_values
+from nexus_agent.config_tokens import (
+    ROLE_NAMES,
+    TokenGrant,
+    jwt_values,
+    parse_token_entry,
+    token_label_key,
+    token_values,
+)
 from nexus_agent.truth.settings import TruthSettings
 from nexus_agent.wire.errors import ConfigError
 from nexus_agent.wire.known_secrets import KnownSecrets, is_secret_variable
-from nexus_agent.wire.models import is_slug
 
 if TYPE_CHECKING:
     from nexus_agent.satellites.models import PoolSettings
@@ -71,20 +77,6 @@ __all__ = [
     "parse_token_entry",
     "token_label_key",
 ]
-
-#: The roles a credential may carry (``nexus_agent.auth.Role``; spelled out here, below the auth layer).
-ROLE_NAMES = ("owner", "agent", "satellite", "monitor")
-RoleName = Literal["owner", "agent", "satellite", "monitor"]
-
-
-class TokenGrant(BaseModel):
-    """Who a configured static token speaks for: a caller name, a role and (satellites) an app."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    role: RoleName = "owner"
-    app: str | None = None
 
 
 class Settings(BaseModel):
@@ -185,7 +177,7 @@ class Settings(BaseModel):
             "db_path": db_path,
             "truth_path": truth_path,
             "truth": TruthSettings.load(env, truth_path=truth_path),
-            **_token_values(env, overrides.pop("token_file", None) or env.get("NEXUS_TOKEN_FILE")),
+            **token_values(env, overrides.pop("token_file", None) or env.get("NEXUS_TOKEN_FILE")),
         }
         if "NEXUS_DB_SYNC" in env:
             values["db_sync"] = env["NEXUS_DB_SYNC"].lower()
@@ -198,7 +190,7 @@ class Settings(BaseModel):
             values["registration_auto_approve"] = env["NEXUS_REGISTRATION_AUTO_APPROVE"].lower() in {"1", "true", "yes"}
         if "NEXUS_AGENTS_MAY_APPROVE" in env:
             values["agents_may_approve"] = env["NEXUS_AGENTS_MAY_APPROVE"].lower() in {"1", "true", "yes", "on"}
-        values.update(_jwt_values(env))
+        values.update(jwt_values(env))
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
             values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
         secret_file = env.get("NEXUS_GITHUB_WEBHOOK_SECRET_FILE")
@@ -222,9 +214,9 @@ class Settings(BaseModel):
             values["auto_approve_tools"] = tuple(t.strip() for t in env["NEXUS_AUTO_APPROVE"].split(",") if t.strip())
         if "NEXUS_LOG_LEVEL" in env:
             values["log_level"] = env["NEXUS_LOG_LEVEL"].upper()
-        values.update(_trust_values(env))
-        values.update(_scale_values(env))
-        values.update(_backup_values(env, home))
+        values.update(trust_values(env))
+        values.update(scale_values(env))
+        values.update(backup_values(env, home))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
@@ -245,163 +237,6 @@ class Settings(BaseModel):
 
     def token_values(self) -> list[str]:
         return [t.get_secret_value() for t in self.tokens]
-
-
-_CALLER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def _trust_values(env: Mapping[str, str]) -> dict[str, object]:
-    """The outbound-policy, command, secret-variable, body-deadline and TLS settings (docs/security.md)."""
-    values: dict[str, object] = {}
-    for var, key in (
-        ("NEXUS_OUTBOUND_ALLOW_LOOPBACK", "outbound_allow_loopback"),
-        ("NEXUS_OUTBOUND_ALLOW_PRIVATE", "outbound_allow_private"),
-        ("NEXUS_ALLOW_REMOTE_COMMANDS", "allow_remote_commands"),
-    ):
-        if var in env:
-            values[key] = env[var].strip().lower() in _TRUE
-    for var, key in (("NEXUS_CA_FILE", "ca_file"), ("NEXUS_TLS_CERT", "tls_cert"), ("NEXUS_TLS_KEY", "tls_key")):
-        if env.get(var):
-            values[key] = Path(env[var]).expanduser()
-    if env.get("NEXUS_SECRET_ENV_ALLOW"):
-        names = tuple(n.strip() for n in env["NEXUS_SECRET_ENV_ALLOW"].split(",") if n.strip())
-        bad = [n for n in names if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", n)]
-        if bad:
-            raise ConfigError(
-                f"NEXUS_SECRET_ENV_ALLOW names {', '.join(bad)}, which are not environment variable names",
-                hint="List upper-case variable names separated by commas, e.g. SHARED_PARTNER_TOKEN.",
-            )
-        values["secret_env_allow"] = names
-    if env.get("NEXUS_BODY_TIMEOUT_S"):
-        values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
-    for var, key in (
-        ("NEXUS_SATELLITE_LIST_TIMEOUT_S", "satellite_list_timeout_s"),
-        ("NEXUS_SATELLITE_CALL_TIMEOUT_S", "satellite_call_timeout_s"),
-        ("NEXUS_FANOUT_CONCURRENCY", "fanout_concurrency"),
-    ):
-        if env.get(var):
-            values[key] = env[var]
-    return values
-
-
-def _scale_values(env: Mapping[str, str]) -> dict[str, object]:
-    """NEXUS_DATABASE_URL (PostgreSQL shared by replicas) and NEXUS_HTTP_STATELESS."""
-    values: dict[str, object] = {}
-    url = env.get("NEXUS_DATABASE_URL", "").strip()
-    if url:
-        if not url.startswith(("postgresql://", "postgres://")):
-            raise ConfigError(
-                "NEXUS_DATABASE_URL must start with postgresql:// (the value is not shown: it may hold a password)",
-                hint="Write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to keep SQLite.",
-            )
-        values["database_url"] = SecretStr(url)
-    if "NEXUS_HTTP_STATELESS" in env:
-        values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
-    if "NEXUS_GATEWAY_FASTPATH" in env:
-        values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
-    if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
-        values["satellite_watch_tools"] = env["NEXUS_SATELLITE_WATCH_TOOLS"].strip().lower() in _TRUE
-    if "NEXUS_OUTBOX_LEASE_S" in env:
-        values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
-    return values
-
-
-def parse_token_entry(entry: str, index: int) -> tuple[str, TokenGrant]:
-    """One ``NEXUS_TOKENS`` entry: ``name:role[:app]=token``, ``name=token`` or a bare token.
-
-    ``name=token`` and bare tokens are owner tokens (as before roles existed); the bare ones are
-    recorded as ``http-client-N``. Role names and app slugs are checked; the token is never echoed.
-    """
-    left, sep, rest = entry.partition("=")
-    if sep and ":" in left and len(rest) >= 16:
-        name, _, scope = left.partition(":")
-        role, _, app = scope.partition(":")
-        where = f"NEXUS_TOKENS entry {index} ({name!r})"
-        if not _CALLER_NAME.match(name):
-            raise ConfigError(
-                f"{where}: {name!r} is not a valid caller name",
-                hint="Use lower-case letters, digits, '-' or '_' (up to 41 characters), e.g. 'yard:agent=...'.",
-            )
-        if role not in ROLE_NAMES:
-            raise ConfigError(
-                f"{where}: unknown role {role!r}",
-                hint=f"Use one of: {', '.join(ROLE_NAMES)} (the form is name:role[:app]=token).",
-            )
-        if role == "satellite" and not (app and is_slug(app)):
-            raise ConfigError(
-                f"{where}: a satellite token needs the slug of its app"
-                + (f"; {app!r} is not a valid slug" if app else ""),
-                hint="Write it as name:satellite:<app-slug>=token, e.g. yard:satellite:quote-engine=...",
-            )
-        if role != "satellite" and app:
-            raise ConfigError(
-                f"{where}: only satellite tokens are scoped to an app, not {role} tokens",
-                hint=f"Write it as {name}:{role}=token.",
-            )
-        return rest, TokenGrant(name=name, role=role, app=app or None)  # type: ignore[arg-type]
-    if sep and _CALLER_NAME.match(left) and len(rest) >= 16:
-        return rest, TokenGrant(name=left)  # "agent-name=token": an owner token recorded as agent-name
-    return entry, TokenGrant(name=f"http-client-{index}")
-
-
-def _token_values(env: Mapping[str, str], token_file: object) -> dict[str, object]:
-    """``tokens``, ``token_names`` and ``token_grants`` from NEXUS_TOKENS and the token file."""
-    tokens = [t.strip() for t in env.get("NEXUS_TOKENS", "").split(",") if t.strip()]
-    if token_file:
-        path = Path(str(token_file)).expanduser()
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the token file {path}: {exc.strerror or exc}",
-                hint="Point NEXUS_TOKEN_FILE at a readable file with one token per line.",
-            ) from exc
-        tokens += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    labels: dict[str, str] = {}
-    grants: dict[str, TokenGrant] = {}
-    plain: list[str] = []
-    for index, entry in enumerate(tokens, start=1):
-        token, grant = parse_token_entry(entry, index)
-        if len(token) < 16:
-            raise ConfigError(
-                "a configured bearer token is shorter than 16 characters",
-                hint="Use long random tokens, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
-            )
-        plain.append(token)
-        labels[token_label_key(token)] = grant.name
-        grants[token_label_key(token)] = grant
-    return {"tokens": tuple(SecretStr(t) for t in plain), "token_names": labels, "token_grants": grants}
-
-
-def _jwt_values(env: Mapping[str, str]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    key_file = env.get("NEXUS_JWT_KEY_FILE")
-    if env.get("NEXUS_JWT_SECRET"):
-        values["jwt_secret"] = SecretStr(env["NEXUS_JWT_SECRET"])
-    elif key_file:
-        try:
-            values["jwt_secret"] = SecretStr(Path(key_file).expanduser().read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read NEXUS_JWT_KEY_FILE {key_file}: {exc.strerror or exc}",
-                hint="Point it at a readable file holding the JWT signing key (32 random bytes or more).",
-            ) from exc
-    secret = values.get("jwt_secret")
-    if isinstance(secret, SecretStr) and len(secret.get_secret_value().encode()) < 32:
-        raise ConfigError(
-            "the JWT signing key is shorter than 32 bytes",
-            hint="Use a long random key, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`.",
-        )
-    for var, key in (("NEXUS_JWT_ISSUER", "jwt_issuer"), ("NEXUS_JWT_AUDIENCE", "jwt_audience")):
-        if env.get(var):
-            values[key] = env[var]
-    return values
-
-
-def token_label_key(token: str) -> str:
-    """What identifies a token in settings and logs without being the token."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -439,14 +274,3 @@ def known_secrets(settings: Settings, env: Mapping[str, str] | None = None) -> K
 
 
 _SECRET_FILE_MAX = 64 * 1024  # a key or token file; anything longer is not one
-
-
-def _backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
-    """NEXUS_BACKUP_DIR (``off`` turns the daily backup off) and NEXUS_BACKUP_KEEP."""
-    where = env.get("NEXUS_BACKUP_DIR", "").strip()
-    values: dict[str, object] = {}
-    if where.lower() not in {"off", "none", "false", "0"}:
-        values["backup_dir"] = Path(where).expanduser() if where else home / "backups"
-    if env.get("NEXUS_BACKUP_KEEP", "").strip():
-        values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
-    return values

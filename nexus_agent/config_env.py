@@ -1,0 +1,84 @@
+"""Groups of ``NEXUS_*`` variables :meth:`nexus_agent.config.Settings.load` reads: trust (outbound policy,
+commands, secret variables, TLS), scale (PostgreSQL, stateless HTTP, gateway) and backups. Each takes the
+environment mapping it is given; nothing here reads the process environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from nexus_agent.wire.errors import ConfigError
+
+__all__ = ["backup_values", "scale_values", "trust_values"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def trust_values(env: Mapping[str, str]) -> dict[str, object]:
+    """The outbound-policy, command, secret-variable, body-deadline and TLS settings (docs/security.md)."""
+    values: dict[str, object] = {}
+    for var, key in (
+        ("NEXUS_OUTBOUND_ALLOW_LOOPBACK", "outbound_allow_loopback"),
+        ("NEXUS_OUTBOUND_ALLOW_PRIVATE", "outbound_allow_private"),
+        ("NEXUS_ALLOW_REMOTE_COMMANDS", "allow_remote_commands"),
+    ):
+        if var in env:
+            values[key] = env[var].strip().lower() in _TRUE
+    for var, key in (("NEXUS_CA_FILE", "ca_file"), ("NEXUS_TLS_CERT", "tls_cert"), ("NEXUS_TLS_KEY", "tls_key")):
+        if env.get(var):
+            values[key] = Path(env[var]).expanduser()
+    if env.get("NEXUS_SECRET_ENV_ALLOW"):
+        names = tuple(n.strip() for n in env["NEXUS_SECRET_ENV_ALLOW"].split(",") if n.strip())
+        bad = [n for n in names if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", n)]
+        if bad:
+            raise ConfigError(
+                f"NEXUS_SECRET_ENV_ALLOW names {', '.join(bad)}, which are not environment variable names",
+                hint="List upper-case variable names separated by commas, e.g. SHARED_PARTNER_TOKEN.",
+            )
+        values["secret_env_allow"] = names
+    if env.get("NEXUS_BODY_TIMEOUT_S"):
+        values["body_timeout_s"] = env["NEXUS_BODY_TIMEOUT_S"]
+    for var, key in (
+        ("NEXUS_SATELLITE_LIST_TIMEOUT_S", "satellite_list_timeout_s"),
+        ("NEXUS_SATELLITE_CALL_TIMEOUT_S", "satellite_call_timeout_s"),
+        ("NEXUS_FANOUT_CONCURRENCY", "fanout_concurrency"),
+    ):
+        if env.get(var):
+            values[key] = env[var]
+    return values
+
+
+def scale_values(env: Mapping[str, str]) -> dict[str, object]:
+    """NEXUS_DATABASE_URL (PostgreSQL shared by replicas) and NEXUS_HTTP_STATELESS."""
+    values: dict[str, object] = {}
+    url = env.get("NEXUS_DATABASE_URL", "").strip()
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                "NEXUS_DATABASE_URL must start with postgresql:// (the value is not shown: it may hold a password)",
+                hint="Write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE, or unset it to keep SQLite.",
+            )
+        values["database_url"] = SecretStr(url)
+    if "NEXUS_HTTP_STATELESS" in env:
+        values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
+    if "NEXUS_GATEWAY_FASTPATH" in env:
+        values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
+    if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
+        values["satellite_watch_tools"] = env["NEXUS_SATELLITE_WATCH_TOOLS"].strip().lower() in _TRUE
+    if "NEXUS_OUTBOX_LEASE_S" in env:
+        values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
+    return values
+
+
+def backup_values(env: Mapping[str, str], home: Path) -> dict[str, object]:
+    """NEXUS_BACKUP_DIR (``off`` turns the daily backup off) and NEXUS_BACKUP_KEEP."""
+    where = env.get("NEXUS_BACKUP_DIR", "").strip()
+    values: dict[str, object] = {}
+    if where.lower() not in {"off", "none", "false", "0"}:
+        values["backup_dir"] = Path(where).expanduser() if where else home / "backups"
+    if env.get("NEXUS_BACKUP_KEEP", "").strip():
+        values["backup_keep"] = env["NEXUS_BACKUP_KEEP"].strip()
+    return values
