@@ -43,7 +43,7 @@ from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, Sat
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.toolset import ALL_TOOLS
-from nexus_agent.wire.errors import NexusError
+from nexus_agent.wire.errors import NexusError, UpstreamError
 from tools.base import check_argument_size
 
 __all__ = ["GatewayFastPath"]
@@ -52,10 +52,17 @@ log = logging.getLogger("nexus.gateway")
 _CONTENT = TypeAdapter(list[types.ContentBlock])
 _MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body goes the normal way (413)
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
+# What a satellite may ask its client for; Nexus relays those questions only on the normal path.
+_ASKING_CAPABILITIES = frozenset({"sampling", "elicitation", "roots"})
+_MISSING_CAPABILITY = -32021  # JSON-RPC: a capability the client did not declare; the satellite ran nothing
 
 
 class _FallThrough(Exception):
     """Not for the fast path: the normal path takes the request (nothing was counted or sent)."""
+
+
+class _HandOver(Exception):
+    """The satellite refused before running anything (it wants to ask the client): the normal path takes over."""
 
 
 class _UsePool(Exception):
@@ -177,7 +184,12 @@ class GatewayFastPath:
                 log.warning("fast path declined %s: %r", _header(scope, b"mcp-name"), exc)
             await app(scope, _replay(messages, receive), send)
             return
-        result = await self._observed(call)
+        try:
+            result = await self._observed(call)
+        except _HandOver:  # nothing ran on the satellite: the normal path relays its questions to the client
+            log.debug("fast path handed %s to the normal path (the satellite wants to ask)", call.name)
+            await app(scope, _replay(messages, receive), send)
+            return
         result["resultType"] = "complete"
         result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}  # only serialised, never changed
         await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
@@ -212,6 +224,8 @@ class GatewayFastPath:
         name, arguments = params.get("name"), params.get("arguments", {})
         if set(params) - _PARAM_KEYS or not isinstance(meta, dict) or "progressToken" in meta:
             raise _FallThrough  # progress, tasks and anything new: the SDK relays those
+        if _may_answer_questions(meta):
+            raise _FallThrough  # the satellite may ask this client: the normal path relays the questions
         if not isinstance(name, str) or name in self._own_tools or not isinstance(arguments, dict):
             raise _FallThrough
         return await self._route(principal, request_id, body, name, arguments)
@@ -264,6 +278,8 @@ class GatewayFastPath:
                 return result
         except ToolError as exc:
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+        except _HandOver:
+            raise
         except Exception:  # a bug here must not leak details, nor drop the caller without an answer
             incident = uuid.uuid4().hex[:8]
             log.exception("fast-path relay of %s crashed (incident %s)", call.name, incident)
@@ -281,6 +297,9 @@ class GatewayFastPath:
         except _UsePool:
             outcome = ""  # the pool's call reports itself
             return await self._via_pool(call)
+        except _HandOver:
+            outcome = ""  # the normal path's call reports itself
+            raise
         except NexusError as exc:
             kind = exc.code
             raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
@@ -312,6 +331,8 @@ class GatewayFastPath:
             if isinstance(exc, RelayConnectError) or tool.retryable:
                 raise _UsePool from None  # nothing sent, or safe to resend: the pool retries
             raise sat._fault(None, exc, action, timeout, None) from None
+        if _refused_as_asking(response, call.id):
+            raise _HandOver
         if response.status >= 400:
             if tool.retryable:
                 raise _UsePool
@@ -322,9 +343,13 @@ class GatewayFastPath:
                 error = message["error"]
                 raise MCPError(int(error["code"]), str(error["message"]), error.get("data"))
             answer = message["result"]
+            if answer.get("resultType") == "input_required":
+                raise _asked_midway(sat.slug, tool.name, tool.retryable)
             if answer.get("resultType", "complete") != "complete":
                 raise ValueError(f"the satellite answered with resultType {answer.get('resultType')!r}")
             content = _CONTENT.validate_python(answer.get("content", []))
+        except (_HandOver, UpstreamError):
+            raise
         except Exception as exc:
             raise sat._fault(None, exc, action, timeout, None) from None
         sat.breaker.record_success()
@@ -350,6 +375,37 @@ class GatewayFastPath:
             pool = self._services.satellites
             self._relay = RelayConnections(pool.outbound, pool.ssl_ctx, connect_timeout=pool.settings.connect_timeout)
         return self._relay
+
+
+def _may_answer_questions(meta: Mapping[str, Any]) -> bool:
+    """Whether the calling client declared (or may have declared) sampling, elicitation or roots."""
+    declared = meta.get(types.CLIENT_CAPABILITIES_META_KEY)
+    if declared is None:
+        return False
+    return not isinstance(declared, dict) or any(declared.get(key) is not None for key in _ASKING_CAPABILITIES)
+
+
+def _refused_as_asking(response: RelayAnswer, request_id: int | str) -> bool:
+    """The satellite's -32021 refusal (a capability the client did not declare): sent before it ran anything."""
+    if response.status < 400 and response.content_type != "application/json":
+        return False
+    try:
+        error = _answer(response, request_id).get("error")
+    except Exception:  # not JSON-RPC: an ordinary fault, read as one below
+        return False
+    return isinstance(error, dict) and error.get("code") == _MISSING_CAPABILITY
+
+
+def _asked_midway(slug: str, tool: str, retryable: bool) -> Exception:
+    """An ``input_required`` answer: safe to redo on the normal path only for a tool that is safe to resend."""
+    if retryable:
+        return _HandOver()
+    return UpstreamError(
+        f"satellite '{slug}' asked the client a question (sampling, elicitation or roots) while calling tool "
+        f"'{tool}', and this client declared none of those; Nexus did not resend the call, as the tool may "
+        "already have acted",
+        hint="call the tool from a client that declares the capability the satellite asks for",
+    )
 
 
 def _header_version(body: Mapping[str, Any]) -> Any:
