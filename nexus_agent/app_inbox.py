@@ -9,7 +9,9 @@ replay and keeps each event in ``app_events``; :class:`AppInbox` then
    is the app's report and moves the instruction on; ``.acknowledged`` / ``.received`` /
    ``.accepted`` acknowledges it;
 3. wakes :meth:`wait_changed`, so the MCP server tells clients subscribed to
-   ``nexus://apps/<slug>/events`` that the resource changed.
+   ``nexus://apps/<slug>/events`` that the resource changed. On PostgreSQL the other replicas
+   hear of it too (``NOTIFY nexus_app_events``) and tell their own clients, each once
+   (:mod:`nexus_agent.events.app_event_notices`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from mcp.shared.subscriptions import ResourceUpdated, ServerEvent
 from starlette.routing import Route
 
@@ -47,8 +48,7 @@ def events_uri(slug: str) -> str:
 class AppInbox:
     def __init__(self, services: NexusServices) -> None:
         self._services = services
-        self._changed = anyio.Event()
-        self.changed_slugs: set[str] = set()
+        self._notices = services.app_events  # this replica's own events and, on PostgreSQL, every other's
 
     async def target(self, slug: str) -> AppWebhookTarget:
         """The registered app and its secret; NotFound, or WebhookRejected(not_configured) without a secret."""
@@ -83,16 +83,12 @@ class AppInbox:
             )
         except NexusError as exc:  # the event itself is kept in app_events either way
             log.warning("event %s of %s not noted in memory: %s", event.event, event.slug, exc.message)
-        self.changed_slugs.add(event.slug)
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        self._notices.recorded(event.slug, event.id)  # its NOTIFY (PostgreSQL) is skipped here when it comes back
         return outcome or "recorded"
 
     async def wait_changed(self) -> set[str]:
-        """Wait for the next accepted event; the slugs with new events since the last call."""
-        await self._changed.wait()
-        slugs, self.changed_slugs = self.changed_slugs, set()
-        return slugs
+        """Wait for the next accepted event (here, or on another replica); the slugs with new events since."""
+        return await self._notices.wait_changed()
 
     def _events_database(self) -> Any:
         """Where ``app_events`` lives: the PostgreSQL database replicas share, else the SQLite file."""

@@ -28,6 +28,7 @@ from memory.store import MemoryStore
 from nexus_agent.config import Settings
 from nexus_agent.core import NexusCore
 from nexus_agent.events import Dispatcher, Outbox, OutboxEntry, WebhookSecrets, dispatch_timing
+from nexus_agent.events.app_event_notices import AppEventNotices
 from nexus_agent.flows import InstructionService, Notify
 from nexus_agent.outbound import OutboundPolicy, httpx_client
 from nexus_agent.registry import Registry
@@ -97,6 +98,7 @@ class NexusRuntime:
         self.core = core
         self._synced_at = 0.0
         self._stack: contextlib.AsyncExitStack | None = None
+        self._app_events = AppEventNotices()
         outbound = OutboundPolicy.from_settings(core.settings)
         self._pool = (
             SatellitePool(
@@ -209,6 +211,11 @@ class NexusRuntime:
         return self._webhook_secrets
 
     @property
+    def app_events(self) -> AppEventNotices:
+        """Which apps have new events (legacy apps' webhooks), posted to this replica or, on PostgreSQL, any."""
+        return self._app_events
+
+    @property
     def observer(self) -> OpsObserver | None:
         """The ops observer when this process measures itself; else None."""
         return self._measurement.observer if self._measurement is not None else None
@@ -248,7 +255,12 @@ class NexusRuntime:
                 from nexus_agent.services_pg import follow_registry
 
                 url, outbox = self.shared.database.url, self.core.outbox  # queued on any replica: dispatch now
-                tg.start_soon(lambda: follow_registry(url, self.registry_changed_elsewhere, on_outbox=outbox.wake))
+                heard = self._app_events.heard  # a legacy app's event posted to any replica: announce it here too
+                tg.start_soon(
+                    lambda: follow_registry(
+                        url, self.registry_changed_elsewhere, on_outbox=outbox.wake, on_app_event=heard
+                    )
+                )
         if self._dispatcher is not None and self._http is not None:
             await stack.enter_async_context(self._http)
             await tg.start(self._dispatcher.run)

@@ -25,6 +25,7 @@ from nexus_agent.auth._keys_pg import AUTH_PG_MIGRATIONS
 from nexus_agent.config import Settings
 from nexus_agent.events import Outbox
 from nexus_agent.events._pg_store import EVENTS_PG_MIGRATIONS, OUTBOX_CHANNEL, PgOutboxStore
+from nexus_agent.events.app_event_notices import APP_EVENTS_CHANNEL
 from nexus_agent.flows._store_pg import FLOWS_PG_MIGRATIONS
 from nexus_agent.ops.schema import CALL_KINDS  # tables only: no upward import
 from nexus_agent.registry_pg import REGISTRY_CHANNEL, REGISTRY_PG_MIGRATIONS, PgRegistry
@@ -127,11 +128,13 @@ async def follow_registry(
     *,
     ready: Callable[[], None] = lambda: None,
     on_outbox: Callable[[], None] | None = None,
+    on_app_event: Callable[[str], None] | None = None,
 ) -> None:
     """``LISTEN`` for registry writes of any replica and call ``on_change(slug)``; runs until cancelled.
 
     With ``on_outbox`` (``Outbox.wake``) it also listens for outbox rows that became due on any replica,
-    so this replica's dispatcher looks at once rather than at its next poll. A lost connection is
+    so this replica's dispatcher looks at once rather than at its next poll; with ``on_app_event``
+    (``AppEventNotices.heard``) for events legacy apps posted to any replica. A lost connection is
     reopened after a pause (growing to 30 s), and ``on_change("")`` is called then, since writes made
     while it was down were not heard. ``ready`` is called once listening.
     """
@@ -142,11 +145,15 @@ async def follow_registry(
                 await conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
                 if on_outbox is not None:
                     await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
+                if on_app_event is not None:
+                    await conn.execute(f"LISTEN {APP_EVENTS_CHANNEL}")
                 ready()
                 pause = 1.0
                 async for notice in conn.notifies():
                     if notice.channel == OUTBOX_CHANNEL and on_outbox is not None:
                         on_outbox()
+                    elif notice.channel == APP_EVENTS_CHANNEL and on_app_event is not None:
+                        on_app_event(notice.payload)
                     elif notice.channel == REGISTRY_CHANNEL:
                         await on_change(notice.payload)
         except psycopg.Error as exc:

@@ -22,7 +22,8 @@ The route answers, checking in this order (a body is never parsed before its sig
     202  accepted           recorded; ``outcome`` says what Nexus did with it
     500  handler_failed     handling failed; the delivery id is forgotten so a retry is handled
 
-Accepted events are kept in the ``app_events`` table (its key is also the replay guard).
+Accepted events are kept in the ``app_events`` table (its key is also the replay guard). On PostgreSQL
+recording the outcome also NOTIFYs every replica (:mod:`nexus_agent.events.app_event_notices`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from memory.database import Database
+from nexus_agent.events.app_event_notices import NOTIFY_SQL
 from nexus_agent.wire.errors import NexusError, NotFound
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import redact
@@ -169,6 +171,7 @@ class AppEventStore:
 
     def __init__(self, database: Database | PgDatabase) -> None:
         self.database = database
+        self._tells_replicas = not isinstance(database, Database)  # PostgreSQL: other replicas may have listeners
 
     def claim(self, event: AppEvent) -> int | None:
         """Record the event; its row id, or None if this app already sent this delivery id."""
@@ -188,8 +191,11 @@ class AppEventStore:
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def set_outcome(self, row_id: int, outcome: str) -> None:
+        """Record what Nexus did; on PostgreSQL also NOTIFY every replica (slug and id only), sent on commit."""
         with self.database.write() as db:
             db.execute("UPDATE app_events SET outcome = ? WHERE id = ?", [outcome[:1000], row_id])
+            if self._tells_replicas:
+                db.execute(NOTIFY_SQL, [row_id])
 
     def forget(self, row_id: int) -> None:
         with self.database.write() as db:

@@ -77,8 +77,8 @@ def test_an_allow_listed_variable_may_be_named_by_any_app() -> None:
 
 def test_every_public_name_is_listed_and_importable() -> None:
     public = {name for name in dir(events) if not name.startswith("_")} - {
-        "app_webhooks", "dispatcher", "github_webhooks", "lifespan", "models", "outbox", "schema", "store",
-        "webhook_secrets",
+        "app_event_notices", "app_webhooks", "dispatcher", "github_webhooks", "lifespan", "models", "outbox", "schema",
+        "store", "webhook_secrets",
     }  # fmt: skip
     assert set(events.__all__) == public
     for name in events.__all__:
