@@ -186,4 +186,3 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
     removed = prune_backups(folder, 7)
     assert [p.name[13:21] for p in removed] == ["20261201", "20261202"]
     assert len(list_backups(folder)) == 7
-
