@@ -44,7 +44,6 @@ def _out(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> No
 def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
     # psycopg loads only for `nexus db`: every other command, `nexus serve` above all, starts without it
     from nexus_agent.db_copy import copy_sqlite_to_pg
-    from nexus_agent.planner.state import PLANNER_MIGRATIONS
     from nexus_agent.services_pg import PG_MIGRATIONS, SHARED_STORES, open_pg_database
 
     url = settings.database_url.get_secret_value() if settings.database_url else None
@@ -52,7 +51,6 @@ def run_db_command(args: argparse.Namespace, settings: Settings) -> int:
         if not str(args.to).startswith(("postgresql://", "postgres://")):
             raise ConfigError("--to must be a postgresql:// URL", hint="e.g. --to postgresql://nexus@db:5432/nexus")
         source = open_database(settings)  # the SQLite home, migrated, so every copied table exists
-        source.migrate([PLANNER_MIGRATIONS])
         source.close()
         with open_pg_database(args.to) as target:
             report = copy_sqlite_to_pg(settings.db_path, target)

@@ -15,7 +15,7 @@ from nexus_agent.planner.catalogue import CompositeProvider, NexusToolProvider, 
 from nexus_agent.planner.llm import DEFAULT_MODEL, AnthropicModel, PlannerModel
 from nexus_agent.planner.loop import Planner
 from nexus_agent.planner.offline import OfflineModel
-from nexus_agent.planner.state import PLANNER_MIGRATIONS, SqlitePlanStateStore
+from nexus_agent.planner.state import PlanStore
 
 if TYPE_CHECKING:
     from nexus_agent.services import NexusServices
@@ -60,11 +60,10 @@ def build_planner(
 
     ``providers`` adds more tools (the satellite pool, the truth source); when
     there are any, the satellite proxy tools are left out of Nexus's own (see
-    :data:`SATELLITE_PROXY_TOOLS`). The planner's state table is migrated here,
-    on the services' database (PostgreSQL when the services share one).
+    :data:`SATELLITE_PROXY_TOOLS`). Plans live in the one plan store: the SQLite home's,
+    or PostgreSQL's when the services share one; both were migrated when the core opened.
     """
-    services.database.migrate([PLANNER_MIGRATIONS])
-    states = SqlitePlanStateStore(services.database)
+    states = PlanStore(services.database)
     if services.shared is not None:  # NEXUS_DATABASE_URL: plans and their claims are shared
         from nexus_agent.planner._state_pg import open_pg_state_store
 
