@@ -33,16 +33,16 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
-import httpcore
-import httpcore2
-import httpx
-import httpx2
 
 from nexus_agent.wire.errors import ConfigError, Forbidden
+
+if TYPE_CHECKING:  # httpx and httpcore cost ~30 ms to import; `nexus serve` needs neither before its first call
+    import httpx
+    import httpx2
 
 __all__ = [
     "METADATA_ADDRESSES",
@@ -249,6 +249,8 @@ def refusal_of(exc: BaseException | None) -> Forbidden | None:
 
 def ssl_context(policy: OutboundPolicy | None = None) -> ssl.SSLContext:
     """A verifying client TLS context (system trust store plus ``policy.ca_file``), TLS 1.2 at least."""
+    import httpx2
+
     ctx = httpx2.create_ssl_context(trust_env=False)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if policy is not None and policy.ca_file is not None:
@@ -263,98 +265,7 @@ def ssl_context(policy: OutboundPolicy | None = None) -> ssl.SSLContext:
     return ctx
 
 
-# -- clients that enforce the policy on every connection ------------------------------------------------------
-
-
-class _Refused(httpcore.ConnectError):
-    refusal: Forbidden
-
-
-class _Refused2(httpcore2.ConnectError):
-    refusal: Forbidden
-
-
-class _Guard:
-    """A network backend that resolves, checks every address, and connects only to an allowed one."""
-
-    def __init__(self, policy: OutboundPolicy, inner: Any, refused: type[Exception], failed: type[Exception]) -> None:
-        self._policy = policy
-        self._inner = inner
-        self._refused = refused
-        self._failed = failed  # the library's ConnectError
-        self._timeout: type[Exception] = (
-            httpcore.ConnectTimeout if failed is httpcore.ConnectError else httpcore2.ConnectTimeout
-        )
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> Any:
-        try:
-            with anyio.fail_after(timeout):
-                addresses = await self._policy.allowed_addresses(host, port)
-        except Forbidden as refusal:
-            error = self._refused(refusal.message)
-            error.refusal = refusal  # type: ignore[attr-defined]
-            raise error from None
-        except TimeoutError:
-            raise self._timeout(f"resolving {host} took longer than {timeout:g} s") from None
-        except OSError as exc:  # socket.gaierror
-            raise self._failed(f"cannot resolve {host}: {exc.strerror or exc}") from None
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except self._failed as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
-        raise self._failed("the outbound URL policy does not contact unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _HttpcoreGuard(_Guard, httpcore.AsyncNetworkBackend):
-    def __init__(self, policy: OutboundPolicy) -> None:
-        super().__init__(policy, httpcore.AnyIOBackend(), _Refused, httpcore.ConnectError)
-
-
-class _Httpcore2Guard(_Guard, httpcore2.AsyncNetworkBackend):
-    def __init__(self, policy: OutboundPolicy) -> None:
-        super().__init__(policy, httpcore2.AnyIOBackend(), _Refused2, httpcore2.ConnectError)
-
-
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, policy: OutboundPolicy, ctx: ssl.SSLContext, limits: httpx.Limits) -> None:
-        super().__init__(verify=ctx, trust_env=False, limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ctx,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_HttpcoreGuard(policy),
-        )
-
-
-class _GuardedTransport2(httpx2.AsyncHTTPTransport):
-    def __init__(self, policy: OutboundPolicy, ctx: ssl.SSLContext, limits: httpx2.Limits) -> None:
-        super().__init__(verify=ctx, trust_env=False, limits=limits)
-        self._pool = httpcore2.AsyncConnectionPool(
-            ssl_context=ctx,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_Httpcore2Guard(policy),
-        )
+# -- clients that enforce the policy on every connection (outbound_transport, outbound_guard: imported when used)
 
 
 def httpx_client(
@@ -368,7 +279,11 @@ def httpx_client(
 
     Redirects are not followed unless ``follow_redirects=True`` is passed (each hop is checked anyway).
     """
-    transport = _GuardedTransport(policy, ssl_ctx or ssl_context(policy), limits or httpx.Limits())
+    import httpx
+
+    from nexus_agent.outbound_transport import GuardedTransport
+
+    transport = GuardedTransport(policy, _eager_ssl(policy, ssl_ctx), limits or httpx.Limits())
     options.setdefault("follow_redirects", False)
     return httpx.AsyncClient(transport=transport, trust_env=False, **options)
 
@@ -381,6 +296,18 @@ def httpx2_client(
     **options: Any,
 ) -> httpx2.AsyncClient:
     """The same for ``httpx2`` (the MCP SDK's HTTP library): pass it as ``streamable_http_client(http_client=...)``."""
-    transport = _GuardedTransport2(policy, ssl_ctx or ssl_context(policy), limits or httpx2.Limits())
+    import httpx2
+
+    from nexus_agent.outbound_transport import GuardedTransport2
+
+    transport = GuardedTransport2(policy, _eager_ssl(policy, ssl_ctx), limits or httpx2.Limits())
     options.setdefault("follow_redirects", False)
     return httpx2.AsyncClient(transport=transport, trust_env=False, **options)
+
+
+def _eager_ssl(policy: OutboundPolicy, ssl_ctx: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """A client's TLS context now only when a bad ``NEXUS_CA_FILE`` must fail at once; the system trust store is
+    loaded when the client first connects (:mod:`nexus_agent.outbound_transport`)."""
+    if ssl_ctx is None and policy.ca_file is not None:
+        return ssl_context(policy)
+    return ssl_ctx
