@@ -377,6 +377,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_REDACTED_WITH = "_nexus_redacted_with"  # set on a record once redacted: which values (their set's id) it was
+
+
+class _OncePerRecord(RedactingFilter):
+    """The filter :func:`install_log_redaction` puts on loggers and on their handlers: a record that passes both
+    (a logger's own record, then its handler) is redacted once, not once per filter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        done = id(self.known)
+        if getattr(record, _REDACTED_WITH, None) != done:
+            super().filter(record)
+            setattr(record, _REDACTED_WITH, done)
+        return True
+
+
 def install_log_redaction(known: KnownSecrets | None = None) -> None:
     """Make every log handler (ours and uvicorn's) redact secrets, and ``known`` values, before writing a record.
 
@@ -385,7 +400,7 @@ def install_log_redaction(known: KnownSecrets | None = None) -> None:
     values to every filter already installed (the CLI installs it before the server starts, the server's
     lifespan again once uvicorn has set up its handlers). Without ``known``, installed filters keep theirs.
     """
-    redacting = RedactingFilter(known)
+    redacting = _OncePerRecord(known)  # on loggers (a handler added later) and handlers (children's records)
     for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access", "mcp", "httpx"):
         logger = logging.getLogger(name)
         for owner in (logger, *logger.handlers):
