@@ -218,6 +218,7 @@ def _string(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, s
 
 _GUESSED = "\x00"  # marks a value taken from the instruction's leftover words
 _OPTIONS = re.compile(r"\b([A-Z][\w-]*)(?=,| or | and |\.|$)")
+_QUOTED_OPTIONS = re.compile(r"['\"]([\w-]{3,})['\"]")
 
 
 def _described_value(prop: str, description: str, words: set[str], ctx: _Context) -> tuple[Any, str] | None:
@@ -234,8 +235,10 @@ def _described_value(prop: str, description: str, words: set[str], ctx: _Context
         said = re.search(rf"\b{re.escape(label[1])}\s+([A-Za-z0-9])\b", ctx.instruction, re.I)
         if said:
             return f"{label[1]} {said[1].upper()}", said[0]
-    options = [o for o in _OPTIONS.findall(description) if len(o) >= 3]
-    if len(options) >= 2:
+    quoted = _QUOTED_OPTIONS.findall(description)  # "'north' or 'south'": the exact values the app takes
+    for options in (quoted, [o for o in _OPTIONS.findall(description) if len(o) >= 3]):
+        if len(options) < 2:
+            continue
         for option in options:
             m = re.search(rf"\b{re.escape(option)}\b", ctx.instruction, re.I)
             if m:

@@ -149,3 +149,16 @@ def test_a_count_next_to_what_it_counts_and_an_id_named_by_its_record_fill_the_c
     assert (filled.arguments["qty"], filled.arguments["order_id"]) == (qty, order)
     quote = "Chase quote O-77"  # an id stated as a quote's is not an order id
     assert fill_arguments(schema, quote, extract(quote, NOW)).missing == ["sku", "qty", "order_id"]
+
+
+def test_a_quoted_option_the_description_lists_fills_the_field() -> None:
+    # a legacy app documents its yard as "'north' or 'south' (default north)": asking about the south yard must
+    # not quietly get the default's answer
+    schema = obj(
+        ("sku",), sku=s(description="stock item code"), yard=s(description="'north' or 'south' (default north)")
+    )
+    text = "How much EXT-6063-50x50 stock is in the south yard?"
+    filled = fill_arguments(schema, text, extract(text, NOW), tool_name="stock-ledger__query_stock_level")
+    assert filled.arguments == {"sku": "EXT-6063-50x50", "yard": "south"}
+    unnamed = "How much EXT-6063-50x50 stock do we have?"
+    assert "yard" not in fill_arguments(schema, unnamed, extract(unnamed, NOW)).arguments
