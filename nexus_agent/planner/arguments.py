@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexus_agent.planner.entities import Amount, Entities, Found
-from nexus_agent.planner.text import split_identifier, terms
+from nexus_agent.planner.text import quoted_options, split_identifier, terms
 
 __all__ = ["Filled", "fill_arguments", "ids_for", "is_id_property"]
 
@@ -218,7 +218,6 @@ def _string(prop: str, schema: Mapping[str, Any], ctx: _Context) -> tuple[Any, s
 
 _GUESSED = "\x00"  # marks a value taken from the instruction's leftover words
 _OPTIONS = re.compile(r"\b([A-Z][\w-]*)(?=,| or | and |\.|$)")
-_QUOTED_OPTIONS = re.compile(r"['\"]([\w-]{3,})['\"]")
 
 
 def _described_value(prop: str, description: str, words: set[str], ctx: _Context) -> tuple[Any, str] | None:
@@ -235,7 +234,7 @@ def _described_value(prop: str, description: str, words: set[str], ctx: _Context
         said = re.search(rf"\b{re.escape(label[1])}\s+([A-Za-z0-9])\b", ctx.instruction, re.I)
         if said:
             return f"{label[1]} {said[1].upper()}", said[0]
-    quoted = _QUOTED_OPTIONS.findall(description)  # "'north' or 'south'": the exact values the app takes
+    quoted = quoted_options(description)  # "'north' or 'south'": the exact values the app takes
     for options in (quoted, [o for o in _OPTIONS.findall(description) if len(o) >= 3]):
         if len(options) < 2:
             continue

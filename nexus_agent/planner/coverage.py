@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nexus_agent.planner.catalogue import ToolDescriptor
-from nexus_agent.planner.text import split_identifier, terms
+from nexus_agent.planner.text import quoted_options, split_identifier, terms
 
 
 def _set(text: str) -> frozenset[str]:
@@ -122,7 +122,8 @@ def _tool_terms(name: str, description: str, caps: tuple[str, ...], schema: str)
 
 
 def _schema_words(schema: Mapping[str, Any]) -> str:
-    """Property names and enum values: 'status: declined' says the tool can filter declined quotes."""
+    """Property names, enum values and the options a description quotes: 'status: declined' says the tool
+    can filter declined quotes."""
     words: list[str] = []
     props = schema.get("properties") or {}
     defs = schema.get("$defs") or {}
@@ -133,6 +134,7 @@ def _schema_words(schema: Mapping[str, Any]) -> str:
             ref = str(o.get("$ref", "")).rsplit("/", 1)[-1]
             target = defs.get(ref, o) if ref else o
             words += [str(v) for v in target.get("enum", []) if isinstance(v, str)]
+            words += quoted_options(str(target.get("description") or ""))  # "'north' or 'south'": options too
     return " ".join(words)
 
 

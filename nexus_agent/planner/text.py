@@ -19,7 +19,7 @@ def _wordlist(text: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["ID_HINTS", "PLANNER_SYNONYMS", "split_identifier", "terms"]
+__all__ = ["ID_HINTS", "PLANNER_SYNONYMS", "quoted_options", "split_identifier", "terms"]
 
 #: Planner-specific concepts, checked before the gap-analysis table.
 PLANNER_SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -173,3 +173,12 @@ def terms(text: str) -> list[str]:
 def split_identifier(name: str) -> str:
     """``'quote-engine__listOpenQuotes'`` -> ``'quote engine list Open Quotes'``."""
     return " ".join(_CAMEL.sub(" ", part) for part in re.split(r"[_\-.:/\s]+", name) if part)
+
+
+_QUOTED = re.compile(r"['\"]([\w-]{3,})['\"]")
+
+
+def quoted_options(description: str) -> list[str]:
+    """The values a description lists in quotes, when it lists several: ``"'north' or 'south'"``."""
+    found = _QUOTED.findall(description)
+    return found if len(found) >= 2 else []

@@ -78,3 +78,14 @@ def test_ask_answers_a_plain_question_from_the_legacy_app(
     assert code == 0, out
     assert "stock-ledger__query_stock_level" in out and '"qty": 42' in out
     assert [m.type for m in app.messages] == ["query.stock_level"] and app.messages[0].signed_ok
+
+
+def test_ask_the_readme_question_for_a_yard_the_app_lists_reaches_that_yard(
+    env: dict[str, str], app: FakeLegacyApp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README's own example, without the word 'stock', and for the yard that is not the app's default
+    capsys.readouterr()
+    code, out, _ = run(capsys, env, "ask", "How much EXT-6063-50x50 is in the south yard?")
+    assert code == 0, out
+    assert '"yard": "south"' in out and '"qty": 7' in out
+    assert [(m.type, m.params.get("yard")) for m in app.messages] == [("query.stock_level", "south")]
