@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from nexus_agent import __version__
 from nexus_agent.config import Settings
+from nexus_agent.events.webhook_secrets import default_secret_env
 from nexus_agent.services import ALL_MIGRATIONS, open_database, services_from_database
 from nexus_agent.wire.errors import NexusError
 from nexus_agent.wire.models import AppRecord, AppStatus
@@ -68,18 +69,20 @@ def _unset_secrets(
         if record.status not in live:
             continue
         ep = record.endpoints
+        # a legacy app naming no variable signs with the default one, so it needs that one set
+        hook = ep.webhook_secret_env or (default_secret_env(record.slug) if ep.message_handler_url else None)
         # the webhook secret may come from NAME_FILE too; a satellite token only from NAME
         unset = [
             (field, name)
-            for field, name, files in (
-                ("token_env", ep.token_env, False),
-                ("webhook_secret_env", ep.webhook_secret_env, True),
-            )
+            for field, name, files in (("token_env", ep.token_env, False), ("webhook_secret_env", hook, True))
             if name and not (secrets.get(name, "").strip() or (files and secrets.get(f"{name}_FILE", "").strip()))
         ]
         if unset:
             names = " and ".join(name for _, name in unset)
-            fields = ", ".join(f"endpoints.{field} names {name}" for field, name in unset)
+            fields = ", ".join(
+                f"endpoints.{field} names {name}" if getattr(ep, field) else f"its message handler needs {name}"
+                for field, name in unset
+            )
             checks.append(
                 DoctorCheck(
                     name=f"secret of {record.slug}",

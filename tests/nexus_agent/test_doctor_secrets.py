@@ -51,3 +51,19 @@ def test_a_live_app_without_its_secret_is_a_warning_naming_the_variable(
     env |= {"SATELLITE_LEDGER_TOKEN": "t" * 40, "SATELLITE_LEDGER_WEBHOOK_SECRET_FILE": str(secret)}
     code, out = _doctor(capsys, env)
     assert code == 0 and "secret of" not in out and out.rstrip().endswith("healthy")
+
+
+def test_a_legacy_app_naming_no_variable_needs_the_default_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what `python -m nexus_agent.testing.legacy_app --record` writes: a handler URL, no webhook_secret_env
+    env = {"NEXUS_HOME": str(tmp_path / "home"), "NEXUS_DB_SYNC": "normal"}
+    _register(tmp_path, env, "stock-ledger", "active", message_handler_url="https://ledger.example.test/handle")
+
+    code, out = _doctor(capsys, env)
+    assert code == 0
+    assert "[WARN] secret of stock-ledger: its message handler needs SATELLITE_STOCK_LEDGER_WEBHOOK_SECRET" in out
+
+    env["SATELLITE_STOCK_LEDGER_WEBHOOK_SECRET"] = "s" * 40
+    code, out = _doctor(capsys, env)
+    assert code == 0 and "secret of" not in out
