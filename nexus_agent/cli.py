@@ -9,6 +9,7 @@ and a non-zero exit code here, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -75,7 +76,9 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         # Satellites' tokens and webhook secrets come only from SATELLITE_* and allow-listed variables:
         # nothing below sees (or could send) any other variable of this environment.
         secrets = SatelliteSecrets.from_env(environ, allow=settings.secret_env_allow)
-        return commands.dispatch(args, settings, secrets)
+        code = commands.dispatch(args, settings, secrets)
+        sys.stdout.flush()  # a reader that left shows here, where it is handled, not at interpreter exit
+        return code
     except (NexusError, BaseExceptionGroup) as raised:
         exc = _nexus_error_in(raised)
         if exc is None:
@@ -84,6 +87,15 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         return EXIT_USAGE if isinstance(exc, InvalidInput | NotFound) else EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `nexus keys list | head -1`: the reader left early; no traceback for that
+        _silence_stdout()
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit does not raise BrokenPipeError again."""
+    with contextlib.suppress(OSError, ValueError):  # stdout is no real file (a test's capture): nothing to do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _nexus_error_in(exc: BaseException) -> NexusError | None:

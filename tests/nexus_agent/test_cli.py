@@ -150,6 +150,19 @@ def test_cli_subprocess_exit_codes(tmp_path: Path) -> None:
     assert "not_found" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    # `nexus registry list | head -1`: the pipe closes before Nexus has written
+    env = {"NEXUS_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    argv = [sys.executable, "-m", "nexus_agent", "registry", "list"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 FIXTURE = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "legacy-portfolio"
 
 
