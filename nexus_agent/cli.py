@@ -77,7 +77,8 @@ def main(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -
         # nothing below sees (or could send) any other variable of this environment.
         secrets = SatelliteSecrets.from_env(environ, allow=settings.secret_env_allow)
         code = commands.dispatch(args, settings, secrets)
-        sys.stdout.flush()  # a reader that left shows here, where it is handled, not at interpreter exit
+        with contextlib.suppress(ValueError):  # (stdout closed, e.g. by a stdio transport: nothing to flush)
+            sys.stdout.flush()  # a reader that left shows here, where it is handled, not at interpreter exit
         return code
     except (NexusError, BaseExceptionGroup) as raised:
         exc = _nexus_error_in(raised)
