@@ -50,9 +50,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from nexus_agent.config_env import backup_values, scale_values, trust_values
+from nexus_agent.config_env import backup_values, flag, invalid_settings, scale_values, trust_values
 from nexus_agent.config_tokens import (
     ROLE_NAMES,
     TokenGrant,
@@ -187,12 +187,12 @@ class Settings(BaseModel):
             if var in env:
                 values[key] = env[var]
         if "NEXUS_REGISTRATION_AUTO_APPROVE" in env:
-            values["registration_auto_approve"] = env["NEXUS_REGISTRATION_AUTO_APPROVE"].lower() in {"1", "true", "yes"}
+            values["registration_auto_approve"] = flag(env, "NEXUS_REGISTRATION_AUTO_APPROVE")
         if "NEXUS_AGENTS_MAY_APPROVE" in env:
-            values["agents_may_approve"] = env["NEXUS_AGENTS_MAY_APPROVE"].lower() in {"1", "true", "yes", "on"}
+            values["agents_may_approve"] = flag(env, "NEXUS_AGENTS_MAY_APPROVE")
         values.update(jwt_values(env))
         if "NEXUS_EXPOSE_SATELLITE_TOOLS" in env:
-            values["expose_satellite_tools"] = env["NEXUS_EXPOSE_SATELLITE_TOOLS"].lower() in {"1", "true", "yes", "on"}
+            values["expose_satellite_tools"] = flag(env, "NEXUS_EXPOSE_SATELLITE_TOOLS")
         secret_file = env.get("NEXUS_GITHUB_WEBHOOK_SECRET_FILE")
         if env.get("NEXUS_GITHUB_WEBHOOK_SECRET"):
             values["github_webhook_secret"] = SecretStr(env["NEXUS_GITHUB_WEBHOOK_SECRET"])
@@ -220,8 +220,8 @@ class Settings(BaseModel):
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
-        except Exception as exc:  # pydantic.ValidationError
-            raise ConfigError(f"invalid settings: {exc}", hint="Check the NEXUS_* variables and flags.") from exc
+        except ValidationError as exc:
+            raise invalid_settings(exc) from exc
 
     @property
     def pool(self) -> PoolSettings:

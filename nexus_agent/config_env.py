@@ -8,13 +8,50 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from nexus_agent.wire.errors import ConfigError
 
-__all__ = ["backup_values", "scale_values", "trust_values"]
+__all__ = ["backup_values", "flag", "invalid_settings", "scale_values", "trust_values"]
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}  # set but empty: off, as before
+
+
+def flag(env: Mapping[str, str], var: str) -> bool:
+    """``env[var]`` as a yes/no setting; a value that is neither ('ture', 'maybe') is an error, never quietly off."""
+    value = env[var].strip().lower()
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise ConfigError(
+        f"{var} is {env[var]!r}, which is neither true nor false",
+        hint=f"Set {var} to true or false (1/0, yes/no and on/off work too), or unset it for the default.",
+    )
+
+
+#: Settings whose variable is not NEXUS_<FIELD>; values of fields holding secrets are never repeated.
+_VARIABLES = {"db_path": "NEXUS_DB", "auto_approve_tools": "NEXUS_AUTO_APPROVE", "truth_path": "NEXUS_TRUTH_PATH"}
+_SECRET_WORDS = ("secret", "token", "key", "password", "url")
+
+
+def invalid_settings(exc: ValidationError) -> ConfigError:
+    """Name each bad setting by its variable, say what it must be, and show what was given (unless secret)."""
+    problems = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        var = _VARIABLES.get(field) or f"NEXUS_{field.upper().replace('.', '_')}"
+        given = error.get("input")
+        shown = (
+            ""
+            if any(w in field for w in _SECRET_WORDS) or not isinstance(given, str | int | float)
+            else f" (got {given!r})"
+        )
+        problems.append(f"{var}: {error['msg']}{shown}")
+    return ConfigError(
+        "invalid settings: " + "; ".join(problems),
+        hint="Fix or unset the variable(s) named (or the matching command-line flag); README's Configuration "
+        "table lists each one and its default.",
+    )
 
 
 def trust_values(env: Mapping[str, str]) -> dict[str, object]:
@@ -26,7 +63,7 @@ def trust_values(env: Mapping[str, str]) -> dict[str, object]:
         ("NEXUS_ALLOW_REMOTE_COMMANDS", "allow_remote_commands"),
     ):
         if var in env:
-            values[key] = env[var].strip().lower() in _TRUE
+            values[key] = flag(env, var)
     for var, key in (("NEXUS_CA_FILE", "ca_file"), ("NEXUS_TLS_CERT", "tls_cert"), ("NEXUS_TLS_KEY", "tls_key")):
         if env.get(var):
             values[key] = Path(env[var]).expanduser()
@@ -63,11 +100,11 @@ def scale_values(env: Mapping[str, str]) -> dict[str, object]:
             )
         values["database_url"] = SecretStr(url)
     if "NEXUS_HTTP_STATELESS" in env:
-        values["http_stateless"] = env["NEXUS_HTTP_STATELESS"].strip().lower() in _TRUE
+        values["http_stateless"] = flag(env, "NEXUS_HTTP_STATELESS")
     if "NEXUS_GATEWAY_FASTPATH" in env:
-        values["gateway_fastpath"] = env["NEXUS_GATEWAY_FASTPATH"].strip().lower() in _TRUE
+        values["gateway_fastpath"] = flag(env, "NEXUS_GATEWAY_FASTPATH")
     if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
-        values["satellite_watch_tools"] = env["NEXUS_SATELLITE_WATCH_TOOLS"].strip().lower() in _TRUE
+        values["satellite_watch_tools"] = flag(env, "NEXUS_SATELLITE_WATCH_TOOLS")
     if "NEXUS_OUTBOX_LEASE_S" in env:
         values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
     return values
