@@ -92,8 +92,11 @@ def _serve(args: argparse.Namespace, settings: Settings, secrets: Mapping[str, s
         from nexus_agent.serve import serve_http
 
         host, _, port = args.http.rpartition(":")
-        if not host or not port.isdigit():
-            raise InvalidInput(f"--http expects HOST:PORT, got {args.http!r}", hint="e.g. --http 127.0.0.1:8765")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidInput(
+                f"--http expects HOST:PORT with a port from 1 to 65535, got {args.http!r}",
+                hint="e.g. --http 127.0.0.1:8765",
+            )
         serve_http(settings.model_copy(update={"http_host": host.strip("[]"), "http_port": int(port)}), secrets=secrets)
     else:
         from nexus_agent.serve import serve_stdio

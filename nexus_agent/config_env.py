@@ -30,7 +30,16 @@ def flag(env: Mapping[str, str], var: str) -> bool:
 
 
 #: Settings whose variable is not NEXUS_<FIELD>; values of fields holding secrets are never repeated.
-_VARIABLES = {"db_path": "NEXUS_DB", "auto_approve_tools": "NEXUS_AUTO_APPROVE", "truth_path": "NEXUS_TRUTH_PATH"}
+_VARIABLES = {
+    "db_path": "NEXUS_DB",
+    "auto_approve_tools": "NEXUS_AUTO_APPROVE",
+    "token_names": "NEXUS_TOKENS",
+    "token_grants": "NEXUS_TOKENS",
+    "anthropic_api_key": "ANTHROPIC_API_KEY",
+    "anthropic_base_url": "ANTHROPIC_BASE_URL",
+    "http_host": "--http HOST:PORT",
+    "http_port": "--http HOST:PORT",
+}
 _SECRET_WORDS = ("secret", "token", "key", "password", "url")
 
 

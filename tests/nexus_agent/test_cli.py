@@ -226,3 +226,11 @@ def test_errors_raised_inside_the_satellite_lifespan_are_still_clean(
 ) -> None:
     code, _, err = run(capsys, env, "plan", "show", "99")
     assert code == 2 and "not_found" in err and "Traceback" not in err and "ExceptionGroup" not in err
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:http", ":8765"])
+def test_serve_refuses_an_address_it_cannot_bind_with_a_message(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], address: str
+) -> None:
+    code, _, err = run(capsys, env, "serve", "--http", address)
+    assert code == 2 and "--http expects HOST:PORT with a port from 1 to 65535" in err and "Traceback" not in err
