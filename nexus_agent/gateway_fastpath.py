@@ -35,7 +35,15 @@ from nexus_agent import __version__
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
-from nexus_agent.gateway_http import RelayAnswer, RelayConnectError, RelayConnections
+from nexus_agent.gateway_answers import (
+    HandOver,
+    answer_of,
+    asked_midway,
+    is_capability_refusal,
+    may_answer_questions,
+    refused_as_asking,
+)
+from nexus_agent.gateway_http import RelayConnectError, RelayConnections
 from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import validate_arguments
@@ -52,17 +60,10 @@ log = logging.getLogger("nexus.gateway")
 _CONTENT = TypeAdapter(list[types.ContentBlock])
 _MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body goes the normal way (413)
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
-# What a satellite may ask its client for; Nexus relays those questions only on the normal path.
-_ASKING_CAPABILITIES = frozenset({"sampling", "elicitation", "roots"})
-_MISSING_CAPABILITY = -32021  # JSON-RPC: a capability the client did not declare; the satellite ran nothing
 
 
 class _FallThrough(Exception):
     """Not for the fast path: the normal path takes the request (nothing was counted or sent)."""
-
-
-class _HandOver(Exception):
-    """The satellite refused before running anything (it wants to ask the client): the normal path takes over."""
 
 
 class _UsePool(Exception):
@@ -124,23 +125,6 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-def _answer(response: RelayAnswer, request_id: int | str) -> dict[str, Any]:
-    """The satellite's JSON-RPC answer to ``request_id`` (a JSON body, or the SSE event that carries it)."""
-    kind = response.content_type
-    if kind == "application/json":
-        message = json.loads(response.body)
-        if isinstance(message, dict) and message.get("id") == request_id:
-            return message
-    elif kind == "text/event-stream":
-        for block in response.body.decode("utf-8").replace("\r\n", "\n").split("\n\n"):
-            data = "\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:"))
-            if data:
-                message = json.loads(data)
-                if isinstance(message, dict) and message.get("id") == request_id and "method" not in message:
-                    return message
-    raise ValueError(f"the satellite answered HTTP {response.status} {kind or 'without a type'}, not JSON-RPC")
-
-
 class GatewayFastPath:
     """ASGI wrapper in front of the MCP app: relays eligible satellite tool calls itself."""
 
@@ -186,7 +170,7 @@ class GatewayFastPath:
             return
         try:
             result = await self._observed(call)
-        except _HandOver:  # nothing ran on the satellite: the normal path relays its questions to the client
+        except HandOver:  # nothing ran on the satellite: the normal path relays its questions to the client
             log.debug("fast path handed %s to the normal path (the satellite wants to ask)", call.name)
             await app(scope, _replay(messages, receive), send)
             return
@@ -224,7 +208,7 @@ class GatewayFastPath:
         name, arguments = params.get("name"), params.get("arguments", {})
         if set(params) - _PARAM_KEYS or not isinstance(meta, dict) or "progressToken" in meta:
             raise _FallThrough  # progress, tasks and anything new: the SDK relays those
-        if _may_answer_questions(meta):
+        if may_answer_questions(meta):
             raise _FallThrough  # the satellite may ask this client: the normal path relays the questions
         if not isinstance(name, str) or name in self._own_tools or not isinstance(arguments, dict):
             raise _FallThrough
@@ -278,7 +262,7 @@ class GatewayFastPath:
                 return result
         except ToolError as exc:
             return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
-        except _HandOver:
+        except HandOver:
             raise
         except Exception:  # a bug here must not leak details, nor drop the caller without an answer
             incident = uuid.uuid4().hex[:8]
@@ -297,7 +281,7 @@ class GatewayFastPath:
         except _UsePool:
             outcome = ""  # the pool's call reports itself
             return await self._via_pool(call)
-        except _HandOver:
+        except HandOver:
             outcome = ""  # the normal path's call reports itself
             raise
         except NexusError as exc:
@@ -331,24 +315,26 @@ class GatewayFastPath:
             if isinstance(exc, RelayConnectError) or tool.retryable:
                 raise _UsePool from None  # nothing sent, or safe to resend: the pool retries
             raise sat._fault(None, exc, action, timeout, None) from None
-        if _refused_as_asking(response, call.id):
-            raise _HandOver
+        if refused_as_asking(response, call.id):
+            raise HandOver
         if response.status >= 400:
             if tool.retryable:
                 raise _UsePool
             raise sat._fault(None, RuntimeError("HTTP error"), action, timeout, response.status)
         try:
-            message = _answer(response, call.id)
+            message = answer_of(response, call.id)
             if "error" in message:
                 error = message["error"]
+                if is_capability_refusal(error):  # answered with HTTP 200: refused all the same, nothing ran
+                    raise HandOver
                 raise MCPError(int(error["code"]), str(error["message"]), error.get("data"))
             answer = message["result"]
             if answer.get("resultType") == "input_required":
-                raise _asked_midway(sat.slug, tool.name, tool.retryable)
+                raise asked_midway(sat.slug, tool.name, tool.retryable)
             if answer.get("resultType", "complete") != "complete":
                 raise ValueError(f"the satellite answered with resultType {answer.get('resultType')!r}")
             content = _CONTENT.validate_python(answer.get("content", []))
-        except (_HandOver, UpstreamError):
+        except (HandOver, UpstreamError):
             raise
         except Exception as exc:
             raise sat._fault(None, exc, action, timeout, None) from None
@@ -375,37 +361,6 @@ class GatewayFastPath:
             pool = self._services.satellites
             self._relay = RelayConnections(pool.outbound, pool.ssl_ctx, connect_timeout=pool.settings.connect_timeout)
         return self._relay
-
-
-def _may_answer_questions(meta: Mapping[str, Any]) -> bool:
-    """Whether the calling client declared (or may have declared) sampling, elicitation or roots."""
-    declared = meta.get(types.CLIENT_CAPABILITIES_META_KEY)
-    if declared is None:
-        return False
-    return not isinstance(declared, dict) or any(declared.get(key) is not None for key in _ASKING_CAPABILITIES)
-
-
-def _refused_as_asking(response: RelayAnswer, request_id: int | str) -> bool:
-    """The satellite's -32021 refusal (a capability the client did not declare): sent before it ran anything."""
-    if response.status < 400 and response.content_type != "application/json":
-        return False
-    try:
-        error = _answer(response, request_id).get("error")
-    except Exception:  # not JSON-RPC: an ordinary fault, read as one below
-        return False
-    return isinstance(error, dict) and error.get("code") == _MISSING_CAPABILITY
-
-
-def _asked_midway(slug: str, tool: str, retryable: bool) -> Exception:
-    """An ``input_required`` answer: safe to redo on the normal path only for a tool that is safe to resend."""
-    if retryable:
-        return _HandOver()
-    return UpstreamError(
-        f"satellite '{slug}' asked the client a question (sampling, elicitation or roots) while calling tool "
-        f"'{tool}', and this client declared none of those; Nexus did not resend the call, as the tool may "
-        "already have acted",
-        hint="call the tool from a client that declares the capability the satellite asks for",
-    )
 
 
 def _header_version(body: Mapping[str, Any]) -> Any:

@@ -58,9 +58,10 @@ async def test_a_sampling_client_gets_the_satellites_question_through_the_fast_p
     with serve_in_thread(asking_satellite(ran)) as sat_url, nexus(tmp_path, "fast", True) as base:
         async with registered((base, base), sat_url) as http:
             # A client declaring no capabilities: the fast path takes the call, the satellite refuses before
-            # running the tool (-32021), and the answer is a clear error rather than a bare "HTTP 400".
+            # running the tool (-32021), the normal path takes over and fails closed with its clear error.
             bare = await raw_call(http, base, OWNER, "fast-sat__summarise", {"topic": "stock"})
             assert bare["isError"] and "HTTP 400" not in str(bare), bare
+            assert "the calling client does not support sampling" in bare["content"][0]["text"], bare
             assert ran == []
             async with (
                 httpx2.AsyncClient(headers={"Authorization": f"Bearer {OWNER}"}) as h,
