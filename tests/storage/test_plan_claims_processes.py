@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import selectors
 import subprocess
 import sys
 from typing import Any
@@ -39,9 +40,19 @@ async def main():
                 continue
             won.append(plan_id)
         print(json.dumps({"me": this_process(), "won": won}), flush=True)
+        sys.stdin.readline()  # a replica lives on while it carries out its plans: exit only when told
 
 anyio.run(main)
 """
+
+
+def _line_within(proc: subprocess.Popen[str], timeout_s: float) -> str:
+    """The next line the process prints, or a failure after ``timeout_s`` (never blocks forever)."""
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout_s), f"no answer from the claimer within {timeout_s} s"
+    return proc.stdout.readline().strip()
 
 
 async def test_two_processes_racing_for_100_plans_claim_each_exactly_once(pg_database: Any, pg_url: str) -> None:
@@ -67,11 +78,12 @@ async def test_two_processes_racing_for_100_plans_claim_each_exactly_once(pg_dat
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
-        results = []
+        # Both claimers stay alive until both have finished: a claim by a process that has exited is
+        # taken over by design, so an early exit would let the slower one take the first's plans.
+        results = [json.loads(_line_within(proc, 60)) for proc in procs]
         for proc in procs:
-            out, err = proc.communicate(timeout=60)
+            _, err = proc.communicate("bye\n", timeout=60)
             assert proc.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
     finally:
         for proc in procs:
             if proc.poll() is None:
