@@ -99,6 +99,11 @@ async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[
         )
         try:
             await server.serve()
+        except SystemExit:  # uvicorn logged why (an ERROR line: address in use, no permission) and exits
+            raise ConfigError(
+                f"Nexus could not listen on {settings.http_host}:{settings.http_port} (the ERROR line above says why)",
+                hint="If the address is in use, stop what listens there or pick another port with --http HOST:PORT.",
+            ) from None
         finally:
             captured.extend(server.captured)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -234,3 +235,15 @@ def test_serve_refuses_an_address_it_cannot_bind_with_a_message(
 ) -> None:
     code, _, err = run(capsys, env, "serve", "--http", address)
     assert code == 2 and "--http expects HOST:PORT with a port from 1 to 65535" in err and "Traceback" not in err
+
+
+def test_serve_on_a_port_in_use_says_so_without_a_traceback(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, {**env, "NEXUS_BACKUP_DIR": "off"}, "serve", "--http", f"127.0.0.1:{port}")
+    assert code == 1 and f"could not listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err and "SystemExit" not in err
