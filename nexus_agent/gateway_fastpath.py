@@ -251,24 +251,38 @@ class GatewayFastPath:
     # -- the call ------------------------------------------------------------------------------------------------
 
     async def _observed(self, call: _Call) -> dict[str, Any]:
-        """The call as the MCP server would make it: timed by the ops observer, errors as tool errors."""
-        observer = self._services.observer
+        """The call as the MCP server would make it: timed by the ops observer, errors as tool errors.
+
+        A call handed to the normal path is not reported here: the normal path's own call reports itself."""
+        began = time.perf_counter()
+        failure: BaseException | None = None
         try:
-            if observer is None:
-                return await self._pool_call(call)
-            with observer.tool_call(call.name) as watch:
-                result = await self._pool_call(call)
-                watch.result(types.CallToolResult.model_construct(content=[], is_error=result.get("isError", False)))
-                return result
-        except ToolError as exc:
-            return {"content": [{"type": "text", "text": str(exc)}], "isError": True}
+            result = await self._pool_call(call)
         except HandOver:
             raise
-        except Exception:  # a bug here must not leak details, nor drop the caller without an answer
+        except ToolError as exc:
+            failure, result = exc, _tool_error(str(exc))
+        except Exception as exc:  # a bug here must not leak details, nor drop the caller without an answer
             incident = uuid.uuid4().hex[:8]
             log.exception("fast-path relay of %s crashed (incident %s)", call.name, incident)
-            text = f"[internal_error] {call.name} failed unexpectedly (incident {incident})."
-            return {"content": [{"type": "text", "text": text}], "isError": True}
+            failure = exc
+            result = _tool_error(f"[internal_error] {call.name} failed unexpectedly (incident {incident}).")
+        except BaseException as exc:  # cancelled: reported, then passed on
+            self._report(call, began, exc, False)
+            raise
+        self._report(call, began, failure, bool(result.get("isError", False)))
+        return result
+
+    def _report(self, call: _Call, began: float, failure: BaseException | None, is_error: bool) -> None:
+        observer = self._services.observer
+        if observer is None:
+            return
+        with observer.tool_call(call.name) as watch:
+            watch.started = began
+            if failure is not None:
+                watch.failed(failure)
+            else:
+                watch.result(types.CallToolResult.model_construct(content=[], is_error=is_error))
 
     async def _pool_call(self, call: _Call) -> dict[str, Any]:
         """The pool's accounting (its observer, as ``SatellitePool.call`` does) around one forward."""
@@ -361,6 +375,10 @@ class GatewayFastPath:
             pool = self._services.satellites
             self._relay = RelayConnections(pool.outbound, pool.ssl_ctx, connect_timeout=pool.settings.connect_timeout)
         return self._relay
+
+
+def _tool_error(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "text", "text": text}], "isError": True}
 
 
 def _header_version(body: Mapping[str, Any]) -> Any:

@@ -19,9 +19,17 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.mcpserver import MCPServer, Resolve, Sample
+from prometheus_client.parser import text_string_to_metric_families
 
 from nexus_agent.testing import serve_in_thread
-from tests.nexus_agent.test_gateway_fastpath import OWNER, fast_path_count, nexus, raw_call, registered
+from tests.nexus_agent.test_gateway_fastpath import (
+    OWNER,
+    fast_path_count,
+    nexus,
+    raw_call,
+    registered,
+    two_nexuses,
+)
 from tests.satellites.interop_nexus import SAMPLED_ANSWER, AnsweringClient, text_of
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -49,35 +57,55 @@ def asking_satellite(ran: list[str]) -> Any:
     return server.streamable_http_app()
 
 
+def _summarise_calls(metrics_text: str) -> dict[str, float]:
+    return {
+        s.labels["outcome"]: s.value
+        for f in text_string_to_metric_families(metrics_text)
+        for s in f.samples
+        if s.name == "nexus_tool_calls_total" and s.labels.get("tool") == "summarise"
+    }
+
+
+async def _asking_calls(http: httpx2.AsyncClient, base: str, answers: AnsweringClient) -> dict[str, Any]:
+    """A bare client's call, then a sampling client's two calls, against one Nexus; what each saw, and the metrics."""
+    bare = await raw_call(http, base, OWNER, "fast-sat__summarise", {"topic": "stock"})
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {OWNER}"}) as h,
+        Client(streamable_http_client(f"{base}/mcp", http_client=h), **answers.callbacks()) as client,
+    ):
+        with anyio.fail_after(30):
+            summary = await client.call_tool("fast-sat__summarise", {"topic": "Q3 quotes"})
+            echoed = await client.call_tool("fast-sat__echo", {"text": "hi"})
+    scraped = await http.get(f"{base}/metrics", headers={"authorization": f"Bearer {OWNER}"})
+    return {"bare": bare, "summary": summary, "echoed": echoed, "calls": _summarise_calls(scraped.text)}
+
+
 async def test_a_sampling_client_gets_the_satellites_question_through_the_fast_path_gateway(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="nexus.gateway")
     ran: list[str] = []
-    answers = AnsweringClient()
-    with serve_in_thread(asking_satellite(ran)) as sat_url, nexus(tmp_path, "fast", True) as base:
-        async with registered((base, base), sat_url) as http:
-            # A client declaring no capabilities: the fast path takes the call, the satellite refuses before
-            # running the tool (-32021), the normal path takes over and fails closed with its clear error.
-            bare = await raw_call(http, base, OWNER, "fast-sat__summarise", {"topic": "stock"})
-            assert bare["isError"] and "HTTP 400" not in str(bare), bare
-            assert "the calling client does not support sampling" in bare["content"][0]["text"], bare
-            assert ran == []
-            async with (
-                httpx2.AsyncClient(headers={"Authorization": f"Bearer {OWNER}"}) as h,
-                Client(streamable_http_client(f"{base}/mcp", http_client=h), **answers.callbacks()) as client,
-            ):
-                with anyio.fail_after(30):
-                    summary = await client.call_tool("fast-sat__summarise", {"topic": "Q3 quotes"})
-                    echoed = await client.call_tool("fast-sat__echo", {"text": "hi"})
-    assert not summary.is_error, summary.content
-    assert text_of(summary) == f"summary of Q3 quotes: {SAMPLED_ANSWER}"
-    assert answers.sampled == ["Summarise Q3 quotes"]
-    assert ran == ["Q3 quotes"]
-    assert text_of(echoed) == "hi"
-    # Only the bare client's call went out on the fast path (and was handed over); the sampling client's never did.
-    assert fast_path_count(caplog) == 1
+    answers = {"fast": AnsweringClient(), "slow": AnsweringClient()}
+    seen: dict[str, dict[str, Any]] = {}
+    with serve_in_thread(asking_satellite(ran)) as sat_url, two_nexuses(tmp_path, sat_url) as (fast, slow):
+        async with registered((fast, slow), sat_url) as http:
+            seen["fast"] = await _asking_calls(http, fast, answers["fast"])
+            assert fast_path_count(caplog) == 1  # only the bare client's call went out on the fast path
+            seen["slow"] = await _asking_calls(http, slow, answers["slow"])
+    got = seen["fast"]
+    # The bare client: the fast path took the call, the satellite refused before running the tool (-32021),
+    # the normal path took over and failed closed with its own clear error (not "satellite answered HTTP 400").
+    assert got["bare"] == seen["slow"]["bare"]
+    assert "the calling client does not support sampling" in got["bare"]["content"][0]["text"], got["bare"]
     assert sum("handed fast-sat__summarise to the normal path" in r.getMessage() for r in caplog.records) == 1
+    # The sampling client: its question relayed, the tool run once, as with the fast path off.
+    assert not got["summary"].is_error, got["summary"].content
+    assert text_of(got["summary"]) == f"summary of Q3 quotes: {SAMPLED_ANSWER}"
+    assert answers["fast"].sampled == ["Summarise Q3 quotes"]
+    assert ran == ["Q3 quotes", "Q3 quotes"]  # once through each Nexus; never for the bare client
+    assert text_of(got["echoed"]) == "hi"
+    # Counted as the normal path counts: the handed-over call once (by the normal path), not also as an error here.
+    assert got["calls"] == seen["slow"]["calls"] and got["calls"].get("error") == 1.0, got["calls"]
 
 
 def asking_midway_satellite(asked: list[str]) -> Any:
