@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_fixtures import engine, pg_database, pg_server, pg_url  # noqa: F401  (PostgreSQL: a real server, or a skip)
+from pg_fixtures import deselect_sqlite_only, engine, pg_database, pg_server, pg_url  # noqa: F401  (PostgreSQL: a real server, or a skip)
 
 from memory.database import Database
 from nexus_agent.config import Settings
@@ -26,6 +26,10 @@ class TickingClock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselect_sqlite_only(config, items)
 
 
 @pytest.fixture
