@@ -28,7 +28,7 @@ from starlette.routing import Route
 from memory.models import NoteIn
 from nexus_agent.events.app_webhooks import AppEvent, AppEventStore, AppWebhookTarget, app_webhook_route, redacted
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
-from nexus_agent.wire.errors import ConfigError, Conflict, NexusError
+from nexus_agent.wire.errors import ConfigError, Conflict, NexusError, NotFound
 from nexus_agent.wire.signing import WebhookRejected
 from tools.flow_tools import instruction_service
 
@@ -53,7 +53,13 @@ class AppInbox:
     async def target(self, slug: str) -> AppWebhookTarget:
         """The registered app and its secret; NotFound, or WebhookRejected(not_configured) without a secret."""
         services = self._services
-        record = await services.registry.get(slug)
+        try:
+            record = await services.registry.get(slug)
+        except NotFound:  # the sender is not yet authenticated: name no registered slug, close or not
+            raise NotFound(
+                f"no app webhook for {slug[:80]!r} here",
+                hint="Post to /api/webhooks/apps/<your app's slug>, as registered in Nexus.",
+            ) from None
         await services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
         secrets = services.webhook_secrets
         if secrets is None:

@@ -156,6 +156,7 @@ async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_r
         prefixed[app.signature_header] = "sha256=" + prefixed[app.signature_header]
         with_prefix = await web.post(url, content=prefixed_body, headers=prefixed)
         unknown = await web.post(f"{nexus}/api/webhooks/apps/no-such-app", content=body, headers=headers)
+        near_miss = await web.post(f"{nexus}/api/webhooks/apps/stock-ledgr", content=body, headers=headers)
     assert (bad.status_code, bad.json()["error"]["details"]["reason"]) == (401, "bad_signature")
     assert (unsigned.status_code, unsigned.json()["error"]["details"]["reason"]) == (401, "missing_signature")
     assert first.status_code == 202 and first.json()["outcome"] == "recorded"
@@ -164,6 +165,9 @@ async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_r
     assert " s ago;" in stale.json()["error"]["message"]  # signed an hour ago, not "from now"
     assert with_prefix.status_code == 202
     assert unknown.status_code == 404
+    # the sender is not authenticated yet: a wrong slug is told where to post, never which apps exist
+    assert near_miss.status_code == 404 and "stock-ledger" not in near_miss.text, near_miss.text
+    assert "registered slugs" not in unknown.text, unknown.text
     http, client = _client(nexus)
     async with http, client:
         found = await client.call_tool("memory_search", {"query": "posted", "app": "stock-ledger"})
