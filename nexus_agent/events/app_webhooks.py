@@ -257,7 +257,8 @@ def app_webhook_route(
                     hint="Sign each event with a fresh timestamp, and check that both clocks are right.",
                 )
         except (WebhookRejected, NotFound) as exc:
-            log.warning("webhook for app %s from %s rejected: %s", slug[:64], client, exc.code)
+            reason = exc.reason if isinstance(exc, WebhookRejected) else "unknown_app"
+            log.warning("webhook for app %s from %s rejected: %s", slug[:64], client, reason)
             return _error(exc)
         store = AppEventStore(database())
         row = await store.database.run(store.claim, event)

@@ -4,6 +4,7 @@ Nexus notifies it through the outbox, and it posts signed events back that move 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -137,8 +138,9 @@ async def test_a_completion_event_from_the_app_completes_its_instruction(nexus: 
 
 
 async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_refused(
-    nexus: str, app: FakeLegacyApp
+    nexus: str, app: FakeLegacyApp, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="nexus")
     http, client = _client(nexus)
     async with http, client:
         await _register(client, app)
@@ -168,6 +170,9 @@ async def test_app_webhooks_with_a_bad_signature_a_replay_or_a_stale_stamp_are_r
     # the sender is not authenticated yet: a wrong slug is told where to post, never which apps exist
     assert near_miss.status_code == 404 and "stock-ledger" not in near_miss.text, near_miss.text
     assert "registered slugs" not in unknown.text, unknown.text
+    logged = caplog.text  # the owner's log says why each delivery was refused
+    for reason in ("bad_signature", "missing_signature", "stale", "unknown_app"):
+        assert f"rejected: {reason}" in logged, reason
     http, client = _client(nexus)
     async with http, client:
         found = await client.call_tool("memory_search", {"query": "posted", "app": "stock-ledger"})
