@@ -41,6 +41,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
 | ``NEXUS_FANOUT_CONCURRENCY`` | satellites listed or called at once              | ``64``             |
 | ``NEXUS_SATELLITE_WATCH_TOOLS`` | a tool-change stream per satellite (off: lists refetched after 5 min) | ``true`` |
+| ``NEXUS_FANOUT_RAW`` | a fan-out's calls to 2026-07-28 HTTP satellites as plain JSON-RPC (same checks) | ``true`` |
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ class Settings(BaseModel):
     fanout_concurrency: int = Field(
         64, ge=1, le=10_000, description="Satellites listed or called at once (connections opened concurrently)."
     )
+    fanout_raw: bool = Field(
+        True, description="Send a fan-out's calls to 2026-07-28 HTTP satellites as JSON-RPC (same checks)."
+    )
 
     @classmethod
     def load(cls, env: Mapping[str, str], **overrides: object) -> Settings:
@@ -233,6 +237,7 @@ class Settings(BaseModel):
             call_timeout=self.satellite_call_timeout_s,
             fanout_concurrency=self.fanout_concurrency,
             watch_tool_changes=self.satellite_watch_tools,
+            raw_fanout=self.fanout_raw,
         )
 
     def token_values(self) -> list[str]:

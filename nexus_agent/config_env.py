@@ -114,6 +114,8 @@ def scale_values(env: Mapping[str, str]) -> dict[str, object]:
         values["gateway_fastpath"] = flag(env, "NEXUS_GATEWAY_FASTPATH")
     if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
         values["satellite_watch_tools"] = flag(env, "NEXUS_SATELLITE_WATCH_TOOLS")
+    if "NEXUS_FANOUT_RAW" in env:
+        values["fanout_raw"] = flag(env, "NEXUS_FANOUT_RAW")
     if "NEXUS_OUTBOX_LEASE_S" in env:
         values["outbox_lease_s"] = env["NEXUS_OUTBOX_LEASE_S"]
     return values

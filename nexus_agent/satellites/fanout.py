@@ -80,7 +80,7 @@ async def run_fan_out(
         async with limiter:
             began = anyio.current_time()
             try:
-                result = await pool.call((slug, tool), arguments, timeout=timeout)
+                result = await pool.call((slug, tool), arguments, timeout=timeout, raw=True)
             except NexusError as exc:  # an answer carrying a secret too (SecretLeakRefused): this one fails alone
                 item = FanOutItem(slug=slug, ok=False, error=redact_data(exc.to_dict(), known=pool.known_secrets))
             except Exception as exc:  # defensive: a bug must still give this satellite an answer

@@ -47,6 +47,9 @@ class PoolSettings(BaseModel):
     breaker_threshold: int = Field(5, ge=1, description="Consecutive failures that open a satellite's breaker.")
     breaker_cooldown: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call.")
     fanout_concurrency: int = Field(64, ge=1, le=10_000)
+    raw_fanout: bool = Field(
+        True, description="Send a fan-out's calls to 2026-07-28 HTTP satellites as plain JSON-RPC (raw_call)."
+    )
     health_timeout: float = Field(5.0, gt=0)
     health_interval: float = Field(60.0, gt=0)
     health_path: str = Field("/api/health", description="Probed on the MCP URL's origin when no health_url is set.")

@@ -26,6 +26,7 @@ import httpx
 from anyio.abc import TaskGroup
 
 from nexus_agent.events.webhook_secrets import WebhookSecrets
+from nexus_agent.gateway_http import RelayConnections
 from nexus_agent.outbound import OutboundPolicy, httpx_client, ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
@@ -95,6 +96,7 @@ class SatellitePool(PoolCalls, PoolHealth):
         self._breaker_event = anyio.Event()
         self._tools_event = anyio.Event()
         self._ssl_context: ssl.SSLContext | None = None
+        self._raw: RelayConnections | None = None  # the fan-out's kept-alive connections (raw_call)
         #: Told of every call as (slug, tool, outcome ok|error, error kind, seconds): nexus_agent.ops metrics.
         self.observer: Callable[[str, str, str, str, float], None] | None = None
         #: The last health check of each satellite (status page: health and last contact).
@@ -130,11 +132,22 @@ class SatellitePool(PoolCalls, PoolHealth):
             self._tg = None
             await self._http.__aexit__(None, None, None)
             await self._mcp_http.aclose()
+            if self._raw is not None:
+                await self._raw.aclose()
+                self._raw = None
 
     def _pool_ssl_context(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = ssl_context(self._outbound)  # ~20 ms of CPU: one for every connection
         return self._ssl_context
+
+    def raw_relay(self) -> RelayConnections:
+        """The kept-alive connections a fan-out's raw calls go on (the outbound policy on every connect)."""
+        if self._raw is None:
+            self._raw = RelayConnections(
+                self._outbound, self._pool_ssl_context(), connect_timeout=self.settings.connect_timeout
+            )
+        return self._raw
 
     def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if self._tg is None:

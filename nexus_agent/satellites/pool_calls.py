@@ -14,10 +14,12 @@ from nexus_agent.satellites.connection import copy_error
 from nexus_agent.satellites.discovery import Listing, split_qualified, validate_arguments
 from nexus_agent.satellites.fanout import ProgressCallback
 from nexus_agent.satellites.models import PoolSettings, SatelliteCallResult, SatelliteTool, ToolListing
+from nexus_agent.satellites.raw_call import UseSdk, raw_call, raw_eligible
 from nexus_agent.wire.errors import NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 if TYPE_CHECKING:
+    from nexus_agent.gateway_http import RelayConnections
     from nexus_agent.satellites.satellite import Satellite
 
 __all__ = ["PoolCalls"]
@@ -37,6 +39,8 @@ class PoolCalls:
     if TYPE_CHECKING:
 
         def _get(self, slug: str) -> Satellite: ...
+
+        def raw_relay(self) -> RelayConnections: ...
 
     # -- discovery -----------------------------------------------------------------------------------------------
 
@@ -117,16 +121,19 @@ class PoolCalls:
         *,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
+        raw: bool = False,
     ) -> SatelliteCallResult:
         """Call one satellite tool. A tool error comes back as ``is_error``; faults raise UpstreamError.
 
         ``timeout`` bounds everything: fetching the tool list, connecting, the call and any retries.
+        ``raw``: a 2026-07-28 HTTP satellite already reached gets the call as plain JSON-RPC (the fan-out's
+        way, :mod:`~nexus_agent.satellites.raw_call`); every check here is the same either way.
         """
         if self.observer is None:
-            return await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
+            return await self._call(target, arguments, timeout=timeout, on_progress=on_progress, raw=raw)
         began, outcome, kind = time.perf_counter(), "error", "cancelled"
         try:
-            result = await self._call(target, arguments, timeout=timeout, on_progress=on_progress)
+            result = await self._call(target, arguments, timeout=timeout, on_progress=on_progress, raw=raw)
             outcome, kind = ("error", "tool_error") if result.is_error else ("ok", "")
             return result
         except NexusError as exc:
@@ -146,13 +153,20 @@ class PoolCalls:
         *,
         timeout: float | None,
         on_progress: ProgressCallback | None,
+        raw: bool = False,
     ) -> SatelliteCallResult:
         timeout = timeout or self.settings.call_timeout
         deadline = anyio.current_time() + timeout
         tool = await self.get_tool(target, timeout=timeout)
         args = validate_arguments(tool, arguments if arguments is not None else {})
         sat = self._get(tool.slug)
-        result = await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
+        url = raw_eligible(sat) if raw and on_progress is None and self.settings.raw_fanout else None
+        try:
+            if url is None:
+                raise UseSdk
+            result = await raw_call(self.raw_relay(), sat, url, tool, args, deadline=deadline, timeout=timeout)
+        except UseSdk:
+            result = await sat.call(tool, args, deadline=deadline, timeout=timeout, on_progress=on_progress)
         self._withhold_secrets(result)
         return result
 
