@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
+import httpx2
 
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.models import BreakerState, HealthState, PoolSettings, SatelliteHealth
@@ -49,7 +49,7 @@ def health_url(record: AppRecord, settings: PoolSettings) -> str | None:
     return None
 
 
-def _state_from_body(response: httpx.Response) -> tuple[HealthState, str]:
+def _state_from_body(response: httpx2.Response) -> tuple[HealthState, str]:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -63,7 +63,7 @@ def _state_from_body(response: httpx.Response) -> tuple[HealthState, str]:
 
 
 async def _probe(
-    record: AppRecord, token: str | None, breaker: CircuitBreaker, http: httpx.AsyncClient, settings: PoolSettings
+    record: AppRecord, token: str | None, breaker: CircuitBreaker, http: httpx2.AsyncClient, settings: PoolSettings
 ) -> SatelliteHealth:
     url = health_url(record, settings)
     status_code: int | None = None
@@ -82,9 +82,9 @@ async def _probe(
                 state, detail = _state_from_body(response)
             else:
                 state, detail = HealthState.down, f"health endpoint answered HTTP {status_code}"
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx2.TimeoutException):
             state, detail = HealthState.down, f"health endpoint did not answer within {settings.health_timeout:g} s"
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             state, detail = HealthState.down, f"health endpoint unreachable: {str(exc) or type(exc).__name__}"
     breaker_state = breaker.state
     if breaker_state is not BreakerState.closed and state in (HealthState.up, HealthState.unknown):
@@ -108,7 +108,7 @@ async def _probe(
 
 
 async def probe_all(
-    items: Iterable[tuple[AppRecord, str | None, CircuitBreaker]], http: httpx.AsyncClient, settings: PoolSettings
+    items: Iterable[tuple[AppRecord, str | None, CircuitBreaker]], http: httpx2.AsyncClient, settings: PoolSettings
 ) -> list[SatelliteHealth]:
     items = list(items)
     results: list[SatelliteHealth | None] = [None] * len(items)

@@ -22,12 +22,12 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 from anyio.abc import TaskGroup
 
 from nexus_agent.events.webhook_secrets import WebhookSecrets
 from nexus_agent.gateway_http import RelayConnections
-from nexus_agent.outbound import OutboundPolicy, httpx_client, ssl_context
+from nexus_agent.outbound import OutboundPolicy, httpx2_client, ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
 from nexus_agent.satellites.connection import SatelliteConnection
@@ -89,7 +89,7 @@ class SatellitePool(PoolCalls, PoolHealth):
         self._satellites: dict[str, Satellite] = {}
         self._unset: dict[str, str] = {}  # live app -> the secret variable its calls need and that is not set
         self._tg: TaskGroup | None = None
-        self._http: httpx.AsyncClient | None = None
+        self._http: httpx2.AsyncClient | None = None
         self._mcp_http = SharedHttpClients(
             self._outbound, self._pool_ssl_context, connect_timeout=self.settings.connect_timeout
         )
@@ -108,7 +108,7 @@ class SatellitePool(PoolCalls, PoolHealth):
         if self._tg is not None:
             raise RuntimeError("SatellitePool is already open")
         self._ssl_context = ssl_context(self._outbound)  # ~20 ms of CPU: one for health checks and connections
-        self._http = httpx_client(self._outbound, ssl_ctx=self._ssl_context, timeout=self.settings.health_timeout)
+        self._http = httpx2_client(self._outbound, ssl_ctx=self._ssl_context, timeout=self.settings.health_timeout)
         await self._http.__aenter__()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()

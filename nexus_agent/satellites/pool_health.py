@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
-import httpx
+import httpx2
 
 from nexus_agent.satellites.health import probe_all
 from nexus_agent.satellites.models import BreakerState, HealthState, PoolSettings, SatelliteHealth, ToolListing
@@ -26,7 +26,7 @@ class PoolHealth:
 
     settings: PoolSettings
     last_health: dict[str, SatelliteHealth]
-    _http: httpx.AsyncClient | None
+    _http: httpx2.AsyncClient | None
     _records: dict[str, AppRecord]
     _satellites: dict[str, Satellite]
 

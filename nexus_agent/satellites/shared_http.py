@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import anyio
-import httpx
 import httpx2
 
 from nexus_agent.outbound import OutboundPolicy, httpx2_client
@@ -70,15 +69,15 @@ class OneGetPerUrl:
     """A health round's HTTP client: satellites behind one origin share its ``/api/health``, so concurrent
     probes of the same URL with the same headers share one GET (and its answer, or its failure)."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx2.AsyncClient) -> None:
         self._http = http
         self._flights: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[anyio.Event, list[Any]]] = {}
 
-    def as_client(self) -> httpx.AsyncClient:
-        """This, where an ``httpx.AsyncClient`` is expected (the health probe only calls ``get``)."""
-        return cast(httpx.AsyncClient, self)
+    def as_client(self) -> httpx2.AsyncClient:
+        """This, where an ``httpx2.AsyncClient`` is expected (the health probe only calls ``get``)."""
+        return cast(httpx2.AsyncClient, self)
 
-    async def get(self, url: str, *, headers: Mapping[str, str], timeout: float) -> httpx.Response:
+    async def get(self, url: str, *, headers: Mapping[str, str], timeout: float) -> httpx2.Response:
         key = (url, tuple(sorted(headers.items())))
         flight = self._flights.get(key)
         if flight is None:
@@ -91,10 +90,10 @@ class OneGetPerUrl:
                 raise
             finally:
                 done.set()
-            return cast(httpx.Response, outcome[0])
+            return cast(httpx2.Response, outcome[0])
         done, outcome = flight
         await done.wait()
-        if outcome and isinstance(outcome[0], httpx.Response):
+        if outcome and isinstance(outcome[0], httpx2.Response):
             return outcome[0]
         if outcome and isinstance(outcome[0], Exception):
             raise outcome[0]  # the same verdict: unreachable, refused...

@@ -4,7 +4,7 @@ sends one GET per URL and headers however many satellites share it."""
 from __future__ import annotations
 
 import anyio
-import httpx
+import httpx2
 import pytest
 
 from nexus_agent.outbound import OutboundPolicy, ssl_context
@@ -17,14 +17,14 @@ async def test_concurrent_probes_of_one_health_url_send_one_get_and_share_its_ve
     sent: list[tuple[str, str | None]] = []
     release = anyio.Event()
 
-    async def answer(request: httpx.Request) -> httpx.Response:
+    async def answer(request: httpx2.Request) -> httpx2.Response:
         sent.append((str(request.url), request.headers.get("authorization")))
         await release.wait()
         if request.url.host == "down.example":
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json={"status": "ok"})
+            raise httpx2.ConnectError("refused", request=request)
+        return httpx2.Response(200, json={"status": "ok"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as http:
         gets = OneGetPerUrl(http)
         answers: dict[int, object] = {}
 
@@ -32,7 +32,7 @@ async def test_concurrent_probes_of_one_health_url_send_one_get_and_share_its_ve
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             try:
                 answers[i] = (await gets.get(url, headers=headers, timeout=5)).json()
-            except httpx.ConnectError as exc:
+            except httpx2.ConnectError as exc:
                 answers[i] = f"failed: {exc}"
 
         with anyio.fail_after(5):
