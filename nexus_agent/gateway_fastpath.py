@@ -45,6 +45,7 @@ from nexus_agent.gateway_answers import (
 )
 from nexus_agent.gateway_http import RelayConnectError, RelayConnections
 from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
+from nexus_agent.gateway_own import OwnFallThrough, OwnTools
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import validate_arguments
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
@@ -86,11 +87,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return found[0].decode("latin-1") if len(found) == 1 else None
 
 
-def _candidate(scope: Scope) -> bool:
+def _candidate(scope: Scope, own: OwnTools) -> bool:
     """Cheap checks on the headers alone (the body is read only for these)."""
     if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path", "").rstrip("/") != "/mcp":
         return False
-    if _header(scope, b"mcp-method") != "tools/call" or "__" not in (_header(scope, b"mcp-name") or ""):
+    name = _header(scope, b"mcp-name") or ""
+    if _header(scope, b"mcp-method") != "tools/call" or ("__" not in name and name not in own):
         return False
     if _header(scope, b"mcp-protocol-version") not in MODERN_PROTOCOL_VERSIONS:
         return False
@@ -143,6 +145,7 @@ class GatewayFastPath:
         self._own_tools = own_tools if own_tools is not None else frozenset(spec.name for spec in ALL_TOOLS)
         self._policy = RolePolicy.from_settings(services.settings)
         self._relay: RelayConnections | None = None
+        self._own = OwnTools(services)  # Nexus's own read-only tools (gateway_own)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._serve(scope, receive, send, self.app)
@@ -157,10 +160,13 @@ class GatewayFastPath:
         return fast_path
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        if not _candidate(scope):
+        if not _candidate(scope, self._own):
             await app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
+        if _header(scope, b"mcp-name") in self._own:
+            await self._serve_own(scope, body, messages, receive, send, app)
+            return
         try:
             call = await self._plan(scope, body)
         except Exception as exc:  # _FallThrough, or any doubt: the normal path answers
@@ -178,6 +184,22 @@ class GatewayFastPath:
         result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}  # only serialised, never changed
         await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
 
+    async def _serve_own(
+        self, scope: Scope, raw: bytes, messages: list[Message], receive: Receive, send: Send, app: ASGIApp
+    ) -> None:
+        """One of Nexus's own read-only tools (:mod:`nexus_agent.gateway_own`), or the normal path on any doubt."""
+        try:
+            principal, request_id, _, name, arguments = self._request(scope, raw)
+            if name not in self._own:
+                raise _FallThrough
+            result = await self._own.call(principal, name, arguments)
+        except (_FallThrough, OwnFallThrough):
+            await app(scope, _replay(messages, receive), send)
+            return
+        result["resultType"] = "complete"
+        result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}
+        await _send_json(send, {"jsonrpc": "2.0", "id": request_id, "result": result})
+
     async def aclose(self) -> None:
         if self._relay is not None:
             await self._relay.aclose()
@@ -187,8 +209,17 @@ class GatewayFastPath:
 
     async def _plan(self, scope: Scope, raw: bytes) -> _Call:
         services, pool = self._services, self._services.pool
+        if pool is None or not services.settings.expose_satellite_tools:
+            raise _FallThrough
+        principal, request_id, body, name, arguments = self._request(scope, raw)
+        if name in self._own_tools:
+            raise _FallThrough
+        return await self._route(principal, request_id, body, name, arguments)
+
+    def _request(self, scope: Scope, raw: bytes) -> tuple[Principal, int | str, dict[str, Any], str, dict[str, Any]]:
+        """The checks every fast-path call passes: a well-formed sessionless call, no progress, nothing new."""
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
-        if pool is None or not services.settings.expose_satellite_tools or not isinstance(principal, Principal):
+        if not isinstance(principal, Principal):
             raise _FallThrough
         try:
             body = json.loads(raw)
@@ -210,9 +241,9 @@ class GatewayFastPath:
             raise _FallThrough  # progress, tasks and anything new: the SDK relays those
         if may_answer_questions(meta):
             raise _FallThrough  # the satellite may ask this client: the normal path relays the questions
-        if not isinstance(name, str) or name in self._own_tools or not isinstance(arguments, dict):
+        if not isinstance(name, str) or not isinstance(arguments, dict):
             raise _FallThrough
-        return await self._route(principal, request_id, body, name, arguments)
+        return principal, request_id, body, name, arguments
 
     async def _route(
         self, principal: Principal, request_id: int | str, body: dict[str, Any], name: str, arguments: dict[str, Any]
