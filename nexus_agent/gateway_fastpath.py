@@ -3,7 +3,7 @@
 A ``POST /mcp`` whose body is one sessionless (2026-07-28) ``tools/call`` of a
 ``<app>__<tool>`` on an MCP-over-HTTP satellite that the pool already reached on
 the same protocol is forwarded as it came, with the tool's name rewritten to the
-satellite's own, on a kept-alive connection (:mod:`nexus_agent.gateway_http`: the
+satellite's own, on a kept-alive connection (:mod:`nexus_agent.satellites.relay_http`: the
 outbound URL policy on every connect, httptools parsing the answer), and answered
 with plain JSON. Nexus still does everything the normal path does:
 the role rule (:class:`~nexus_agent.auth.policy.RolePolicy`), ``NEXUS_MAX_INPUT_BYTES``,
@@ -35,7 +35,12 @@ from nexus_agent import __version__
 from nexus_agent.access import PRINCIPAL_SCOPE_KEY
 from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
-from nexus_agent.gateway_answers import (
+from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
+from nexus_agent.gateway_own import OwnFallThrough, OwnTools
+from nexus_agent.satellites.connection import SatelliteConnection
+from nexus_agent.satellites.discovery import validate_arguments
+from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
+from nexus_agent.satellites.relay_answers import (
     HandOver,
     answer_of,
     asked_midway,
@@ -43,12 +48,7 @@ from nexus_agent.gateway_answers import (
     may_answer_questions,
     refused_as_asking,
 )
-from nexus_agent.gateway_http import RelayConnectError, RelayConnections
-from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
-from nexus_agent.gateway_own import OwnFallThrough, OwnTools
-from nexus_agent.satellites.connection import SatelliteConnection
-from nexus_agent.satellites.discovery import validate_arguments
-from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
+from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnections
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.toolset import ALL_TOOLS

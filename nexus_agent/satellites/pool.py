@@ -26,7 +26,6 @@ import httpx2
 from anyio.abc import TaskGroup
 
 from nexus_agent.events.webhook_secrets import WebhookSecrets
-from nexus_agent.gateway_http import RelayConnections
 from nexus_agent.outbound import OutboundPolicy, httpx2_client, ssl_context
 from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites.breaker import CircuitBreaker
@@ -36,6 +35,7 @@ from nexus_agent.satellites.message_handler import MessageHandlerConnection
 from nexus_agent.satellites.models import BreakerState, FanOutResult, PoolSettings, SatelliteHealth
 from nexus_agent.satellites.pool_calls import PoolCalls
 from nexus_agent.satellites.pool_health import PoolHealth
+from nexus_agent.satellites.relay_http import RelayConnections
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.satellites.shared_http import SharedHttpClients
 from nexus_agent.satellites.wiring import (

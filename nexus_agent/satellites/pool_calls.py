@@ -19,7 +19,7 @@ from nexus_agent.wire.errors import NexusError, NotFound, SecretLeakRefused
 from nexus_agent.wire.secret_guard import KnownSecrets, ensure_no_secrets
 
 if TYPE_CHECKING:
-    from nexus_agent.gateway_http import RelayConnections
+    from nexus_agent.satellites.relay_http import RelayConnections
     from nexus_agent.satellites.satellite import Satellite
 
 __all__ = ["PoolCalls"]

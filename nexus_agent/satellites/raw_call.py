@@ -3,7 +3,7 @@
 A satellite already reached over HTTP on protocol 2026-07-28 is sessionless: one ``POST`` with one
 JSON-RPC body is the whole call. The SDK client spends ~2 ms of CPU per request on it; a fan-out to 500
 satellites paid that 500 times. :func:`raw_call` posts the body on a kept-alive connection
-(:class:`~nexus_agent.gateway_http.RelayConnections`: the outbound URL policy on every new connection,
+(:class:`~nexus_agent.satellites.relay_http.RelayConnections`: the outbound URL policy on every new connection,
 the satellite's bearer token, httptools parsing the answer) and reads the answer as the SDK would: the
 content blocks, the structured content checked against the tool's output schema, faults counted
 against the breaker and described as the SDK path describes them.
@@ -29,12 +29,12 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 
 from nexus_agent import __version__
-from nexus_agent.gateway_answers import answer_of, is_capability_refusal, refused_as_asking
-from nexus_agent.gateway_http import RelayConnectError, RelayConnections
 from nexus_agent.satellites._faults import classify
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import compiled_output_validator
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
+from nexus_agent.satellites.relay_answers import answer_of, is_capability_refusal, refused_as_asking
+from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnections
 from nexus_agent.satellites.satellite import Satellite
 
 __all__ = ["UseSdk", "raw_call", "raw_eligible"]

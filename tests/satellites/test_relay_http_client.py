@@ -11,9 +11,9 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from nexus_agent import gateway_http
-from nexus_agent.gateway_http import RelayConnectError, RelayConnections, RelayLost
 from nexus_agent.outbound import OutboundPolicy
+from nexus_agent.satellites import relay_http as gateway_http
+from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnections, RelayLost
 from nexus_agent.testing import serve_in_thread
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,7 @@ from typing import Any
 
 import mcp_types as types
 
-from nexus_agent.gateway_http import RelayAnswer
+from nexus_agent.satellites.relay_http import RelayAnswer
 from nexus_agent.wire.errors import UpstreamError
 
 __all__ = [
