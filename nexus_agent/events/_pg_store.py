@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memory.pg.database import PgDatabase, PgMigrations
-from nexus_agent.events.models import EnqueueItem, OutboxEntry, OutboxStatus, ReplayResult
-from nexus_agent.events.store import _COLUMNS, OutboxStore, _dt, _entry, _error_text
+from nexus_agent.events.models import EnqueueItem, OutboxEntry, ReplayResult
+from nexus_agent.events.store import _COLUMNS, OutboxStore, _entry, _lease
 
 __all__ = ["EVENTS_PG_MIGRATIONS", "OUTBOX_CHANNEL", "PgOutboxStore"]
 
@@ -126,22 +126,4 @@ class PgOutboxStore(OutboxStore):
                 if room is not None:
                     limits[row[3]] = room - 1
                 taken.append(_entry(row))
-            if not taken:
-                return []
-            expires = now + lease_s
-            ids = [e.id for e in taken]
-            db.execute(
-                "UPDATE outbox SET status = 'in_flight', lease_owner = ?, lease_expires_at = ? "
-                f"WHERE id IN ({', '.join('?' * len(ids))})",
-                [owner, expires, *ids],
-            )
-            for entry in taken:
-                if entry.status is OutboxStatus.in_flight:
-                    note = f"the lease of {entry.lease_owner} expired before it reported; sending again"
-                    db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [_error_text(note), entry.id])
-        return [
-            e.model_copy(
-                update={"status": OutboxStatus.in_flight, "lease_owner": owner, "lease_expires_at": _dt(expires)}
-            )
-            for e in taken
-        ]
+            return _lease(db, taken, owner, now + lease_s)

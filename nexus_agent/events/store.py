@@ -92,6 +92,25 @@ def _error_text(error: str) -> str:
     return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
 
 
+def _lease(db: Any, taken: Sequence[OutboxEntry], owner: str, expires: float) -> list[OutboxEntry]:
+    """Mark ``taken`` in flight for ``owner`` until ``expires``, inside the claim's write transaction.
+
+    A row whose earlier lease expired says so in its ``last_error``. Both engines' claims end here.
+    """
+    for ids in _chunks([e.id for e in taken]):
+        db.execute(
+            "UPDATE outbox SET status = 'in_flight', lease_owner = ?, lease_expires_at = ? "
+            f"WHERE id IN ({', '.join('?' * len(ids))})",
+            [owner, expires, *ids],
+        )
+    for entry in taken:
+        if entry.status is OutboxStatus.in_flight:
+            note = f"the lease of {entry.lease_owner} expired before it reported; sending again"
+            db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [_error_text(note), entry.id])
+    update = {"status": OutboxStatus.in_flight, "lease_owner": owner, "lease_expires_at": _dt(expires)}
+    return [e.model_copy(update=update) for e in taken]
+
+
 class OutboxStore:
     """The outbox table in a Nexus database (apply ``EVENTS_MIGRATIONS`` first). Blocking; thread-safe.
 
@@ -203,25 +222,7 @@ class OutboxStore:
                         taken.append(_entry(row))
                 finally:
                     cursor.close()
-            if not taken:
-                return []
-            expires = now + lease_s
-            for ids in _chunks([e.id for e in taken]):
-                db.execute(
-                    "UPDATE outbox SET status = 'in_flight', lease_owner = ?, lease_expires_at = ? "
-                    f"WHERE id IN ({', '.join('?' * len(ids))})",
-                    [owner, expires, *ids],
-                )
-            for entry in taken:
-                if entry.status is OutboxStatus.in_flight:
-                    note = f"the lease of {entry.lease_owner} expired before it reported; sending again"
-                    db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [_error_text(note), entry.id])
-        return [
-            e.model_copy(
-                update={"status": OutboxStatus.in_flight, "lease_owner": owner, "lease_expires_at": _dt(expires)}
-            )
-            for e in taken
-        ]
+            return _lease(db, taken, owner, now + lease_s)
 
     def complete(self, outcomes: Sequence[DeliveryOutcome], *, owner: str) -> builtins.list[OutboxStatus]:
         """Record outcomes in one transaction; returns each row's new status.
