@@ -203,6 +203,21 @@ class Database:
         """Run a synchronous database function in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(self.call, fn, *args, **kwargs))
 
+    async def run_point(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a point read (a few rows by key: microseconds) on the calling thread when the database is free.
+
+        Handing such a read to a worker thread costs more than the read itself, and under concurrent calls
+        the thread hop (and the GIL handoff back) dominates. When a write or a long read holds the
+        connection, the event loop never waits on it: the read goes to the worker thread as :meth:`run`.
+        Only for reads bounded by a key; anything that scans goes through :meth:`run`.
+        """
+        if not self._lock.acquire(blocking=False):
+            return await self.run(fn, *args, **kwargs)
+        try:
+            return self.call(fn, *args, **kwargs)
+        finally:
+            self._lock.release()
+
     async def run_write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a write function (one that uses :meth:`write`) through the group-commit writer.
 

@@ -83,6 +83,7 @@ class Registry(Protocol):
         self, slug: str, status: AppStatus | str, actor: str, reason: str, *, reactivate: bool = False
     ) -> StatusChange: ...
     async def history(self, slug: str) -> builtins.list[StatusChange]: ...
+    async def detail(self, slug: str) -> tuple[AppRecord, builtins.list[StatusChange]]: ...
     async def count_by_status(self) -> dict[str, int]: ...
     async def all(self) -> builtins.list[AppRecord]: ...
 
@@ -156,7 +157,17 @@ class SqliteRegistry:
         return await self._db.run(self.trusted_commands_sync)
 
     async def get(self, slug: str) -> AppRecord:
-        return await self._db.run(self.get_sync, slug)
+        found = await self._db.run_point(self._get_if_known, slug)  # a point read; see detail()
+        return found if found is not None else await self._db.run(self.get_sync, slug)
+
+    async def detail(self, slug: str) -> tuple[AppRecord, builtins.list[StatusChange]]:
+        """The record and its status history, read together (one snapshot, one trip to the database).
+
+        A point read: on SQLite it runs on the event loop when the database is free
+        (:meth:`~memory.database.Database.run_point`); an unknown slug is looked up again in the worker thread,
+        which raises NotFound with the close matches (a scan of every slug)."""
+        found = await self._db.run_point(self._detail_if_known, slug)
+        return found if found is not None else await self._db.run(self.detail_sync, slug)
 
     async def list(self, filter: AppFilter | None = None) -> AppPage:
         return await self._db.run(self.list_sync, filter or AppFilter())
@@ -314,6 +325,19 @@ class SqliteRegistry:
             )
             self._save(db, updated, change)
         return change
+
+    def detail_sync(self, slug: str) -> tuple[AppRecord, builtins.list[StatusChange]]:
+        with self._db.read() as db:
+            return self._require(db, slug), self._history(db, slug)
+
+    def _get_if_known(self, slug: str) -> AppRecord | None:
+        with self._db.read() as db:
+            return self._load(db, slug)
+
+    def _detail_if_known(self, slug: str) -> tuple[AppRecord, builtins.list[StatusChange]] | None:
+        with self._db.read() as db:
+            record = self._load(db, slug)
+            return None if record is None else (record, self._history(db, slug))
 
     def history_sync(self, slug: str) -> builtins.list[StatusChange]:
         with self._db.read() as db:

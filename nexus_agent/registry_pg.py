@@ -66,7 +66,7 @@ class _SerialWrites:
     def __init__(self, database: PgDatabase) -> None:
         self.database = database
         self.path = database.path
-        self.run = database.run
+        self.run = self.run_point = database.run  # a point read never makes a network round trip on the loop
         self.read = database.read
 
     @contextlib.contextmanager

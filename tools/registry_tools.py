@@ -134,8 +134,8 @@ class AppDetail(BaseModel):
 
 
 async def registry_get(call: ToolCall, params: GetAppInput) -> AppDetail:
-    registry = call.services.registry
-    return AppDetail(app=await registry.get(params.slug), history=await registry.history(params.slug))
+    app, history = await call.services.registry.detail(params.slug)
+    return AppDetail(app=app, history=history)
 
 
 class RegisterInput(ToolInput):

@@ -226,6 +226,7 @@ class PgDatabase:
         """Run a synchronous database function in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(self.call, fn, *args, **kwargs))
 
+    run_point = run  # a network round trip is never made on the event loop
     run_write = run  # each write is its own transaction; the pool, not a group commit, gives concurrency
 
     # -- migrations -------------------------------------------------------

@@ -230,15 +230,25 @@ def _walk(
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            seen = _fingerprint(item, secret_key, hash_key, known) if isinstance(item, Mapping) else None
-            if seen is not None and seen in _CLEAN:
-                continue
-            found = list(_walk(item, _child(path, i), secret_key, hash_key, known))
-            if seen is not None and not found:
-                if len(_CLEAN) >= _CLEAN_MAX:
-                    _CLEAN.clear()
-                _CLEAN.add(seen)
-            yield from found
+            if isinstance(item, Mapping):
+                yield from _walk_remembered(item, _child(path, i), secret_key, hash_key, known)
+            else:
+                yield from _walk(item, _child(path, i), secret_key, hash_key, known)
+
+
+def _walk_remembered(
+    item: Mapping[str, Any], path: str, secret_key: str | None, hash_key: bool, known: KnownSecrets
+) -> list[SecretFinding]:
+    """:func:`_walk` of a mapping, skipped when the same JSON was walked clean before in the same context."""
+    seen = _fingerprint(item, secret_key, hash_key, known)
+    if seen is not None and seen in _CLEAN:
+        return []
+    found = list(_walk(item, path, secret_key, hash_key, known))
+    if seen is not None and not found:
+        if len(_CLEAN) >= _CLEAN_MAX:
+            _CLEAN.clear()
+        _CLEAN.add(seen)
+    return found
 
 
 #: Fingerprints of list items (records of a page, hits of a search) already walked without a finding.
@@ -266,7 +276,10 @@ def scan(
 
     ``known``: also find the exact values of these configured secrets (kind ``configured_secret``).
     """
-    return list(_walk(value, location, None, False, known or _NO_SECRETS))
+    known = known or _NO_SECRETS
+    if isinstance(value, Mapping):  # a tool's result: the same answer recurs call after call
+        return _walk_remembered(value, location, None, False, known)
+    return list(_walk(value, location, None, False, known))
 
 
 def ensure_no_secrets(

@@ -31,3 +31,13 @@ def test_a_configured_secret_json_would_escape_is_still_found() -> None:
     page = _page(3, note=f"code {value}")
     assert scan(page) == [] and scan(page) == []
     assert len(scan(page, known=KnownSecrets([value]))) == 3
+
+
+def test_a_result_seen_clean_still_shows_a_secret_that_appears_in_it_later() -> None:
+    """A tool's result is remembered whole (registry_get answers the same record call after call)."""
+    result = {"app": {"slug": "ledger", "name": "Ledger", "endpoints": {"health_url": "https://l.example/h"}}}
+    assert scan(result) == [] and scan(result) == []
+    result["app"]["endpoints"]["token"] = "ghp_" + "Zq8" * 12  # type: ignore[index]
+    (finding,) = scan(result, location="result")
+    assert finding.location == "result.app.endpoints.token"
+    assert {f.location for f in scan(result, location="again")} == {"again.app.endpoints.token"}
