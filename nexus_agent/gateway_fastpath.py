@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import mcp_types as types
@@ -313,7 +314,7 @@ class GatewayFastPath:
             if failure is not None:
                 watch.failed(failure)
             else:
-                watch.result(types.CallToolResult.model_construct(content=[], is_error=is_error))
+                watch.result(_IS_ERROR if is_error else _NOT_ERROR)
 
     async def _pool_call(self, call: _Call) -> dict[str, Any]:
         """The pool's accounting (its observer, as ``SatellitePool.call`` does) around one forward."""
@@ -406,6 +407,10 @@ class GatewayFastPath:
             pool = self._services.satellites
             self._relay = RelayConnections(pool.outbound, pool.ssl_ctx, connect_timeout=pool.settings.connect_timeout)
         return self._relay
+
+
+#: What the observer reads of a result (``is_error``), without building one.
+_IS_ERROR, _NOT_ERROR = SimpleNamespace(is_error=True), SimpleNamespace(is_error=False)
 
 
 def _tool_error(text: str) -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """The gateway fast path's message-handler branch: a legacy app's read-only message, without the SDK's stacks.
 
-:mod:`nexus_agent.gateway_fastpath` answers a sessionless (2026-07-28) ``tools/call`` of
-``<app>__<tool>`` itself. For an MCP satellite it relays the JSON-RPC call; for a legacy app
-(a message handler) this module makes the call: the satellite's own
-:meth:`~nexus_agent.satellites.satellite.Satellite.call` turns the validated arguments into the
-signed ``POST {"type", "params", "request_id", "timestamp"}`` on the pool's kept-alive client and
-judges the answer, so the breaker, the retries of a read-only message, the deadline and every
-per-app error (``unreachable``, ``timeout``, ``rejected``, ``protocol``...) are the pool's, unchanged;
-the answer then passes the pool's secret guard. The fast path itself has already applied the role
-rule, ``NEXUS_MAX_INPUT_BYTES`` and the argument schema, and counts the call in the metrics.
+:mod:`nexus_agent.gateway_fastpath` answers a sessionless (2026-07-28) ``tools/call`` of ``<app>__<tool>``
+itself. For an MCP satellite it relays the JSON-RPC call; for a legacy app (a message handler) this module
+makes the call: the app's connection
+(:meth:`~nexus_agent.satellites.message_handler.MessageHandlerConnection.send`) turns the validated arguments
+into the signed ``POST {"type", "params", "request_id", "timestamp"}`` on its kept-alive connection and judges
+the answer, once. The satellite's breaker counts the outcome, and a fault the satellite would retry hands the
+message to :meth:`~nexus_agent.satellites.satellite.Satellite.call` (the pool's retries, backoff and deadline),
+so every per-app error (``unreachable``, ``timeout``, ``rejected``, ``protocol``...) reads as on the normal
+path. The answer then passes the pool's secret guard. The fast path itself has already applied the role rule,
+``NEXUS_MAX_INPUT_BYTES`` and the argument schema, and counts the call in the metrics.
 
 Only a read-only message takes this branch (``query.*`` and ``test.ping``: read-only and
 idempotent, no approval): an ``action.*`` or any other type, a blocked app, an app whose secret
@@ -19,13 +20,16 @@ always did.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
+import mcp_types as types
 
+from nexus_agent.satellites._faults import TRANSIENT, reason_of
 from nexus_agent.satellites.legacy_tools import is_read_only_message
-from nexus_agent.satellites.message_handler import MessageHandlerConnection
-from nexus_agent.satellites.models import BreakerState, SatelliteTool
+from nexus_agent.satellites.message_handler import MessageHandlerConnection, structured
+from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
 from nexus_agent.satellites.pool import SatellitePool
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.wire.errors import NexusError
@@ -61,13 +65,49 @@ async def relay_legacy_call(
 ) -> dict[str, Any]:
     """Send the message (``arguments`` already validated) and answer the MCP result as JSON.
 
-    Raises the pool's :class:`~nexus_agent.wire.errors.NexusError` (an ``UpstreamError`` naming the app and
-    the reason, or ``SecretLeakRefused``), which the fast path turns into a tool error as the MCP server does.
+    One attempt straight on the app's connection (:meth:`MessageHandlerConnection.send`), its outcome counted by
+    the satellite's breaker as :meth:`Satellite.call` counts it. A fault that the satellite's call would retry
+    (unreachable, a lost connection, HTTP 5xx/408/429) hands the message to :meth:`Satellite.call` within what is
+    left of the deadline: a read-only message is safe to send again, and the retries, their backoff and their
+    accounting are the pool's. Raises the pool's :class:`~nexus_agent.wire.errors.NexusError` (an
+    ``UpstreamError`` naming the app and the reason, or ``SecretLeakRefused``), which the fast path turns into a
+    tool error as the MCP server does.
     """
     timeout = pool.settings.call_timeout
+    deadline = anyio.current_time() + timeout
+    connection = sat.connection
+    assert isinstance(connection, MessageHandlerConnection)  # legacy_relay_allowed said so
     log.debug("sending %s to legacy app %s on the fast path", tool.name, sat.slug)
-    result = await sat.call(tool, arguments, deadline=anyio.current_time() + timeout, timeout=timeout)
-    pool.guard_answer(result)  # the secret guard every satellite answer passes
+    started = time.perf_counter()
+    try:  # the connection's own timer bounds the wait (the call timeout), cheaper than a cancel scope
+        result, text = await connection.send(connection.tools[tool.name], arguments)
+    except Exception as exc:
+        error = sat._fault(None, exc, f"calling tool '{tool.name}'", timeout, None)
+        if reason_of(error) not in TRANSIENT or anyio.current_time() >= deadline:
+            raise error from None
+        log.info("retrying %s on %s through the pool: %s", tool.name, sat.slug, error.message)
+        answer = await sat.call(tool, arguments, deadline=deadline, timeout=timeout)
+        pool.guard_answer(answer)
+        return _as_json(answer)
+    sat.breaker.record_success()
+    answer = SatelliteCallResult(
+        slug=sat.slug,
+        tool=tool.name,
+        qualified_name=tool.qualified_name,
+        is_error=False,
+        content=[types.TextContent(text=text)],
+        structured_content=structured(result),
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+    pool.guard_answer(answer)  # the secret guard every satellite answer passes
+    return {
+        "content": [{"type": "text", "text": text}],
+        "isError": False,
+        "structuredContent": answer.structured_content,
+    }
+
+
+def _as_json(result: SatelliteCallResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "content": [block.model_dump(mode="json", by_alias=True, exclude_none=True) for block in result.content],
         "isError": result.is_error,

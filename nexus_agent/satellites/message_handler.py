@@ -37,11 +37,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx2
 import mcp_types as types
 
 from nexus_agent import __version__
-from nexus_agent.outbound import OutboundPolicy, httpx2_client
+from nexus_agent.outbound import OutboundPolicy
 from nexus_agent.satellites._faults import (
     DISCONNECTED,
     HTTP_ERROR,
@@ -55,6 +54,7 @@ from nexus_agent.satellites._faults import (
 )
 from nexus_agent.satellites.legacy_tools import LegacyTool, legacy_tools, not_message_types
 from nexus_agent.satellites.models import PoolSettings
+from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnections, RelayLost, RelayTooLarge
 from nexus_agent.wire.errors import NotFound
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import redact
@@ -75,6 +75,7 @@ DEFAULT_SIGNATURE_HEADER = "X-Nexus-Signature"
 REQUEST_ID_HEADER = "X-Nexus-Request-Id"
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _RETRYABLE_STATUS = frozenset({408, 429})
+_USER_AGENT = f"nexus/{__version__}"
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
 #: ``secret()`` -> the app's HMAC secret, or raises ConfigError naming the variable to set.
@@ -83,20 +84,16 @@ SecretLookup = Callable[[], str]
 
 def new_http_client(
     settings: PoolSettings, ssl_context: ssl.SSLContext | None, outbound: OutboundPolicy | None = None
-) -> httpx2.AsyncClient:
+) -> RelayConnections:
     """The one place a message-handler HTTP client is made (reads are bounded by each call's deadline).
 
-    Every connection obeys the outbound URL policy, checked on the resolved address. ``httpx2`` (the MCP
-    SDK's HTTP library, so MCP and legacy satellites share one stack) costs about a quarter less CPU per
-    call than ``httpx``, which the gateway's legacy fast path feels on every message.
+    Every new connection obeys the outbound URL policy, checked on every resolved address; ``https`` is
+    verified with ``ssl_context`` (the pool's). Redirects are never followed. It is the narrow kept-alive
+    client of :mod:`~nexus_agent.satellites.relay_http` (one POST at a time per connection, the answer parsed
+    by httptools): a general client's request and response layers cost more CPU per message than the rest of
+    the bridge together, and a message is exactly one POST and one answer.
     """
-    return httpx2_client(
-        outbound or OutboundPolicy(),
-        ssl_ctx=ssl_context,
-        timeout=httpx2.Timeout(settings.connect_timeout, read=None),
-        follow_redirects=False,
-        headers={"User-Agent": f"nexus/{__version__}"},
-    )
+    return RelayConnections(outbound or OutboundPolicy(), ssl_context, connect_timeout=settings.connect_timeout)
 
 
 def build_message(message_type: str, params: dict[str, Any], *, request_id: str, now: datetime) -> bytes:
@@ -135,12 +132,13 @@ class MessageHandlerConnection:
         self.secret_env = secret_env
         self._secret = secret
         self._settings = settings
+        self.call_timeout = settings.call_timeout
         self._spawn = spawn
         self._ssl_context = ssl_context
         self._outbound = outbound
         self.tools = {t.tool.name: t for t in legacy_tools(record)}
         self.warnings = not_message_types(record)
-        self._http: httpx2.AsyncClient | None = None
+        self._http: RelayConnections | None = None
         self._closed = anyio.Event()
         self._closing = False
         self.fault_context = FaultContext(slug=self.slug, where=_where(self.url), token_env=secret_env)
@@ -150,7 +148,7 @@ class MessageHandlerConnection:
 
     @property
     def connected(self) -> bool:
-        return self._http is not None and not self._http.is_closed
+        return self._http is not None
 
     def secret(self) -> str:
         """The app's secret; a ConfigError naming the variable when it is not set."""
@@ -163,14 +161,40 @@ class MessageHandlerConnection:
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[MessageClient]:
+        self._client()  # opened here, so a removed app fails before the call
+        yield MessageClient(self)
+
+    def _client(self) -> RelayConnections:
         if self._closing:
             raise satellite_error(
                 self.fault_context, DISCONNECTED, f"app '{self.slug}' was removed from Nexus's registry"
             )
-        if self._http is None or self._http.is_closed:
+        if self._http is None:
             self._http = new_http_client(self._settings, self._ssl_context, self._outbound)
             self.opens += 1
-        yield MessageClient(self, self._http)
+        return self._http
+
+    async def send(self, tool: LegacyTool, arguments: dict[str, Any]) -> tuple[Any, str]:
+        """One signed message (``arguments`` already validated): the app's ``result`` and its JSON text.
+
+        One attempt, no retry (the satellite's ``call`` retries); every failure is an UpstreamError naming the
+        app and the reason. The caller's deadline bounds the wait (a cancel scope); the call timeout is the
+        backstop of a caller without one.
+        """
+        http = self._client()
+        request_id, now = uuid.uuid4().hex, _now()
+        body = build_message(tool.message_type, tool.params(arguments), request_id=request_id, now=now)
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            "user-agent": _USER_AGENT,
+            self.signature_header: sign_body(body, self.secret()),
+            TIMESTAMP_HEADER: str(int(now.timestamp())),
+            REQUEST_ID_HEADER: request_id,
+        }
+        status, raw, content_type = await _post(self, http, tool, body, headers)
+        result = _judge(self, tool, status, raw, content_type, request_id)
+        return result, json.dumps(result, ensure_ascii=False, default=str)
 
     def drop(self, client: object) -> None:
         """Nothing to reopen: the HTTP client discards a broken connection by itself."""
@@ -203,9 +227,8 @@ class MessageHandlerConnection:
 class MessageClient:
     """What ``MessageHandlerConnection.use()`` lends: the two MCP client calls the satellite makes."""
 
-    def __init__(self, connection: MessageHandlerConnection, http: httpx2.AsyncClient) -> None:
+    def __init__(self, connection: MessageHandlerConnection) -> None:
         self._conn = connection
-        self._http = http
 
     async def list_tools(self, cursor: str | None = None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[t.tool for t in self._conn.tools.values()])
@@ -217,56 +240,52 @@ class MessageClient:
         tool = conn.tools.get(name)
         if tool is None:
             raise NotFound(f"app '{conn.slug}' has no message type for tool '{name}'")
-        request_id, now = uuid.uuid4().hex, _now()
-        body = build_message(tool.message_type, tool.params(arguments or {}), request_id=request_id, now=now)
-        secret = conn.secret()
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            conn.signature_header: sign_body(body, secret),
-            TIMESTAMP_HEADER: str(int(now.timestamp())),
-            REQUEST_ID_HEADER: request_id,
-        }
-        status, raw, content_type = await self._post(tool, body, headers)
-        result = _judge(conn, tool, status, raw, content_type, request_id)
-        text = json.dumps(result, ensure_ascii=False, default=str)
-        structured = result if isinstance(result, dict) else {"result": result}
-        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+        result, text = await conn.send(tool, arguments or {})
+        return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured(result))
 
-    async def _post(self, tool: LegacyTool, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str]:
-        conn, ctx = self._conn, self._conn.fault_context
-        try:
-            async with self._http.stream("POST", conn.url, content=body, headers=headers) as response:
-                raw = bytearray()
-                async for chunk in response.aiter_bytes():
-                    raw += chunk
-                    if len(raw) > MAX_ANSWER_BYTES:
-                        raise satellite_error(
-                            ctx,
-                            PROTOCOL,
-                            f"app '{conn.slug}' answered '{tool.message_type}' with more than "
-                            f"{MAX_ANSWER_BYTES} bytes; Nexus stopped reading",
-                            "Have the message type return less (a page, or a reference).",
-                        )
-                return response.status_code, bytes(raw), response.headers.get("content-type", "")
-        except httpx2.TimeoutException:
-            raise satellite_error(
-                ctx, TIMEOUT, f"app '{conn.slug}' did not answer '{tool.message_type}' in time at {ctx.where}"
-            ) from None
-        except httpx2.ConnectError as exc:
-            raise satellite_error(
-                ctx,
-                UNREACHABLE,
-                f"app '{conn.slug}' is unreachable at {ctx.where}: {str(exc) or 'connection refused'}",
-                "Check that the app is running and that endpoints.message_handler_url is right.",
-            ) from None
-        except httpx2.HTTPError as exc:
-            raise satellite_error(
-                ctx,
-                DISCONNECTED,
-                f"lost the connection to app '{conn.slug}' while sending '{tool.message_type}': "
-                f"{str(exc) or type(exc).__name__}",
-            ) from None
+
+def structured(result: Any) -> dict[str, Any]:
+    """A message's ``result`` as a tool's structured content (an object; anything else under ``result``)."""
+    return result if isinstance(result, dict) else {"result": result}
+
+
+async def _post(
+    conn: MessageHandlerConnection, http: RelayConnections, tool: LegacyTool, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes, str]:
+    """POST the message; the answer's status, body and content type. The caller's deadline bounds the wait
+    (a cancel scope); the call timeout here is the backstop of a caller without one."""
+    ctx = conn.fault_context
+    try:
+        answer = await http.post(conn.url, body, headers, timeout=conn.call_timeout, max_bytes=MAX_ANSWER_BYTES)
+    except RelayConnectError as exc:
+        if exc.refusal is not None:  # the outbound URL policy: nothing was contacted
+            raise exc.refusal from None
+        raise satellite_error(
+            ctx,
+            UNREACHABLE,
+            f"app '{conn.slug}' is unreachable at {ctx.where}: {exc}",
+            "Check that the app is running and that endpoints.message_handler_url is right.",
+        ) from None
+    except TimeoutError:
+        raise satellite_error(
+            ctx, TIMEOUT, f"app '{conn.slug}' did not answer '{tool.message_type}' in time at {ctx.where}"
+        ) from None
+    except RelayTooLarge:
+        raise satellite_error(
+            ctx,
+            PROTOCOL,
+            f"app '{conn.slug}' answered '{tool.message_type}' with more than {MAX_ANSWER_BYTES} bytes; "
+            "Nexus stopped reading",
+            "Have the message type return less (a page, or a reference).",
+        ) from None
+    except (RelayLost, ValueError, OSError) as exc:
+        raise satellite_error(
+            ctx,
+            DISCONNECTED,
+            f"lost the connection to app '{conn.slug}' while sending '{tool.message_type}': "
+            f"{str(exc) or type(exc).__name__}",
+        ) from None
+    return answer.status, answer.body, answer.content_type
 
 
 def _now() -> datetime:

@@ -30,7 +30,7 @@ import httptools
 from nexus_agent.outbound import OutboundPolicy, ssl_context
 from nexus_agent.wire.errors import Forbidden
 
-__all__ = ["RelayAnswer", "RelayConnectError", "RelayConnections", "RelayLost"]
+__all__ = ["RelayAnswer", "RelayConnectError", "RelayConnections", "RelayLost", "RelayTooLarge"]
 
 #: An idle connection older than this is closed rather than reused (uvicorn closes idle ones after 5 s).
 IDLE_S = 4.0
@@ -48,6 +48,10 @@ class RelayConnectError(ConnectionError):
 
 class RelayLost(EOFError):
     """The connection closed before the whole answer arrived (the request may have been handled)."""
+
+
+class RelayTooLarge(ValueError):
+    """The answer's body grew past the caller's ``max_bytes``; reading stopped and the connection was closed."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class _Connection(asyncio.Protocol):
         self._header = b""
         self._type = ""
         self._body: list[bytes] = []
+        self._size = 0
+        self._max_bytes: int | None = None
         self._keep_alive = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------------------
@@ -129,18 +135,22 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
+        self._size += len(body)
+        if self._max_bytes is not None and self._size > self._max_bytes:
+            self._finish(RelayTooLarge(f"the answer is larger than {self._max_bytes} bytes"))
 
     def on_message_complete(self) -> None:
         self._finish(None)
 
     # -- use ----------------------------------------------------------------------------------------------------
 
-    async def exchange(self, request: bytes, timeout: float) -> RelayAnswer:
+    async def exchange(self, request: bytes, timeout: float, max_bytes: int | None = None) -> RelayAnswer:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self._parser = httptools.HttpResponseParser(self)
         self._done = loop.create_future()
-        self._type, self._body, self._keep_alive = "", [], False
+        self._type, self._body, self._size, self._keep_alive = "", [], 0, False
+        self._max_bytes = max_bytes
         self.transport.write(request)
         # A timer handle, not a cancel scope: a fraction of the cost, on every call.
         timer = loop.call_later(timeout, self._finish, TimeoutError(f"no whole answer within {timeout:g} s"))
@@ -189,17 +199,20 @@ class RelayConnections:
         self._idle: dict[_Origin, deque[_Connection]] = {}
         self._closed = False
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> RelayAnswer:
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str], *, timeout: float, max_bytes: int | None = None
+    ) -> RelayAnswer:
         """POST ``body`` to ``url`` (``headers`` lower-case names; Host and Content-Length are added).
 
         ``timeout``: for the whole answer once sent (``TimeoutError``); connecting has its own.
+        ``max_bytes``: a longer answer body is a :class:`RelayTooLarge` (the rest is never read).
         """
         origin, path = _target(url)
         lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
         connection = self._take(origin) or await self._open(origin)
-        answer = await connection.exchange(request, timeout)
+        answer = await connection.exchange(request, timeout, max_bytes)
         self._give_back(origin, connection)
         return answer
 

@@ -13,8 +13,8 @@ records what it received, so tests (yours too) can drive Nexus against it::
         await app.post_event(nexus_url, "stock.low", {"sku": "EXT-6063-50x50"})
 
 ``app.faults["query.stock_level"] = "error"`` (or ``not_json``, ``wrong_request_id``,
-``no_status``, ``http_500``, ``slow``) makes one message type misbehave; ``app.delay`` is how
-long ``slow`` takes.
+``no_status``, ``http_500``, ``huge`` (an answer over 4 MiB), ``slow``) makes one message type
+misbehave; ``app.delay`` is how long ``slow`` takes.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ __all__ = [
     "stock_ledger_handlers",
 ]
 
-FAULTS = frozenset({"error", "not_json", "wrong_request_id", "no_status", "http_500", "slow"})
+FAULTS = frozenset({"error", "not_json", "wrong_request_id", "no_status", "http_500", "huge", "slow"})
 Handler = Callable[[dict[str, Any]], Any]
 
 
@@ -275,6 +275,8 @@ class FakeLegacyApp:
             return JSONResponse({"request_id": request_id, "result": {}})
         if fault == "http_500":
             return PlainTextResponse("internal error", status_code=500)
+        if fault == "huge":  # more than a message handler's answer may be (4 MiB)
+            return self._answer(request_id, "success", {"rows": "x" * (5 * 1024 * 1024)})
         # slow: answer after `delay`, or as soon as the app is shutting down
         waited = 0.0
         while waited < self.delay and not self._closing.is_set():

@@ -138,6 +138,7 @@ async def test_arguments_are_validated_against_the_documented_params(app: FakeLe
         ("wrong_request_id", "protocol", "someone-elses-request"),
         ("no_status", "protocol", "without status"),
         ("http_500", "http_error", "HTTP 500"),
+        ("huge", "protocol", "Nexus stopped reading"),
     ],
 )
 async def test_each_bad_answer_is_a_clear_per_app_error(
