@@ -14,8 +14,10 @@
    streamable HTTP. The direct figure is the same signed POST sent by a plain ``httpx``
    client with a kept-alive connection (what Nexus itself sends). Target: ratio <= 1.5.
    For scale, the same run times a Nexus tool that contacts nothing (``registry_get`` with
-   the SDK client: the MCP hop alone) and the bare satellite pool calling the app in this
-   process (the bridge alone). The steps are alternated call by call, so load on the
+   the SDK client: the MCP hop alone), the bare satellite pool calling the app in this
+   process (the bridge alone), and the floor: the same JSON-RPC call through a bare relay
+   (its own process: uvicorn with httptools, Nexus's kept-alive client, the message signed,
+   and nothing else: no credential, role, schema, secret guard, metrics or middleware). The steps are alternated call by call, so load on the
    machine hits each alike; ``--runs`` repeats the whole set and every run is reported
    (the machine is shared: look at the spread, not one figure). After each run, the direct
    POST and both clients through Nexus are run alone ``--calls`` times and the CPU each
@@ -126,6 +128,66 @@ def app_process(count: int, work_ms: float = 0.0) -> Iterator[tuple[str, int]]:
         proc.wait(10)
 
 
+# -- the bare relay's process: the floor of any HTTP relay in Python ------------------------------------------------
+def serve_bare_relay(port: int, target: str) -> None:
+    """A relay with nothing but the relay in it (run as a child process): uvicorn with httptools, as Nexus serves,
+    reads the JSON-RPC call, signs the message, POSTs it on Nexus's own kept-alive client
+    (``RelayConnections``) and answers the result. No credential, no role, no argument schema, no secret guard, no
+    metrics, no middleware: what Nexus adds to a call is what it measures above this floor."""
+    import logging
+
+    import uvicorn
+
+    from nexus_agent.outbound import OutboundPolicy
+    from nexus_agent.satellites.relay_http import RelayConnections
+
+    logging.disable(logging.WARNING)
+    relay: list[RelayConnections] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body, more = body + message.get("body", b""), message.get("more_body", False)
+        call = json.loads(body)
+        if not relay:
+            relay.append(RelayConnections(OutboundPolicy(), None, connect_timeout=5))
+        request_id = uuid.uuid4().hex
+        sent = build_message(
+            "query.stock_level", call["params"]["arguments"], request_id=request_id, now=datetime.now(UTC)
+        )
+        headers = {"content-type": "application/json", "x-nexus-signature": sign_body(sent, SECRET)}
+        result = json.loads((await relay[0].post(target, sent, headers, timeout=30)).body)["result"]
+        content = [{"type": "text", "text": json.dumps(result)}]
+        answer = {"content": content, "structuredContent": result, "isError": False}
+        out = json.dumps({"jsonrpc": "2.0", "id": call["id"], "result": answer}).encode()
+        start = [(b"content-type", b"application/json"), (b"content-length", str(len(out)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": out})
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http="httptools", lifespan="off")
+
+
+@contextlib.contextmanager
+def bare_relay_process(target: str) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-bare-relay", str(port), target])
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the bare relay did not start")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def record(base: str, i: int) -> AppRecord:
     from nexus_agent.testing.fake_legacy_app import stock_ledger_handlers
 
@@ -211,14 +273,15 @@ def _jsonrpc_call(request_id: int) -> tuple[bytes, dict[str, str]]:
 
 
 Step = Callable[[], Awaitable[None]]
-STEPS = ("direct", "nexus_jsonrpc", "nexus_sdk", "own_tool", "pool")
+STEPS = ("direct", "nexus_jsonrpc", "nexus_sdk", "own_tool", "pool", "bare_relay")
 
 
 @contextlib.asynccontextmanager
-async def single_steps(base: str, mcp_url: str) -> AsyncIterator[dict[str, Step]]:
+async def single_steps(base: str, mcp_url: str, bare_url: str) -> AsyncIterator[dict[str, Step]]:
     """One reused client each: the direct POST, the call through Nexus by a plain JSON-RPC client and by the SDK
-    client, a Nexus tool of its own (the MCP hop alone: Nexus reads its registry, contacts nothing) and the bare
-    pool in this process (the bridge alone). Every step checks its answer."""
+    client, a Nexus tool of its own (the MCP hop alone: Nexus reads its registry, contacts nothing), the bare
+    pool in this process (the bridge alone) and the same JSON-RPC call through the bare relay (the floor: an HTTP
+    hop in Python with nothing else in it). Every step checks its answer."""
     url = f"{base}/a0/api/messages/handle"
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     async with contextlib.AsyncExitStack() as stack:
@@ -230,12 +293,15 @@ async def single_steps(base: str, mcp_url: str) -> AsyncIterator[dict[str, Step]
         await client.list_tools()
         ids = iter(range(1, 10**9))
 
-        async def plain() -> None:
+        async def plain(url: str = mcp_url) -> None:
             body, headers = _jsonrpc_call(next(ids))
-            answer = (await rpc_http.post(mcp_url, content=body, headers=headers)).json()
+            answer = (await rpc_http.post(url, content=body, headers=headers)).json()
             result = answer.get("result") or {}
             if result.get("isError") or (result.get("structuredContent") or {}).get("qty") != 42:
-                raise RuntimeError(f"unexpected JSON-RPC answer through Nexus: {answer}")
+                raise RuntimeError(f"unexpected JSON-RPC answer through {url}: {answer}")
+
+        async def floor() -> None:
+            await plain(bare_url)
 
         async def through() -> None:
             result = await client.call_tool(f"ledger-000__{TOOL}", ARGS)
@@ -253,7 +319,7 @@ async def single_steps(base: str, mcp_url: str) -> AsyncIterator[dict[str, Step]
         async def direct() -> None:
             await _post(http, url)
 
-        yield dict(zip(STEPS, (direct, plain, through, own, bare), strict=True))
+        yield dict(zip(STEPS, (direct, plain, through, own, bare, floor), strict=True))
 
 
 async def single_calls(steps: dict[str, Step], calls: int, warmup: int) -> dict[str, list[float]]:
@@ -344,12 +410,16 @@ def single_figures(single: dict[str, list[float]]) -> dict[str, float]:
         "nexus_own_tool_sdk_median_ms": ms(single["own_tool"]),
         "pool_in_process_median_ms": ms(single["pool"]),
         "pool_in_process_ratio": round(ms(single["pool"]) / direct, 2),
+        "bare_relay_median_ms": ms(single["bare_relay"]),
+        "bare_relay_ratio": round(ms(single["bare_relay"]) / direct, 2),
     }
 
 
-async def measure(args: argparse.Namespace, base: str, mcp_url: str, pids: dict[str, int | None]) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, base: str, mcp_url: str, bare_url: str, pids: dict[str, int | None]
+) -> dict[str, Any]:
     runs, cpu = [], []
-    async with single_steps(base, mcp_url) as steps:
+    async with single_steps(base, mcp_url, bare_url) as steps:
         for _ in range(args.runs):
             runs.append(single_figures(await single_calls(steps, args.calls, args.warmup)))
             if pids.get("nexus") is not None and Path("/proc/self/stat").exists():
@@ -360,6 +430,7 @@ async def measure(args: argparse.Namespace, base: str, mcp_url: str, pids: dict[
         "ratio_target": 1.5,
         "ratio_jsonrpc_median_of_runs": statistics.median(r["ratio_jsonrpc"] for r in runs),
         "ratio_sdk_median_of_runs": statistics.median(r["ratio_sdk"] for r in runs),
+        "bare_relay_ratio_median_of_runs": statistics.median(r["bare_relay_ratio"] for r in runs),
         "runs": runs,
     }
     if cpu:
@@ -395,16 +466,21 @@ def main() -> None:
         "fake answers at once, the hardest case for the ratio)",
     )
     parser.add_argument("--serve-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-bare-relay", nargs=2, metavar=("PORT", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_apps:
         serve_apps(args.serve_apps, args.apps, args.app_work_ms)
         return
+    if args.serve_bare_relay:
+        serve_bare_relay(int(args.serve_bare_relay[0]), args.serve_bare_relay[1])
+        return
     with (
         app_process(args.apps, args.app_work_ms) as (base, app_pid),
         nexus_process(base, args.apps) as (mcp_url, nexus_pid),
+        bare_relay_process(f"{base}/a0/api/messages/handle") as bare_url,
     ):
         pids: dict[str, int | None] = {"client": None, "nexus": nexus_pid, "app": app_pid}
-        figures = anyio.run(measure, args, base, mcp_url, pids)
+        figures = anyio.run(measure, args, base, mcp_url, bare_url, pids)
     print(json.dumps(figures, indent=1))
 
 
