@@ -59,24 +59,29 @@ def cpu_seconds(match: str) -> float:
 async def measure(url: str, count: int, rounds: int) -> dict[str, float]:
     args = {"tool": "work", "apps": [f"s{i}" for i in range(count)], "timeout_s": 60}
     async with Client(url) as client:
-        cpu, t = cpu_seconds("nexus_agent serve"), time.perf_counter()
+        cpu, sat_cpu = cpu_seconds("nexus_agent serve"), cpu_seconds("_serve.py")
+        t = time.perf_counter()
         first = await client.call_tool("satellite_fan_out", args)
         first_s, first_cpu = time.perf_counter() - t, cpu_seconds("nexus_agent serve") - cpu
+        first_sat_cpu = cpu_seconds("_serve.py") - sat_cpu
         items = first.structured_content["items"] if first.structured_content else []
         failures = sum(1 for i in items if not i["ok"])
-        warm, single, warm_cpu = [], [], []
+        warm, single, warm_cpu, warm_sat_cpu = [], [], [], []
         for _ in range(rounds):
-            cpu, t = cpu_seconds("nexus_agent serve"), time.perf_counter()
+            cpu, sat_cpu = cpu_seconds("nexus_agent serve"), cpu_seconds("_serve.py")
+            t = time.perf_counter()
             result = await client.call_tool("satellite_fan_out", args)
             warm.append(time.perf_counter() - t)
             warm_cpu.append(cpu_seconds("nexus_agent serve") - cpu)
+            warm_sat_cpu.append(cpu_seconds("_serve.py") - sat_cpu)
             assert result.structured_content, result.content
             failures += sum(1 for i in result.structured_content["items"] if not i["ok"])
             t = time.perf_counter()
             await client.call_tool("s0__work", {})
             single.append(time.perf_counter() - t)
     return {"first_s": first_s, "warm_s": statistics.median(warm), "single_s": statistics.median(single),
-            "failures": failures, "first_cpu_s": first_cpu, "warm_cpu_s": statistics.median(warm_cpu)}  # fmt: skip
+            "failures": failures, "first_cpu_s": first_cpu, "warm_cpu_s": statistics.median(warm_cpu),
+            "first_sat_cpu_s": first_sat_cpu, "warm_sat_cpu_s": statistics.median(warm_sat_cpu)}  # fmt: skip
 
 
 def main() -> None:
@@ -101,12 +106,12 @@ def main() -> None:
     print(f"{n} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve --http; {streams}")
     print(
         f"first fan-out: {figures['first_s'] * 1000:.0f} ms (target <= 3000 ms), failures: {figures['failures']}; "
-        f"Nexus CPU {figures['first_cpu_s'] * 1000:.0f} ms"
+        f"Nexus CPU {figures['first_cpu_s'] * 1000:.0f} ms, satellites' CPU {figures['first_sat_cpu_s'] * 1000:.0f} ms"
     )
     print(
         f"warm fan-out:  median {figures['warm_s'] * 1000:.0f} ms (target <= 1500 ms); one call through Nexus "
         f"{figures['single_s'] * 1000:.0f} ms; ratio {figures['warm_s'] / figures['single_s']:.1f}; "
-        f"Nexus CPU {figures['warm_cpu_s'] * 1000:.0f} ms"
+        f"Nexus CPU {figures['warm_cpu_s'] * 1000:.0f} ms, satellites' CPU {figures['warm_sat_cpu_s'] * 1000:.0f} ms"
     )
     print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 

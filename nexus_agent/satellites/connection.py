@@ -41,7 +41,9 @@ from nexus_agent.registry_policy import untrusted_command_error
 from nexus_agent.satellites._faults import DISCONNECTED, TIMEOUT, FaultContext, classify, satellite_error
 from nexus_agent.satellites.discovery import compiled_output_validator
 from nexus_agent.satellites.models import PoolSettings
+from nexus_agent.satellites.raw_contact import RawContact
 from nexus_agent.satellites.relay import RelayBoard, detach
+from nexus_agent.satellites.relay_http import RelayConnections
 from nexus_agent.wire.errors import UpstreamError
 from nexus_agent.wire.models import AppRecord
 
@@ -123,12 +125,17 @@ class SatelliteConnection:
         trusted_command: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         shared_http: SharedHttp | None = None,
+        raw_relay: Callable[[], RelayConnections] | None = None,
+        stream_openings: Callable[[], anyio.Semaphore] | None = None,
     ) -> None:
         """``outbound`` decides which addresses may be contacted; ``trusted_command`` is the command the owner
         set for this app (the registry's provenance): a different ``mcp_command`` is never run. ``env``: the
         variables a stdio satellite is started with (``endpoints.mcp_env``, already resolved and checked).
         ``shared_http``: the pool's HTTP client for this satellite, shared with others of the same token, so
-        500 satellites do not build 500 clients (None: this connection builds its own)."""
+        500 satellites do not build 500 clients (None: this connection builds its own). ``raw_relay``: the
+        pool's kept-alive connections, on which an HTTP satellite's first contact goes without the SDK client
+        (:class:`RawContact`; None: always the SDK client); ``stream_openings``: the pool's bound on
+        tool-change streams being opened at once."""
         endpoints = record.endpoints
         if endpoints.mcp_url is None and not endpoints.mcp_command:
             raise ValueError(f"satellite {record.slug!r} has no MCP endpoint")
@@ -156,11 +163,42 @@ class SatelliteConnection:
         self.protocol_version: str | None = None
         #: The calls in progress here, to whose clients the satellite's sampling/elicitation/roots requests go.
         self.relay = RelayBoard(self.slug)
+        #: An HTTP satellite's discovery, listing and tool-change stream without the SDK client.
+        self.raw: RawContact | None = None
+        if self._url is not None and raw_relay is not None:
+            self.raw = RawContact(
+                self.slug,
+                self._url,
+                token,
+                settings=settings,
+                spawn=spawn,
+                relay=raw_relay,
+                stream_openings=stream_openings,
+                on_tools_changed=on_tools_changed,
+            )
 
     @property
     def connected(self) -> bool:
+        """An SDK client is open, or the satellite was reached at a known 2026-era version (sessionless)."""
+        return self._sdk_version() is not None or (self.raw is not None and self.raw.discovered is not None)
+
+    def _sdk_version(self) -> str | None:
         live = self._live
-        return live is not None and live.client is not None and not live.dead
+        return live.client.protocol_version if live is not None and live.client is not None and not live.dead else None
+
+    async def raw_tools(self) -> list[types.Tool] | None:
+        """The tool list fetched without the SDK client, or None when the SDK client must fetch it."""
+        if self.raw is None or self._closing:
+            return None
+        known = self.raw.discovered
+        tools = await self.raw.list_tools(self._sdk_version())
+        if self.raw.discovered is not None and self.raw.discovered is not known:
+            self.opens += 1  # reached afresh (in handshake-era terms, a new session)
+            self.protocol_version = self.raw.version
+        live = self._live
+        if tools is not None and live is not None and live.client is not None and not live.dead:
+            _seed_listing(live.client, tools)
+        return tools
 
     @asynccontextmanager
     async def use(self) -> AsyncIterator[Client]:
@@ -177,6 +215,8 @@ class SatelliteConnection:
 
     def drop(self, client: Client) -> None:
         """Retire the connection that served ``client`` after a transport fault; the next use reopens."""
+        if self.raw is not None:
+            self.raw.forget()  # what the first contact learnt: the next one discovers afresh
         for live in self._lives:
             if live.client is client:
                 self._retire(live)
@@ -184,6 +224,8 @@ class SatelliteConnection:
     def close(self) -> None:
         """Stop for good: close the connection once no request is using it (pool exit, app removed)."""
         self._closing = True
+        if self.raw is not None:
+            self.raw.close()
         for live in list(self._lives):
             self._retire(live)
             if not live.settled.is_set() and live.scope is not None:
@@ -235,12 +277,15 @@ class SatelliteConnection:
                     client = await self._open(stack)
                     scope.deadline = math.inf
                     live.client = client
-                    self.opens += 1
+                    if not self._adopted(client):
+                        self.opens += 1
                     self.protocol_version = client.protocol_version
                     live.settled.set()
                     logger.info("connected to satellite %s (%s)", self.slug, client.protocol_version)
                     async with anyio.create_task_group() as tg:
-                        if self._settings.watch_tool_changes and self._can_listen(client):
+                        if self.raw is not None:  # an HTTP satellite's stream goes without the SDK client
+                            self.raw.watch(client.protocol_version, client.server_capabilities)
+                        elif self._settings.watch_tool_changes and self._can_listen(client):
                             tg.start_soon(self._watch_tools, client)
                         await live.close_requested.wait()
                         tg.cancel_scope.cancel()
@@ -285,11 +330,28 @@ class SatelliteConnection:
             cache=None,  # the pool caches tool lists itself
             client_info=types.Implementation(name="nexus", version=__version__),
             message_handler=self._on_message,
+            **self._negotiation(),
             **self.relay.client_callbacks(),  # sampling, elicitation and roots: relayed to the calling client
         )
         opened = await stack.enter_async_context(client)
         _share_output_validators(opened)
+        if self.raw is not None and self.raw.tools is not None:
+            _seed_listing(opened, self.raw.tools)
         return opened
+
+    def _negotiation(self) -> dict[str, Any]:
+        """What the raw first contact learnt, so the SDK client need not probe again (default: probe)."""
+        raw = self.raw
+        if raw is not None and raw.discovered is not None and raw.version is not None:
+            return {"mode": raw.version, "prior_discover": raw.discovered}
+        if raw is not None and raw.legacy:
+            return {"mode": "legacy"}  # what the SDK's own probe would settle on after the same answer
+        return {}
+
+    def _adopted(self, client: Client) -> bool:
+        """Whether ``client`` started from the raw discovery (no handshake of its own)."""
+        raw = self.raw
+        return raw is not None and raw.discovered is not None and client.session.discover_result is raw.discovered
 
     def _own_http(self) -> httpx2.AsyncClient:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
@@ -328,6 +390,15 @@ class SatelliteConnection:
                     self._on_tools_changed()
         except Exception as exc:  # the TTL still refreshes the list; a lost stream is not an outage
             logger.debug("tool-change stream of satellite %s ended: %s", self.slug, exc)
+
+
+def _seed_listing(client: Client, tools: list[types.Tool]) -> None:
+    """Tell the SDK session the tool list fetched without it, as its own ``list_tools`` would: it checks a
+    result against the tool's output schema and mirrors ``x-mcp-header`` arguments from it, and would
+    otherwise list the tools again before its first call. Skipped if the SDK's internals differ."""
+    absorb = getattr(client.session, "_absorb_tool_listing", None)
+    if callable(absorb):
+        absorb(types.ListToolsResult(tools=list(tools)), complete=True)
 
 
 def _share_output_validators(client: Client) -> None:

@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+#: Tool-change streams being opened at once (each is opened after its satellite's first answer, in the
+#: background; held ones do not count).
+STREAM_OPENINGS = 8
 
 
 class SatellitePool(PoolCalls, PoolHealth):
@@ -97,6 +100,7 @@ class SatellitePool(PoolCalls, PoolHealth):
         self._tools_event = anyio.Event()
         self._ssl_context: ssl.SSLContext | None = None
         self._raw: RelayConnections | None = None  # the fan-out's kept-alive connections (raw_call)
+        self._stream_openings: anyio.Semaphore | None = None  # tool-change streams being opened at once
         #: Told of every call as (slug, tool, outcome ok|error, error kind, seconds): nexus_agent.ops metrics.
         self.observer: Callable[[str, str, str, str, float], None] | None = None
         #: The last health check of each satellite (status page: health and last contact).
@@ -148,6 +152,11 @@ class SatellitePool(PoolCalls, PoolHealth):
                 self._outbound, self._pool_ssl_context(), connect_timeout=self.settings.connect_timeout
             )
         return self._raw
+
+    def _stream_slots(self) -> anyio.Semaphore:
+        if self._stream_openings is None:
+            self._stream_openings = anyio.Semaphore(STREAM_OPENINGS)
+        return self._stream_openings
 
     def _spawn(self, func: Callable[[], Coroutine[Any, Any, None]]) -> None:
         if self._tg is None:
@@ -254,6 +263,8 @@ class SatellitePool(PoolCalls, PoolHealth):
                 trusted_command=trusted,
                 env=env,
                 shared_http=self._mcp_http.slot(token) if ep.mcp_url is not None else None,
+                raw_relay=self.raw_relay if self.settings.raw_fanout else None,
+                stream_openings=self._stream_slots,
             )
             sat.connection.relay.known = self.known_secrets  # no configured secret crosses the relay either
         elif record.status in self.settings.callable_statuses and is_legacy(record):

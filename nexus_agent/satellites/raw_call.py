@@ -25,6 +25,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import encode_header_value, mcp_param_headers, x_mcp_header_map
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 
@@ -79,16 +80,18 @@ def _request(request_id: int, tool: SatelliteTool, arguments: dict[str, Any], ve
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _headers(sat: Satellite, tool: SatelliteTool, version: str) -> dict[str, str]:
+def _headers(sat: Satellite, tool: SatelliteTool, arguments: dict[str, Any], version: str) -> dict[str, str]:
     headers = {
         "accept": "application/json, text/event-stream",
         "content-type": "application/json",
         "mcp-protocol-version": version,
         "mcp-method": "tools/call",
-        "mcp-name": tool.name,
+        "mcp-name": encode_header_value(tool.name),
     }
     if sat.token:
         headers["authorization"] = f"Bearer {sat.token}"
+    # As the SDK client does on 2026-07-28: arguments the tool's schema marks with x-mcp-header go as headers too.
+    headers.update(mcp_param_headers(x_mcp_header_map(tool.input_schema), arguments))
     return headers
 
 
@@ -126,7 +129,7 @@ async def raw_call(
         raise classify(TimeoutError(), connection.fault_context, action, timeout)
     try:
         answer = await relay.post(
-            url, _request(1, tool, arguments, version), _headers(sat, tool, version), timeout=remaining
+            url, _request(1, tool, arguments, version), _headers(sat, tool, arguments, version), timeout=remaining
         )
     except Exception as exc:
         if isinstance(exc, RelayConnectError) or (tool.retryable and not isinstance(exc, TimeoutError)):

@@ -20,8 +20,9 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -31,6 +32,13 @@ from nexus_agent.outbound import OutboundPolicy, ssl_context
 from nexus_agent.wire.errors import Forbidden
 
 __all__ = ["RelayAnswer", "RelayConnectError", "RelayConnections", "RelayLost", "RelayTooLarge"]
+
+
+class _Streaming(Protocol):
+    transport: asyncio.BaseTransport | None
+
+
+_P = TypeVar("_P", bound=_Streaming)
 
 #: An idle connection older than this is closed rather than reused (uvicorn closes idle ones after 5 s).
 IDLE_S = 4.0
@@ -216,6 +224,17 @@ class RelayConnections:
         self._give_back(origin, connection)
         return answer
 
+    async def open_stream(self, url: str, body: bytes, headers: dict[str, str], protocol: Callable[[], _P]) -> _P:
+        """POST ``body`` on a connection of its own (never pooled) whose answer ``protocol`` reads: for an answer
+        that stays open, such as a subscription's event stream. ``protocol`` is an ``asyncio.Protocol`` that
+        keeps its transport as ``transport``; the caller closes it. Raises RelayConnectError as :meth:`post`."""
+        origin, path = _target(url)
+        lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        stream: _P = await self._open(origin, protocol)
+        cast(asyncio.Transport, stream.transport).write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        return stream
+
     async def aclose(self) -> None:
         """Close the idle connections; one still in use is closed when its answer is in."""
         self._closed = True
@@ -243,7 +262,7 @@ class RelayConnections:
             return
         idle.append(connection)
 
-    async def _open(self, origin: _Origin) -> _Connection:
+    async def _open(self, origin: _Origin, protocol: Callable[[], Any] = _Connection) -> Any:
         loop = asyncio.get_running_loop()
         tls: dict[str, Any] = {}
         if origin.scheme == "https":
@@ -255,7 +274,7 @@ class RelayConnections:
                 last: Exception | None = None
                 for address in addresses:
                     try:
-                        _, connection = await loop.create_connection(_Connection, address, origin.port, **tls)
+                        _, connection = await loop.create_connection(protocol, address, origin.port, **tls)
                         return connection
                     except OSError as exc:
                         last = exc

@@ -153,15 +153,20 @@ class Satellite:
         statuses: list[int] = []
         try:
             with anyio.fail_after(limit), capture_http_statuses() as statuses:
-                async with connection.use() as client:
-                    used = client
-                    tools, cursor = [], None
-                    for _ in range(_MAX_PAGES):
-                        page = await client.list_tools(cursor=cursor)
-                        tools.extend(page.tools)
-                        cursor = page.next_cursor
-                        if not cursor:
-                            break
+                # An HTTP satellite's list goes as plain JSON-RPC when it can (raw_contact); else the SDK client's.
+                raw = await connection.raw_tools() if isinstance(connection, SatelliteConnection) else None
+                if raw is not None:
+                    tools = raw
+                else:
+                    async with connection.use() as client:
+                        used = client
+                        tools, cursor = [], None
+                        for _ in range(_MAX_PAGES):
+                            page = await client.list_tools(cursor=cursor)
+                            tools.extend(page.tools)
+                            cursor = page.next_cursor
+                            if not cursor:
+                                break
         except Exception as exc:
             error = self._fault(used, exc, "listing its tools", limit, failing_status(statuses))
             listing = Listing(fetched_at=self._clock(), error=error)

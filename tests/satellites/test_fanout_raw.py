@@ -4,6 +4,7 @@ answer carrying a secret (withheld) read the same item by item, and the pool's o
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 import anyio
@@ -51,19 +52,18 @@ def summary(result: Any) -> list[tuple[Any, ...]]:
     return rows
 
 
-async def fan_outs(sats: Any, make_pool: Any, *, raw: bool) -> tuple[list[Any], list[Any], int]:
+async def fan_outs(sats: Any, make_pool: Any, *, raw: bool) -> tuple[list[Any], list[Any], Counter[str]]:
     """Two fan-outs (the first connects, the second is warm) and one whose answer echoes a secret."""
     heard: list[tuple[str, str, str, str]] = []
-    posts = 0
+    posts: Counter[str] = Counter()  # plain JSON-RPC posts by method
     async with make_pool(records(sats), raw_fanout=raw) as pool:
         pool.observer = lambda slug, tool, outcome, kind, _s: heard.append((slug, tool, outcome, kind))
         relay = pool.raw_relay()
         sent = relay.post
 
-        async def counted(*args: Any, **kwargs: Any) -> Any:
-            nonlocal posts
-            posts += 1
-            return await sent(*args, **kwargs)
+        async def counted(url: str, body: bytes, headers: dict[str, str], **kwargs: Any) -> Any:
+            posts[headers["mcp-method"]] += 1
+            return await sent(url, body, headers, **kwargs)
 
         relay.post = counted  # type: ignore[method-assign]
         with anyio.fail_after(20):
@@ -77,9 +77,11 @@ async def test_raw_and_sdk_fan_outs_give_the_same_items(sats, make_pool):
     raw, raw_heard, raw_posts = await fan_outs(sats, make_pool, raw=True)
     assert raw == sdk
     assert raw_heard == sdk_heard
-    assert sdk_posts == 0
-    # good, err, hang and sec were reached on 2026-07-28 (twice), and good once more; 'gone' never connects.
-    assert raw_posts == 9
+    assert not sdk_posts
+    # good, err, hang and sec were called on 2026-07-28 (twice), and good once more; 'gone' never connects.
+    assert raw_posts["tools/call"] == 9
+    # Their first contact went plain too: discovered (and 'gone' tried) once, listed once.
+    assert raw_posts["server/discover"] == 5 and raw_posts["tools/list"] == 4
     first = {row[0]: row for row in raw[0]}
     assert first["good"][1] and first["good"][5] == "hi"
     assert first["sec"][1] and first["sec"][5] == "secure hi"  # the satellite's bearer token went with the raw call
@@ -141,7 +143,8 @@ async def test_a_satellite_that_wants_to_ask_gets_the_sdk_path(make_pool):
 
                 async def counted(*args: Any, _sent: Any = sent, _posts: list[int] = posts, **kw: Any) -> Any:
                     answer = await _sent(*args, **kw)
-                    _posts.append(answer.status)
+                    if args[2]["mcp-method"] == "tools/call":
+                        _posts.append(answer.status)
                     return answer
 
                 relay.post = counted  # type: ignore[method-assign]
