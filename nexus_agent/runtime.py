@@ -255,10 +255,14 @@ class NexusRuntime:
                 from nexus_agent.services_pg import follow_registry
 
                 url, outbox = self.shared.database.url, self.core.outbox  # queued on any replica: dispatch now
-                heard = self._app_events.heard  # a legacy app's event posted to any replica: announce it here too
+                notices = self._app_events  # a legacy app's event posted to any replica: announce it here too
                 tg.start_soon(
                     lambda: follow_registry(
-                        url, self.registry_changed_elsewhere, on_outbox=outbox.wake, on_app_event=heard
+                        url,
+                        self.registry_changed_elsewhere,
+                        on_outbox=outbox.wake,
+                        on_app_event=notices.heard,
+                        on_app_events_missed=notices.missed,
                     )
                 )
         if self._dispatcher is not None and self._http is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import psycopg
@@ -122,6 +123,10 @@ def open_shared_stores(settings: Settings, known: KnownSecrets) -> SharedStores 
         raise
 
 
+#: The listener connection's ``application_name`` (how it shows in ``pg_stat_activity``).
+LISTENER_NAME = "nexus-listener"
+
+
 async def follow_registry(
     url: str,
     on_change: Callable[[str], Awaitable[None]],
@@ -129,6 +134,7 @@ async def follow_registry(
     ready: Callable[[], None] = lambda: None,
     on_outbox: Callable[[], None] | None = None,
     on_app_event: Callable[[str], None] | None = None,
+    on_app_events_missed: Callable[[set[str]], None] | None = None,
 ) -> None:
     """``LISTEN`` for registry writes of any replica and call ``on_change(slug)``; runs until cancelled.
 
@@ -136,17 +142,23 @@ async def follow_registry(
     so this replica's dispatcher looks at once rather than at its next poll; with ``on_app_event``
     (``AppEventNotices.heard``) for events legacy apps posted to any replica. A lost connection is
     reopened after a pause (growing to 30 s), and ``on_change("")`` is called then, since writes made
-    while it was down were not heard. ``ready`` is called once listening.
+    while it was down were not heard; with ``on_app_events_missed`` (``AppEventNotices.missed``) the apps
+    with events recorded since the previous connection started listening are announced too (a notice sent
+    while nobody listened is gone). ``ready`` is called once listening.
     """
     pause = 1.0
+    seen: list[int] = []  # the newest app event id when the previous connection started listening
     while True:
         try:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            connecting = psycopg.AsyncConnection.connect(url, autocommit=True, application_name=LISTENER_NAME)
+            async with await connecting as conn:
                 await conn.execute(f"LISTEN {REGISTRY_CHANNEL}")
                 if on_outbox is not None:
                     await conn.execute(f"LISTEN {OUTBOX_CHANNEL}")
                 if on_app_event is not None:
                     await conn.execute(f"LISTEN {APP_EVENTS_CHANNEL}")
+                if on_app_events_missed is not None:
+                    await _catch_up_app_events(conn, seen, on_app_events_missed)
                 ready()
                 pause = 1.0
                 async for notice in conn.notifies():
@@ -163,3 +175,23 @@ async def follow_registry(
         await on_change("")
         if on_outbox is not None:
             on_outbox()
+
+
+async def _catch_up_app_events(
+    conn: psycopg.AsyncConnection[Any], seen: list[int], missed: Callable[[set[str]], None]
+) -> None:
+    """After (re)connecting, listening already: announce the apps whose events were recorded since the previous
+    connection started listening (their notices may have gone unheard), and note the newest id for next time.
+    Announcing one twice is harmless (a client reads the resource again); missing one is not."""
+    if seen:
+        cursor = await conn.execute("SELECT slug, max(id) FROM app_events WHERE id > %s GROUP BY slug", [seen[0]])
+        rows = await cursor.fetchall()
+        if rows:
+            log.info("announcing events of %d app(s) recorded while this replica was not listening", len(rows))
+            missed({str(slug) for slug, _ in rows})
+        newest = max([seen[0], *(int(last) for _, last in rows)])
+    else:
+        cursor = await conn.execute("SELECT coalesce(max(id), 0) FROM app_events")
+        row = await cursor.fetchone()
+        newest = int(row[0]) if row is not None else 0
+    seen[:] = [newest]

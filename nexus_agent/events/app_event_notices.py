@@ -9,8 +9,9 @@ payload to its :meth:`AppEventNotices.heard`. The replica that handled the event
 woken by :meth:`AppEventNotices.recorded` and skips its own notice, so each replica announces each
 event once. On SQLite there is one process and no notice: :meth:`recorded` alone wakes the relay.
 
-A notice sent while a replica's listener connection is down is not heard there (the listener
-reconnects); clients read the resource again whenever they reconnect anyway.
+A notice sent while a replica's listener connection is down is not heard there: when the listener has
+reconnected, it looks up the apps with events recorded since it last started listening and hands them
+to :meth:`AppEventNotices.missed`, so their subscribers are told late rather than never.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class AppEventNotices:
             del self._own[event_id]  # announced when it was recorded here
             return
         self._wake(slug)
+
+    def missed(self, slugs: set[str]) -> None:
+        """Apps whose events may have been announced while this replica's listener was down: wake the relay."""
+        for slug in slugs:
+            if is_slug(slug):
+                self._wake(slug)
 
     async def wait_changed(self) -> set[str]:
         """Wait until some app has new events; the slugs with new events since the last call."""

@@ -133,3 +133,51 @@ async def test_an_app_event_posted_to_one_replica_reaches_subscribers_on_both_on
             listed = await client.read_resource(LEDGER_URI)
     assert '"stock.low"' in listed.contents[0].text  # type: ignore[union-attr]
     assert on_b.uris == on_a.uris == session_b.uris == [LEDGER_URI, YARD_URI]
+
+
+def _drop_listeners(pg_url: str) -> int:
+    """End every replica's listener connection, as a network blip or a PostgreSQL restart would."""
+    import psycopg
+
+    from nexus_agent.services_pg import LISTENER_NAME
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [LISTENER_NAME]
+        ).fetchall()
+    return len(rows)
+
+
+async def _listeners(pg_url: str) -> int:
+    import psycopg
+
+    from nexus_agent.services_pg import LISTENER_NAME
+
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [LISTENER_NAME]
+        )
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_an_event_announced_while_a_replicas_listener_was_down_still_reaches_its_subscribers(
+    tmp_path: Path, pg_url: str, apps: tuple[FakeLegacyApp, FakeLegacyApp]
+) -> None:
+    ledger, _ = apps
+    with _replica(tmp_path, "a", pg_url) as a, _replica(tmp_path, "b", pg_url) as b:
+        for app in apps:
+            failed, text, _ = await a.call(OWNER, "registry_register", {"record": app.record().model_dump(mode="json")})
+            assert not failed, text
+        on_b = Heard()
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(_listening(stack, b, on_b))
+            with anyio.fail_after(15):
+                while await _listeners(pg_url) < 2:  # both replicas are listening
+                    await anyio.sleep(0.02)
+                assert _drop_listeners(pg_url) == 2
+                while await _listeners(pg_url):  # gone; each reconnects after a pause of a second
+                    await anyio.sleep(0.01)
+            answer = await ledger.post_event(a.url, "stock.low", {"sku": "EXT-6063-50x50", "qty": 3})
+            assert answer.status_code == 202, answer.text  # its notice goes out while B is not listening
+            assert await on_b.next() == LEDGER_URI  # told once B listens again
