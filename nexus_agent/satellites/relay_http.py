@@ -107,6 +107,8 @@ class _Connection(asyncio.Protocol):
         self._size = 0
         self._max_bytes: int | None = None
         self._keep_alive = False
+        self._framed = False  # the answer says where its body ends (Content-Length or chunked)
+        self._in_body = False  # its headers are in: an unframed body ends when the connection does
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------------------
 
@@ -129,17 +131,24 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._done is not None and not self._done.done():
+            if exc is None and self._in_body and not self._framed:  # HTTP/1.0 style: the body ends at EOF
+                self._finish(None)
+                return
             self._finish(RelayLost("the satellite closed the connection before its answer was complete"))
 
     # -- httptools callbacks ------------------------------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"content-type":
+        name = name.lower()
+        if name == b"content-type":
             self._type = value.decode("latin-1").split(";")[0].strip().lower()
+        elif name == b"content-length" or (name == b"transfer-encoding" and b"chunked" in value.lower()):
+            self._framed = True
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
         self._keep_alive = self._parser.should_keep_alive()  # read here: the parser forgets it once complete
+        self._in_body = True
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -158,6 +167,7 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self._done = loop.create_future()
         self._type, self._body, self._size, self._keep_alive = "", [], 0, False
+        self._framed = self._in_body = False
         self._max_bytes = max_bytes
         self.transport.write(request)
         # A timer handle, not a cancel scope: a fraction of the cost, on every call.

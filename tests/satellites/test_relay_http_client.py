@@ -158,6 +158,24 @@ async def test_an_answer_cut_short_is_lost_not_truncated() -> None:
         await connections.aclose()
 
 
+async def test_an_answer_whose_body_ends_with_the_connection_is_read_whole() -> None:
+    """HTTP/1.0 style (no Content-Length, not chunked): the body is everything until the server closes."""
+
+    async def until_close(stream: SocketStream, n: int) -> None:
+        await read_request(stream)
+        await stream.send(b'HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{"status": ')
+        await stream.send(b'"success", "result": {"qty": 42}}')
+
+    async with raw_server(until_close) as (url, accepted):
+        connections = relay()
+        with anyio.fail_after(20):
+            for _ in range(2):
+                answer = await connections.post(url, b"{}", HEADERS, timeout=10)
+                assert (answer.status, answer.body) == (200, b'{"status": "success", "result": {"qty": 42}}')
+        await connections.aclose()
+    assert len(accepted) == 2  # never reused: the answer ended with its connection
+
+
 async def test_an_answer_that_does_not_come_in_time_is_a_timeout_and_the_connection_is_dropped() -> None:
     async def slow(stream: SocketStream, n: int) -> None:
         await read_request(stream)
