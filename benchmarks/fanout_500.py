@@ -6,7 +6,9 @@ The satellites are real MCP servers over real HTTP (benchmarks/_serve.py, ``work
 registered in a fresh Nexus home; a real ``nexus serve --http`` runs with its default settings
 (tool lists within NEXUS_SATELLITE_LIST_TIMEOUT_S, NEXUS_FANOUT_CONCURRENCY at once) and a real MCP
 client calls ``satellite_fan_out``. The first call connects to every satellite and lists its tools;
-the next ones are warm. The baseline in the same run is one satellite call through Nexus.
+the next ones are warm. The baseline in the same run is one satellite call through Nexus. Next to the wall
+times it reports the CPU seconds Nexus and the satellite processes spent on each fan-out: on a shared
+2-core machine their sum is what the wall time of a first fan-out is made of.
 Targets: first <= 3 s with no failures, warm <= 1.5 s.
 """
 

@@ -167,7 +167,9 @@ class Settings(BaseModel):
         64, ge=1, le=10_000, description="Satellites listed or called at once (connections opened concurrently)."
     )
     fanout_raw: bool = Field(
-        True, description="Send a fan-out's calls to 2026-07-28 HTTP satellites as JSON-RPC (same checks)."
+        True,
+        description="Reach 2026-07-28 HTTP satellites as plain JSON-RPC: discovery, tool lists, tool-change streams "
+        "and a fan-out's calls (same checks).",
     )
 
     @classmethod

@@ -48,7 +48,9 @@ class PoolSettings(BaseModel):
     breaker_cooldown: float = Field(30.0, gt=0, description="Seconds an open breaker waits before a trial call.")
     fanout_concurrency: int = Field(64, ge=1, le=10_000)
     raw_fanout: bool = Field(
-        True, description="Send a fan-out's calls to 2026-07-28 HTTP satellites as plain JSON-RPC (raw_call)."
+        True,
+        description="Reach 2026-07-28 HTTP satellites with plain JSON-RPC: discovery, tool lists and the tool-change "
+        "stream (raw_contact), and a fan-out's calls (raw_call); false: always the SDK client.",
     )
     health_timeout: float = Field(5.0, gt=0)
     health_interval: float = Field(60.0, gt=0)

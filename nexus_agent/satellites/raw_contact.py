@@ -2,9 +2,11 @@
 
 A :class:`~nexus_agent.satellites.connection.SatelliteConnection` to an HTTP satellite owns one
 :class:`RawContact`. Its first listing goes as plain JSON-RPC (:mod:`~nexus_agent.satellites.raw_discovery`);
-once the satellite has answered it, the tool-change stream is opened in the background
-(:mod:`~nexus_agent.satellites.change_stream`), a bounded number of openings at a time across the pool, so
-the streams of hundreds of satellites neither delay their first answers nor all open at once.
+once the satellite has answered discovery, its tool-change stream is opened in the background while the tool
+list is fetched (:mod:`~nexus_agent.satellites.change_stream`), a bounded number of openings at a time across
+the pool, so the streams of hundreds of satellites neither delay their first answers nor all open at once.
+As with the SDK client's stream, a change made between the listing and the stream's acknowledgement is the
+one it can miss (the list's TTL refreshes it then).
 
 What the discovery learnt (the satellite's ``DiscoverResult`` and version) lets the SDK client, when a call
 needs it (progress, a satellite that asks the client, retries), start without probing again. It is
@@ -88,6 +90,8 @@ class RawContact:
                 self.discovered, version = await raw_discover(self._relay(), self._url, self._token)
                 self.version = version
                 logger.info("reached satellite %s (%s)", self._slug, version)
+                # Opened now, as the listing goes out (the SDK client opened it on connecting).
+                self.watch(version, self.discovered.capabilities)
             if version not in MODERN_PROTOCOL_VERSIONS:
                 return None
             tools = await raw_list_tools(self._relay(), self._url, self._token, version)
@@ -96,9 +100,8 @@ class RawContact:
             logger.debug("satellite %s: the SDK client takes over (%s)", self._slug, exc)
             return None
         self.tools = tools
-        capabilities = self.discovered.capabilities if self.discovered is not None else None
-        if capabilities is not None:
-            self.watch(version, capabilities)
+        if self.discovered is not None:
+            self.watch(version, self.discovered.capabilities)  # a stream that ended: the new listing opens one
         return tools
 
     def watch(self, version: str, capabilities: types.ServerCapabilities) -> None:

@@ -109,6 +109,7 @@ async def test_tools_list_changed_refreshes_the_cache(sats, make_pool, clock):
         with anyio.fail_after(10):
             before = await pool.list_tools()
             assert "dyn__fresh" not in {t.qualified_name for t in before.tools}
+            await pool.connection("dyn").raw.wait_listening()  # a change before this could be missed
             async with anyio.create_task_group() as tg:
                 tg.start_soon(pool.wait_tools_changed)
                 await pool.call("dyn__grow")
