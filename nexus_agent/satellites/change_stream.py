@@ -79,15 +79,15 @@ class _Events(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self._type == "application/json":  # one JSON-RPC answer (an error): no stream
             self._buffer += body.decode("utf-8", "replace")
-            return
-        self._buffer += body.decode("utf-8", "replace").replace("\r\n", "\n")
-        while "\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split("\n\n", 1)
-            data = "\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:"))
-            if data:
-                self._deliver(data)
+        else:
+            self._buffer += body.decode("utf-8", "replace").replace("\r\n", "\n")
+            while "\n\n" in self._buffer:
+                block, self._buffer = self._buffer.split("\n\n", 1)
+                data = "\n".join(line[5:].lstrip() for line in block.split("\n") if line.startswith("data:"))
+                if data:
+                    self._deliver(data)
         if len(self._buffer) > _MAX_EVENT:
-            self._end("an event too large")
+            self._end("an answer or event too large")
 
     def on_message_complete(self) -> None:
         if self._type == "application/json" and self._buffer:

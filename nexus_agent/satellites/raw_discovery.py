@@ -117,7 +117,8 @@ async def raw_discover(relay: RelayConnections, url: str, token: str | None) -> 
         error = message["error"]
         code = error.get("code") if isinstance(error, dict) else None
         # -32022 names the versions it speaks: the SDK's probe retries or refuses; anything else means handshake.
-        raise RawUnavailable(f"server/discover refused: {error}", legacy=code != UNSUPPORTED_PROTOCOL_VERSION)
+        # (Only the code is kept: the satellite's own words reach users through the SDK path's error reading.)
+        raise RawUnavailable(f"server/discover refused ({code})", legacy=code != UNSUPPORTED_PROTOCOL_VERSION)
     result = message["result"]
     _floor_ttl(result)
     try:
@@ -138,7 +139,8 @@ async def raw_list_tools(relay: RelayConnections, url: str, token: str | None, v
         params = {"cursor": cursor} if cursor else {}
         message = await _ask(relay, url, token, "tools/list", params, version)
         if "error" in message:
-            raise RawUnavailable(f"tools/list refused: {message['error']}")
+            error = message["error"]
+            raise RawUnavailable(f"tools/list refused ({error.get('code') if isinstance(error, dict) else '?'})")
         result = message["result"]
         if result.get("resultType", "complete") != "complete":
             raise RawUnavailable(f"tools/list answered with resultType {result.get('resultType')!r}")

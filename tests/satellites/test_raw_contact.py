@@ -17,6 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from nexus_agent.outbound import OutboundPolicy
+from nexus_agent.satellites.change_stream import StreamEnd, hold_tool_stream
+from nexus_agent.satellites.relay_http import RelayConnections
 from nexus_agent.testing import serve_in_thread
 from nexus_agent.wire.models import AppEndpoints, AppRecord, AppStatus
 
@@ -222,3 +225,62 @@ async def test_a_plain_call_carries_the_headers_the_sdk_client_would_send(make_p
     assert call["mcp-param-region"] == "eu-west" and "mcp-param-note" not in call
     assert call["mcp-name"].startswith("=?base64?")  # a name that is not plain ASCII, as the SDK encodes it
     assert call["mcp-method"] == "tools/call" and call["mcp-protocol-version"] == "2026-07-28"
+
+
+def stream_app(chunks: list[bytes], status: int = 200, media_type: str = "text/event-stream") -> Starlette:
+    async def endpoint(request: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        return StreamingResponse(body(), status_code=status, media_type=media_type)
+
+    return Starlette(routes=[Route("/mcp", endpoint, methods=["POST"])])
+
+
+async def hold(base: str, subscription: str = "sub-1") -> tuple[Any, list[str]]:
+    heard: list[str] = []
+    relay = RelayConnections(OutboundPolicy(), None, connect_timeout=5)
+    try:
+        with anyio.fail_after(10):
+            end = await hold_tool_stream(
+                relay,
+                f"{base}/mcp",
+                None,
+                "2026-07-28",
+                subscription,
+                ack_timeout=5,
+                on_acknowledged=lambda: heard.append("ack"),
+                on_change=lambda: heard.append("changed"),
+            )
+    finally:
+        await relay.aclose()
+    return end, heard
+
+
+async def test_the_stream_reader_takes_events_however_they_are_cut():
+    """Events split across chunks, CRLF line ends, several data lines; another subscription's events are not ours."""
+    ack = sse({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+               "params": {"_meta": {SUB_KEY: "sub-1"}, "notifications": {"toolsListChanged": True}}})  # fmt: skip
+    ours = json.dumps({"jsonrpc": "2.0", **CHANGED, "params": {"_meta": {SUB_KEY: "sub-1"}}})
+    theirs = sse({"jsonrpc": "2.0", **CHANGED, "params": {"_meta": {SUB_KEY: "sub-2"}}})
+    cut = ours.index(",") + 1  # two data lines are one payload with a line break, here between JSON tokens
+    split = f"event: message\r\ndata: {ours[:cut]}\r\ndata: {ours[cut:]}\r\n\r\n".encode()
+    done = sse({"jsonrpc": "2.0", "id": "sub-1", "result": {}})
+    with serve_in_thread(stream_app([ack[:7], ack[7:], theirs, split[:31], split[31:], done])) as base:
+        end, heard = await hold(base)
+    assert heard == ["ack", "changed"] and end is StreamEnd.CLOSED
+
+
+@pytest.mark.parametrize(
+    "chunks, status, media_type",
+    [
+        ([b'{"jsonrpc":"2.0","id":"sub-1","error":{"code":-32601,"message":"no"}}'], 200, "application/json"),
+        ([b"not here"], 404, "text/plain"),
+        ([sse({"jsonrpc": "2.0", "id": "sub-1", "result": {}})], 200, "text/event-stream"),  # closed, never acked
+    ],
+)
+async def test_a_stream_the_satellite_does_not_give_is_declined(chunks, status, media_type):
+    with serve_in_thread(stream_app(chunks, status, media_type)) as base:
+        end, heard = await hold(base)
+    assert end is StreamEnd.DECLINED and heard == []
