@@ -86,35 +86,55 @@ async def measure(url: str, count: int, rounds: int) -> dict[str, float]:
             "first_sat_cpu_s": first_sat_cpu, "warm_sat_cpu_s": statistics.median(warm_sat_cpu)}  # fmt: skip
 
 
+def one_run(satellites: int, processes: int, rounds: int) -> dict[str, float]:
+    """A fresh set of satellites, a fresh Nexus home and ``nexus serve``: one first fan-out, then warm ones."""
+    with ExitStack() as stack:
+        urls = start_servers(stack, satellites, processes, 100.0)
+        home = stack.enter_context(tempfile.TemporaryDirectory())
+        register(home, urls)
+        nexus = start_nexus(stack, home)
+        return anyio.run(measure, nexus, satellites, rounds)
+
+
+def report(figures: dict[str, float], label: str) -> None:
+    print(
+        f"{label}first fan-out: {figures['first_s'] * 1000:.0f} ms (target <= 3000 ms), failures: "
+        f"{figures['failures']:.0f}; Nexus CPU {figures['first_cpu_s'] * 1000:.0f} ms, "
+        f"satellites' CPU {figures['first_sat_cpu_s'] * 1000:.0f} ms"
+    )
+    print(
+        f"{label}warm fan-out:  median {figures['warm_s'] * 1000:.0f} ms (target <= 1500 ms); one call through Nexus "
+        f"{figures['single_s'] * 1000:.0f} ms; ratio {figures['warm_s'] / figures['single_s']:.1f}; "
+        f"Nexus CPU {figures['warm_cpu_s'] * 1000:.0f} ms, satellites' CPU {figures['warm_sat_cpu_s'] * 1000:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--satellites", type=int, default=500)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="warm fan-outs per run")
+    parser.add_argument("--runs", type=int, default=1, help="fresh starts, each with one first fan-out (medians)")
     parser.add_argument(
         "--no-watch", action="store_true", help="NEXUS_SATELLITE_WATCH_TOOLS=false: no tool-change stream per satellite"
     )
     args = parser.parse_args()
     if args.no_watch:
         os.environ["NEXUS_SATELLITE_WATCH_TOOLS"] = "false"  # nexus serve inherits this process's environment
-    with ExitStack() as stack:
-        urls = start_servers(stack, args.satellites, args.processes, 100.0)
-        home = stack.enter_context(tempfile.TemporaryDirectory())
-        register(home, urls)
-        nexus = start_nexus(stack, home)
-        figures = anyio.run(measure, nexus, args.satellites, args.rounds)
-    n = args.satellites
+    runs = [one_run(args.satellites, args.processes, args.rounds) for _ in range(args.runs)]
     streams = "no tool-change streams" if args.no_watch else "a tool-change stream per satellite (the default)"
-    print(f"{n} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve --http; {streams}")
     print(
-        f"first fan-out: {figures['first_s'] * 1000:.0f} ms (target <= 3000 ms), failures: {figures['failures']}; "
-        f"Nexus CPU {figures['first_cpu_s'] * 1000:.0f} ms, satellites' CPU {figures['first_sat_cpu_s'] * 1000:.0f} ms"
+        f"{args.satellites} satellites in {args.processes} process(es), tool delay 100 ms, through nexus serve "
+        f"--http; {streams}"
     )
-    print(
-        f"warm fan-out:  median {figures['warm_s'] * 1000:.0f} ms (target <= 1500 ms); one call through Nexus "
-        f"{figures['single_s'] * 1000:.0f} ms; ratio {figures['warm_s'] / figures['single_s']:.1f}; "
-        f"Nexus CPU {figures['warm_cpu_s'] * 1000:.0f} ms, satellites' CPU {figures['warm_sat_cpu_s'] * 1000:.0f} ms"
-    )
+    if len(runs) > 1:
+        for i, figures in enumerate(runs, 1):
+            report(figures, f"run {i}: ")
+        medians = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        medians["failures"] = sum(r["failures"] for r in runs)
+        report(medians, f"median of {len(runs)} runs (failures: all runs): ")
+    else:
+        report(runs[0], "")
     print(f"machine load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
