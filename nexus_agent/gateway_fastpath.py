@@ -27,7 +27,14 @@ from typing import Any
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request, find_duplicated_routing_header
+from mcp.shared.inbound import (
+    InboundLadderRejection,
+    classify_inbound_request,
+    encode_header_value,
+    find_duplicated_routing_header,
+    mcp_param_headers,
+    x_mcp_header_map,
+)
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -427,10 +434,13 @@ def _headers(call: _Call) -> dict[str, str]:
         "content-type": "application/json",
         "mcp-protocol-version": str(_header_version(call.body)),
         "mcp-method": "tools/call",
-        "mcp-name": call.tool.name,
+        "mcp-name": encode_header_value(call.tool.name),
     }
     if call.sat.token:
         headers["authorization"] = f"Bearer {call.sat.token}"
+    # As the SDK client does on 2026-07-28 (and the pool's raw call): arguments the tool's schema marks with
+    # x-mcp-header go as Mcp-Param-* headers too; a satellite refuses a call without them.
+    headers.update(mcp_param_headers(x_mcp_header_map(call.tool.input_schema), call.arguments))
     return headers
 
 

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import httpx2
@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from nexus_agent.config import Settings
 from nexus_agent.satellites.models import PoolSettings
@@ -63,6 +63,10 @@ def satellite_app(broken: list[bool]) -> Any:
     @server.tool()
     def flaky() -> str:
         return "fine"
+
+    @server.tool()
+    def ship(parcel: str, region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:
+        return f"{parcel} shipped to {region}"  # the SDK refuses a call without the Mcp-Param-Region header
 
     inner = server.streamable_http_app()
 
@@ -148,6 +152,7 @@ async def test_fast_and_normal_path_answer_alike(tmp_path: Path, caplog: pytest.
     cases: list[tuple[str, str, dict[str, Any]]] = [
         (OWNER, "fast-sat__echo", {"text": "hello"}),
         (OWNER, "fast-sat__quote", {"sku": "W-100", "qty": 3}),  # structured content
+        (OWNER, "fast-sat__ship", {"parcel": "P-7", "region": "eu-west"}),  # an argument mirrored as a header
         (OWNER, "fast-sat__fail", {}),  # a tool error is the satellite's answer, not a fault
         (OWNER, "fast-sat__leak", {}),  # a secret in the answer: withheld
         (OWNER, "fast-sat__quote", {"sku": 5}),  # schema-invalid arguments
@@ -164,9 +169,9 @@ async def test_fast_and_normal_path_answer_alike(tmp_path: Path, caplog: pytest.
                 got = await raw_call(http, fast, token, name, arguments)
                 want = await raw_call(http, slow, token, name, arguments)
                 assert got == want, (name, arguments)
-    # The fast path really relayed the eligible ones (owner: echo, quote twice, fail, leak; agent: echo); the
+    # The fast path really relayed the eligible ones (owner: echo, quote twice, ship, fail, leak; agent: echo); the
     # refusals were the normal path's own.
-    assert fast_path_count(caplog) == 6
+    assert fast_path_count(caplog) == 7
 
 
 async def test_fast_path_results_and_refusals_read_right(tmp_path: Path) -> None:
