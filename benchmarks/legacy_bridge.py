@@ -12,14 +12,16 @@
    each on one reused connection: a plain JSON-RPC client (one sessionless 2026-07-28
    ``tools/call`` POST, as any HTTP client may send it) and the SDK's ``Client`` over
    streamable HTTP. The direct figure is the same signed POST sent by a plain ``httpx``
-   client with a kept-alive connection (what Nexus itself sends). Target: ratio <= 1.5.
+   client with a kept-alive connection (as any other client of the app sends it). Target:
+   ratio <= 1.5.
    For scale, the same run times a Nexus tool that contacts nothing (``registry_get`` with
    the SDK client: the MCP hop alone), the bare satellite pool calling the app in this
    process (the bridge alone), and the floor: the same JSON-RPC call through a bare relay
    (its own process: uvicorn with httptools, Nexus's kept-alive client, the message signed,
-   and nothing else: no credential, role, schema, secret guard, metrics or middleware). The steps are alternated call by call, so load on the
-   machine hits each alike; ``--runs`` repeats the whole set and every run is reported
-   (the machine is shared: look at the spread, not one figure). After each run, the direct
+   and nothing else: no credential, role, schema, secret guard, metrics or middleware).
+   The steps are alternated call by call, so load on the machine hits each alike; ``--runs``
+   repeats the whole set and every run is reported (the machine is shared: look at the
+   spread, not one figure). After each run, the direct
    POST and both clients through Nexus are run alone ``--calls`` times and the CPU each
    process spent per call (client, Nexus, app; from /proc) is reported too: under a
    varying load that is the steadier figure. Nexus runs as deployed over HTTP
