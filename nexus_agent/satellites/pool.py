@@ -49,6 +49,7 @@ from nexus_agent.satellites.wiring import (
 )
 from nexus_agent.wire.errors import NotFound
 from nexus_agent.wire.models import AppRecord
+from nexus_agent.wire.secret_env import EnvOwners
 from nexus_agent.wire.secret_guard import KnownSecrets
 
 __all__ = ["SatellitePool", "is_legacy"]
@@ -183,11 +184,13 @@ class SatellitePool(PoolCalls, PoolHealth):
             self._forget(slug)
         self._records = by_slug
         self._unset = unset = {}
+        owners = EnvOwners(by_slug.values())  # who may own each variable: n lookups, not n x n comparisons
         for slug, record in by_slug.items():
             # Only the app's own variables (or allow-listed ones) are read, whatever its record names.
-            token = self._secrets.for_app(slug, record.endpoints.token_env, by_slug.values())
+            rivals = owners.relevant(record)
+            token = self._secrets.for_app(slug, record.endpoints.token_env, rivals)
             trusted = self._commands.get(slug)
-            env, env_refusal = stdio_env(record, by_slug.values(), self._secrets)
+            env, env_refusal = stdio_env(record, rivals, self._secrets)
             # A legacy app's wiring changes with its HMAC secret (it has no bearer token).
             secret = legacy_secret(record, self._secrets) if is_legacy(record) else token
             if record.status in live and (name := unset_secret(record, secret, self._secrets)):
@@ -202,7 +205,7 @@ class SatellitePool(PoolCalls, PoolHealth):
             self._satellites[slug] = sat = self._make_satellite(record, token, trusted, env)
             sat.wiring = wiring
             if sat.blocked is None:
-                sat.blocked = self._secrets.refusal(record, by_slug.values()) or env_refusal
+                sat.blocked = self._secrets.refusal(record, rivals) or env_refusal
 
     def unset_secret(self, slug: str) -> str | None:
         """The secret variable a live app's calls need that is not set (its token_env, or a legacy app's

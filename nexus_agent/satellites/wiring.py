@@ -79,6 +79,8 @@ def stdio_env(
 ) -> tuple[dict[str, str], Forbidden | None]:
     """``endpoints.mcp_env`` resolved from the app's own (or allow-listed) variables; a name that is not the
     app's to read blocks the satellite (nothing of it is read)."""
+    if not record.endpoints.mcp_env:
+        return {}, None
     env: dict[str, str] = {}
     others = list(others)
     for child, source in record.endpoints.mcp_env.items():

@@ -23,6 +23,7 @@ from nexus_agent.wire.models import AppRecord, is_slug
 
 __all__ = [
     "SECRET_FIELDS",
+    "EnvOwners",
     "SatelliteSecrets",
     "app_env_prefix",
     "check_secret_env",
@@ -75,6 +76,39 @@ def secret_env_problem(
         if (len(theirs) > len(prefix) and name.startswith(theirs)) or name in used:
             return f"it belongs to the app '{other.slug}'"
     return None
+
+
+class EnvOwners:
+    """The records that can own each variable name, among many apps: what :func:`secret_env_problem` needs.
+
+    Only apps whose prefix starts a name (:func:`rival_slugs`) and apps whose record names it can own it, so
+    :meth:`relevant` hands a record's checks just those records, and checking every app of a registry costs
+    n small lookups rather than n x n record comparisons (a pool sync of 5,000 apps did 25 million).
+    """
+
+    def __init__(self, records: Iterable[AppRecord]) -> None:
+        self._by_slug: dict[str, AppRecord] = {}
+        self._naming: dict[str, list[AppRecord]] = {}
+        for record in records:
+            self._by_slug[record.slug] = record
+            for field in SECRET_FIELDS:
+                name = getattr(record.endpoints, field)
+                if name:
+                    self._naming.setdefault(name, []).append(record)
+
+    def relevant(self, record: AppRecord) -> list[AppRecord]:
+        """The other records that may own a variable ``record`` names (token_env, webhook_secret_env, mcp_env)."""
+        names = [getattr(record.endpoints, field) for field in SECRET_FIELDS]
+        names += list(record.endpoints.mcp_env.values())
+        found: dict[str, AppRecord] = {}
+        for name in filter(None, names):
+            for slug in rival_slugs(name):
+                if (rival := self._by_slug.get(slug)) is not None:
+                    found.setdefault(slug, rival)
+            for named in self._naming.get(name, ()):
+                found.setdefault(named.slug, named)
+        found.pop(record.slug, None)
+        return list(found.values())
 
 
 def check_secret_env(record: AppRecord, allow: Collection[str] = (), others: Iterable[AppRecord] = ()) -> None:

@@ -11,7 +11,7 @@ from nexus_agent.registry import SqliteRegistry
 from nexus_agent.registry_policy import EndpointPolicy
 from nexus_agent.wire.errors import Forbidden
 from nexus_agent.wire.models import AppRecord, AppStatus
-from nexus_agent.wire.secret_env import SatelliteSecrets, app_env_prefix, check_secret_env, rival_slugs
+from nexus_agent.wire.secret_env import EnvOwners, SatelliteSecrets, app_env_prefix, check_secret_env, rival_slugs
 
 pytestmark = pytest.mark.anyio
 
@@ -180,6 +180,37 @@ async def test_the_registry_decides_as_the_rule_over_every_record_does(
                 except Forbidden as refused:
                     got = refused.message
                 assert got == expected, (slug, field, name)
+
+
+def _verdict(record: AppRecord, others: list[AppRecord]) -> str | None:
+    try:
+        check_secret_env(record, others=others)
+    except Forbidden as refused:
+        return refused.message
+    return None
+
+
+def test_the_pools_narrowed_check_decides_as_the_rule_over_every_record_does() -> None:
+    """A pool sync checks every app against only the records that could own its names (EnvOwners): same
+    verdicts as against every record, for tokens, webhook secrets and stdio environments alike."""
+    names = ["SATELLITE_A_TOKEN", "SATELLITE_A_B_TOKEN", "SATELLITE_A_B_C_KEY", "SATELLITE_A_X", "SATELLITE_AB_TOKEN"]
+    names += ["SATELLITE_A_WEBHOOK_SECRET", "SATELLITE_A_B_C_D_TOKEN", "SATELLITE_A__B_TOKEN", "SATELLITE_Q_KEY"]
+    stored = [app("a-b-c", token_env="SATELLITE_A_B_C_KEY"), app("zeta", webhook_secret_env="SATELLITE_Q_KEY")]
+    stored += [app(f"filler-{i}") for i in range(20)]
+    refused = 0
+    for slug in ("a", "a-b", "a-webhook", "ab", "a-b-c-d", "a--b", "q"):
+        for name in names:
+            for record in (
+                app(slug, token_env=name),
+                app(slug, webhook_secret_env=name),
+                AppRecord(slug=slug, name=slug, endpoints={"mcp_command": ["srv"], "mcp_env": {"KEY": name}}),
+            ):
+                everyone = [*stored, record]
+                expected = _verdict(record, [r for r in everyone if r.slug != record.slug])
+                got = _verdict(record, EnvOwners(everyone).relevant(record))
+                assert (got is None) == (expected is None), (slug, name, expected, got)
+                refused += expected is not None
+    assert refused > 50  # the cases do exercise refusals, not only names that pass
 
 
 def test_the_apps_that_could_own_a_name_are_read_from_the_name() -> None:
