@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -103,13 +102,22 @@ class _Healthy(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def start_health_server(stack: ExitStack) -> str:
-    """Every app's health URL: answers ``{"status": "ok"}`` to any GET."""
+def serve_healthy() -> None:
+    """Every app's health URL (run as a child process): answers ``{"status": "ok"}`` to any GET."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stack.callback(server.server_close)
-    stack.callback(server.shutdown)
-    return f"http://127.0.0.1:{server.server_address[1]}"
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def start_health_server(stack: ExitStack) -> str:
+    """The health endpoints in a process of their own: answering Nexus's health sweeps of thousands of apps
+    in this process would take the GIL from the client being timed (and, answered late, turn apps degraded:
+    registry writes while the calls are timed)."""
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-healthy"], stdout=subprocess.PIPE, text=True)
+    stack.callback(proc.wait, 10)
+    stack.callback(proc.terminate)
+    assert proc.stdout is not None
+    return f"http://127.0.0.1:{int(proc.stdout.readline())}"
 
 
 def free_port() -> int:
@@ -201,4 +209,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    anyio.run(main)
+    if sys.argv[1:] == ["--serve-healthy"]:
+        serve_healthy()
+    else:
+        anyio.run(main)

@@ -43,8 +43,11 @@ class PoolHealth:
             refresh: bool = False,
         ) -> ToolListing: ...
 
-    async def health(self, slug: str | None = None) -> list[SatelliteHealth]:
-        """Probe each satellite's health endpoint (default: /api/health on the MCP URL's origin)."""
+    async def health(self, slug: str | None = None, *, per_second: float | None = None) -> list[SatelliteHealth]:
+        """Probe each satellite's health endpoint (default: /api/health on the MCP URL's origin).
+
+        ``per_second``: start at most that many probes a second (the background monitor's paced sweep); a
+        caller asking now (``satellite_health``, ``recover``) gets every probe at once."""
         if self._http is None:
             raise RuntimeError("SatellitePool must be entered (async with) before use")
         if slug is not None:
@@ -56,7 +59,7 @@ class PoolHealth:
         # pool scans all its connections for every request (64 at once cost ~1 s of CPU for 500 satellites).
         bounded = min(self.settings.fanout_concurrency, _HEALTH_CONCURRENCY)
         settings = self.settings.model_copy(update={"fanout_concurrency": bounded})
-        results = await probe_all(items, OneGetPerUrl(self._http).as_client(), settings)
+        results = await probe_all(items, OneGetPerUrl(self._http).as_client(), settings, per_second=per_second)
         results = [await self._probe_over_mcp(r) if r.state is HealthState.unknown else r for r in results]
         self.last_health.update((r.slug, r) for r in results)
         return results

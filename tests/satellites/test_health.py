@@ -146,3 +146,44 @@ async def test_a_stdio_satellite_that_cannot_start_is_down(make_pool) -> None:
         with anyio.fail_after(20):
             [health] = await pool.health()
     assert health.state is HealthState.down and "tools/list" in health.detail
+
+
+async def test_the_monitors_sweep_is_spread_out_and_an_asked_check_is_not(make_pool) -> None:
+    """Thousands of apps are swept at a bounded pace (no burst holding the event loop while calls wait); a
+    caller asking now gets every probe at once, and a few apps are swept at once as before."""
+    import time
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from nexus_agent.satellites.health import MIN_PROBES_PER_S
+    from nexus_agent.testing import serve_in_thread
+
+    arrived: list[float] = []
+
+    async def health(request: object) -> JSONResponse:
+        arrived.append(time.monotonic())
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/h/{n}", health)])
+    with serve_in_thread(app) as base:
+        records = [
+            AppRecord(
+                slug=f"app-{i}",
+                name=f"App {i}",
+                status=AppStatus.active,
+                endpoints=AppEndpoints(mcp_url=f"{base}/mcp", health_url=f"{base}/h/{i}"),
+            )
+            for i in range(6)
+        ]
+        async with make_pool(records) as pool:
+            with anyio.fail_after(20):
+                paced = await pool.health(per_second=40)
+                spread, arrived[:] = max(arrived) - min(arrived), []
+                asked = await pool.health()
+    assert len(paced) == len(asked) == 6 and all(h.state is HealthState.up for h in paced + asked)
+    assert spread >= 5 / 40 * 0.9  # the sixth probe started no sooner than 5/40 s after the first
+    monitor = HealthMonitor(pool, lambda *a: anyio.sleep(0), interval=60)
+    assert monitor.pace(5000) == pytest.approx(5000 / 30)  # 5,000 apps every 60 s: over half the interval
+    assert monitor.pace(3) == MIN_PROBES_PER_S  # a handful: all within a few hundredths of a second
