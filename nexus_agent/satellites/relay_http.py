@@ -1,11 +1,13 @@
-"""Kept-alive HTTP/1.1 connections for the gateway fast path: one ``POST`` at a time per connection.
+"""Kept-alive HTTP/1.1 connections for Nexus's one-request exchanges: one ``POST`` at a time per connection.
 
-The fast path (:mod:`nexus_agent.gateway_fastpath`) sends a satellite one JSON-RPC body and reads
-one answer back. A general client's stack (request and response models, auth, redirect and cookie
-layers, a log line per request, a pure-Python HTTP parser) cost more than the relay itself, so this
-is the narrow client it needs: asyncio connections kept per origin and reused while the satellite
-keeps them open, the request written in one piece, the answer parsed by ``httptools`` (the C parser
-uvicorn serves HTTP with). What it keeps of the answer is its status, its content type and its body.
+The gateway fast path (:mod:`nexus_agent.gateway_fastpath`) and the pool's raw calls and discovery send a
+satellite one JSON-RPC body and read one answer back; a legacy app's message
+(:mod:`~nexus_agent.satellites.message_handler`) is one signed POST and one answer. A general client's
+stack (request and response models, auth, redirect and cookie layers, a log line per request, a
+pure-Python HTTP parser) cost more than the relay itself, so this is the narrow client they need: asyncio
+connections kept per origin and reused while the other side keeps them open, the request written in one
+piece, the answer parsed by ``httptools`` (the C parser uvicorn serves HTTP with). What it keeps of the
+answer is its status, its content type and its body.
 
 Every new connection obeys the outbound URL policy the same way ``nexus_agent.outbound``'s clients do
 (the host resolved, *every* address checked, a connection made only to an allowed one), and ``https``
