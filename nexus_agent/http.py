@@ -47,6 +47,7 @@ from nexus_agent.wire.inbound import (
     AllowedHostsOnly,
     BodyDeadline,
     ClientDisconnectFilter,
+    DrainUnreadBody,
     PlainErrorsAsJson,
     SameOriginOnly,
 )
@@ -288,7 +289,7 @@ def create_app(
             github,
             app_events.route(),
             *ops.routes,
-            Mount("/", app=_McpOnly(PlainErrorsAsJson(mcp_app, MCP_PLAIN_ERRORS))),
+            Mount("/", app=_McpOnly(DrainUnreadBody(PlainErrorsAsJson(mcp_app, MCP_PLAIN_ERRORS)))),
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error_handler(services.known_secrets)},

@@ -38,6 +38,7 @@ __all__ = [
     "AllowedHostsOnly",
     "BodyDeadline",
     "ClientDisconnectFilter",
+    "DrainUnreadBody",
     "PlainErrorsAsJson",
     "SameOriginOnly",
     "origin_netloc",
@@ -200,6 +201,43 @@ class PlainErrorsAsJson:
             await send(message)
 
         await self.app(scope, receive, rewriting)
+
+
+class DrainUnreadBody:
+    """When the wrapped app answers without reading the whole request body (the SDK's 413 for a body over its
+    limit), read and drop the rest, up to ``limit`` bytes, before the answer's last part goes out.
+
+    A server that closes a connection with unread bytes in its socket makes the kernel reset it, and a reset
+    discards what the client had not read yet: the client would see "connection reset" or a body cut short
+    instead of the answer it was sent. The rest is read before the answer completes (the server hands the app
+    no more of the body after that). Reading stops at ``limit``, at the end of the body, or when the receive
+    says the client is gone (:class:`BodyDeadline`, outside this, bounds the time it may take).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int = 16 * 1024 * 1024) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = {"done": False}
+
+        async def tracked() -> Message:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                state["done"] = True
+            return message
+
+        async def draining(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                drained = 0
+                while not state["done"] and drained <= self.limit:
+                    drained += len((await tracked()).get("body", b""))
+            await send(message)
+
+        await self.app(scope, tracked, draining)
 
 
 class ClientDisconnectFilter(logging.Filter):

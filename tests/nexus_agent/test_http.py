@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
+import anyio.abc
 import httpx
 import httpx2
 import pytest
@@ -94,6 +96,38 @@ async def test_an_oversized_mcp_body_is_a_json_413_like_every_route(tmp_path: Pa
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
     assert "4 MiB" in response.json()["error"]["message"] and response.json()["error"]["hint"]
+
+
+async def _answer(stream: anyio.abc.ByteStream) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 answer read off ``stream``: its status line and body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await stream.receive()
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += await stream.receive()
+    return head.split(b"\r\n")[0], body[:length]
+
+
+async def test_after_a_413_the_rest_of_the_body_is_read_so_the_answer_arrives(tmp_path: Path) -> None:
+    """A server that closes on unread bytes resets the connection, and a reset can discard the 413 before the
+    client reads it (or break the client's send); Nexus reads the rest of the body first, then closes cleanly."""
+    with serve_nexus_in_thread(_settings(tmp_path)) as base:
+        host, port = base.removeprefix("http://").split(":")
+        body = b" " * (16 * 1024 * 1024)  # well past the 4 MiB limit and any socket buffer
+        post = (
+            f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: application/json, text/event-stream\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with anyio.fail_after(30):
+            async with await anyio.connect_tcp(host, int(port)) as stream:
+                await stream.send(post + body)  # the whole body goes: the server keeps reading it
+                status, answer = await _answer(stream)
+                with pytest.raises(anyio.EndOfStream):  # then a clean close, not a reset
+                    await stream.receive()
+    assert b" 413 " in status, status
+    assert json.loads(answer)["error"]["code"] == "too_large"
 
 
 async def test_refuses_non_loopback_bind_without_tokens(tmp_path: Path) -> None:
