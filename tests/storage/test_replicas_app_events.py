@@ -20,10 +20,12 @@ from typing import Any
 import anyio
 import httpx2
 import mcp_types as types
+import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from nexus_agent.services_pg import LISTENER_NAME
 from nexus_agent.testing.fake_legacy_app import FakeLegacyApp
 from tests.security.nexus_process import OWNER, NexusProcess, base_env
 
@@ -49,6 +51,12 @@ def _replica(tmp_path: Path, name: str, pg_url: str) -> NexusProcess:
         "SATELLITE_YARD_LEDGER_WEBHOOK_SECRET": YARD_SECRET,
     }
     return NexusProcess(home, base_env(home, NEXUS_DATABASE_URL=pg_url, NEXUS_BACKUP_DIR="off", **secrets))
+
+
+async def _register(nexus: NexusProcess, apps: tuple[FakeLegacyApp, ...]) -> None:
+    for app in apps:
+        failed, text, _ = await nexus.call(OWNER, "registry_register", {"record": app.record().model_dump(mode="json")})
+        assert not failed, text
 
 
 class Heard:
@@ -111,9 +119,7 @@ async def test_an_app_event_posted_to_one_replica_reaches_subscribers_on_both_on
 ) -> None:
     ledger, yard = apps
     with _replica(tmp_path, "a", pg_url) as a, _replica(tmp_path, "b", pg_url) as b:
-        for app in apps:
-            failed, text, _ = await a.call(OWNER, "registry_register", {"record": app.record().model_dump(mode="json")})
-            assert not failed, text
+        await _register(a, apps)
         on_b, on_a, session_b = Heard(), Heard(), Heard()
         async with AsyncExitStack() as stack:
             await _handshake_session(stack, b, session_b)
@@ -137,10 +143,6 @@ async def test_an_app_event_posted_to_one_replica_reaches_subscribers_on_both_on
 
 def _drop_listeners(pg_url: str) -> int:
     """End every replica's listener connection, as a network blip or a PostgreSQL restart would."""
-    import psycopg
-
-    from nexus_agent.services_pg import LISTENER_NAME
-
     with psycopg.connect(pg_url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", [LISTENER_NAME]
@@ -149,10 +151,6 @@ def _drop_listeners(pg_url: str) -> int:
 
 
 async def _listeners(pg_url: str) -> int:
-    import psycopg
-
-    from nexus_agent.services_pg import LISTENER_NAME
-
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         cursor = await conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [LISTENER_NAME]
@@ -166,9 +164,7 @@ async def test_an_event_announced_while_a_replicas_listener_was_down_still_reach
 ) -> None:
     ledger, _ = apps
     with _replica(tmp_path, "a", pg_url) as a, _replica(tmp_path, "b", pg_url) as b:
-        for app in apps:
-            failed, text, _ = await a.call(OWNER, "registry_register", {"record": app.record().model_dump(mode="json")})
-            assert not failed, text
+        await _register(a, apps)
         on_b = Heard()
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(_listening(stack, b, on_b))
