@@ -19,8 +19,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -88,6 +88,13 @@ class _Call:
     tool: SatelliteTool
     sat: Satellite
     url: str
+    #: The call's accounting (metrics, the pool's observer), run once its answer is out: off the caller's wait.
+    later: list[Callable[[], None]] = field(default_factory=list)
+
+    def settle(self) -> None:
+        later, self.later = self.later, []
+        for account in later:
+            account()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -190,7 +197,10 @@ class GatewayFastPath:
             return
         result["resultType"] = "complete"
         result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}  # only serialised, never changed
-        await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
+        try:
+            await _send_json(send, {"jsonrpc": "2.0", "id": call.id, "result": result})
+        finally:
+            call.settle()  # counted once the answer is out (or could not be sent)
 
     async def _serve_own(
         self, scope: Scope, raw: bytes, messages: list[Message], receive: Receive, send: Send, app: ASGIApp
@@ -308,8 +318,10 @@ class GatewayFastPath:
             result = _tool_error(f"[internal_error] {call.name} failed unexpectedly (incident {incident}).")
         except BaseException as exc:  # cancelled: reported, then passed on
             self._report(call, began, exc, False)
+            call.settle()
             raise
-        self._report(call, began, failure, bool(result.get("isError", False)))
+        is_error = bool(result.get("isError", False))
+        call.later.append(lambda: self._report(call, began, failure, is_error))
         return result
 
     def _report(self, call: _Call, began: float, failure: BaseException | None, is_error: bool) -> None:
@@ -342,7 +354,8 @@ class GatewayFastPath:
             raise ToolError(self._services.known_secrets.redact(exc.user_message())) from exc
         finally:
             if pool.observer is not None and outcome:
-                pool.observer(call.tool.slug, call.tool.name, outcome, kind, time.perf_counter() - began)
+                observer, took = pool.observer, time.perf_counter() - began
+                call.later.append(lambda: observer(call.tool.slug, call.tool.name, outcome, kind, took))
 
     async def _via_pool(self, call: _Call) -> dict[str, Any]:
         try:

@@ -20,11 +20,9 @@ always did.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import anyio
-import mcp_types as types
 
 from nexus_agent.satellites._faults import TRANSIENT, reason_of
 from nexus_agent.satellites.legacy_tools import is_read_only_message
@@ -78,7 +76,6 @@ async def relay_legacy_call(
     connection = sat.connection
     assert isinstance(connection, MessageHandlerConnection)  # legacy_relay_allowed said so
     log.debug("sending %s to legacy app %s on the fast path", tool.name, sat.slug)
-    started = time.perf_counter()
     try:  # the connection's own timer bounds the wait (the call timeout), cheaper than a cancel scope
         result, text = await connection.send(connection.tools[tool.name], arguments)
     except Exception as exc:
@@ -90,21 +87,11 @@ async def relay_legacy_call(
         pool.guard_answer(answer)
         return _as_json(answer)
     sat.breaker.record_success()
-    answer = SatelliteCallResult(
-        slug=sat.slug,
-        tool=tool.name,
-        qualified_name=tool.qualified_name,
-        is_error=False,
-        content=[types.TextContent(text=text)],
-        structured_content=structured(result),
-        duration_ms=(time.perf_counter() - started) * 1000,
-    )
-    pool.guard_answer(answer)  # the secret guard every satellite answer passes
-    return {
-        "content": [{"type": "text", "text": text}],
-        "isError": False,
-        "structuredContent": answer.structured_content,
-    }
+    content = [{"type": "text", "text": text}]
+    structured_content = structured(result)
+    # The secret guard every satellite answer passes, on the answer's JSON parts (no model built for it).
+    pool.guard_parts(sat.slug, tool.name, tool.qualified_name, content, structured_content)
+    return {"content": content, "isError": False, "structuredContent": structured_content}
 
 
 def _as_json(result: SatelliteCallResult) -> dict[str, Any]:

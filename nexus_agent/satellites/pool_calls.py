@@ -174,6 +174,12 @@ class PoolCalls:
         """The secret guard every satellite answer passes (raises SecretLeakRefused): for relays outside the pool."""
         self._withhold_secrets(result)
 
+    def guard_parts(
+        self, slug: str, tool: str, qualified_name: str, content: list[dict[str, Any]], structured: Any
+    ) -> None:
+        """:meth:`guard_answer` for an answer still in its JSON parts (content blocks as dicts): no model built."""
+        self._guard({"content": content, "structured_content": structured}, slug, tool, qualified_name)
+
     def _withhold_secrets(self, result: SatelliteCallResult) -> None:
         """Refuse an answer that carries a secret; images, audio and blobs are data and pass.
 
@@ -184,6 +190,9 @@ class PoolCalls:
             "content": [block.model_dump(mode="json") for block in result.content],
             "structured_content": result.structured_content,
         }
+        self._guard(answer, result.slug, result.tool, result.qualified_name)
+
+    def _guard(self, answer: dict[str, Any], slug: str, tool: str, qualified_name: str) -> None:
         tokens = frozenset(s.token for s in self._satellites.values() if s.token)
         if self._known_with_tokens[0] != tokens:  # satellites come and go: merge again only then
             self._known_with_tokens = (tokens, self.known_secrets.merged(tokens))
@@ -194,13 +203,13 @@ class PoolCalls:
             places = exc.details if isinstance(exc.details, list) else []
             logger.warning(
                 "withheld the answer of %s: it carries secrets at %s",
-                result.qualified_name,
+                qualified_name,
                 ", ".join(f"{d['location']} ({d['kind']})" for d in places) or "?",
             )
             raise SecretLeakRefused(
-                f"satellite '{result.slug}' answered {result.tool} with a secret, so Nexus withheld its answer "
+                f"satellite '{slug}' answered {tool} with a secret, so Nexus withheld its answer "
                 f"({'; '.join(str(d['kind']) + ' at ' + str(d['location']) for d in places[:5])})",
                 hint="Nothing was passed on. The satellite must not return credentials: fix the satellite, or call "
                 "a tool that does not return them.",
-                details={"slug": result.slug, "tool": result.tool, "reason": "secret_in_answer", "findings": places},
+                details={"slug": slug, "tool": tool, "reason": "secret_in_answer", "findings": places},
             ) from None
