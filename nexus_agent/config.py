@@ -37,6 +37,7 @@ Nothing below the CLI reads the environment; everything receives a
 | ``NEXUS_HTTP_STATELESS`` | Streamable HTTP without sessions (legacy clients behind a balancer) | ``false`` |
 | ``NEXUS_OUTBOX_LEASE_S`` | how long a dispatcher holds an event (a dead replica's are resent after it) | ``60`` |
 | ``NEXUS_GATEWAY_FASTPATH`` | relay satellite tool calls as JSON-RPC, without the SDK's stacks | ``true`` |
+| ``NEXUS_HTTP_UVLOOP`` | ``serve --http`` on uvloop's event loop where it is installed (Linux, macOS) | ``true`` |
 | ``NEXUS_SATELLITE_LIST_TIMEOUT_S`` | deadline of one satellite's tools/list (connecting included) | ``10`` |
 | ``NEXUS_SATELLITE_CALL_TIMEOUT_S`` | default deadline of one satellite call           | ``30``             |
 | ``NEXUS_FANOUT_CONCURRENCY`` | satellites listed or called at once              | ``64``             |
@@ -153,6 +154,11 @@ class Settings(BaseModel):
     )
     gateway_fastpath: bool = Field(
         True, description="Relay a 2026-07-28 `<app>__<tool>` call to an HTTP satellite as JSON-RPC (same checks)."
+    )
+    http_uvloop: bool = Field(
+        True,
+        description="Run `serve --http` on uvloop's event loop where uvloop is installed (not on Windows): "
+        "the same asyncio API with its sockets, timers and callbacks in C.",
     )
     satellite_list_timeout_s: float = Field(
         10.0, gt=0, le=600, description="Deadline for one satellite's tools/list (connecting included)."

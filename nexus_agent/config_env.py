@@ -112,6 +112,8 @@ def scale_values(env: Mapping[str, str]) -> dict[str, object]:
         values["http_stateless"] = flag(env, "NEXUS_HTTP_STATELESS")
     if "NEXUS_GATEWAY_FASTPATH" in env:
         values["gateway_fastpath"] = flag(env, "NEXUS_GATEWAY_FASTPATH")
+    if "NEXUS_HTTP_UVLOOP" in env:
+        values["http_uvloop"] = flag(env, "NEXUS_HTTP_UVLOOP")
     if "NEXUS_SATELLITE_WATCH_TOOLS" in env:
         values["satellite_watch_tools"] = flag(env, "NEXUS_SATELLITE_WATCH_TOOLS")
     if "NEXUS_FANOUT_RAW" in env:

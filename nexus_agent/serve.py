@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -67,9 +68,24 @@ def serve_http(settings: Settings, secrets: Mapping[str, str]) -> None:
         context = tls13_server_context(settings.tls_cert, settings.tls_key)  # TLS 1.3 only; fails early if unreadable
         tls["ssl_context_factory"] = lambda config, default: context
     captured: list[int] = []
-    anyio.run(_serve_http, settings, secrets, tls, captured)
+    anyio.run(_serve_http, settings, secrets, tls, captured, backend_options=_event_loop(settings))
     for sig in reversed(captured):  # after the runtime has closed (uvicorn would raise it before)
         signal.raise_signal(sig)
+
+
+def _event_loop(settings: Settings) -> dict[str, Any]:
+    """anyio's backend options: uvloop when it is installed and ``NEXUS_HTTP_UVLOOP`` is on (the default).
+
+    uvloop (a dependency on Linux and macOS, as in uvicorn's ``standard`` extra) runs the same asyncio API with its
+    transports, timers and callbacks in C: the HTTP face spends less of each call in the event loop. Where it
+    is not installed (Windows), the standard loop serves as before."""
+    if not settings.http_uvloop:
+        return {}
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
 
 
 async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[str, Any], captured: list[int]) -> None:
@@ -91,9 +107,10 @@ async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[
         )
         server = _signal_keeping_server(uvicorn.Server)(config)
         scheme = "https" if tls else "http"
+        loop = "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"
         print(
             f"Nexus listening on {scheme}://{settings.http_host}:{settings.http_port}/mcp "
-            f"(health: /api/health; database {settings.db_path})",
+            f"(health: /api/health; database {settings.db_path}; event loop: {loop})",
             file=sys.stderr,
             flush=True,
         )

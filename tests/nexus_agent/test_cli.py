@@ -247,3 +247,19 @@ def test_serve_on_a_port_in_use_says_so_without_a_traceback(
         code, _, err = run(capsys, {**env, "NEXUS_BACKUP_DIR": "off"}, "serve", "--http", f"127.0.0.1:{port}")
     assert code == 1 and f"could not listen on 127.0.0.1:{port}" in err
     assert "Traceback" not in err and "SystemExit" not in err
+
+
+def test_serve_http_runs_on_uvloop_unless_turned_off(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """uvloop (where installed: not on Windows) serves HTTP by default; NEXUS_HTTP_UVLOOP=false keeps asyncio's loop."""
+    pytest.importorskip("uvloop", reason="uvloop is not built for this platform; `pip install uvloop` where it is")
+    seen = []
+    for flag in ("true", "false"):
+        with socket.socket() as taken:  # the line is printed before binding; a taken port then ends the run
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            overrides = {"NEXUS_BACKUP_DIR": "off", "NEXUS_HTTP_UVLOOP": flag}
+            code, _, err = run(capsys, {**env, **overrides}, "serve", "--http", f"127.0.0.1:{port}")
+        assert code == 1
+        seen.append(err.split("event loop: ", 1)[1].split(")", 1)[0] if "event loop: " in err else err[-300:])
+    assert seen == ["uvloop", "asyncio"]
