@@ -24,6 +24,7 @@ from typing import Any
 import mcp_types as types
 
 from nexus_agent.satellites.models import SatelliteTool
+from nexus_agent.satellites.quick_schema import quick_accept
 from nexus_agent.wire.errors import InvalidInput, UpstreamError
 
 __all__ = [
@@ -173,6 +174,7 @@ def build_listing(slug: str, tools: Iterable[types.Tool], fetched_at: float) -> 
             annotations=tool.annotations,
         )
         entry._validator = validator
+        entry._quick = quick_accept(schema)
         listing.by_name[tool.name] = entry
         listing.by_qualified[qualified] = entry
     return listing
@@ -195,6 +197,9 @@ def validate_arguments(tool: SatelliteTool, arguments: Any) -> dict[str, Any]:
             details=[{"field": "(arguments)", "problem": "must be an object"}],
         )
     arguments = dict(arguments)
+    quick = tool._quick
+    if quick is not None and quick(arguments):  # a plain schema's certain yes (quick_schema); else the validator
+        return arguments
     validator = tool._validator
     if validator is None:  # pragma: no cover - built by build_listing
         return arguments

@@ -89,6 +89,7 @@ class SatelliteTool(BaseModel):
     output_schema: dict[str, Any] | None = None
     annotations: types.ToolAnnotations | None = None
     _validator: Any = PrivateAttr(default=None)
+    _quick: Any = PrivateAttr(default=None)  # quick_schema.quick_accept: a certain yes before the validator
 
     @property
     def read_only(self) -> bool:
