@@ -31,7 +31,6 @@ from mcp.shared.inbound import (
     InboundLadderRejection,
     classify_inbound_request,
     encode_header_value,
-    find_duplicated_routing_header,
     mcp_param_headers,
     x_mcp_header_map,
 )
@@ -69,6 +68,9 @@ log = logging.getLogger("nexus.gateway")
 _CONTENT = TypeAdapter(list[types.ContentBlock])
 _MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body goes the normal way (413)
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
+#: How much larger than its raw JSON text a value can be once ``check_argument_size`` writes it out again (ASCII
+#: escapes of non-ASCII text: 3x; floats such as ``1e15``: 4.5x; spaces after separators), with a margin.
+ARGUMENT_GROWTH = 6
 
 
 class _FallThrough(Exception):
@@ -97,25 +99,42 @@ class _Call:
             account()
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    found = [v for k, v in scope.get("headers", []) if k == name]
-    return found[0].decode("latin-1") if len(found) == 1 else None
+#: The headers the fast path reads; any of them given twice sends the request the normal way (the routing ones
+#: because first-copy and last-copy readers would disagree, as the SDK's ``find_duplicated_routing_header`` says).
+_READ = frozenset({b"mcp-method", b"mcp-name", b"mcp-protocol-version", b"content-type", b"accept"})
 
 
-def _candidate(scope: Scope, own: OwnTools) -> bool:
-    """Cheap checks on the headers alone (the body is read only for these)."""
+def _routing(scope: Scope) -> dict[str, str] | None:
+    """The headers the fast path reads (lower-case names), in one pass; None if one is duplicated or the
+    request has a session or ``Mcp-Param-*`` headers (the normal path's cases)."""
+    found: dict[str, str] = {}
+    for key, value in scope.get("headers", []):
+        if key in _READ:
+            name = key.decode("latin-1")
+            if name in found:
+                return None
+            found[name] = value.decode("latin-1")
+        elif key == b"mcp-session-id" or key.startswith(b"mcp-param-"):
+            return None
+    return found
+
+
+def _candidate(scope: Scope, own: OwnTools) -> dict[str, str] | None:
+    """Cheap checks on the headers alone (the body is read only for these): the headers read, or None."""
     if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path", "").rstrip("/") != "/mcp":
-        return False
-    name = _header(scope, b"mcp-name") or ""
-    if _header(scope, b"mcp-method") != "tools/call" or ("__" not in name and name not in own):
-        return False
-    if _header(scope, b"mcp-protocol-version") not in MODERN_PROTOCOL_VERSIONS:
-        return False
-    if any(k == b"mcp-session-id" or k.startswith(b"mcp-param-") for k, _ in scope.get("headers", [])):
-        return False
-    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    accept = _header(scope, b"accept") or ""
-    return content_type == "application/json" and "application/json" in accept
+        return None
+    headers = _routing(scope)
+    if headers is None:
+        return None
+    name = headers.get("mcp-name", "")
+    if headers.get("mcp-method") != "tools/call" or ("__" not in name and name not in own):
+        return None
+    if headers.get("mcp-protocol-version") not in MODERN_PROTOCOL_VERSIONS:
+        return None
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" or "application/json" not in headers.get("accept", ""):
+        return None
+    return headers
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
@@ -175,18 +194,19 @@ class GatewayFastPath:
         return fast_path
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        if not _candidate(scope, self._own):
+        headers = _candidate(scope, self._own)
+        if headers is None:
             await app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
-        if _header(scope, b"mcp-name") in self._own:
-            await self._serve_own(scope, body, messages, receive, send, app)
+        if headers["mcp-name"] in self._own:
+            await self._serve_own(scope, headers, body, messages, receive, send, app)
             return
         try:
-            call = await self._plan(scope, body)
+            call = await self._plan(scope, headers, body)
         except Exception as exc:  # _FallThrough, or any doubt: the normal path answers
             if not isinstance(exc, _FallThrough):
-                log.warning("fast path declined %s: %r", _header(scope, b"mcp-name"), exc)
+                log.warning("fast path declined %s: %r", headers["mcp-name"], exc)
             await app(scope, _replay(messages, receive), send)
             return
         try:
@@ -203,11 +223,18 @@ class GatewayFastPath:
             call.settle()  # counted once the answer is out (or could not be sent)
 
     async def _serve_own(
-        self, scope: Scope, raw: bytes, messages: list[Message], receive: Receive, send: Send, app: ASGIApp
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        raw: bytes,
+        messages: list[Message],
+        receive: Receive,
+        send: Send,
+        app: ASGIApp,
     ) -> None:
         """One of Nexus's own read-only tools (:mod:`nexus_agent.gateway_own`), or the normal path on any doubt."""
         try:
-            principal, request_id, _, name, arguments = self._request(scope, raw)
+            principal, request_id, _, name, arguments = self._request(scope, headers, raw)
             if name not in self._own:
                 raise _FallThrough
             result = await self._own.call(principal, name, arguments)
@@ -225,17 +252,21 @@ class GatewayFastPath:
 
     # -- before the call: everything here falls through, so a refusal reads as the normal path's ---------------
 
-    async def _plan(self, scope: Scope, raw: bytes) -> _Call:
+    async def _plan(self, scope: Scope, headers: dict[str, str], raw: bytes) -> _Call:
         services, pool = self._services, self._services.pool
         if pool is None or not services.settings.expose_satellite_tools:
             raise _FallThrough
-        principal, request_id, body, name, arguments = self._request(scope, raw)
+        principal, request_id, body, name, arguments = self._request(scope, headers, raw)
         if name in self._own_tools:
             raise _FallThrough
-        return await self._route(principal, request_id, body, name, arguments)
+        return await self._route(principal, request_id, body, name, arguments, len(raw))
 
-    def _request(self, scope: Scope, raw: bytes) -> tuple[Principal, int | str, dict[str, Any], str, dict[str, Any]]:
-        """The checks every fast-path call passes: a well-formed sessionless call, no progress, nothing new."""
+    def _request(
+        self, scope: Scope, headers: dict[str, str], raw: bytes
+    ) -> tuple[Principal, int | str, dict[str, Any], str, dict[str, Any]]:
+        """The checks every fast-path call passes: a well-formed sessionless call, no progress, nothing new.
+
+        ``headers``: what :func:`_routing` read (no duplicated routing header among them)."""
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
         if not isinstance(principal, Principal):
             raise _FallThrough
@@ -247,9 +278,6 @@ class GatewayFastPath:
             raise _FallThrough
         request_id, params = body.get("id"), body.get("params")
         if isinstance(request_id, bool) or not isinstance(request_id, int | str) or not isinstance(params, dict):
-            raise _FallThrough
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        if find_duplicated_routing_header(headers.items()) is not None:
             raise _FallThrough
         if isinstance(classify_inbound_request(body, headers=headers), InboundLadderRejection):
             raise _FallThrough
@@ -264,11 +292,19 @@ class GatewayFastPath:
         return principal, request_id, body, name, arguments
 
     async def _route(
-        self, principal: Principal, request_id: int | str, body: dict[str, Any], name: str, arguments: dict[str, Any]
+        self,
+        principal: Principal,
+        request_id: int | str,
+        body: dict[str, Any],
+        name: str,
+        arguments: dict[str, Any],
+        raw_size: int,
     ) -> _Call:
         services, pool = self._services, self._services.satellites
         try:
-            check_argument_size(name, arguments, services.settings.max_input_bytes)
+            limit = services.settings.max_input_bytes
+            if raw_size * ARGUMENT_GROWTH > limit:  # else the arguments (within the body) cannot be over it
+                check_argument_size(name, arguments, limit)
             await services.sync_satellites(max_age_s=REGISTRY_RECHECK_S)
             tool = await pool.get_tool(name)
             if not self._policy.may_call_satellite_tool(principal, read_only=tool.read_only):

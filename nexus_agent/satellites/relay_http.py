@@ -19,6 +19,7 @@ was sent is a :class:`RelayConnectError` (the caller may let another path make t
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 import time
 from collections import deque
@@ -84,6 +85,7 @@ class _Origin:
         return host if self.port == default else f"{host}:{self.port}"
 
 
+@functools.lru_cache(maxsize=4096)  # parsed once per URL: a legacy app's handler URL is posted to on every call
 def _target(url: str) -> tuple[_Origin, str]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()

@@ -7,6 +7,7 @@ SDK (off); every answer and every refusal must be the same JSON, byte for byte i
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -218,3 +219,52 @@ async def test_faults_count_against_the_breaker_on_both_paths(tmp_path: Path, ca
             again = await raw_call(http, fast, OWNER, "fast-sat__echo", {"text": "hi"})
             assert again["isError"] and "circuit breaker is open" in again["content"][0]["text"]
     assert fast_path_count(caplog) == threshold
+
+
+async def test_a_duplicated_routing_header_is_the_normal_paths_to_refuse(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two Mcp-Name lines (a routing header given twice is refused, as first-copy and last-copy readers could
+    disagree): the fast path leaves the request to the normal path, whose answer both Nexuses give alike."""
+    caplog.set_level(logging.DEBUG, logger="nexus.gateway")
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
+    body["params"] = {"name": "fast-sat__echo", "arguments": {"text": "hi"}, "_meta": _meta()}
+    headers = [
+        ("authorization", f"Bearer {OWNER}"),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", VERSION),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "fast-sat__echo"),
+        ("mcp-name", "fast-sat__echo"),  # even the same value twice
+    ]
+    with serve_in_thread(satellite_app([False])) as sat_url, two_nexuses(tmp_path, sat_url) as (fast, slow):
+        async with registered((fast, slow), sat_url) as http:
+            before = fast_path_count(caplog)
+            answers = []
+            for base in (fast, slow):
+                with anyio.fail_after(30):
+                    response = await http.post(f"{base}/mcp", content=json.dumps(body), headers=headers)
+                answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1] and answers[0][0] == 400, answers
+    assert fast_path_count(caplog) == before
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [1e15] * 50,  # 1e15 is written back as 1000000000000000.0
+        ["\U0001f600" * 40],  # an emoji: 4 bytes raw, 12 written back (\ud83d\ude00)
+        {"t": "\u00e9" * 100},  # a 2-byte character: 6 written back
+        {"a": [[], [], [], {}, {}], "b": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]},  # spaces after separators
+        {"x": [1e-7, 9e15, 5e-324, 1.5]},
+    ],
+)
+def test_a_body_within_the_bound_cannot_hold_arguments_over_the_limit(value: Any) -> None:
+    """The fast path skips writing the arguments out again when the whole body is small: that is safe only if no
+    value grows by more than ARGUMENT_GROWTH when check_argument_size writes it (the most compact raw text)."""
+    from nexus_agent.gateway_fastpath import ARGUMENT_GROWTH
+
+    raw = json.dumps({"arguments": value}, separators=(",", ":"), ensure_ascii=False).encode()
+    written = len(json.dumps(json.loads(raw)["arguments"], default=str).encode())
+    assert written <= ARGUMENT_GROWTH * len(raw) and written > len(raw) / 2
