@@ -35,21 +35,19 @@ from nexus_agent.events import GITHUB_WEBHOOK_PATH, github_webhook_route
 from nexus_agent.events.app_webhooks import APP_WEBHOOK_PREFIX
 from nexus_agent.gateway_fastpath import GatewayFastPath
 from nexus_agent.github_inbox import GitHubInbox
+from nexus_agent.http_front import FrontDoor
 from nexus_agent.ops.measure import measurement
 from nexus_agent.ops.serve_lock import serving_home
 from nexus_agent.ops.web import ROLES as OPS_ROLES
-from nexus_agent.ops.web import OpsWeb, RequestTimer
+from nexus_agent.ops.web import OpsWeb
 from nexus_agent.planner.build import planner_from_settings
 from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
 from nexus_agent.wire.inbound import (
-    AllowedHostsOnly,
-    BodyDeadline,
     ClientDisconnectFilter,
     DrainUnreadBody,
     PlainErrorsAsJson,
-    SameOriginOnly,
 )
 from nexus_agent.wire.known_secrets import KnownSecrets
 from nexus_agent.wire.secret_guard import install_log_redaction, redact_data
@@ -135,14 +133,16 @@ class BearerTokenGate:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")  # an open path ending in '/' opens everything under it
-        if (
-            scope["type"] != "http"
-            or path in self._open_paths
-            or any(p.endswith("/") and path.startswith(p) for p in self._open_paths)
-        ):
-            await self.app(scope, receive, send)
+        if scope["type"] == "http" and not await self.admit(scope, receive, send):
             return
+        await self.app(scope, receive, send)
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Whether an HTTP request goes on: its Principal put in the scope (an open path: as it came), or
+        False once the 401/403 went out."""
+        path = scope.get("path", "")  # an open path ending in '/' opens everything under it
+        if path in self._open_paths or any(p.endswith("/") and path.startswith(p) for p in self._open_paths):
+            return True
         try:
             principal = await self._principal(scope)
             roles = _route_roles(scope["path"])
@@ -153,9 +153,9 @@ class BearerTokenGate:
                 )
         except NexusError as exc:
             await error_response(exc)(scope, receive, send)
-            return
+            return False
         scope[PRINCIPAL_SCOPE_KEY] = principal
-        await self.app(scope, receive, send)
+        return True
 
 
 class _McpOnly:
@@ -187,7 +187,7 @@ def _transport_security(settings: Settings, allowed_hosts: list[str] | None) -> 
         hosts.append(f"{settings.http_host}:*")
     hosts += allowed_hosts or []
     # Origins are full origins, port included: a page on another port of the same host is another origin.
-    # (SameOriginOnly checks every route against the request's own Host first; this is /mcp's second check.)
+    # (the front door checks every route against the request's own Host first; this is /mcp's second check.)
     port = settings.http_port
     names = [h.removesuffix(":*") for h in hosts]
     exact = [f"{n}:{port}" if port and h.endswith(":*") else h for n, h in zip(names, hosts, strict=True)]
@@ -245,7 +245,7 @@ def create_app(
     check_exposure(settings)
     resolver = CredentialResolver(settings, services.keys_database)
     server = build_mcp_server(services, over_http=True)
-    security = _transport_security(settings, allowed_hosts)  # /mcp's own check; AllowedHostsOnly: every route
+    security = _transport_security(settings, allowed_hosts)  # /mcp's own check; the front door: every route
     mcp_app = server.streamable_http_app(
         streamable_http_path="/mcp",
         stateless_http=settings.http_stateless,  # NEXUS_HTTP_STATELESS: legacy clients behind a balancer
@@ -334,18 +334,20 @@ def _middleware(
     allowed_hosts: list[str] | None,
     host_patterns: list[str],
 ) -> list[Middleware]:
+    # One layer (http_front.FrontDoor), the checks in this order: DNS rebinding (every route answers only for
+    # Nexus's own names, as /mcp does: 421); browsers only from Nexus's own origin, port included (403); the
+    # timer, outside the deadline, so a trickled body counts as the 408 its client got, not a 5xx; bodies within
+    # a deadline (docs/security.md); the bearer credential and the route's roles (401/403).
+    origins = [o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]
+    # /api/health answers liveness to anyone and checks a credential itself for the details.
+    open_paths = ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH})
     return [
-        # DNS rebinding: every route answers only for Nexus's own names, as /mcp does (421 otherwise).
-        Middleware(AllowedHostsOnly, allowed=host_patterns),
-        # Browsers only from Nexus's own origin (port included); bodies within a deadline (docs/security.md).
-        Middleware(SameOriginOnly, allowed=[o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]),
-        # The timer sits outside the deadline: a trickled body counts as the 408 its client got, not a 5xx.
-        Middleware(RequestTimer, ops=ops),
-        Middleware(BodyDeadline, timeout_s=settings.body_timeout_s),
         Middleware(
-            BearerTokenGate,
-            resolver=resolver,
-            # /api/health answers liveness to anyone and checks a credential itself for the details.
-            open_paths=ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH}),
-        ),
+            FrontDoor,
+            hosts=host_patterns,
+            origins=origins,
+            ops=ops,
+            body_timeout_s=settings.body_timeout_s,
+            gate=lambda app: BearerTokenGate(app, resolver=resolver, open_paths=open_paths),
+        )
     ]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the heavy parts (prometheus_client, jinja2) load when the H
     from nexus_agent.ops.metrics import NexusMetrics, PoolSnapshot
     from nexus_agent.ops.observer import OpsObserver
 
-__all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer"]
+__all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer", "observe_request"]
 
 log = logging.getLogger("nexus.ops")
 
@@ -210,6 +210,11 @@ class RequestTimer:
         try:
             await self.app(scope, receive, sending)
         finally:
-            path = scope["path"].rstrip("/") or "/"
-            route = path if path in KNOWN_ROUTES else "other"
-            observer.http_request(route, scope.get("method", "GET"), status, time.perf_counter() - started)
+            observe_request(observer, scope, status, time.perf_counter() - started)
+
+
+def observe_request(observer: OpsObserver, scope: Scope, status: int, seconds: float) -> None:
+    """Count one answered request in ``nexus_http_request_duration_seconds`` (an unknown path as ``other``)."""
+    path = scope["path"].rstrip("/") or "/"
+    route = path if path in KNOWN_ROUTES else "other"
+    observer.http_request(route, scope.get("method", "GET"), status, seconds)

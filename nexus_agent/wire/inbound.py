@@ -37,16 +37,19 @@ from nexus_agent.wire.errors import ConfigError
 __all__ = [
     "AllowedHostsOnly",
     "BodyDeadline",
+    "BodyTimer",
     "ClientDisconnectFilter",
     "DrainUnreadBody",
     "PlainErrorsAsJson",
     "SameOriginOnly",
     "origin_netloc",
+    "refuse_host",
+    "send_error",
     "tls13_server_context",
 ]
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, hint: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str, hint: str) -> None:
     body = json.dumps({"error": {"code": code, "message": message, "hint": hint}}).encode()
     headers = [
         (b"content-type", b"application/json"),
@@ -55,6 +58,48 @@ async def _send_error(send: Send, status: int, code: str, message: str, hint: st
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyTimer:
+    """One request's body deadline: :meth:`receive` and :meth:`send` wrap the server's (see :class:`BodyDeadline`).
+
+    ``status`` is the answer's status once it started (500 until then; 408 when the deadline cut the body off).
+    """
+
+    __slots__ = ("_deadline", "_receive", "_send", "body_done", "started", "status", "timed_out", "timeout_s")
+
+    def __init__(self, receive: Receive, send: Send, timeout_s: float) -> None:
+        self._receive, self._send, self.timeout_s = receive, send, timeout_s
+        self._deadline = anyio.current_time() + timeout_s
+        self.body_done = self.timed_out = self.started = False
+        self.status = 500
+
+    async def receive(self) -> Message:
+        if self.body_done or self.timed_out:
+            return await self._receive() if not self.timed_out else {"type": "http.disconnect"}
+        with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
+            message = await self._receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                self.body_done = True
+            return message
+        self.timed_out = True
+        if not self.started:
+            self.started, self.status = True, 408
+            await send_error(
+                self._send,
+                408,
+                "request_timeout",
+                f"the request body did not arrive within {self.timeout_s:g} s",
+                "Send the whole body at once; a client that trickles it is cut off.",
+            )
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if self.timed_out:
+            return  # the 408 went out; whatever the application answers now is dropped
+        if message["type"] == "http.response.start":
+            self.started, self.status = True, int(message["status"])
+        await self._send(message)
 
 
 class BodyDeadline:
@@ -68,37 +113,8 @@ class BodyDeadline:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        deadline = anyio.current_time() + self.timeout_s
-        state = {"body_done": False, "timed_out": False, "started": False}
-
-        async def guarded_receive() -> Message:
-            if state["body_done"] or state["timed_out"]:
-                return await receive() if not state["timed_out"] else {"type": "http.disconnect"}
-            with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-                message = await receive()
-                if message["type"] != "http.request" or not message.get("more_body", False):
-                    state["body_done"] = True
-                return message
-            state["timed_out"] = True
-            if not state["started"]:
-                state["started"] = True
-                await _send_error(
-                    send,
-                    408,
-                    "request_timeout",
-                    f"the request body did not arrive within {self.timeout_s:g} s",
-                    "Send the whole body at once; a client that trickles it is cut off.",
-                )
-            return {"type": "http.disconnect"}
-
-        async def guarded_send(message: Message) -> None:
-            if state["timed_out"]:
-                return  # the 408 went out; whatever the application answers now is dropped
-            if message["type"] == "http.response.start":
-                state["started"] = True
-            await send(message)
-
-        await self.app(scope, guarded_receive, guarded_send)
+        timer = BodyTimer(receive, send, self.timeout_s)
+        await self.app(scope, timer.receive, timer.send)
 
 
 def origin_netloc(origin: str) -> str | None:
@@ -146,25 +162,27 @@ class SameOriginOnly:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers", []))
-        origin = headers.get(b"origin", b"").decode("latin-1").strip()
-        if origin and origin != "null":
-            host = headers.get(b"host", b"").decode("latin-1").strip()
-            wanted = origin_netloc(origin)
-            own = _own_netlocs(host, str(scope.get("scheme", "http")))
-            if wanted is None or (wanted not in own and wanted not in self.allowed):
-                await _send_error(
-                    send,
-                    403,
-                    "forbidden",
-                    f"requests from the web origin {origin[:200]} are not accepted",
-                    "Call from the server's own origin (host and port), or without an Origin header.",
-                )
-                return
-        elif origin == "null":
-            message = "requests from an opaque ('null') origin are not accepted"
-            await _send_error(send, 403, "forbidden", message, "Call from the server's own origin.")
+        refusal = self.refusal(headers.get(b"origin", b""), headers.get(b"host", b""), scope)
+        if refusal is not None:
+            await send_error(send, 403, "forbidden", *refusal)
             return
         await self.app(scope, receive, send)
+
+    def refusal(self, origin_header: bytes, host_header: bytes, scope: Scope) -> tuple[str, str] | None:
+        """(message, hint) of the 403 for this ``Origin``, or None when the request may go on."""
+        origin = origin_header.decode("latin-1").strip()
+        if origin == "null":
+            return "requests from an opaque ('null') origin are not accepted", "Call from the server's own origin."
+        if not origin:
+            return None
+        wanted = origin_netloc(origin)
+        own = _own_netlocs(host_header.decode("latin-1").strip(), str(scope.get("scheme", "http")))
+        if wanted is None or (wanted not in own and wanted not in self.allowed):
+            return (
+                f"requests from the web origin {origin[:200]} are not accepted",
+                "Call from the server's own origin (host and port), or without an Origin header.",
+            )
+        return None
 
 
 class PlainErrorsAsJson:
@@ -196,7 +214,7 @@ class PlainErrorsAsJson:
                     return
                 code, text, hint = self.errors[held["status"]]
                 text = text or held["text"].decode("utf-8", "replace").strip()
-                await _send_error(send, held["status"], code, text, hint)
+                await send_error(send, held["status"], code, text, hint)
                 return
             await send(message)
 
@@ -276,18 +294,23 @@ class AllowedHostsOnly:
             return
         host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
         if not host_allowed(host, self.allowed):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-                return
-            await _send_error(
-                send,
-                421,
-                "misdirected_request",
-                f"this server does not answer for the host {host.strip()[:200]!r}",
-                "Address Nexus by a name it serves: 127.0.0.1, localhost, [::1] or the host it binds (--host).",
-            )
+            await refuse_host(scope, send, host)
             return
         await self.app(scope, receive, send)
+
+
+async def refuse_host(scope: Scope, send: Send, host: str) -> None:
+    """:class:`AllowedHostsOnly`'s answer to a ``Host`` it does not serve: 421 JSON (a websocket: closed, 1008)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    await send_error(
+        send,
+        421,
+        "misdirected_request",
+        f"this server does not answer for the host {host.strip()[:200]!r}",
+        "Address Nexus by a name it serves: 127.0.0.1, localhost, [::1] or the host it binds (--host).",
+    )
 
 
 def tls13_server_context(cert: Path, key: Path | None) -> ssl.SSLContext:
