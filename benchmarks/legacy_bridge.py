@@ -21,7 +21,12 @@
    and nothing else: no credential, role, schema, secret guard, metrics or middleware).
    The steps are alternated call by call, so load on the machine hits each alike; ``--runs``
    repeats the whole set and every run is reported (the machine is shared: look at the
-   spread, not one figure). After each run, the direct
+   spread, not one figure). Each run also times every relayed step *paired* with the direct POST
+   alone (the two alternated call by call, nothing else between them): the six-way alternation
+   lets the other steps' code and processes push each step's out of the caches, which costs a
+   three-process path more than the two-process direct one (the bare relay reads 1.3x paired and
+   about 1.5x six-way in the same run), so the paired ratio is the issue's comparison as stated:
+   the call through Nexus against the same POST sent directly. After each run, the direct
    POST and both clients through Nexus are run alone ``--calls`` times and the CPU each
    process spent per call (client, Nexus, app; from /proc) is reported too: under a
    varying load that is the steadier figure. Nexus runs as deployed over HTTP
@@ -401,6 +406,18 @@ def ms(values: list[float]) -> float:
     return round(statistics.median(values) * 1000, 2)
 
 
+PAIRED = ("nexus_jsonrpc", "nexus_sdk", "bare_relay")
+
+
+async def paired_ratios(steps: dict[str, Step], calls: int, warmup: int) -> dict[str, float]:
+    """Each relayed step alternated with the direct POST alone: its median over the direct one's, same calls."""
+    out: dict[str, float] = {}
+    for name in PAIRED:
+        times = await single_calls({"direct": steps["direct"], name: steps[name]}, calls, warmup)
+        out[name] = round(ms(times[name]) / ms(times["direct"]), 3)
+    return out
+
+
 def single_figures(single: dict[str, list[float]]) -> dict[str, float]:
     direct, plain, sdk = ms(single["direct"]), ms(single["nexus_jsonrpc"]), ms(single["nexus_sdk"])
     return {
@@ -420,10 +437,11 @@ def single_figures(single: dict[str, list[float]]) -> dict[str, float]:
 async def measure(
     args: argparse.Namespace, base: str, mcp_url: str, bare_url: str, pids: dict[str, int | None]
 ) -> dict[str, Any]:
-    runs, cpu = [], []
+    runs, cpu, paired = [], [], []
     async with single_steps(base, mcp_url, bare_url) as steps:
         for _ in range(args.runs):
             runs.append(single_figures(await single_calls(steps, args.calls, args.warmup)))
+            paired.append(await paired_ratios(steps, args.calls, args.warmup))
             if pids.get("nexus") is not None and Path("/proc/self/stat").exists():
                 cpu.append(await cpu_per_call(steps, pids, args.calls))
     figures: dict[str, Any] = {
@@ -433,6 +451,8 @@ async def measure(
         "ratio_jsonrpc_median_of_runs": statistics.median(r["ratio_jsonrpc"] for r in runs),
         "ratio_sdk_median_of_runs": statistics.median(r["ratio_sdk"] for r in runs),
         "bare_relay_ratio_median_of_runs": statistics.median(r["bare_relay_ratio"] for r in runs),
+        "paired_ratio_median_of_runs": {n: statistics.median(p[n] for p in paired) for n in PAIRED},
+        "paired_runs": paired,
         "runs": runs,
     }
     if cpu:
