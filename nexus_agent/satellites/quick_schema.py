@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -57,35 +58,59 @@ def _type_check(spec: Any) -> Check | None:
     if not isinstance(names, list) or not names or not all(isinstance(n, str) and n in _TYPES for n in names):
         return None
     checks = [_TYPES[n] for n in names]
-    return checks[0] if len(checks) == 1 else lambda v: any(c(v) for c in checks)
+    return checks[0] if len(checks) == 1 else _any_of(checks)
+
+
+_NUMBER_BOUNDS: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+    ("minimum", operator.ge),
+    ("maximum", operator.le),
+    ("exclusiveMinimum", operator.gt),
+    ("exclusiveMaximum", operator.lt),
+)
+_LENGTH_BOUNDS: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+    ("minLength", operator.ge),
+    ("maxLength", operator.le),
+)
+
+
+def _number_bound(bound: Any, compare: Callable[[Any, Any], bool]) -> Check:
+    return lambda v: not _is_number(v) or compare(v, bound)
+
+
+def _length_bound(bound: int, compare: Callable[[Any, Any], bool]) -> Check:
+    return lambda v: not isinstance(v, str) or compare(len(v), bound)
+
+
+def _pattern(pattern: re.Pattern[str]) -> Check:
+    return lambda v: not isinstance(v, str) or pattern.search(v) is not None
 
 
 def _bound_checks(schema: Mapping[str, Any]) -> list[Check] | None:
     checks: list[Check] = []
-    for key, compare in (
-        ("minimum", lambda v, b: v >= b),
-        ("maximum", lambda v, b: v <= b),
-        ("exclusiveMinimum", lambda v, b: v > b),
-        ("exclusiveMaximum", lambda v, b: v < b),
-    ):
+    for key, compare in _NUMBER_BOUNDS:
         if key in schema:
-            bound = schema[key]
-            if not _is_number(bound):
+            if not _is_number(schema[key]):
                 return None
-            checks.append(lambda v, b=bound, c=compare: not _is_number(v) or c(v, b))
-    for key, compare in (("minLength", lambda n, b: n >= b), ("maxLength", lambda n, b: n <= b)):
+            checks.append(_number_bound(schema[key], compare))
+    for key, compare in _LENGTH_BOUNDS:
         if key in schema:
-            length = schema[key]
-            if not _is_int(length):
+            if not _is_int(schema[key]):
                 return None
-            checks.append(lambda v, b=length, c=compare: not isinstance(v, str) or c(len(v), b))
+            checks.append(_length_bound(schema[key], compare))
     if "pattern" in schema:
         try:
-            pattern = re.compile(schema["pattern"])
+            checks.append(_pattern(re.compile(schema["pattern"])))
         except (re.error, TypeError):
             return None
-        checks.append(lambda v: not isinstance(v, str) or pattern.search(v) is not None)
     return checks
+
+
+def _one_of(choices: frozenset[str]) -> Check:
+    return lambda v: isinstance(v, str) and v in choices
+
+
+def _any_of(checks: list[Check]) -> Check:
+    return lambda v: any(c(v) for c in checks)
 
 
 def _value_check(schema: Any) -> Check | None:
@@ -105,8 +130,7 @@ def _value_check(schema: Any) -> Check | None:
             allowed = schema[key] if key == "enum" else [schema[key]]
             if not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed):
                 return None
-            choices = frozenset(allowed)
-            checks.append(lambda v, c=choices: isinstance(v, str) and v in c)
+            checks.append(_one_of(frozenset(allowed)))
     bounds = _bound_checks(schema)
     if bounds is None:
         return None
@@ -116,9 +140,10 @@ def _value_check(schema: Any) -> Check | None:
         if not isinstance(options, list) or not options:
             return None
         compiled = [_value_check(o) for o in options]
-        if any(c is None for c in compiled):
+        present = [c for c in compiled if c is not None]
+        if len(present) != len(compiled):
             return None
-        checks.append(lambda v, cs=compiled: any(c(v) for c in cs))  # type: ignore[misc]
+        checks.append(_any_of(present))
     return lambda v: all(c(v) for c in checks)
 
 
@@ -136,10 +161,10 @@ def _object_check(schema: Mapping[str, Any]) -> Check | None:
     closed = extra is False
     checks: dict[str, Check] = {}
     for name, sub in properties.items():
-        check = _value_check(sub)
-        if check is None:
+        value_check = _value_check(sub)
+        if value_check is None:
             return None
-        checks[name] = check
+        checks[name] = value_check
     needed = tuple(required)
 
     def check(arguments: Any) -> bool:
