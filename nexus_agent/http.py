@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import anyio
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -210,7 +209,7 @@ def check_exposure(settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def open_app(
     settings: Settings, *, secrets: Mapping[str, str] | None = None, allowed_hosts: list[str] | None = None
-) -> AsyncIterator[Starlette]:
+) -> AsyncIterator[ASGIApp]:
     """Open the runtime in order, then yield the app built over it; serve it inside the block.
 
     The runtime (core, satellite pool, monitor, dispatcher, measurement for ``/metrics``, planner:
@@ -237,8 +236,11 @@ def create_app(
     services: NexusServices,
     ops: OpsWeb,
     allowed_hosts: list[str] | None = None,
-) -> Starlette:
-    """Build the Starlette app over an already-open runtime (:func:`open_app` opens it).
+) -> ASGIApp:
+    """Build the app over an already-open runtime (:func:`open_app` opens it): the front door
+    (``http_front.FrontDoor``, every request's checks), then the gateway fast path, then the Starlette app
+    (routes, lifespan, NexusErrors as JSON). Neither of the first two is a Starlette middleware: an MCP tool
+    call the fast path answers passes no layer it does not need.
 
     ``ops``: the operations face already running over ``services`` (``open_app``'s).
     """
@@ -282,7 +284,7 @@ def create_app(
         inbox.on_event,
         services.shared.database if services.shared else services.database,  # PostgreSQL: one replay guard
     )
-    return Starlette(
+    app = Starlette(
         routes=[
             _health_route(resolver, services),
             token_exchange_route(resolver),
@@ -293,12 +295,10 @@ def create_app(
         ],
         lifespan=lifespan,
         exception_handlers={NexusError: _nexus_error_handler(services.known_secrets)},
-        middleware=[
-            *_middleware(settings, resolver, ops, allowed_hosts, security.allowed_hosts),
-            # Innermost: past every check above, before Starlette's routing (what it does not take goes on).
-            *([Middleware(fastpath.around)] if fastpath is not None else []),
-        ],
     )
+    # Past every check of the front door, before Starlette (what the fast path does not take goes on to it).
+    inner = fastpath.around(app) if fastpath is not None else app
+    return _front_door(inner, settings, resolver, ops, allowed_hosts, security.allowed_hosts)
 
 
 def _health_route(resolver: CredentialResolver, svc: NexusServices) -> Route:
@@ -327,13 +327,14 @@ def _nexus_error_handler(known: KnownSecrets | None) -> Callable[[Request, Excep
     return nexus_error
 
 
-def _middleware(
+def _front_door(
+    app: ASGIApp,
     settings: Settings,
     resolver: CredentialResolver,
     ops: OpsWeb,
     allowed_hosts: list[str] | None,
     host_patterns: list[str],
-) -> list[Middleware]:
+) -> FrontDoor:
     # One layer (http_front.FrontDoor), the checks in this order: DNS rebinding (every route answers only for
     # Nexus's own names, as /mcp does: 421); browsers only from Nexus's own origin, port included (403); the
     # timer, outside the deadline, so a trickled body counts as the 408 its client got, not a 5xx; bodies within
@@ -341,13 +342,11 @@ def _middleware(
     origins = [o for h in allowed_hosts or [] for o in (f"http://{h}", f"https://{h}")]
     # /api/health answers liveness to anyone and checks a credential itself for the details.
     open_paths = ops.open_paths | frozenset({GITHUB_WEBHOOK_PATH, APP_WEBHOOK_PREFIX, HEALTH_PATH})
-    return [
-        Middleware(
-            FrontDoor,
-            hosts=host_patterns,
-            origins=origins,
-            ops=ops,
-            body_timeout_s=settings.body_timeout_s,
-            gate=lambda app: BearerTokenGate(app, resolver=resolver, open_paths=open_paths),
-        )
-    ]
+    return FrontDoor(
+        app,
+        hosts=host_patterns,
+        origins=origins,
+        ops=ops,
+        body_timeout_s=settings.body_timeout_s,
+        gate=lambda inner: BearerTokenGate(inner, resolver=resolver, open_paths=open_paths),
+    )

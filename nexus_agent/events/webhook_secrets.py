@@ -43,6 +43,8 @@ class WebhookSecrets:
         self._records: list[AppRecord] = []
         self._names: dict[str, str] = {}
         self._files: dict[str, str] = {}
+        #: secret_env_problem per (slug, variable): it depends on the records alone, so it is kept until update().
+        self._problems: dict[tuple[str, str], str | None] = {}
         self.update(records)
 
     def update(self, records: Iterable[AppRecord]) -> None:
@@ -52,6 +54,7 @@ class WebhookSecrets:
         self._records = list(records)
         self._names = {r.slug: r.endpoints.webhook_secret_env or default_secret_env(r.slug) for r in self._records}
         self._files.clear()
+        self._problems = {}
 
     def signature_header(self, slug: str) -> str | None:
         """The header ``slug`` reads signatures from, when its registration names one (legacy apps)."""
@@ -63,7 +66,10 @@ class WebhookSecrets:
 
     def __call__(self, slug: str) -> str:
         name = self.variable(slug)
-        problem = secret_env_problem(slug, name, self._allow, self._records)
+        key = (slug, name)
+        if key not in self._problems:  # every message a legacy app is sent reads its secret: judged once per registry
+            self._problems[key] = secret_env_problem(slug, name, self._allow, self._records)
+        problem = self._problems[key]
         if problem is not None:  # enforced here too: the registry refuses it, but a row may predate that rule
             raise ConfigError(
                 f"Nexus will not read the webhook secret of {slug} from {name}: {problem}",
