@@ -7,6 +7,8 @@
 4. The body arrives within ``NEXUS_BODY_TIMEOUT_S`` (408), as :class:`~nexus_agent.wire.inbound.BodyDeadline`.
 5. A bearer credential admits the caller to the route (401/403), as :class:`~nexus_agent.http.BearerTokenGate`,
    which puts the Principal in the scope.
+6. Once the answer is out, the access line (:func:`~nexus_agent.http_middleware.log_request`: refusals and errors
+   at INFO, the rest at DEBUG) and the timing are written.
 
 Each check is the named class's own code; the door only saves the four layers of wrapped ``receive``/``send``
 calls and the repeated header scans that every request, an MCP tool call above all, paid for them.
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from nexus_agent.http_middleware import log_request
 from nexus_agent.ops.web import observe_request
 from nexus_agent.wire.inbound import BodyTimer, SameOriginOnly, host_allowed, refuse_host, send_error
 
@@ -68,6 +71,8 @@ class FrontDoor:
                 origin = value
         if not host_allowed(host.decode("latin-1"), self._hosts):
             await refuse_host(scope, send, host.decode("latin-1"))
+            if kind == "http":
+                log_request(scope, 421)
             return
         if kind != "http":
             await self.app(scope, receive, send)
@@ -75,12 +80,15 @@ class FrontDoor:
         refusal = self._origins.refusal(origin, host, scope)
         if refusal is not None:
             await send_error(send, 403, "forbidden", *refusal)
+            log_request(scope, 403)
             return
         observer, started = self._ops.observer, time.perf_counter()
         timer = BodyTimer(receive, send, self._timeout_s)
         try:
             if await self._gate.admit(scope, timer.receive, timer.send):
                 await self.app(scope, timer.receive, timer.send)
-        finally:
+        finally:  # counted and logged once the answer is out: off the caller's wait
             if observer is not None:
                 observe_request(observer, scope, timer.status, time.perf_counter() - started)
+            if timer.started:
+                log_request(scope, timer.status)

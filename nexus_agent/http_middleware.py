@@ -5,7 +5,8 @@ through the secret-redacting filters and a write to stderr (about a sixth of Nex
 proxied call). This middleware writes uvicorn's line as the ``nexus.access`` logger (through the
 same redacting handlers), but a request answered 1xx-3xx only at DEBUG: refusals (401, 403, 421...),
 client errors and server errors stay at INFO, and ``NEXUS_LOG_LEVEL=DEBUG`` shows every request as
-before. Request counts and durations by route and status are in ``/metrics`` regardless.
+before. Request counts and durations by route and status are in ``/metrics`` regardless. The front door
+(``http_front.FrontDoor``) writes it once each answer is out; run uvicorn with ``access_log=False``.
 """
 
 from __future__ import annotations
@@ -13,42 +14,19 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["AccessLog"]
+__all__ = ["log_request"]
 
 log = logging.getLogger("nexus.access")
 
 
-class AccessLog:
-    """Pure ASGI middleware; run uvicorn with ``access_log=False`` so each request is logged once."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                level = logging.INFO if status >= 400 else logging.DEBUG
-                if log.isEnabledFor(level):
-                    args = (
-                        _client(scope),
-                        scope.get("method", ""),
-                        _path(scope),
-                        scope.get("http_version", "1.1"),
-                        status,
-                    )
-                    log.log(level, '%s - "%s %s HTTP/%s" %d', *args)
-            await send(message)
-
-        await self.app(scope, receive, sending)
+def log_request(scope: Scope, status: int) -> None:
+    """The access line of one answered HTTP request: INFO when it failed or was refused (4xx, 5xx), else DEBUG."""
+    level = logging.INFO if status >= 400 else logging.DEBUG
+    if log.isEnabledFor(level):
+        args = (_client(scope), scope.get("method", ""), _path(scope), scope.get("http_version", "1.1"), status)
+        log.log(level, '%s - "%s %s HTTP/%s" %d', *args)
 
 
 def _client(scope: Scope) -> str:

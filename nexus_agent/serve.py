@@ -92,11 +92,10 @@ async def _serve_http(settings: Settings, secrets: Mapping[str, str], tls: dict[
     import uvicorn  # the HTTP stack loads only for --http: stdio starts without it
 
     from nexus_agent.http import open_app
-    from nexus_agent.http_middleware import AccessLog
 
     async with open_app(settings, secrets=secrets) as app:
         config = uvicorn.Config(
-            AccessLog(app),  # successful requests at DEBUG, refusals and errors at INFO (uvicorn's: all at INFO)
+            app,  # its front door writes the access line: refusals and errors at INFO, the rest at DEBUG (http_front)
             host=settings.http_host,
             port=settings.http_port,
             log_level=settings.log_level.lower(),
