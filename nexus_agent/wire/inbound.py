@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Generator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -60,6 +60,35 @@ async def send_error(send: Send, status: int, code: str, message: str, hint: str
     await send({"type": "http.response.body", "body": body})
 
 
+class _Resumed:
+    """Await the rest of a coroutine already stepped once (``step``, which yielded ``waiting_on``): what the event
+    loop sends or throws in (a cancellation included) goes to it, as ``await`` would have done all along."""
+
+    __slots__ = ("_step", "_waiting_on")
+
+    def __init__(self, step: Generator[Any, Any, Any], waiting_on: Any) -> None:
+        self._step, self._waiting_on = step, waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, waiting_on = self._step, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # a cancellation or error thrown in: the coroutine's own to handle
+                try:
+                    waiting_on = step.throw(exc)
+                except StopIteration as done:
+                    return done.value
+                continue
+            try:
+                waiting_on = step.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
 class BodyTimer:
     """One request's body deadline: :meth:`receive` and :meth:`send` wrap the server's (see :class:`BodyDeadline`).
 
@@ -77,11 +106,16 @@ class BodyTimer:
     async def receive(self) -> Message:
         if self.body_done or self.timed_out:
             return await self._receive() if not self.timed_out else {"type": "http.disconnect"}
+        # The server's receive is started here, outside the deadline: when the message is already in (a small
+        # body arrives with its headers) it returns without waiting, and no deadline is armed for it. Only a
+        # receive that has to wait goes on under the deadline, the same call resumed (_Resumed).
+        step = self._receive().__await__()
+        try:
+            waiting_on = step.send(None)
+        except StopIteration as done:
+            return self._took(done.value)
         with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
-            message = await self._receive()
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                self.body_done = True
-            return message
+            return self._took(await _Resumed(step, waiting_on))
         self.timed_out = True
         if not self.started:
             self.started, self.status = True, 408
@@ -93,6 +127,11 @@ class BodyTimer:
                 "Send the whole body at once; a client that trickles it is cut off.",
             )
         return {"type": "http.disconnect"}
+
+    def _took(self, message: Message) -> Message:
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_done = True
+        return message
 
     async def send(self, message: Message) -> None:
         if self.timed_out:
