@@ -1,0 +1,86 @@
+"""The body deadline (wire.inbound.BodyTimer): a body already in is taken at once, a late one is waited for
+until the deadline, a missing one gets a 408, and a cancellation from outside still reaches the waiting receive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from nexus_agent.wire.inbound import BodyTimer
+
+pytestmark = pytest.mark.anyio
+
+Message = dict[str, Any]
+
+
+class Server:
+    """The server side of ASGI: messages it has, and a receive that waits for the next one."""
+
+    def __init__(self, *messages: Message) -> None:
+        self.messages = list(messages)
+        self.arrived = anyio.Event()
+        self.waiting = anyio.Event()
+        self.sent: list[Message] = []
+
+    async def receive(self) -> Message:
+        if not self.messages:
+            self.waiting.set()
+            await self.arrived.wait()
+        return self.messages.pop(0)
+
+    def deliver(self, message: Message) -> None:
+        self.messages.append(message)
+        self.arrived.set()
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message)
+
+
+async def test_a_body_already_in_is_taken_without_waiting() -> None:
+    server = Server({"type": "http.request", "body": b"{}", "more_body": False})
+    timer = BodyTimer(server.receive, server.send, timeout_s=5)
+    with anyio.fail_after(5):
+        assert await timer.receive() == {"type": "http.request", "body": b"{}", "more_body": False}
+    assert timer.body_done and not timer.timed_out and server.sent == []
+
+
+async def test_a_body_that_arrives_later_is_waited_for_and_read_whole() -> None:
+    server = Server({"type": "http.request", "body": b'{"a":', "more_body": True})
+    timer = BodyTimer(server.receive, server.send, timeout_s=5)
+    got: list[Message] = []
+
+    async def read_all() -> None:
+        got.append(await timer.receive())
+        got.append(await timer.receive())  # waits: the rest is not in yet
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_all)
+            await server.waiting.wait()
+            server.deliver({"type": "http.request", "body": b"1}", "more_body": False})
+    assert b"".join(m["body"] for m in got) == b'{"a":1}'
+    assert timer.body_done and not timer.timed_out and server.sent == []
+
+
+async def test_a_body_that_never_arrives_is_answered_408_at_the_deadline() -> None:
+    server = Server()
+    timer = BodyTimer(server.receive, server.send, timeout_s=0.2)
+    with anyio.fail_after(5):
+        assert await timer.receive() == {"type": "http.disconnect"}
+    assert timer.timed_out and timer.status == 408
+    assert server.sent[0]["type"] == "http.response.start" and server.sent[0]["status"] == 408
+    await timer.send({"type": "http.response.start", "status": 200, "headers": []})  # the app's late answer
+    assert len(server.sent) == 2  # dropped: the 408 (start and body) went out
+
+
+async def test_a_cancellation_from_outside_reaches_a_waiting_receive() -> None:
+    server = Server()
+    timer = BodyTimer(server.receive, server.send, timeout_s=60)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(timer.receive)
+            await server.waiting.wait()
+            tg.cancel_scope.cancel()  # the request's task is cancelled (the client went away, shutdown)
+    assert not timer.timed_out and server.sent == []
