@@ -177,3 +177,22 @@ def test_name_and_value_helpers() -> None:
     assert is_secret_name("webhookSecret") and is_secret_name("tokens") and not is_secret_name("token_env")
     assert is_env_reference("${X}") and is_env_reference("NEXUS_TOKEN") and not is_env_reference("glazing_secret")
     assert is_placeholder("changeme") and not is_placeholder("glazing-demo-secret")
+
+
+def _variants(text: str) -> list[str]:
+    """The text as it comes: alone, in a JSON answer, upper- and lower-cased, after a Unicode look-alike."""
+    import json
+
+    return [text, json.dumps({"note": text, "n": 1}), text.upper(), text.lower(), "ſK ı " + text]
+
+
+def test_the_literal_prefilter_never_hides_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each detector's regex runs only when its literal is in the text (_secret_text._NEEDS): the same findings
+    as running every regex over every text, on every detector's secret and near-miss in every variant."""
+    from nexus_agent.wire import _secret_text
+
+    texts = [v for t in [*POSITIVES.values(), *NEAR_MISSES] for v in _variants(t)]
+    filtered = [_secret_text.text_hits(t) for t in texts]
+    monkeypatch.setattr(_secret_text, "_may_match", lambda kind, text, lower: True)
+    assert [_secret_text.text_hits(t) for t in texts] == filtered
+    assert sum(bool(f) for f in filtered) >= len(POSITIVES) * 3  # the variants do hold secrets
