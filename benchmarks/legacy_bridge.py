@@ -84,10 +84,12 @@ def free_port() -> int:
 
 
 # -- the legacy apps' process -----------------------------------------------------------------------------------------
-def serve_apps(port: int, count: int, work_ms: float = 0.0) -> None:
+def serve_apps(port: int, count: int, work_ms: float = 0.0, varying: bool = False) -> None:
     """Serve ``count`` fake legacy apps under /a{i}/ on one uvicorn (run as a child process).
 
-    ``work_ms``: each message waits that long before it is answered (an app's own I/O, e.g. its database)."""
+    ``work_ms``: each message waits that long before it is answered (an app's own I/O, e.g. its database).
+    ``varying``: each stock level answer also says when it was read (``as_of``, to the microsecond), so no two
+    answers are alike, as a real app's are: the secret guard judges every one afresh."""
     import logging
 
     import uvicorn
@@ -98,6 +100,8 @@ def serve_apps(port: int, count: int, work_ms: float = 0.0) -> None:
 
     logging.disable(logging.WARNING)
     apps = [FakeLegacyApp(f"ledger-{i:03d}", SECRET) for i in range(count)]
+    for app in apps if varying else []:
+        app.handlers["query.stock_level"] = _with_as_of(app.handlers["query.stock_level"])
     routes = [Mount(f"/a{i}", app=_working(a.asgi_app(), work_ms / 1000)) for i, a in enumerate(apps)]
 
     @contextlib.asynccontextmanager
@@ -106,6 +110,10 @@ def serve_apps(port: int, count: int, work_ms: float = 0.0) -> None:
         yield
 
     uvicorn.run(Starlette(routes=routes, lifespan=lifespan), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _with_as_of(level: Any) -> Any:
+    return lambda params: {**level(params), "as_of": datetime.now(UTC).isoformat()}
 
 
 def _working(app: Any, seconds: float) -> Any:
@@ -121,9 +129,10 @@ def _working(app: Any, seconds: float) -> Any:
 
 
 @contextlib.contextmanager
-def app_process(count: int, work_ms: float = 0.0) -> Iterator[tuple[str, int]]:
+def app_process(count: int, work_ms: float = 0.0, varying: bool = False) -> Iterator[tuple[str, int]]:
     port = free_port()
     cmd = [sys.executable, __file__, "--serve-apps", str(port), "--apps", str(count), "--app-work-ms", str(work_ms)]
+    cmd += ["--varying-answers"] if varying else []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -487,17 +496,23 @@ def main() -> None:
         help="the fake app waits this long on each message, as a real app does its own I/O (default 0: the "
         "fake answers at once, the hardest case for the ratio)",
     )
+    parser.add_argument(
+        "--varying-answers",
+        action="store_true",
+        help="every answer differs (an as_of timestamp), as a real app's do: no verdict of the secret guard is "
+        "reused (default: the fake's answer is the same each call)",
+    )
     parser.add_argument("--serve-apps", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare-relay", nargs=2, metavar=("PORT", "TARGET"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_apps:
-        serve_apps(args.serve_apps, args.apps, args.app_work_ms)
+        serve_apps(args.serve_apps, args.apps, args.app_work_ms, args.varying_answers)
         return
     if args.serve_bare_relay:
         serve_bare_relay(int(args.serve_bare_relay[0]), args.serve_bare_relay[1])
         return
     with (
-        app_process(args.apps, args.app_work_ms) as (base, app_pid),
+        app_process(args.apps, args.app_work_ms, args.varying_answers) as (base, app_pid),
         nexus_process(base, args.apps) as (mcp_url, nexus_pid),
         bare_relay_process(f"{base}/a0/api/messages/handle") as bare_url,
     ):
