@@ -5,10 +5,11 @@ itself. For an MCP satellite it relays the JSON-RPC call; for a legacy app (a me
 makes the call: the app's connection
 (:meth:`~nexus_agent.satellites.message_handler.MessageHandlerConnection.send`) turns the validated arguments
 into the signed ``POST {"type", "params", "request_id", "timestamp"}`` on its kept-alive connection and judges
-the answer, once. The satellite's breaker counts the outcome, and a fault the satellite would retry hands the
-message to :meth:`~nexus_agent.satellites.satellite.Satellite.call` (the pool's retries, backoff and deadline),
-so every per-app error (``unreachable``, ``timeout``, ``rejected``, ``protocol``...) reads as on the normal
-path. The answer then passes the pool's secret guard. The fast path itself has already applied the role rule,
+the answer: that is the call's first attempt. The satellite's breaker counts the outcome, and a fault the
+satellite would retry goes on in :meth:`~nexus_agent.satellites.satellite.Satellite.retry` (the pool's remaining
+attempts, backoff and deadline: the app is sent no more messages than on the normal path), so every per-app
+error (``unreachable``, ``timeout``, ``rejected``, ``protocol``...) reads as on the normal path. The answer
+then passes the pool's secret guard. The fast path itself has already applied the role rule,
 ``NEXUS_MAX_INPUT_BYTES`` and the argument schema, and counts the call in the metrics.
 
 Only a read-only message takes this branch (``query.*`` and ``test.ping``: read-only and
@@ -24,7 +25,6 @@ from typing import Any
 
 import anyio
 
-from nexus_agent.satellites._faults import TRANSIENT, reason_of
 from nexus_agent.satellites.legacy_tools import is_read_only_message
 from nexus_agent.satellites.message_handler import MessageHandlerConnection, structured
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
@@ -64,12 +64,12 @@ async def relay_legacy_call(
     """Send the message (``arguments`` already validated) and answer the MCP result as JSON.
 
     One attempt straight on the app's connection (:meth:`MessageHandlerConnection.send`), its outcome counted by
-    the satellite's breaker as :meth:`Satellite.call` counts it. A fault that the satellite's call would retry
-    (unreachable, a lost connection, HTTP 5xx/408/429) hands the message to :meth:`Satellite.call` within what is
-    left of the deadline: a read-only message is safe to send again, and the retries, their backoff and their
-    accounting are the pool's. Raises the pool's :class:`~nexus_agent.wire.errors.NexusError` (an
-    ``UpstreamError`` naming the app and the reason, or ``SecretLeakRefused``), which the fast path turns into a
-    tool error as the MCP server does.
+    the satellite's breaker as :meth:`Satellite.call` counts it: the call's first attempt. A fault that the
+    satellite's call would retry (unreachable, a lost connection, HTTP 5xx/408/429) goes on in
+    :meth:`Satellite.retry` with the pool's remaining attempts, backoff and deadline; any other fault, or the last
+    attempt's, is raised as the normal path raises it. Raises the pool's
+    :class:`~nexus_agent.wire.errors.NexusError` (an ``UpstreamError`` naming the app and the reason, or
+    ``SecretLeakRefused``), which the fast path turns into a tool error as the MCP server does.
     """
     timeout = pool.settings.call_timeout
     deadline = anyio.current_time() + timeout
@@ -80,10 +80,7 @@ async def relay_legacy_call(
         result, text = await connection.send(connection.tools[tool.name], arguments)
     except Exception as exc:
         error = sat._fault(None, exc, f"calling tool '{tool.name}'", timeout, None)
-        if reason_of(error) not in TRANSIENT or anyio.current_time() >= deadline:
-            raise error from None
-        log.info("retrying %s on %s through the pool: %s", tool.name, sat.slug, error.message)
-        answer = await sat.call(tool, arguments, deadline=deadline, timeout=timeout)
+        answer = await sat.retry(tool, arguments, error, deadline=deadline, timeout=timeout)  # or raises error
         pool.guard_answer(answer)
         return _as_json(answer)
     sat.breaker.record_success()

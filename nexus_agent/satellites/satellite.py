@@ -182,6 +182,29 @@ class Satellite:
 
     # -- calls ---------------------------------------------------------------------------------------------------
 
+    async def _before_retry(
+        self, tool: SatelliteTool, error: UpstreamError, attempt: int, attempts: int, deadline: float
+    ) -> None:
+        """Raise ``error`` unless attempt ``attempt`` of ``attempts`` may be retried; else wait the backoff."""
+        reason = reason_of(error)
+        if reason == TIMEOUT or reason not in TRANSIENT or attempt >= attempts:
+            raise error from None
+        delay = self._backoff(attempt)
+        if anyio.current_time() + delay >= deadline:
+            raise error from None
+        logger.info("retrying %s on %s in %.2f s: %s", tool.name, self.slug, delay, error.message)
+        await self._sleep(delay)
+
+    async def retry(
+        self, tool: SatelliteTool, arguments: dict[str, Any], error: UpstreamError, *, deadline: float, timeout: float
+    ) -> SatelliteCallResult:
+        """Go on with a call whose first attempt was made outside (the gateway fast path) and failed with
+        ``error``: the same verdict, backoff and remaining attempts as :meth:`call`'s own loop, so the
+        satellite is sent no more than on the normal path."""
+        attempts = self._settings.retry_attempts if tool.retryable else 1
+        await self._before_retry(tool, error, 1, attempts, deadline)
+        return await self.call(tool, arguments, deadline=deadline, timeout=timeout, first_attempt=2)
+
     async def call(
         self,
         tool: SatelliteTool,
@@ -190,15 +213,18 @@ class Satellite:
         deadline: float,
         timeout: float,
         on_progress: ProgressCallback | None = None,
+        first_attempt: int = 1,
     ) -> SatelliteCallResult:
-        """Call ``tool`` (arguments already validated) before ``deadline``; retry only read-only/idempotent tools."""
+        """Call ``tool`` (arguments already validated) before ``deadline``; retry only read-only/idempotent tools.
+
+        ``first_attempt``: the attempt this call starts at (see :meth:`retry`)."""
         connection = self.ready()
         if isinstance(connection, MessageHandlerConnection):
             connection.check_ready()  # the app's HMAC secret must be set: a ConfigError naming its variable
         started = anyio.current_time()
         attempts = self._settings.retry_attempts if tool.retryable else 1
         action = f"calling tool '{tool.name}'"
-        for attempt in range(1, attempts + 1):
+        for attempt in range(first_attempt, attempts + 1):
             if not self.breaker.allow():
                 raise self.circuit_open()
             remaining = deadline - anyio.current_time()
@@ -216,14 +242,7 @@ class Satellite:
                             )
             except Exception as exc:
                 error = self._fault(used, exc, action, timeout, failing_status(statuses))
-                reason = reason_of(error)
-                if reason == TIMEOUT or reason not in TRANSIENT or attempt == attempts:
-                    raise error from None
-                delay = self._backoff(attempt)
-                if anyio.current_time() + delay >= deadline:
-                    raise error from None
-                logger.info("retrying %s on %s in %.2f s: %s", tool.name, self.slug, delay, error.message)
-                await self._sleep(delay)
+                await self._before_retry(tool, error, attempt, attempts, deadline)
                 continue
             self.breaker.record_success()
             return SatelliteCallResult(

@@ -167,3 +167,18 @@ async def test_faults_of_a_legacy_app_read_the_same_and_count_against_its_breake
             again = await raw_call(http, fast, OWNER, QUERY, {"sku": "EXT-6063-50x50"})
             assert again["isError"] and "circuit breaker is open" in again["content"][0]["text"]
             assert len(app.messages) == sent  # an open breaker: nothing reaches the app on either path
+
+
+async def test_a_failing_read_is_sent_as_often_on_the_fast_path_as_on_the_normal_one(tmp_path: Path) -> None:
+    """A 5xx is retried with the pool's attempts and backoff on both paths: the app gets the same number of
+    messages whichever path Nexus takes (the fast path's own first send is the first of those attempts)."""
+    with _app() as app, two_nexuses(tmp_path) as (fast, slow):
+        async with registered((fast, slow), app) as http:
+            app.faults["query.stock_level"] = "http_500"
+            sent = []
+            for base in (fast, slow):
+                before = len(app.messages)
+                answer = await raw_call(http, base, OWNER, QUERY, {"sku": "EXT-6063-50x50"})
+                assert answer["isError"]
+                sent.append(len(app.messages) - before)
+    assert sent[0] == sent[1] == PoolSettings().retry_attempts, sent
