@@ -34,7 +34,6 @@ from mcp.shared.inbound import (
     mcp_param_headers,
     x_mcp_header_map,
 )
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -44,6 +43,7 @@ from nexus_agent.auth import Principal
 from nexus_agent.auth.policy import RolePolicy
 from nexus_agent.gateway_legacy import legacy_relay_allowed, relay_legacy_call
 from nexus_agent.gateway_own import OwnFallThrough, OwnTools
+from nexus_agent.gateway_request import candidate, read_body, replay
 from nexus_agent.satellites.connection import SatelliteConnection
 from nexus_agent.satellites.discovery import validate_arguments
 from nexus_agent.satellites.models import BreakerState, SatelliteCallResult, SatelliteTool
@@ -66,7 +66,6 @@ __all__ = ["GatewayFastPath"]
 
 log = logging.getLogger("nexus.gateway")
 _CONTENT = TypeAdapter(list[types.ContentBlock])
-_MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body goes the normal way (413)
 _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
 #: How much larger than its raw JSON text a value can be once ``check_argument_size`` writes it out again (ASCII
 #: escapes of non-ASCII text: 3x; floats such as ``1e15``: 4.5x; spaces after separators), with a margin.
@@ -97,68 +96,6 @@ class _Call:
         later, self.later = self.later, []
         for account in later:
             account()
-
-
-#: The headers the fast path reads; any of them given twice sends the request the normal way (the routing ones
-#: because first-copy and last-copy readers would disagree, as the SDK's ``find_duplicated_routing_header`` says).
-_READ = frozenset({b"mcp-method", b"mcp-name", b"mcp-protocol-version", b"content-type", b"accept"})
-
-
-def _routing(scope: Scope) -> dict[str, str] | None:
-    """The headers the fast path reads (lower-case names), in one pass; None if one is duplicated or the
-    request has a session or ``Mcp-Param-*`` headers (the normal path's cases)."""
-    found: dict[str, str] = {}
-    for key, value in scope.get("headers", []):
-        if key in _READ:
-            name = key.decode("latin-1")
-            if name in found:
-                return None
-            found[name] = value.decode("latin-1")
-        elif key == b"mcp-session-id" or key.startswith(b"mcp-param-"):
-            return None
-    return found
-
-
-def _candidate(scope: Scope, own: OwnTools) -> dict[str, str] | None:
-    """Cheap checks on the headers alone (the body is read only for these): the headers read, or None."""
-    if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path", "").rstrip("/") != "/mcp":
-        return None
-    headers = _routing(scope)
-    if headers is None:
-        return None
-    name = headers.get("mcp-name", "")
-    if headers.get("mcp-method") != "tools/call" or ("__" not in name and name not in own):
-        return None
-    if headers.get("mcp-protocol-version") not in MODERN_PROTOCOL_VERSIONS:
-        return None
-    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" or "application/json" not in headers.get("accept", ""):
-        return None
-    return headers
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    """The whole body, and the messages it came in (replayed to the normal path if it takes over)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return b"", messages
-        size += len(message.get("body", b""))
-        if size > _MAX_BODY or not message.get("more_body", False):
-            break
-    return b"".join(m.get("body", b"") for m in messages), messages
-
-
-def _replay(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed
 
 
 class GatewayFastPath:
@@ -194,11 +131,11 @@ class GatewayFastPath:
         return fast_path
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
-        headers = _candidate(scope, self._own)
+        headers = candidate(scope, self._own)
         if headers is None:
             await app(scope, receive, send)
             return
-        body, messages = await _read_body(receive)
+        body, messages = await read_body(receive)
         if headers["mcp-name"] in self._own:
             await self._serve_own(scope, headers, body, messages, receive, send, app)
             return
@@ -207,13 +144,13 @@ class GatewayFastPath:
         except Exception as exc:  # _FallThrough, or any doubt: the normal path answers
             if not isinstance(exc, _FallThrough):
                 log.warning("fast path declined %s: %r", headers["mcp-name"], exc)
-            await app(scope, _replay(messages, receive), send)
+            await app(scope, replay(messages, receive), send)
             return
         try:
             result = await self._observed(call)
         except HandOver:  # nothing ran on the satellite: the normal path relays its questions to the client
             log.debug("fast path handed %s to the normal path (the satellite wants to ask)", call.name)
-            await app(scope, _replay(messages, receive), send)
+            await app(scope, replay(messages, receive), send)
             return
         result["resultType"] = "complete"
         result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}  # only serialised, never changed
@@ -239,7 +176,7 @@ class GatewayFastPath:
                 raise _FallThrough
             result = await self._own.call(principal, name, arguments)
         except (_FallThrough, OwnFallThrough):
-            await app(scope, _replay(messages, receive), send)
+            await app(scope, replay(messages, receive), send)
             return
         result["resultType"] = "complete"
         result["_meta"] = {types.SERVER_INFO_META_KEY: self._stamp}
@@ -266,7 +203,7 @@ class GatewayFastPath:
     ) -> tuple[Principal, int | str, dict[str, Any], str, dict[str, Any]]:
         """The checks every fast-path call passes: a well-formed sessionless call, no progress, nothing new.
 
-        ``headers``: what :func:`_routing` read (no duplicated routing header among them)."""
+        ``headers``: what :func:`~nexus_agent.gateway_request.routing_headers` read (no routing header twice)."""
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
         if not isinstance(principal, Principal):
             raise _FallThrough
