@@ -12,14 +12,13 @@ It is built over an open runtime whose measurement counts into the same ``metric
 (``open_services(..., measure=measurement(metrics))``; its observer times the MCP server,
 the satellite pool and the planner), so every route has what it reads from the start.
 
-:class:`RequestTimer` is the ASGI middleware timing every HTTP request.
+:func:`observe_request` times every HTTP request (the front door, ``http_front.FrontDoor``, calls it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -27,7 +26,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from nexus_agent.auth import Role
 from nexus_agent.config import Settings
@@ -39,7 +38,7 @@ if TYPE_CHECKING:  # the heavy parts (prometheus_client, jinja2) load when the H
     from nexus_agent.ops.metrics import NexusMetrics, PoolSnapshot
     from nexus_agent.ops.observer import OpsObserver
 
-__all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "RequestTimer", "observe_request"]
+__all__ = ["KNOWN_ROUTES", "ROLES", "OpsWeb", "observe_request"]
 
 log = logging.getLogger("nexus.ops")
 
@@ -185,32 +184,6 @@ def _snapshot(services: NexusServices) -> PoolSnapshot:
     for health in list(pool.last_health.values()):
         snapshot.health[health.state.value] = snapshot.health.get(health.state.value, 0) + 1
     return snapshot
-
-
-class RequestTimer:
-    """ASGI middleware: ``nexus_http_request_duration_seconds{route,method,status}`` for every request."""
-
-    def __init__(self, app: ASGIApp, ops: OpsWeb) -> None:
-        self.app = app
-        self.ops = ops
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        observer = self.ops.observer
-        if scope["type"] != "http" or observer is None:
-            await self.app(scope, receive, send)
-            return
-        started, status = time.perf_counter(), 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            observe_request(observer, scope, status, time.perf_counter() - started)
 
 
 def observe_request(observer: OpsObserver, scope: Scope, status: int, seconds: float) -> None:
