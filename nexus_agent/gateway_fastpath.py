@@ -70,6 +70,8 @@ _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
 #: How much larger than its raw JSON text a value can be once ``check_argument_size`` writes it out again (ASCII
 #: escapes of non-ASCII text: 3x; floats such as ``1e15``: 4.5x; spaces after separators), with a margin.
 ARGUMENT_GROWTH = 6
+#: ``json.dumps(value, separators=(",", ":"))``, its encoder made once.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class _FallThrough(Exception):
@@ -348,7 +350,7 @@ class GatewayFastPath:
         # As the SDK client logs what it sends (the log handlers take secret values out of every line).
         log.debug("relaying %s to satellite %s on the fast path: %s", call.name, sat.slug, call.body["params"])
         try:
-            body = json.dumps(call.body, separators=(",", ":")).encode()
+            body = _compact_json(call.body).encode()
             response = await self._connections().post(call.url, body, _headers(call), timeout=timeout)
         except Exception as exc:
             if isinstance(exc, RelayConnectError) or tool.retryable:
@@ -431,7 +433,7 @@ def _headers(call: _Call) -> dict[str, str]:
 
 
 async def _send_json(send: Send, payload: dict[str, Any]) -> None:
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    body = _compact_json(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -21,6 +21,7 @@ always did.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import anyio
@@ -71,8 +72,7 @@ async def relay_legacy_call(
     :class:`~nexus_agent.wire.errors.NexusError` (an ``UpstreamError`` naming the app and the reason, or
     ``SecretLeakRefused``), which the fast path turns into a tool error as the MCP server does.
     """
-    timeout = pool.settings.call_timeout
-    deadline = anyio.current_time() + timeout
+    timeout, began = pool.settings.call_timeout, time.perf_counter()
     connection = sat.connection
     assert isinstance(connection, MessageHandlerConnection)  # legacy_relay_allowed said so
     log.debug("sending %s to legacy app %s on the fast path", tool.name, sat.slug)
@@ -80,6 +80,7 @@ async def relay_legacy_call(
         result, text = await connection.send(connection.tools[tool.name], arguments)
     except Exception as exc:
         error = sat._fault(None, exc, f"calling tool '{tool.name}'", timeout, None)
+        deadline = anyio.current_time() + timeout - (time.perf_counter() - began)  # the call's, from its start
         answer = await sat.retry(tool, arguments, error, deadline=deadline, timeout=timeout)  # or raises error
         pool.guard_answer(answer)
         return _as_json(answer)

@@ -42,6 +42,7 @@ class CredentialResolver:
     def __init__(self, settings: Settings, keys_database: Database | PgDatabase | None = None) -> None:
         self._settings = settings
         self._tokens = [(t.encode(), token_label_key(t)) for t in settings.token_values()]
+        self._token_principals: dict[str, Principal] = {}  # label -> its Principal (frozen: made once)
         self.jwt = jwt_issuer(settings)
         self.keys = ApiKeyStore(keys_database) if keys_database is not None else None
         self._open, self._open_checked_until = False, float("-inf")  # open_locally's last count of active keys
@@ -89,6 +90,12 @@ class CredentialResolver:
                 found = label
         if found is None:
             return None
+        principal = self._token_principals.get(found)
+        if principal is None:
+            principal = self._token_principals[found] = self._token_principal(found)
+        return principal
+
+    def _token_principal(self, found: str) -> Principal:
         grant = self._settings.token_grants.get(found)
         if grant is None:  # a token given directly in Settings(tokens=...) without a grant: an owner token
             name = self._settings.token_names.get(found, "http-client")

@@ -96,11 +96,16 @@ def new_http_client(
     return RelayConnections(outbound or OutboundPolicy(), ssl_context, connect_timeout=settings.connect_timeout)
 
 
+#: ``json.dumps`` of a message's body and of an answer's result as text, their encoders made once.
+_message_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_text_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def build_message(message_type: str, params: dict[str, Any], *, request_id: str, now: datetime) -> bytes:
     """The exact body bytes of one message (these bytes are what is signed)."""
     stamp = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     message = {"type": message_type, "params": params, "request_id": request_id, "timestamp": stamp}
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _message_json(message).encode("utf-8")
 
 
 def _where(url: str) -> str:
@@ -194,7 +199,7 @@ class MessageHandlerConnection:
         }
         status, raw, content_type = await _post(self, http, tool, body, headers)
         result = _judge(self, tool, status, raw, content_type, request_id)
-        return result, json.dumps(result, ensure_ascii=False, default=str)
+        return result, _text_json(result)
 
     def drop(self, client: object) -> None:
         """Nothing to reopen: the HTTP client discards a broken connection by itself."""

@@ -83,6 +83,7 @@ class SatellitePool(PoolCalls, PoolHealth):
         #: Configured secret values no satellite answer may carry (plus the satellites' own tokens).
         self.known_secrets = known_secrets or KnownSecrets()
         self._known_with_tokens: tuple[frozenset[str], KnownSecrets] = (frozenset(), self.known_secrets)
+        self._tokens_changed = False  # satellites came or went: the guard merges their tokens again
         self._initial = list(records)
         self._secrets = as_satellite_secrets(secrets)
         self._outbound = outbound or OutboundPolicy()
@@ -203,6 +204,7 @@ class SatellitePool(PoolCalls, PoolHealth):
             if current is not None:
                 self._forget(slug)
             self._satellites[slug] = sat = self._make_satellite(record, token, trusted, env)
+            self._tokens_changed = True
             sat.wiring = wiring
             if sat.blocked is None:
                 sat.blocked = self._secrets.refusal(record, rivals) or env_refusal
@@ -290,6 +292,7 @@ class SatellitePool(PoolCalls, PoolHealth):
 
     def _forget(self, slug: str) -> None:
         sat = self._satellites.pop(slug, None)
+        self._tokens_changed = True
         if sat is not None and sat.connection is not None:
             sat.connection.close()
 

@@ -35,6 +35,7 @@ class PoolCalls:
     observer: Callable[[str, str, str, str, float], None] | None
     _satellites: dict[str, Satellite]
     _known_with_tokens: tuple[frozenset[str], KnownSecrets]
+    _tokens_changed: bool
 
     if TYPE_CHECKING:
 
@@ -193,9 +194,11 @@ class PoolCalls:
         self._guard(answer, result.slug, result.tool, result.qualified_name)
 
     def _guard(self, answer: dict[str, Any], slug: str, tool: str, qualified_name: str) -> None:
-        tokens = frozenset(s.token for s in self._satellites.values() if s.token)
-        if self._known_with_tokens[0] != tokens:  # satellites come and go: merge again only then
-            self._known_with_tokens = (tokens, self.known_secrets.merged(tokens))
+        if self._tokens_changed:  # satellites came or went (the pool's update): their tokens are merged again
+            tokens = frozenset(s.token for s in self._satellites.values() if s.token)
+            if self._known_with_tokens[0] != tokens:
+                self._known_with_tokens = (tokens, self.known_secrets.merged(tokens))
+            self._tokens_changed = False
         known = self._known_with_tokens[1]
         try:
             ensure_no_secrets(answer, "answer", "pass on", known=known)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import time
 from collections.abc import Collection, Generator, Mapping
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,11 @@ class BodyTimer:
     ``status`` is the answer's status once it started (500 until then; 408 when the deadline cut the body off).
     """
 
-    __slots__ = ("_deadline", "_receive", "_send", "body_done", "started", "status", "timed_out", "timeout_s")
+    __slots__ = ("_began", "_receive", "_send", "body_done", "started", "status", "timed_out", "timeout_s")
 
     def __init__(self, receive: Receive, send: Send, timeout_s: float) -> None:
         self._receive, self._send, self.timeout_s = receive, send, timeout_s
-        self._deadline = anyio.current_time() + timeout_s
+        self._began = time.perf_counter()  # the deadline is timeout_s from here (worked out only if a receive waits)
         self.body_done = self.timed_out = self.started = False
         self.status = 500
 
@@ -114,7 +115,7 @@ class BodyTimer:
             waiting_on = step.send(None)
         except StopIteration as done:
             return self._took(done.value)
-        with anyio.move_on_after(max(0.0, self._deadline - anyio.current_time())):
+        with anyio.move_on_after(max(0.0, self.timeout_s - (time.perf_counter() - self._began))):
             return self._took(await _Resumed(step, waiting_on))
         self.timed_out = True
         if not self.started:

@@ -82,13 +82,15 @@ class KnownSecrets:
     replaces them; ``in_data(base64_text)`` looks inside a base64 payload.
     """
 
-    __slots__ = ("_bytes", "_pattern", "_values")
+    __slots__ = ("_bytes", "_escaped", "_pattern", "_values")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         kept = {v for v in values if len(v) >= MIN_KNOWN_SECRET_LENGTH and v.strip()}
         self._values: tuple[str, ...] = tuple(sorted(kept, key=lambda v: (-len(v), v)))
         self._bytes = tuple(v.encode() for v in self._values)
         self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
+        #: A value JSON would escape (a quote, a backslash, a control character): not findable in a rendering.
+        self._escaped = any(_JSON_ESCAPED.search(v) for v in self._values)
 
     @classmethod
     def of(cls, values: Iterable[str | SecretStr | SecretBytes | None]) -> KnownSecrets:
@@ -120,7 +122,7 @@ class KnownSecrets:
         """Whether a value occurs in ``text``, a ``json.dumps(..., ensure_ascii=False)`` rendering; None when
         that cannot be told from the rendering (a value holding a quote, a backslash or a control character,
         which JSON escapes)."""
-        if any(_JSON_ESCAPED.search(v) for v in self._values):
+        if self._escaped:
             return None
         return bool(self._pattern is not None and self._pattern.search(text))
 

@@ -17,6 +17,7 @@ record names. Pure functions; no I/O.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import Any
 
 from nexus_agent.wire.errors import Forbidden
 from nexus_agent.wire.models import AppRecord, is_slug
@@ -159,6 +160,9 @@ class SatelliteSecrets(Mapping[str, str]):
 
     def __getitem__(self, key: str) -> str:
         return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:  # Mapping.get without a KeyError for a name not set
+        return self._values.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)

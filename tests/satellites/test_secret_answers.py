@@ -115,3 +115,29 @@ async def test_images_and_blobs_are_data(urls: dict[str, str]) -> None:
             files = await p.call("clean__files")
     assert [block.type for block in chart.content] == ["image"]
     assert [block.type for block in files.content] == ["resource"]
+
+
+async def test_a_token_of_an_app_added_later_is_withheld_from_answers_at_once(urls: dict[str, str]) -> None:
+    """The guard keeps the satellites' tokens merged between answers: an app registered later (the pool's
+    update) is known from the next answer on, and so is an app that no longer has one, forgotten."""
+    token = "satellite-own-token-0123456789"
+    echoes = AppRecord(
+        slug="echoes-token",
+        name="echoes",
+        status=AppStatus.active,
+        endpoints=AppEndpoints(mcp_url=f"{urls['echoes-token']}/mcp"),  # type: ignore[arg-type]
+    )
+    holder = AppRecord(
+        slug="holder",
+        name="holder",
+        status=AppStatus.active,
+        endpoints=AppEndpoints(mcp_url=f"{urls['clean']}/mcp", token_env="SATELLITE_HOLDER_TOKEN"),  # type: ignore[arg-type]
+    )
+    async with SatellitePool([echoes], secrets={"SATELLITE_HOLDER_TOKEN": token}) as p:
+        with anyio.fail_after(30):
+            assert (await p.call("echoes-token__report")).text == ANSWERS["echoes-token"]  # no one's token yet
+            await p.sync_apps([echoes, holder])
+            with pytest.raises(SecretLeakRefused):
+                await p.call("echoes-token__report")
+            await p.sync_apps([echoes])
+            assert (await p.call("echoes-token__report")).text == ANSWERS["echoes-token"]
