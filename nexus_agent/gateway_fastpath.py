@@ -15,7 +15,6 @@ answers (and refuses) exactly as it always did. ``NEXUS_GATEWAY_FASTPATH=false``
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -59,6 +58,7 @@ from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnection
 from nexus_agent.satellites.satellite import Satellite
 from nexus_agent.services import REGISTRY_RECHECK_S, NexusServices
 from nexus_agent.toolset import ALL_TOOLS
+from nexus_agent.wire import json_codec
 from nexus_agent.wire.errors import NexusError, UpstreamError
 from tools.base import check_argument_size
 
@@ -71,7 +71,7 @@ _PARAM_KEYS = frozenset({"name", "arguments", "_meta"})
 #: escapes of non-ASCII text: 3x; floats such as ``1e15``: 4.5x; spaces after separators), with a margin.
 ARGUMENT_GROWTH = 6
 #: ``json.dumps(value, separators=(",", ":"))``, its encoder made once.
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_compact_json = json_codec.encoder(separators=(",", ":"))
 
 
 class _FallThrough(Exception):
@@ -209,8 +209,8 @@ class GatewayFastPath:
         principal = scope.get(PRINCIPAL_SCOPE_KEY)
         if not isinstance(principal, Principal):
             raise _FallThrough
-        try:
-            body = json.loads(raw)
+        try:  # UTF-8 alone (JSON-RPC over HTTP); anything else (a BOM, UTF-16) goes the normal way
+            body = json_codec.loads(raw.decode())
         except (ValueError, RecursionError):
             raise _FallThrough from None
         if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or body.get("method") != "tools/call":
@@ -222,7 +222,7 @@ class GatewayFastPath:
             raise _FallThrough
         meta = params.get("_meta")
         name, arguments = params.get("name"), params.get("arguments", {})
-        if set(params) - _PARAM_KEYS or not isinstance(meta, dict) or "progressToken" in meta:
+        if not _PARAM_KEYS.issuperset(params) or not isinstance(meta, dict) or "progressToken" in meta:
             raise _FallThrough  # progress, tasks and anything new: the SDK relays those
         if may_answer_questions(meta):
             raise _FallThrough  # the satellite may ask this client: the normal path relays the questions

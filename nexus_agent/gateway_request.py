@@ -7,10 +7,13 @@ else goes on untouched. The body it reads is kept, so the normal path can take t
 
 from __future__ import annotations
 
+import operator
+
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import Message, Receive, Scope
 
 from nexus_agent.gateway_own import OwnTools
+from nexus_agent.wire.inbound import HEADERS_SCOPE_KEY
 
 __all__ = ["candidate", "read_body", "replay"]
 
@@ -20,12 +23,23 @@ MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body go
 #: The headers the fast path reads; any of them given twice sends the request the normal way (the routing ones
 #: because first-copy and last-copy readers would disagree, as the SDK's ``find_duplicated_routing_header`` says).
 _READ = frozenset({b"mcp-method", b"mcp-name", b"mcp-protocol-version", b"content-type", b"accept"})
+_IS_PARAM = operator.methodcaller("startswith", b"mcp-param-")
 
 
 def routing_headers(scope: Scope) -> dict[str, str] | None:
     """The headers the fast path reads (lower-case names), in one pass; None if one is duplicated or the
     request has a session or ``Mcp-Param-*`` headers (the normal path's cases)."""
-    found: dict[str, str] = {}
+    by_name = scope.get(HEADERS_SCOPE_KEY)
+    if by_name is not None:  # the front door's: no name is given twice
+        if b"mcp-session-id" in by_name or any(map(_IS_PARAM, by_name)):
+            return None
+        found: dict[str, str] = {}
+        for key in _READ:
+            value = by_name.get(key)
+            if value is not None:
+                found[key.decode("latin-1")] = value.decode("latin-1")
+        return found
+    found = {}
     for key, value in scope.get("headers", []):
         if key in _READ:
             name = key.decode("latin-1")

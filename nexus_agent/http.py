@@ -12,6 +12,7 @@ NexusErrors become JSON bodies here, and only here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
@@ -44,6 +45,7 @@ from nexus_agent.server import build_mcp_server, relay_satellite_tool_changes
 from nexus_agent.services import NexusServices, open_services
 from nexus_agent.wire.errors import ConfigError, Forbidden, NexusError, Unauthorized
 from nexus_agent.wire.inbound import (
+    HEADERS_SCOPE_KEY,
     ClientDisconnectFilter,
     DrainUnreadBody,
     PlainErrorsAsJson,
@@ -85,6 +87,7 @@ ROUTE_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
+@functools.lru_cache(maxsize=512)
 def _route_roles(path: str) -> frozenset[Role]:
     for prefix, roles in ROUTE_ROLES.items():
         if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
@@ -93,11 +96,21 @@ def _route_roles(path: str) -> frozenset[Role]:
 
 
 def _bearer(scope: Scope) -> str | None:
+    """The bearer credential ('' for another scheme or none given), None without an Authorization header.
+    With the header twice, the first counts."""
+    headers = scope.get(HEADERS_SCOPE_KEY)
+    if headers is not None:  # the front door's (no name given twice)
+        value = headers.get(b"authorization")
+        return None if value is None else _credential(value)
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+            return _credential(value)
     return None
+
+
+def _credential(value: bytes) -> str:
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
 
 
 #: Who a loopback server with no credential configured at all admits (the local demo set-up).
@@ -119,6 +132,7 @@ class BearerTokenGate:
         self.app = app
         self._resolver = resolver
         self._open_paths = open_paths
+        self._open_prefixes = tuple(p for p in open_paths if p.endswith("/"))  # each opens everything under it
 
     async def _principal(self, scope: Scope) -> Principal:
         token = _bearer(scope)
@@ -140,7 +154,7 @@ class BearerTokenGate:
         """Whether an HTTP request goes on: its Principal put in the scope (an open path: as it came), or
         False once the 401/403 went out."""
         path = scope.get("path", "")  # an open path ending in '/' opens everything under it
-        if path in self._open_paths or any(p.endswith("/") and path.startswith(p) for p in self._open_paths):
+        if path in self._open_paths or path.startswith(self._open_prefixes):
             return True
         try:
             principal = await self._principal(scope)

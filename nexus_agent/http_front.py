@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nexus_agent.http_middleware import log_request
 from nexus_agent.ops.web import observe_request
-from nexus_agent.wire.inbound import BodyTimer, SameOriginOnly, host_allowed, refuse_host, send_error
+from nexus_agent.wire.inbound import BodyTimer, HostRule, SameOriginOnly, headers_once, refuse_host, send_error
 
 if TYPE_CHECKING:
     from nexus_agent.ops.web import OpsWeb
@@ -52,7 +52,7 @@ class FrontDoor:
         """``hosts``: Host patterns served (``name:*`` for any port); ``origins``: full web origins allowed besides
         Nexus's own; ``gate``: makes the bearer gate around ``app`` (only its ``admit`` is used here)."""
         self.app = app
-        self._hosts = tuple(hosts)
+        self._hosts = HostRule(hosts)
         self._origins = SameOriginOnly(app, allowed=origins)
         self._ops = ops
         self._timeout_s = body_timeout_s
@@ -63,13 +63,17 @@ class FrontDoor:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        host = origin = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"host":
-                host = value
-            elif name == b"origin":
-                origin = value
-        if not host_allowed(host.decode("latin-1"), self._hosts):
+        headers = headers_once(scope)
+        if headers is not None:
+            host, origin = headers.get(b"host", b""), headers.get(b"origin", b"")
+        else:  # a name given twice: the last copy, as a scan reads it
+            host = origin = b""
+            for name, value in scope.get("headers", ()):
+                if name == b"host":
+                    host = value
+                elif name == b"origin":
+                    origin = value
+        if not self._hosts(host.decode("latin-1")):
             await refuse_host(scope, send, host.decode("latin-1"))
             if kind == "http":
                 log_request(scope, 421)

@@ -55,6 +55,7 @@ class WebhookSecrets:
         self._names = {r.slug: r.endpoints.webhook_secret_env or default_secret_env(r.slug) for r in self._records}
         self._files.clear()
         self._problems = {}
+        self._resolved: dict[str, str] = {}
 
     def signature_header(self, slug: str) -> str | None:
         """The header ``slug`` reads signatures from, when its registration names one (legacy apps)."""
@@ -65,9 +66,16 @@ class WebhookSecrets:
         return self._names.get(slug) or default_secret_env(slug)
 
     def __call__(self, slug: str) -> str:
+        resolved = self._resolved.get(slug)
+        if resolved is not None:  # every message a legacy app is sent reads it: found once per registry
+            return resolved
+        resolved = self._resolved[slug] = self._resolve(slug)
+        return resolved
+
+    def _resolve(self, slug: str) -> str:
         name = self.variable(slug)
         key = (slug, name)
-        if key not in self._problems:  # every message a legacy app is sent reads its secret: judged once per registry
+        if key not in self._problems:  # judged once per registry
             self._problems[key] = secret_env_problem(slug, name, self._allow, self._records)
         problem = self._problems[key]
         if problem is not None:  # enforced here too: the registry refuses it, but a row may predate that rule

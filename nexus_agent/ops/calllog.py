@@ -16,8 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 
@@ -37,8 +36,9 @@ DEFAULT_RETENTION_S = 8 * 86_400
 MAX_BUFFER = 100_000
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
+    """One call, buffered until the next flush (a tuple in the table's column order)."""
+
     at: float
     kind: str
     app: str
@@ -95,7 +95,7 @@ class CallLog:
 
     def _insert(self, rows: list[CallRecord]) -> None:
         sql = "INSERT INTO ops_calls (at, kind, app, tool, outcome, error_kind, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        values = [(r.at, r.kind, r.app, r.tool, r.outcome, r.error_kind, r.seconds) for r in rows]
+        values = [tuple(r) for r in rows]
         if isinstance(self.database, Database):
             with self.database.write() as db:
                 db.conn.executemany(sql, values)

@@ -84,6 +84,8 @@ class OpsObserver:
         self._apps: Collection[str] = frozenset()
         self._apps_at = 0.0
         self._tool_labels: set[tuple[str, str]] = set()
+        #: Each metric's child per label set (prometheus_client's ``labels()`` checks and locks on every call).
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     # -- labels ------------------------------------------------------------------------------------
     def app_label(self, slug: str) -> str:
@@ -109,6 +111,14 @@ class OpsObserver:
             self._tool_labels.add(pair)
         return pair
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, found once per label set (the label sets are bounded: see ``labels``)."""
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     # -- hooks -------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def tool_call(self, name: str) -> Iterator[CallWatch]:
@@ -126,20 +136,20 @@ class OpsObserver:
                 # A call refused to the caller's role is its own outcome, not the owner's error (the call
                 # log keeps it as kind 'forbidden'; the seed figures leave it out of the error rate).
                 outcome = "forbidden" if watch.kind == "forbidden" else watch.outcome
-                m.tool_calls.labels(app, tool, outcome).inc()
-                m.tool_seconds.labels("nexus" if app == NEXUS_APP else "satellite").observe(seconds)
+                self._child(m.tool_calls, app, tool, outcome).inc()
+                self._child(m.tool_seconds, "nexus" if app == NEXUS_APP else "satellite").observe(seconds)
                 if outcome == "error":
-                    m.errors.labels(watch.kind, "tool").inc()
+                    self._child(m.errors, watch.kind, "tool").inc()
             self._log("tool", app, tool, watch, seconds)
 
     def satellite_call(self, slug: str, tool: str, outcome: str, kind: str, seconds: float) -> None:
         """The satellite pool's hook (one call, retries included)."""
         app, tool_label = self.labels(f"{slug}{_SEPARATOR}{tool}", not_found=kind == "not_found")
         if (m := self.metrics) is not None:
-            m.satellite_calls.labels(app, outcome).inc()
-            m.satellite_seconds.labels(app).observe(seconds)
+            self._child(m.satellite_calls, app, outcome).inc()
+            self._child(m.satellite_seconds, app).observe(seconds)
             if outcome == "error":
-                m.errors.labels(kind or "internal", "satellite").inc()
+                self._child(m.errors, kind or "internal", "satellite").inc()
         if self.calllog is not None:
             self.calllog.record("satellite", app, tool_label, outcome, seconds, kind)
 
@@ -147,10 +157,10 @@ class OpsObserver:
         source = "nexus" if name in self._nexus_tools else "satellite"
         outcome = "ok" if ok else "error"
         if (m := self.metrics) is not None:
-            m.planner_steps.labels(source, outcome).inc()
-            m.planner_seconds.labels(source).observe(seconds)
+            self._child(m.planner_steps, source, outcome).inc()
+            self._child(m.planner_seconds, source).observe(seconds)
             if not ok:
-                m.errors.labels("step_failed", "planner").inc()
+                self._child(m.errors, "step_failed", "planner").inc()
         if self.calllog is not None:
             app, tool = self.labels(name)
             self.calllog.record("planner", app, tool, outcome, seconds, "" if ok else "step_failed")
@@ -160,9 +170,9 @@ class OpsObserver:
             return
         status_class = f"{status // 100}xx" if 100 <= status < 600 else "other"
         method = method if method in {"GET", "POST", "DELETE", "PUT", "HEAD", "OPTIONS"} else "other"
-        self.metrics.http_seconds.labels(route, method, status_class).observe(seconds)
+        self._child(self.metrics.http_seconds, route, method, status_class).observe(seconds)
         if status >= 500:
-            self.metrics.errors.labels(f"http_{status_class}", "http").inc()
+            self._child(self.metrics.errors, f"http_{status_class}", "http").inc()
 
     def _log(self, kind: str, app: str, tool: str, watch: CallWatch, seconds: float) -> None:
         if self.calllog is None:

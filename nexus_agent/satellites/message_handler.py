@@ -26,10 +26,9 @@ Every failure is an :class:`UpstreamError` naming the app, with ``details.reason
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import ssl
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -55,6 +54,7 @@ from nexus_agent.satellites._faults import (
 from nexus_agent.satellites.legacy_tools import LegacyTool, legacy_tools, not_message_types
 from nexus_agent.satellites.models import PoolSettings
 from nexus_agent.satellites.relay_http import RelayConnectError, RelayConnections, RelayLost, RelayTooLarge
+from nexus_agent.wire import json_codec
 from nexus_agent.wire.errors import NotFound
 from nexus_agent.wire.models import AppRecord
 from nexus_agent.wire.secret_guard import redact
@@ -97,8 +97,8 @@ def new_http_client(
 
 
 #: ``json.dumps`` of a message's body and of an answer's result as text, their encoders made once.
-_message_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_text_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_message_json = json_codec.encoder(separators=(",", ":"), ensure_ascii=False)
+_text_json = json_codec.encoder(ensure_ascii=False, default=str)
 
 
 def build_message(message_type: str, params: dict[str, Any], *, request_id: str, now: datetime) -> bytes:
@@ -187,7 +187,7 @@ class MessageHandlerConnection:
         backstop of a caller without one.
         """
         http = self._client()
-        request_id, now = uuid.uuid4().hex, _now()
+        request_id, now = _request_id(), _now()
         body = build_message(tool.message_type, tool.params(arguments), request_id=request_id, now=now)
         headers = {
             "content-type": "application/json",
@@ -293,6 +293,14 @@ async def _post(
     return answer.status, answer.body, answer.content_type
 
 
+def _request_id() -> str:
+    """A random (version 4) UUID's 32 hex digits, as ``uuid.uuid4().hex`` gives, without a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -321,7 +329,7 @@ def _app_error(answer: dict[str, Any]) -> str:
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        answer = json.loads(raw.decode("utf-8-sig"))
+        answer = json_codec.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError):
         return None
     return answer if isinstance(answer, dict) else None

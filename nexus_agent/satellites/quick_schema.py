@@ -144,6 +144,16 @@ def _value_check(schema: Any) -> Check | None:
         if len(present) != len(compiled):
             return None
         checks.append(_any_of(present))
+    return _all_of(checks)
+
+
+def _all_of(checks: list[Check]) -> Check:
+    """The checks in turn; one check is itself (a plain property's type alone: no loop on every call)."""
+    if len(checks) == 1:
+        return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda v: first(v) and second(v)
     return lambda v: all(c(v) for c in checks)
 
 

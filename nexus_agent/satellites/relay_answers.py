@@ -58,7 +58,11 @@ def may_answer_questions(meta: Mapping[str, Any]) -> bool:
     declared = meta.get(types.CLIENT_CAPABILITIES_META_KEY)
     if declared is None:
         return False
-    return not isinstance(declared, dict) or any(declared.get(key) is not None for key in _ASKING_CAPABILITIES)
+    if not isinstance(declared, dict):
+        return True
+    return not _ASKING_CAPABILITIES.isdisjoint(declared) and any(
+        declared.get(key) is not None for key in _ASKING_CAPABILITIES
+    )
 
 
 def refused_as_asking(response: RelayAnswer, request_id: int | str) -> bool:

@@ -36,13 +36,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nexus_agent.wire.errors import ConfigError
 
 __all__ = [
+    "HEADERS_SCOPE_KEY",
     "AllowedHostsOnly",
     "BodyDeadline",
     "BodyTimer",
     "ClientDisconnectFilter",
     "DrainUnreadBody",
+    "HostRule",
     "PlainErrorsAsJson",
     "SameOriginOnly",
+    "headers_once",
     "origin_netloc",
     "refuse_host",
     "send_error",
@@ -310,15 +313,42 @@ class ClientDisconnectFilter(logging.Filter):
         return True
 
 
+#: Where the front door keeps a request's headers by name (a dict), when no name is given twice: the layers behind
+#: it read a header with one lookup instead of a scan each (with a repeated name they scan, in order, as before).
+HEADERS_SCOPE_KEY = "nexus.headers"
+
+
+def headers_once(scope: Scope) -> dict[bytes, bytes] | None:
+    """The request's headers by (lower-case) name, kept in the scope for the layers behind; None when a name is
+    given twice (then a reader scans them in order and decides which copy counts, or refuses)."""
+    raw = scope.get("headers") or []
+    headers = dict(raw)
+    if len(headers) != len(raw):
+        return None
+    scope[HEADERS_SCOPE_KEY] = headers
+    return headers
+
+
 def host_allowed(host: str, allowed: Collection[str]) -> bool:
     """``host`` (a ``Host`` header) matches ``allowed``: exactly, or ``name:*`` for ``name`` with any port.
 
     The same rule as the MCP SDK's transport security, so every route agrees with ``/mcp``.
     """
-    host = host.strip().lower()
-    if not host:
-        return False
-    return any(host == a.lower() or (a.endswith(":*") and host.startswith(a[:-2].lower() + ":")) for a in allowed)
+    return HostRule(allowed)(host)
+
+
+class HostRule:
+    """:func:`host_allowed` for one set of allowed names, prepared once: a set and a tuple of prefixes."""
+
+    __slots__ = ("_exact", "_prefixes")
+
+    def __init__(self, allowed: Collection[str]) -> None:
+        self._exact = frozenset(a.lower() for a in allowed)
+        self._prefixes = tuple(a[:-2].lower() + ":" for a in allowed if a.endswith(":*"))
+
+    def __call__(self, host: str) -> bool:
+        host = host.strip().lower()
+        return bool(host) and (host in self._exact or host.startswith(self._prefixes))
 
 
 class AllowedHostsOnly:
@@ -327,13 +357,14 @@ class AllowedHostsOnly:
     def __init__(self, app: ASGIApp, allowed: Collection[str]) -> None:
         self.app = app
         self.allowed = tuple(allowed)
+        self._rule = HostRule(self.allowed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         host = dict(scope.get("headers", [])).get(b"host", b"").decode("latin-1")
-        if not host_allowed(host, self.allowed):
+        if not self._rule(host):
             await refuse_host(scope, send, host)
             return
         await self.app(scope, receive, send)

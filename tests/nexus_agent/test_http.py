@@ -161,3 +161,15 @@ async def test_a_named_token_is_recorded_as_the_caller(tmp_path: Path) -> None:
     assert got.structured_content["history"][0]["changed_by"] == "ops-bot"
     assert decision.structured_content["decided_by"] == "ops-bot"
     assert TOKEN not in json.dumps(settings.model_dump(mode="json"))
+
+
+async def test_with_authorization_given_twice_the_first_counts_on_every_route(tmp_path: Path) -> None:
+    """The front door keeps headers by name only when no name repeats; with one repeated, every reader scans
+    them in order as before: the first Authorization counts, whatever else repeats."""
+    right, wrong = ("Authorization", f"Bearer {TOKEN}"), ("Authorization", "Bearer nope")
+    with serve_nexus_in_thread(_settings(tmp_path, NEXUS_TOKENS=TOKEN)) as base:
+        for path in ("/api/health", "/metrics"):
+            assert httpx.get(f"{base}{path}", headers=[wrong, right], timeout=5).status_code == 401, path
+            assert httpx.get(f"{base}{path}", headers=[right, wrong], timeout=5).status_code == 200, path
+            repeated = [right, ("X-Trace", "a"), ("X-Trace", "b")]
+            assert httpx.get(f"{base}{path}", headers=repeated, timeout=5).status_code == 200, path
