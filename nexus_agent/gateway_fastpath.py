@@ -19,7 +19,6 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -82,17 +81,26 @@ class _UsePool(Exception):
     """Nothing reached the satellite, or the tool is safe to resend: the pool makes the call, retries and all."""
 
 
-@dataclass
 class _Call:
-    id: int | str
-    body: dict[str, Any]
-    name: str
-    arguments: dict[str, Any]
-    tool: SatelliteTool
-    sat: Satellite
-    url: str
-    #: The call's accounting (metrics, the pool's observer), run once its answer is out: off the caller's wait.
-    later: list[Callable[[], None]] = field(default_factory=list)
+    """One call the fast path makes: the request as read, the tool, its satellite and the satellite's URL
+    (empty for a legacy app)."""
+
+    __slots__ = ("arguments", "body", "id", "later", "name", "sat", "tool", "url")
+
+    def __init__(
+        self,
+        id: int | str,
+        body: dict[str, Any],
+        name: str,
+        arguments: dict[str, Any],
+        tool: SatelliteTool,
+        sat: Satellite,
+        url: str,
+    ) -> None:
+        self.id, self.body, self.name, self.arguments = id, body, name, arguments
+        self.tool, self.sat, self.url = tool, sat, url
+        #: The call's accounting (metrics, the pool's observer), run once its answer is out: off the caller's wait.
+        self.later: list[Callable[[], None]] = []
 
     def settle(self) -> None:
         later, self.later = self.later, []
@@ -253,7 +261,7 @@ class GatewayFastPath:
             raise _FallThrough from None
         sat = pool.satellite(tool.slug)
         if sat is not None and legacy_relay_allowed(sat, tool):  # a legacy app's read-only message (gateway_legacy)
-            return _Call(request_id, body, name, arguments, tool, sat, url="")
+            return _Call(request_id, body, name, arguments, tool, sat, "")
         connection = sat.connection if sat is not None else None
         url = sat.record.endpoints.mcp_url if sat is not None else None
         if (

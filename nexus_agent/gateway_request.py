@@ -23,6 +23,7 @@ MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body go
 #: The headers the fast path reads; any of them given twice sends the request the normal way (the routing ones
 #: because first-copy and last-copy readers would disagree, as the SDK's ``find_duplicated_routing_header`` says).
 _READ = frozenset({b"mcp-method", b"mcp-name", b"mcp-protocol-version", b"content-type", b"accept"})
+_READ_NAMES = tuple((key, key.decode()) for key in _READ)
 _IS_PARAM = operator.methodcaller("startswith", b"mcp-param-")
 
 
@@ -34,10 +35,10 @@ def routing_headers(scope: Scope) -> dict[str, str] | None:
         if b"mcp-session-id" in by_name or any(map(_IS_PARAM, by_name)):
             return None
         found: dict[str, str] = {}
-        for key in _READ:
+        for key, name in _READ_NAMES:
             value = by_name.get(key)
             if value is not None:
-                found[key.decode("latin-1")] = value.decode("latin-1")
+                found[name] = value.decode("latin-1")
         return found
     found = {}
     for key, value in scope.get("headers", []):
@@ -71,16 +72,19 @@ def candidate(scope: Scope, own: OwnTools) -> dict[str, str] | None:
 
 async def read_body(receive: Receive) -> tuple[bytes, list[Message]]:
     """The whole body, and the messages it came in (replayed to the normal path if it takes over)."""
-    messages: list[Message] = []
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):  # the whole body at once
+        return message.get("body", b""), [message]
+    messages: list[Message] = [message]
     size = 0
     while True:
-        message = await receive()
-        messages.append(message)
         if message["type"] != "http.request":
             return b"", messages
         size += len(message.get("body", b""))
         if size > MAX_BODY or not message.get("more_body", False):
             break
+        message = await receive()
+        messages.append(message)
     return b"".join(m.get("body", b"") for m in messages), messages
 
 

@@ -329,7 +329,8 @@ def _app_error(answer: dict[str, Any]) -> str:
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        answer = json_codec.loads(raw.decode("utf-8-sig"))
+        text = raw.decode()  # UTF-8, one leading BOM dropped (as "utf-8-sig" reads it, without its Python codec)
+        answer = json_codec.loads(text[1:] if text.startswith("\ufeff") else text)
     except (UnicodeDecodeError, ValueError):
         return None
     return answer if isinstance(answer, dict) else None

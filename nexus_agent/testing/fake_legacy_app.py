@@ -14,7 +14,8 @@ records what it received, so tests (yours too) can drive Nexus against it::
 
 ``app.faults["query.stock_level"] = "error"`` (or ``not_json``, ``wrong_request_id``,
 ``no_status``, ``http_500``, ``huge`` (an answer over 4 MiB), ``slow``) makes one message type
-misbehave; ``app.delay`` is how long ``slow`` takes.
+misbehave; ``app.delay`` is how long ``slow`` takes. ``bom`` is not a fault: the right answer with a UTF-8 byte
+order mark in front, as some Windows frameworks write it.
 """
 
 from __future__ import annotations
@@ -275,6 +276,9 @@ class FakeLegacyApp:
             return JSONResponse({"request_id": request_id, "result": {}})
         if fault == "http_500":
             return PlainTextResponse("internal error", status_code=500)
+        if fault == "bom":
+            answer = {"request_id": request_id, "status": "success", "result": {"qty": 5}, "timestamp": _stamp()}
+            return Response(b"\xef\xbb\xbf" + json.dumps(answer).encode(), media_type="application/json")
         if fault == "huge":  # more than a message handler's answer may be (4 MiB)
             return self._answer(request_id, "success", {"rows": "x" * (5 * 1024 * 1024)})
         # slow: answer after `delay`, or as soon as the app is shutting down

@@ -153,6 +153,14 @@ async def test_each_bad_answer_is_a_clear_per_app_error(
 
 
 @pytest.mark.anyio
+async def test_an_answer_with_a_utf8_byte_order_mark_is_read(app: FakeLegacyApp) -> None:
+    app.faults["query.stock_level"] = "bom"
+    async with SatellitePool([app.record()], secrets={ENV: SECRET}, settings=FAST) as pool:
+        result = await pool.call("stock-ledger__query_stock_level", {"sku": "EXT-6063-50x50"})
+    assert result.structured_content == {"qty": 5}
+
+
+@pytest.mark.anyio
 async def test_a_slow_app_times_out(app: FakeLegacyApp) -> None:
     app.faults["query.stock_level"] = "slow"
     async with SatellitePool([app.record()], secrets={ENV: SECRET}) as pool:
