@@ -224,7 +224,7 @@ class GatewayFastPath:
         if not isinstance(body, dict) or body.get("jsonrpc") != "2.0" or body.get("method") != "tools/call":
             raise _FallThrough
         request_id, params = body.get("id"), body.get("params")
-        if isinstance(request_id, bool) or not isinstance(request_id, int | str) or not isinstance(params, dict):
+        if isinstance(request_id, bool) or not isinstance(request_id, (int, str)) or not isinstance(params, dict):
             raise _FallThrough
         if isinstance(classify_inbound_request(body, headers=headers), InboundLadderRejection):
             raise _FallThrough

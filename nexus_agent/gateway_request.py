@@ -23,7 +23,6 @@ MAX_BODY = 4 * 1024 * 1024  # the SDK's own request body limit; a larger body go
 #: The headers the fast path reads; any of them given twice sends the request the normal way (the routing ones
 #: because first-copy and last-copy readers would disagree, as the SDK's ``find_duplicated_routing_header`` says).
 _READ = frozenset({b"mcp-method", b"mcp-name", b"mcp-protocol-version", b"content-type", b"accept"})
-_READ_NAMES = tuple((key, key.decode()) for key in _READ)
 _IS_PARAM = operator.methodcaller("startswith", b"mcp-param-")
 
 
@@ -34,13 +33,15 @@ def routing_headers(scope: Scope) -> dict[str, str] | None:
     if by_name is not None:  # the front door's: no name is given twice
         if b"mcp-session-id" in by_name or any(map(_IS_PARAM, by_name)):
             return None
-        found: dict[str, str] = {}
-        for key, name in _READ_NAMES:
-            value = by_name.get(key)
-            if value is not None:
-                found[name] = value.decode("latin-1")
-        return found
-    found = {}
+        get = by_name.get  # a header not given reads as empty: candidate() needs all five, none of them empty
+        return {
+            "mcp-method": get(b"mcp-method", b"").decode("latin-1"),
+            "mcp-name": get(b"mcp-name", b"").decode("latin-1"),
+            "mcp-protocol-version": get(b"mcp-protocol-version", b"").decode("latin-1"),
+            "content-type": get(b"content-type", b"").decode("latin-1"),
+            "accept": get(b"accept", b"").decode("latin-1"),
+        }
+    found: dict[str, str] = {}
     for key, value in scope.get("headers", []):
         if key in _READ:
             name = key.decode("latin-1")

@@ -20,6 +20,7 @@ Both are pure ASGI middleware (they wrap ``receive``/``send``; nothing is buffer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
@@ -66,18 +67,27 @@ async def send_error(send: Send, status: int, code: str, message: str, hint: str
 
 class _Resumed:
     """Await the rest of a coroutine already stepped once (``step``, which yielded ``waiting_on``): what the event
-    loop sends or throws in (a cancellation included) goes to it, as ``await`` would have done all along."""
+    loop sends or throws in (a cancellation included) goes to it, as ``await`` would have done all along.
 
-    __slots__ = ("_step", "_waiting_on")
+    :meth:`expire` is the body deadline: the future the coroutine waits on is cancelled (at once, or as soon as it
+    waits on one), so the coroutine raises ``CancelledError`` there. Only that future is cancelled, never the task:
+    nothing is left pending for the request's later awaits."""
+
+    __slots__ = ("_step", "expired", "waiting_on")
 
     def __init__(self, step: Generator[Any, Any, Any], waiting_on: Any) -> None:
-        self._step, self._waiting_on = step, waiting_on
+        self._step, self.waiting_on, self.expired = step, waiting_on, False
+
+    def expire(self) -> None:
+        self.expired = True
+        if isinstance(self.waiting_on, asyncio.Future):
+            self.waiting_on.cancel()  # already done (the message came first): nothing happens, it is read
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        step, waiting_on = self._step, self._waiting_on
+        step = self._step
         while True:
             try:
-                sent = yield waiting_on
+                sent = yield self.waiting_on
             except GeneratorExit:
                 step.close()
                 raise
@@ -86,11 +96,14 @@ class _Resumed:
                     waiting_on = step.throw(exc)
                 except StopIteration as done:
                     return done.value
-                continue
-            try:
-                waiting_on = step.send(sent)
-            except StopIteration as done:
-                return done.value
+            else:
+                try:
+                    waiting_on = step.send(sent)
+                except StopIteration as done:
+                    return done.value
+            self.waiting_on = waiting_on
+            if self.expired and isinstance(waiting_on, asyncio.Future):
+                waiting_on.cancel()
 
 
 class BodyTimer:
@@ -118,8 +131,29 @@ class BodyTimer:
             waiting_on = step.send(None)
         except StopIteration as done:
             return self._took(done.value)
-        with anyio.move_on_after(max(0.0, self.timeout_s - (time.perf_counter() - self._began))):
-            return self._took(await _Resumed(step, waiting_on))
+        resumed = _Resumed(step, waiting_on)
+        remaining = max(0.0, self.timeout_s - (time.perf_counter() - self._began))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): anyio's cancel scope
+            with anyio.move_on_after(remaining):
+                return self._took(await resumed)
+            return await self._cut_off()
+        # On asyncio a timer handle, not a cancel scope (a fraction of its cost, on most requests: a client's
+        # body often arrives after its headers).
+        handle = loop.call_later(remaining, resumed.expire)
+        try:
+            return self._took(await resumed)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not resumed.expired or task is None or task.cancelling():
+                raise  # cancelled from outside (the client went away, a shutdown): passed on
+        finally:
+            handle.cancel()
+        return await self._cut_off()
+
+    async def _cut_off(self) -> Message:
+        """The deadline passed: 408 (unless the answer started), and the app hears that the client went away."""
         self.timed_out = True
         if not self.started:
             self.started, self.status = True, 408

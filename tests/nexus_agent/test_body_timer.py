@@ -84,3 +84,47 @@ async def test_a_cancellation_from_outside_reaches_a_waiting_receive() -> None:
             await server.waiting.wait()
             tg.cancel_scope.cancel()  # the request's task is cancelled (the client went away, shutdown)
     assert not timer.timed_out and server.sent == []
+
+
+async def test_the_deadline_leaves_nothing_pending_for_the_requests_later_awaits() -> None:
+    """The deadline cancels only what the receive waits on, never the task: the app goes on awaiting after it."""
+    server = Server()
+    timer = BodyTimer(server.receive, server.send, timeout_s=0.05)
+    with anyio.fail_after(5):
+        assert await timer.receive() == {"type": "http.disconnect"}
+        await anyio.sleep(0.1)  # would raise if a cancellation were left for the task
+        assert await timer.receive() == {"type": "http.disconnect"}  # and the request stays cut off
+    assert timer.timed_out and server.sent[0]["status"] == 408
+
+
+class YieldingServer(Server):
+    """A server whose receive first yields to the event loop, then waits (the deadline may pass in between)."""
+
+    async def receive(self) -> Message:
+        await anyio.lowlevel.checkpoint()
+        return await super().receive()
+
+
+async def test_a_receive_that_yields_before_it_waits_is_cut_off_at_the_deadline_too() -> None:
+    server = YieldingServer()
+    timer = BodyTimer(server.receive, server.send, timeout_s=0.05)
+    with anyio.fail_after(5):
+        assert await timer.receive() == {"type": "http.disconnect"}
+    assert timer.timed_out and timer.status == 408
+
+
+async def test_a_body_in_time_leaves_no_deadline_behind() -> None:
+    server = Server({"type": "http.request", "body": b'{"a":', "more_body": True})
+    timer = BodyTimer(server.receive, server.send, timeout_s=0.1)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+
+            async def read() -> None:
+                await timer.receive()
+                await timer.receive()
+
+            tg.start_soon(read)
+            await server.waiting.wait()
+            server.deliver({"type": "http.request", "body": b"1}", "more_body": False})
+        await anyio.sleep(0.2)  # past the deadline: nothing fires, nothing is sent
+    assert timer.body_done and not timer.timed_out and server.sent == []
