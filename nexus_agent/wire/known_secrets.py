@@ -82,7 +82,7 @@ class KnownSecrets:
     replaces them; ``in_data(base64_text)`` looks inside a base64 payload.
     """
 
-    __slots__ = ("_bytes", "_escaped", "_pattern", "_values")
+    __slots__ = ("_bytes", "_escaped", "_pattern", "_values", "present")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         kept = {v for v in values if len(v) >= MIN_KNOWN_SECRET_LENGTH and v.strip()}
@@ -91,6 +91,8 @@ class KnownSecrets:
         self._pattern = re.compile("|".join(map(re.escape, self._values))) if self._values else None
         #: A value JSON would escape (a quote, a backslash, a control character): not findable in a rendering.
         self._escaped = any(_JSON_ESCAPED.search(v) for v in self._values)
+        #: Whether any value is configured (``bool(known)``, read as an attribute where answers are walked).
+        self.present = bool(self._values)
 
     @classmethod
     def of(cls, values: Iterable[str | SecretStr | SecretBytes | None]) -> KnownSecrets:

@@ -137,6 +137,7 @@ def _preview(value: str, kind: str = "") -> str:
 
 # -- MCP content kinds --------------------------------------------------------------
 _PAYLOAD_TYPES = frozenset({"image", "audio"})
+_PAYLOAD_KEYS = frozenset({"data", "blob"})  # the only keys is_payload can say yes to
 _BASE64 = re.compile(r"[A-Za-z0-9+/\r\n]*={0,2}")
 
 
@@ -146,12 +147,14 @@ def is_payload(container: Mapping[str, Any], key: str) -> bool:
     Works on SDK models dumped to JSON (``content[i]``, ``content[i].resource``) and on
     any structure that embeds them (a fan-out result, a plan step).
     """
-    value = container.get(key)
-    if not isinstance(value, str) or not _BASE64.fullmatch(value):  # "ghp_..." in a data field is text
-        return False
     if key == "data":
-        return container.get("type") in _PAYLOAD_TYPES
-    return key == "blob" and "uri" in container
+        shaped = container.get("type") in _PAYLOAD_TYPES
+    elif key == "blob":
+        shaped = "uri" in container
+    else:
+        return False
+    value = container.get(key)
+    return shaped and isinstance(value, str) and bool(_BASE64.fullmatch(value))  # "ghp_..." in a data field is text
 
 
 # -- walking ----------------------------------------------------------------------
@@ -173,7 +176,7 @@ def _plain_key(text: str) -> bool:
 
 
 def _text_hits(text: str, entropy: bool, known: KnownSecrets) -> list[Hit]:
-    if len(text) > 512 or (known and known.spans(text)):  # the memo holds at most ~16k short texts (~8 MB)
+    if len(text) > 512 or (known.present and known.spans(text)):  # the memo holds at most ~16k short texts (~8 MB)
         return text_hits(text, entropy=entropy, known=known)
     return list(_own_hits(text, entropy))
 
@@ -199,45 +202,59 @@ _VERDICT_FINDING: dict[str, tuple[str, Severity]] = {
 }
 
 
+#: Where a value is: the location given to :func:`scan`, or (its container's place, its key or index). Written out
+#: (``answer.content[0].text``) only for a finding: most walks find nothing.
+_Place = str | tuple[Any, object]
+
+
+def _render(place: _Place) -> str:
+    if isinstance(place, str):
+        return place
+    parent, key = place
+    return _child(_render(parent), key)
+
+
 def _walk(
-    value: Any, path: str, secret_key: str | None, hash_key: bool, known: KnownSecrets
+    value: Any, path: _Place, secret_key: str | None, hash_key: bool, known: KnownSecrets
 ) -> Iterator[SecretFinding]:
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, str):
         verdict = "text" if secret_key is None else field_verdict(secret_key, value)
-        if verdict == "reference" and not known:
+        if verdict == "reference" and not known.present:
             return
         if verdict in _VERDICT_FINDING:
             kind, severity = _VERDICT_FINDING[verdict]
-            yield SecretFinding(kind, path, _preview(value), severity)
+            yield SecretFinding(kind, _render(path), _preview(value), severity)
             return
         hits = _text_hits(value, not hash_key, known)
         for hit in hits if verdict == "text" else [h for h in hits if h.kind == "configured_secret"]:
-            yield SecretFinding(hit.kind, path, _preview(value[hit.start : hit.end], hit.kind), hit.severity)
+            yield SecretFinding(hit.kind, _render(path), _preview(value[hit.start : hit.end], hit.kind), hit.severity)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             name = str(key)
             own_hits, named, hashy = _key_facts(name)
-            name_hits = text_hits(name, known=known) if known and known.spans(name) else list(own_hits)
-            child = _child(path, _redact_hits(name, name_hits) if name_hits else key)  # a path never shows one
+            name_hits = text_hits(name, known=known) if known.present and known.spans(name) else own_hits
+            child = (path, _redact_hits(name, list(name_hits)) if name_hits else key)  # a path never shows one
             for hit in name_hits:
-                yield SecretFinding(hit.kind, f"{child} (field name)", _preview(name, hit.kind), hit.severity)
-            if is_payload(value, name):  # base64 data, not text: only a configured secret's value counts
+                yield SecretFinding(hit.kind, f"{_render(child)} (field name)", _preview(name, hit.kind), hit.severity)
+            if name in _PAYLOAD_KEYS and is_payload(value, name):  # base64 data: only a configured secret counts
                 if known.in_data(item):
-                    yield SecretFinding("configured_secret", child, "[inside base64 data]", "high")
+                    yield SecretFinding("configured_secret", _render(child), "[inside base64 data]", "high")
+                continue
+            if item is None or isinstance(item, int | float):  # numbers, booleans and null hold no text
                 continue
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             if isinstance(item, Mapping):
-                yield from _walk_remembered(item, _child(path, i), secret_key, hash_key, known)
+                yield from _walk_remembered(item, (path, i), secret_key, hash_key, known)
             else:
-                yield from _walk(item, _child(path, i), secret_key, hash_key, known)
+                yield from _walk(item, (path, i), secret_key, hash_key, known)
 
 
 def _walk_remembered(
-    item: Mapping[str, Any], path: str, secret_key: str | None, hash_key: bool, known: KnownSecrets
+    item: Mapping[str, Any], path: _Place, secret_key: str | None, hash_key: bool, known: KnownSecrets
 ) -> list[SecretFinding]:
     """:func:`_walk` of a mapping, skipped when the same JSON was walked clean before in the same context."""
     seen = _fingerprint(item, secret_key, hash_key, known)
@@ -264,7 +281,7 @@ def _fingerprint(item: Mapping[str, Any], secret_key: str | None, hash_key: bool
         raw = pydantic_core.to_json(item)  # UTF-8, nothing but JSON's own escapes (like ensure_ascii=False)
     except (TypeError, ValueError, pydantic_core.PydanticSerializationError):
         return None
-    if len(raw) > 65_536 or (known and known.found_in_json(raw.decode()) is not False):
+    if len(raw) > 65_536 or (known.present and known.found_in_json(raw.decode()) is not False):
         return None
     return hashlib.blake2b(f"{secret_key}\x00{hash_key}\x00".encode() + raw, digest_size=16).digest()
 

@@ -193,6 +193,31 @@ def test_the_literal_prefilter_never_hides_a_finding(monkeypatch: pytest.MonkeyP
 
     texts = [v for t in [*POSITIVES.values(), *NEAR_MISSES] for v in _variants(t)]
     filtered = [_secret_text.text_hits(t) for t in texts]
-    monkeypatch.setattr(_secret_text, "_may_match", lambda kind, text, lower: True)
+    every = list(range(len(_secret_text._PATTERNS)))
+    monkeypatch.setattr(_secret_text, "_may_run", lambda text, lower: every)
     assert [_secret_text.text_hits(t) for t in texts] == filtered
     assert sum(bool(f) for f in filtered) >= len(POSITIVES) * 3  # the variants do hold secrets
+
+
+def test_the_prefilter_finds_every_detector_whose_literal_is_anywhere_in_the_text() -> None:
+    """One regex pass names only the longest literal starting at each place: a literal inside another (``sk-`` in
+    ``sk-ant-``, ``://`` in a Slack webhook URL) must count all the same, as an ``in`` test per literal does."""
+    import random
+
+    from nexus_agent.wire import _secret_text
+
+    literals = [lit for needs in _secret_text._NEEDS.values() for lit in needs]
+    lowered = [lit for needs in _secret_text._NEEDS_LOWER.values() for lit in needs]
+    pieces = [*literals, *lowered, *(lit.upper() for lit in lowered), "x", " ", "-", "_", "/", ":", "s", "k", "ſ"]
+    rng = random.Random(3)
+    texts = ["", "sk-ant-", "https://hooks.slack.com/", "sk-ant-sk-", "github_pat_ghp_"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8))) for _ in range(3000)]
+    for text in texts:
+        lower = text.lower()
+        wanted = [
+            index
+            for index, (kind, _, _, _) in enumerate(_secret_text._PATTERNS)
+            if not (needs := _secret_text._NEEDS.get(kind)) or any(n in text for n in needs)
+            if not (low := _secret_text._NEEDS_LOWER.get(kind)) or any(n in lower for n in low)
+        ]
+        assert _secret_text._may_run(text, lower) == wanted, text
