@@ -147,14 +147,15 @@ def is_payload(container: Mapping[str, Any], key: str) -> bool:
     Works on SDK models dumped to JSON (``content[i]``, ``content[i].resource``) and on
     any structure that embeds them (a fan-out result, a plan step).
     """
-    if key == "data":
-        shaped = container.get("type") in _PAYLOAD_TYPES
-    elif key == "blob":
-        shaped = "uri" in container
-    else:
+    if key not in _PAYLOAD_KEYS:
         return False
     value = container.get(key)
-    return shaped and isinstance(value, str) and bool(_BASE64.fullmatch(value))  # "ghp_..." in a data field is text
+    if not isinstance(value, str) or not _BASE64.fullmatch(value):  # "ghp_..." in a data field is text
+        return False
+    if key == "data":
+        kind = container.get("type")
+        return isinstance(kind, str) and kind in _PAYLOAD_TYPES  # any JSON value may stand there, a list too
+    return "uri" in container
 
 
 # -- walking ----------------------------------------------------------------------
@@ -243,6 +244,12 @@ def _walk(
                     yield SecretFinding("configured_secret", _render(child), "[inside base64 data]", "high")
                 continue
             if item is None or isinstance(item, int | float):  # numbers, booleans and null hold no text
+                continue
+            if named is None and isinstance(item, str):  # plain text under a plain name (what _walk does with it)
+                for hit in _text_hits(item, not hashy, known):
+                    yield SecretFinding(
+                        hit.kind, _render(child), _preview(item[hit.start : hit.end], hit.kind), hit.severity
+                    )
                 continue
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):

@@ -133,3 +133,13 @@ def test_a_random_token_in_the_same_places_is_still_found() -> None:
     token = base64.b64encode(hashlib.sha512(b"not a digest").digest()).decode()
     assert [f.kind for f in scan(f"key {token}")] == ["high_entropy"]
     assert [f.kind for f in scan(f"data:text/plain;base64,{token}")] == ["high_entropy"]
+
+
+def test_data_beside_a_type_that_is_not_a_string_is_judged_not_a_crash() -> None:
+    """Any JSON value may stand under "type"; next to base64 "data" a list or an object used to raise TypeError
+    (unhashable) inside the guard. It is simply not MCP image or audio content: its data is judged as text."""
+    assert scan({"type": {"kind": "image"}, "data": "aGVsbG8gd29ybGQ="}) == []
+    assert scan({"type": ["image"], "data": "aGVsbG8gd29ybGQ="}) == []
+    token = "ghp_" + "a1B2" * 9
+    (finding,) = scan({"type": ["image"], "data": token})
+    assert finding.kind == "github_token" and finding.location == "data"
