@@ -24,8 +24,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -65,35 +64,38 @@ class RelayTooLarge(ValueError):
     """The answer's body grew past the caller's ``max_bytes``; reading stopped and the connection was closed."""
 
 
-@dataclass(frozen=True)
-class RelayAnswer:
+class RelayAnswer(NamedTuple):
     status: int
     content_type: str  # lower case, without parameters ("" when the answer names none)
     body: bytes
 
 
-@dataclass(frozen=True)
-class _Origin:
+class _Origin(NamedTuple):
     scheme: str
     host: str
     port: int
-
-    @property
-    def netloc(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = {"http": 80, "https": 443}[self.scheme]
-        return host if self.port == default else f"{host}:{self.port}"
+    netloc: str  # host[:port] as the Host header names it (the port only when it is not the scheme's own)
 
 
 @functools.lru_cache(maxsize=4096)  # parsed once per URL: a legacy app's handler URL is posted to on every call
 def _target(url: str) -> tuple[_Origin, str]:
+    """The URL's origin and the head of a POST to it (request line and Host header, CRLF-terminated)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         raise RelayConnectError(f"not an http(s) URL: {url}")
-    port = parts.port or (443 if scheme == "https" else 80)
+    default = 443 if scheme == "https" else 80
+    port = parts.port or default
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return _Origin(scheme, parts.hostname, port), path
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = host if port == default else f"{host}:{port}"
+    return _Origin(scheme, parts.hostname, port, netloc), f"POST {path} HTTP/1.1\r\nhost: {netloc}\r\n"
+
+
+def _request(head: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """The whole request: ``head`` (from :func:`_target`), Content-Length, ``headers`` (lower-case names), body."""
+    lines = "".join(map("{0[0]}: {0[1]}\r\n".format, headers.items()))  # one C call per header
+    return f"{head}content-length: {len(body)}\r\n{lines}\r\n".encode("latin-1") + body
 
 
 class _Connection(asyncio.Protocol):
@@ -229,12 +231,9 @@ class RelayConnections:
         ``timeout``: for the whole answer once sent (``TimeoutError``); connecting has its own.
         ``max_bytes``: a longer answer body is a :class:`RelayTooLarge` (the rest is never read).
         """
-        origin, path = _target(url)
-        lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        origin, head = _target(url)
         connection = self._take(origin) or await self._open(origin)
-        answer = await connection.exchange(request, timeout, max_bytes)
+        answer = await connection.exchange(_request(head, body, headers), timeout, max_bytes)
         self._give_back(origin, connection)
         return answer
 
@@ -242,11 +241,9 @@ class RelayConnections:
         """POST ``body`` on a connection of its own (never pooled) whose answer ``protocol`` reads: for an answer
         that stays open, such as a subscription's event stream. ``protocol`` is an ``asyncio.Protocol`` that
         keeps its transport as ``transport``; the caller closes it. Raises RelayConnectError as :meth:`post`."""
-        origin, path = _target(url)
-        lines = [f"POST {path} HTTP/1.1", f"host: {origin.netloc}", f"content-length: {len(body)}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        origin, head = _target(url)
         stream: _P = await self._open(origin, protocol)
-        cast(asyncio.Transport, stream.transport).write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        cast(asyncio.Transport, stream.transport).write(_request(head, body, headers))
         return stream
 
     async def aclose(self) -> None:
