@@ -71,7 +71,7 @@ import functools
 import hashlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -229,8 +229,9 @@ def _walk(
             yield SecretFinding(kind, _render(path), _preview(value), severity)
             return
         hits = _text_hits(value, not hash_key, known)
-        for hit in hits if verdict == "text" else [h for h in hits if h.kind == "configured_secret"]:
-            yield SecretFinding(hit.kind, _render(path), _preview(value[hit.start : hit.end], hit.kind), hit.severity)
+        if verdict != "text":
+            hits = [h for h in hits if h.kind == "configured_secret"]
+        yield from _hit_findings(value, path, hits)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             name = str(key)
@@ -246,10 +247,8 @@ def _walk(
             if item is None or isinstance(item, int | float):  # numbers, booleans and null hold no text
                 continue
             if named is None and isinstance(item, str):  # plain text under a plain name (what _walk does with it)
-                for hit in _text_hits(item, not hashy, known):
-                    yield SecretFinding(
-                        hit.kind, _render(child), _preview(item[hit.start : hit.end], hit.kind), hit.severity
-                    )
+                if hits := _text_hits(item, not hashy, known):
+                    yield from _hit_findings(item, child, hits)
                 continue
             yield from _walk(item, child, named, hashy, known)
     elif isinstance(value, list | tuple):
@@ -258,6 +257,11 @@ def _walk(
                 yield from _walk_remembered(item, (path, i), secret_key, hash_key, known)
             else:
                 yield from _walk(item, (path, i), secret_key, hash_key, known)
+
+
+def _hit_findings(text: str, place: _Place, hits: Sequence[Hit]) -> Iterator[SecretFinding]:
+    for hit in hits:
+        yield SecretFinding(hit.kind, _render(place), _preview(text[hit.start : hit.end], hit.kind), hit.severity)
 
 
 def _walk_remembered(
